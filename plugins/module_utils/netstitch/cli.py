@@ -1,0 +1,64 @@
+"""Command line face of the library (bin/netstitch): validate, compile and apply without Ansible.
+
+    netstitch validate TOPOLOGY            check a topology; every problem with its path; exit 1 if invalid
+    netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
+    netstitch apply TOPOLOGY --host H [--check] [--state-dir D]
+                                           reconcile the host this process runs in (root; use nsenter for a lab host)
+"""
+
+import argparse
+import json
+import sys
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+
+
+def load_file(path):
+    import yaml
+    try:
+        with open(path) as f:
+            return yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as e:
+        raise NetstitchError("cannot read topology %s: %s" % (path, e))
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="netstitch", description="declarative container networking")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    v = sub.add_parser("validate", help="validate a topology")
+    v.add_argument("topology")
+    c = sub.add_parser("compile", help="print per-host specs")
+    c.add_argument("topology")
+    c.add_argument("--host")
+    a = sub.add_parser("apply", help="apply a host's part of a topology to this machine's current namespace")
+    a.add_argument("topology")
+    a.add_argument("--host", required=True)
+    a.add_argument("--check", action="store_true")
+    a.add_argument("--state-dir", default=None)
+    args = p.parse_args(argv)
+    try:
+        topo = validate.load(load_file(args.topology))
+        specs = comp.host_specs(topo)
+        if args.cmd == "validate":
+            print("%s: valid (%d hosts, %d networks, %d containers)"
+                  % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
+        elif args.cmd == "compile":
+            print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
+        else:
+            from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+            if args.host not in specs:
+                raise NetstitchError("host %r is not in the topology" % args.host)
+            kw = {"state_dir": args.state_dir} if args.state_dir else {}
+            res = engine.apply(specs[args.host], check_mode=args.check, **kw)
+            res.pop("diff")
+            print(json.dumps(res, indent=1, sort_keys=True))
+    except NetstitchError as e:
+        print(str(e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Drivers: the only code that touches a host (netlink, nftables, Docker)."""

@@ -1,0 +1,226 @@
+"""Apply one host's spec: lock, read, allocate, plan, execute, verify. The one entry point modules and tools use.
+
+    result = engine.apply(spec, check_mode=False)
+
+Reads the kernel with a constant number of dumps per namespace, writes nothing when nothing differs (the drivers
+count every write), serialises concurrent applies on a host with a lock, and verifies afterwards by reading back and
+planning again: a non-empty second plan is a failure that names what still differs.
+"""
+
+import copy
+import fcntl
+import json
+import os
+import time
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, nftplan
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
+
+DEFAULT_STATE_DIR = "/var/lib/netstitch"
+LOCK_TIMEOUT = 300.0
+VERIFY_ATTEMPTS = 4
+
+
+class HostLock(object):
+    """An exclusive flock on <state_dir>/<host>.lock, held for the whole apply."""
+
+    def __init__(self, state_dir, host, timeout=LOCK_TIMEOUT):
+        self.path = os.path.join(state_dir, "%s.lock" % host)
+        self.timeout = timeout
+        self.fd = None
+        self.waited = 0.0
+
+    def __enter__(self):
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        start = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() - start > self.timeout:
+                    os.close(self.fd)
+                    raise ApplyError("another netstitch apply holds %s for more than %ds" % (self.path, self.timeout))
+                time.sleep(0.05)
+        self.waited = time.monotonic() - start
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+class HostState(object):
+    """netstitch's small per-host memory: address leases and the namespaces it created."""
+
+    def __init__(self, state_dir, host):
+        self.path = os.path.join(state_dir, "%s.json" % host)
+        try:
+            with open(self.path) as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            data = {}
+        self.leases = data.get("leases", {})
+        self.owned_netns = set(data.get("owned_netns", []))
+        self._saved = self._dump()
+
+    def _dump(self):
+        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns)}, sort_keys=True, indent=1)
+
+    def save(self):
+        text = self._dump()
+        if text == self._saved:
+            return
+        tmp = self.path + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, self.path)
+        self._saved = text
+
+
+def _namespaces(spec):
+    return sorted({c["netns"] if c["kind"] == "netns" else c["docker"] for c in spec["containers"]})
+
+
+def view(desired=None, current=None):
+    """A readable summary of what netstitch manages on a host, from the desired or the current state (for --diff)."""
+    out = {"bridges": {}, "endpoints": {}}
+    if desired is not None:
+        for name, b in desired["bridges"].items():
+            out["bridges"][name] = {"network": b["network"], "mtu": b["mtu"], "addresses": b["addresses"]}
+        for hname, e in desired["endpoints"].items():
+            out["endpoints"]["%s/%s" % (e["container"], e["ifname"])] = {
+                "network": e["network"], "host_ifname": hname, "address": e["address"], "mtu": e["mtu"],
+                "mac": e["mac"], "default_route": e["gateway"]}
+        out["namespaces"] = desired["netns"]
+        return out
+    for name, l in sorted(current["links"].items()):
+        if not st.owned(l):
+            continue
+        words = l["alias"][len(ALIAS_PREFIX):].split()
+        if l["kind"] == "bridge":
+            out["bridges"][name] = {"network": words[1] if len(words) > 1 else None, "mtu": l["mtu"],
+                                    "addresses": [a for a in l["addresses"] if ":" not in a]}
+        elif l["kind"] == "veth" and len(words) >= 3:
+            ep = {"network": words[2], "host_ifname": name, "mtu": l["mtu"]}
+            cont, _, ifname = words[1].partition("/")
+            for ns, nstate in (current.get("netns") or {}).items():
+                pname, peer = st.endpoint_peer(current, name, ns)
+                if peer is not None:
+                    route = nstate.get("default_route") or {}
+                    ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
+                               "mtu": peer["mtu"], "mac": peer["mac"],
+                               "default_route": route.get("gateway") if route.get("dev") == pname else None})
+                    break
+            out["endpoints"]["%s/%s" % (cont, ifname)] = ep
+    out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
+    return out
+
+
+class Host(object):
+    """The drivers for the host this process runs in (created lazily so planning-only paths need no kernel)."""
+
+    def __init__(self):
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.netlink import Netlink
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.nft import Nft
+        self.netlink = Netlink()
+        self.nft = Nft()
+
+    def close(self):
+        self.netlink.close()
+
+    def read(self, spec, hstate, namespaces=None):
+        cur = self.netlink.read(_namespaces(spec) if namespaces is None else namespaces,
+                                sysctls=(planner.SYSCTL_FORWARD,))
+        cur["owned_netns"] = sorted(hstate.owned_netns)
+        cur["nft"] = nftplan.current_table(self.nft.read())
+        return cur
+
+
+def compute(spec, current, hstate):
+    """Pure: (desired, actions, nft commands, texts, conflicts) for a spec against a current state."""
+    addresses, leases = ipam.allocate(spec, current, hstate.leases)
+    desired = planner.desired_state(spec, addresses)
+    actions, conflicts = planner.plan(desired, current)
+    nft_cmds, nft_texts = nftplan.diff(nftplan.desired_table(spec), current.get("nft"))
+    return desired, leases, actions, nft_cmds, nft_texts, conflicts
+
+
+def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
+    """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff)."""
+    t0 = time.monotonic()
+    own = host is None
+    host = host or Host()
+    try:
+        with HostLock(state_dir, spec["host"], lock_timeout) as lock:
+            hstate = HostState(state_dir, spec["host"])
+            current = host.read(spec, hstate)
+            t_read = time.monotonic() - t0
+            desired, leases, actions, nft_cmds, nft_texts, conflicts = compute(spec, current, hstate)
+            if conflicts:
+                raise ApplyError("nothing was changed on host %s because of %d conflict%s:\n  - %s" % (
+                    spec["host"], len(conflicts), "" if len(conflicts) == 1 else "s", "\n  - ".join(conflicts)))
+            texts = [a["text"] for a in actions] + nft_texts
+            result = {
+                "changed": bool(texts),
+                "actions": texts,
+                "endpoints": _endpoints(desired),
+                "diff": {"before": view(current=current), "after": view(desired=desired)},
+            }
+            if not check_mode:
+                for a in actions:
+                    host.netlink.execute(a)
+                    if a["op"] == "netns_add":
+                        hstate.owned_netns.add(a["netns"])
+                    elif a["op"] == "netns_del":
+                        hstate.owned_netns.discard(a["netns"])
+                hstate.leases = leases
+                hstate.save()
+                host.nft.apply(nft_cmds)
+                if texts:
+                    _verify(host, spec, hstate, current, actions)
+            result["writes"] = {"netlink": host.netlink.writes, "nft": host.nft.writes}
+            result["timing"] = {"read": round(t_read, 4), "total": round(time.monotonic() - t0, 4),
+                                "lock_wait": round(lock.waited, 4)}
+            return result
+    finally:
+        if own:
+            host.close()
+
+
+def _touched_namespaces(actions):
+    out = set()
+    for a in actions:
+        if a.get("ns"):
+            out.add(a["ns"])
+        if a.get("peer"):
+            out.add(a["peer"]["netns"])
+        if a["op"] == "netns_add":
+            out.add(a["netns"])
+    return out
+
+
+def _verify(host, spec, hstate, before, actions):
+    """Read back (the host and the namespaces the actions touched) and plan again until nothing is left to do."""
+    touched = sorted(_touched_namespaces(actions) & set(_namespaces(spec)))
+    for attempt in range(VERIFY_ATTEMPTS):
+        fresh = host.read(spec, hstate, namespaces=touched)
+        merged = copy.copy(fresh)
+        merged["netns"] = dict(before.get("netns") or {})
+        merged["netns"].update(fresh["netns"])
+        _, _, left, nft_left, nft_texts, conflicts = compute(spec, merged, hstate)
+        if not left and not nft_left and not conflicts:
+            return
+        time.sleep(0.05 * (attempt + 1))
+    raise ApplyError("verification failed on host %s: after applying, the kernel still differs from the plan:\n  - %s"
+                     % (spec["host"], "\n  - ".join([a["text"] for a in left] + nft_texts + conflicts)))
+
+
+def _endpoints(desired):
+    return [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
+             "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
+            for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]

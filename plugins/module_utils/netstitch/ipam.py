@@ -1,0 +1,94 @@
+"""Host-local, stable address allocation.
+
+Each host allocates from its own pool (the whole subnet of a host-local network; later a host's slice of an overlay).
+Priority for an interface without a fixed address: the address it has in the kernel now, then its lease from the
+host's lease file, then the lowest free address of the pool. Fixed addresses, the gateway and every address already
+kept are never handed out again, so adding or removing a container never renumbers another, and a rerun never
+renumbers at all. Leases survive a container restart (a new namespace), so it gets its address back.
+"""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
+
+
+def lease_key(container, ifname):
+    return "%s/%s" % (container, ifname)
+
+
+def allocate(spec, current, leases):
+    """Return ({(container, ifname): IPv4Address}, new_leases). ``leases`` is {network: {lease_key: "a.b.c.d"}}."""
+    nets = {n["name"]: n for n in spec["networks"]}
+    result = {}
+    taken = {}      # network -> set of addresses in use or reserved
+    pools = {}
+    for name, n in nets.items():
+        pool = ipaddress.IPv4Network(n["pool"])
+        subnet = ipaddress.IPv4Network(n["subnet"])
+        pools[name] = (pool, subnet)
+        taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
+        taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])
+    todo = []
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            key = (c["name"], itf["name"])
+            if itf["ip"]:
+                result[key] = ipaddress.IPv4Address(itf["ip"])
+                taken[itf["network"]].add(result[key])
+            else:
+                todo.append((c, itf))
+
+    def usable(net, addr):
+        pool, subnet = pools[net]
+        return addr is not None and addr in pool and addr in subnet and addr not in taken[net]
+
+    # 1. keep what the kernel has now; 2. then the lease
+    rest = []
+    for c, itf in todo:
+        net = itf["network"]
+        addr = None
+        netns = c.get("netns") or c.get("docker")
+        _, link = st.endpoint_peer(current, itf["host_ifname"], netns)
+        plen = pools[net][1].prefixlen
+        for cidr in (link or {}).get("addresses", []):
+            a, _, l = cidr.partition("/")
+            if int(l) == plen and usable(net, ipaddress.IPv4Address(a)):
+                addr = ipaddress.IPv4Address(a)
+                break
+        if addr is not None:
+            result[(c["name"], itf["name"])] = addr
+            taken[net].add(addr)
+        else:
+            rest.append((c, itf))
+    rest2 = []
+    for c, itf in rest:
+        net = itf["network"]
+        leased = leases.get(net, {}).get(lease_key(c["name"], itf["name"]))
+        addr = ipaddress.IPv4Address(leased) if leased else None
+        if usable(net, addr):
+            result[(c["name"], itf["name"])] = addr
+            taken[net].add(addr)
+        else:
+            rest2.append((c, itf))
+    # 3. lowest free address (addresses only get taken, so one cursor per pool suffices)
+    cursors = {}
+    for c, itf in rest2:
+        net = itf["network"]
+        pool = pools[net][0]
+        cur = cursors.setdefault(net, iter(pool.hosts() if pool.num_addresses > 2 else pool))
+        for addr in cur:
+            if usable(net, addr):
+                break
+        else:
+            raise ApplyError("networks.%s: no free address left in pool %s on host %s for containers.%s interface %s"
+                             % (net, pool, spec["host"], c["name"], itf["name"]))
+        result[(c["name"], itf["name"])] = addr
+        taken[net].add(addr)
+    new_leases = {}
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            if not itf["ip"]:
+                new_leases.setdefault(itf["network"], {})[lease_key(c["name"], itf["name"])] = \
+                    str(result[(c["name"], itf["name"])])
+    return result, new_leases

@@ -1,0 +1,219 @@
+"""The per-host planner (pure): desired state + current state -> ordered actions.
+
+Nothing here touches a host. ``desired_state`` resolves a host spec (from compile) with the allocated addresses;
+``plan`` compares it with the current state (from the netlink driver) and returns the actions that make the host
+match, plus conflicts (objects in the way that netstitch does not own). Only objects netstitch marked as its own
+(see model.ALIAS_PREFIX) are ever changed or removed.
+"""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
+
+SYSCTL_FORWARD = "net.ipv4.ip_forward"
+
+
+def bridge_alias(network):
+    return "%sbridge %s" % (ALIAS_PREFIX, network)
+
+
+def veth_alias(container, ifname, network):
+    return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
+
+
+def desired_state(spec, addresses):
+    """Resolve a host spec into the desired state of the host. ``addresses`` maps (container, ifname) to an
+    IPv4Address (from ipam.allocate)."""
+    nets = {n["name"]: n for n in spec["networks"]}
+    bridges = {}
+    for n in spec["networks"]:
+        subnet = ipaddress.IPv4Network(n["subnet"])
+        bridges[n["bridge"]] = {
+            "network": n["name"],
+            "alias": bridge_alias(n["name"]),
+            "mtu": n["mtu"],
+            "mac": n["bridge_mac"],
+            "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
+        }
+    endpoints = {}
+    netns = []
+    for c in spec["containers"]:
+        ns = c["netns"] if c["kind"] == "netns" else c["docker"]
+        if c["kind"] == "netns":
+            netns.append(ns)
+        for itf in c["interfaces"]:
+            n = nets[itf["network"]]
+            plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
+            endpoints[itf["host_ifname"]] = {
+                "container": c["name"],
+                "netns": ns,
+                "ifname": itf["name"],
+                "network": n["name"],
+                "bridge": n["bridge"],
+                "alias": veth_alias(c["name"], itf["name"], n["name"]),
+                "mtu": n["mtu"],
+                "mac": itf["mac"],
+                "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
+                "gateway": n["gateway"] if itf["default_route"] else None,
+            }
+    forward = any(not n["internal"] for n in spec["networks"])
+    return {
+        "host": spec["host"],
+        "bridges": bridges,
+        "endpoints": endpoints,
+        "netns": sorted(set(netns)),
+        "sysctl": {SYSCTL_FORWARD: "1"} if forward else {},
+    }
+
+
+def _act(op, text, **kw):
+    kw["op"] = op
+    kw["text"] = text
+    return kw
+
+
+def _v4(addrs):
+    return sorted(a for a in addrs if ":" not in a)
+
+
+def plan(desired, current):
+    """Return (actions, conflicts). Conflicts are strings; when there are any, nothing may be applied."""
+    conflicts = []
+    links = current.get("links", {})
+    pre, bridges_a, veth_del, veth_a, ctr_a, post = [], [], [], [], [], []
+
+    # sysctls (only ever raised: netstitch never lowers a forwarding switch someone else needs)
+    for key, value in sorted(desired["sysctl"].items()):
+        if current.get("sysctl", {}).get(key) != value:
+            pre.append(_act("sysctl_set", "set %s = %s" % (key, value), key=key, value=value))
+
+    # namespaces of netns containers
+    existing_ns = set(current.get("named_netns", []))
+    for ns in desired["netns"]:
+        if ns not in existing_ns:
+            pre.append(_act("netns_add", "create network namespace %s" % ns, netns=ns))
+
+    # bridges
+    for name, want in sorted(desired["bridges"].items()):
+        have = links.get(name)
+        if have is None:
+            bridges_a.append(_act("bridge_add", "create bridge %s (network %s, mtu %d)" % (name, want["network"], want["mtu"]),
+                                  name=name, mtu=want["mtu"], mac=want["mac"], alias=want["alias"]))
+            have = {"addresses": [], "up": False}
+        elif not st.owned(have) or have.get("kind") != "bridge":
+            conflicts.append("networks.%s.bridge: interface %s exists on host %s and netstitch did not create it%s"
+                             % (want["network"], name, desired["host"],
+                                "" if have.get("kind") == "bridge" else " (it is a %s)" % (have.get("kind") or "device")))
+            continue
+        else:
+            changes = {}
+            if have["mtu"] != want["mtu"]:
+                changes["mtu"] = want["mtu"]
+            if have.get("mac") != want["mac"]:
+                changes["mac"] = want["mac"]
+            if have.get("alias") != want["alias"]:
+                changes["alias"] = want["alias"]
+            if changes:
+                bridges_a.append(_act("link_set", "set %s on bridge %s" % (_fmt(changes), name),
+                                      ns=None, name=name, changes=changes))
+        for a in _v4(have["addresses"]):
+            if a not in want["addresses"]:
+                bridges_a.append(_act("addr_del", "remove address %s from bridge %s" % (a, name), ns=None, name=name, address=a))
+        for a in want["addresses"]:
+            if a not in have["addresses"]:
+                bridges_a.append(_act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name, address=a))
+        if not have["up"]:
+            bridges_a.append(_act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
+
+    # endpoints
+    for hname, want in sorted(desired["endpoints"].items()):
+        have = links.get(hname)
+        where = "containers.%s (interface %s)" % (want["container"], want["ifname"])
+        ns_state = (current.get("netns") or {}).get(want["netns"])
+        ns_known = want["netns"] in existing_ns or want["netns"] in desired["netns"]
+        if not ns_known and ns_state is None:
+            conflicts.append("%s: network namespace %s does not exist on host %s" % (where, want["netns"], desired["host"]))
+            continue
+        if have is not None and (not st.owned(have) or have.get("kind") != "veth"):
+            conflicts.append("%s: interface %s exists on host %s and netstitch did not create it"
+                             % (where, hname, desired["host"]))
+            continue
+        peer_name, peer = st.endpoint_peer(current, hname, want["netns"])
+        if have is not None and peer_name != want["ifname"]:
+            # the pair is broken, moved or renamed: replace it
+            veth_del.append(_act("link_del", "replace veth %s (its container end is not %s in %s)"
+                                 % (hname, want["ifname"], want["netns"]), ns=None, name=hname))
+            have = peer = None
+        in_the_way = (ns_state or {}).get("links", {}).get(want["ifname"]) if peer is None else None
+        if in_the_way is not None:
+            conflicts.append("%s: interface %s already exists in namespace %s and netstitch did not create it"
+                             % (where, want["ifname"], want["netns"]))
+            continue
+        if have is None:
+            veth_a.append(_act("veth_add", "create veth %s on %s, container end %s in %s (mtu %d)"
+                               % (hname, want["bridge"], want["ifname"], want["netns"], want["mtu"]),
+                               name=hname, master=want["bridge"], mtu=want["mtu"], alias=want["alias"],
+                               peer={"netns": want["netns"], "name": want["ifname"], "mtu": want["mtu"], "mac": want["mac"]}))
+            peer = {"mtu": want["mtu"], "mac": want["mac"], "up": False, "addresses": []}
+        else:
+            changes = {}
+            if have.get("master") != want["bridge"]:
+                changes["master"] = want["bridge"]
+            if have["mtu"] != want["mtu"]:
+                changes["mtu"] = want["mtu"]
+            if have.get("alias") != want["alias"]:
+                changes["alias"] = want["alias"]
+            if not have["up"]:
+                changes["up"] = True
+            if changes:
+                veth_a.append(_act("link_set", "set %s on veth %s" % (_fmt(changes), hname), ns=None, name=hname, changes=changes))
+        ns, ifn = want["netns"], want["ifname"]
+        changes = {}
+        if peer["mtu"] != want["mtu"]:
+            changes["mtu"] = want["mtu"]
+        if peer.get("mac") != want["mac"]:
+            changes["mac"] = want["mac"]
+        if not peer["up"]:
+            changes["up"] = True
+        if changes:
+            ctr_a.append(_act("link_set", "set %s on %s in %s" % (_fmt(changes), ifn, ns), ns=ns, name=ifn, changes=changes))
+        for a in _v4(peer["addresses"]):
+            if a != want["address"]:
+                ctr_a.append(_act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn, address=a))
+        if want["address"] not in peer["addresses"]:
+            ctr_a.append(_act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns, name=ifn,
+                              address=want["address"]))
+        route = (ns_state or {}).get("default_route") if peer_name else None
+        if want["gateway"]:
+            if route is not None and route.get("dev") != ifn and route.get("dev") not in _our_ifnames(desired, ns):
+                conflicts.append("%s: namespace %s already has a default route via %s that netstitch did not create; "
+                                 "set default_route: false" % (where, ns, route.get("dev")))
+                continue
+            if route != {"gateway": want["gateway"], "dev": ifn}:
+                ctr_a.append(_act("route_replace", "route default via %s dev %s in %s" % (want["gateway"], ifn, ns),
+                                  ns=ns, dev=ifn, gateway=want["gateway"]))
+        elif route is not None and route.get("dev") == ifn and peer_name:
+            ctr_a.append(_act("route_del", "remove default route via %s dev %s in %s" % (route["gateway"], ifn, ns),
+                              ns=ns, dev=ifn, gateway=route["gateway"]))
+
+    # prune: owned links that are no longer desired (veths first: they free bridge ports)
+    for name, link in sorted(links.items()):
+        if not st.owned(link):
+            continue
+        if link.get("kind") == "veth" and name not in desired["endpoints"]:
+            veth_del.append(_act("link_del", "remove veth %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
+        elif link.get("kind") == "bridge" and name not in desired["bridges"]:
+            post.append(_act("link_del", "remove bridge %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
+    for ns in sorted(set(current.get("owned_netns", [])) - set(desired["netns"])):
+        if ns in existing_ns:
+            post.append(_act("netns_del", "remove network namespace %s" % ns, netns=ns))
+    return pre + bridges_a + veth_del + veth_a + ctr_a + post, conflicts
+
+
+def _our_ifnames(desired, ns):
+    return {e["ifname"] for e in desired["endpoints"].values() if e["netns"] == ns}
+
+
+def _fmt(changes):
+    return ", ".join("up" if k == "up" else "%s %s" % (k, v) for k, v in sorted(changes.items()))
