@@ -66,10 +66,12 @@ class HostState(object):
             data = {}
         self.leases = data.get("leases", {})
         self.owned_netns = set(data.get("owned_netns", []))
+        self.spec = data.get("spec")        # the last spec applied here (for gather and drift reports)
         self._saved = self._dump()
 
     def _dump(self):
-        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns)}, sort_keys=True, indent=1)
+        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec},
+                          sort_keys=True, indent=1)
 
     def save(self):
         text = self._dump()
@@ -179,6 +181,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                     elif a["op"] == "netns_del":
                         hstate.owned_netns.discard(a["netns"])
                 hstate.leases = leases
+                hstate.spec = spec
                 hstate.save()
                 host.nft.apply(nft_cmds)
                 if texts:
@@ -224,3 +227,28 @@ def _endpoints(desired):
     return [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
              "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
             for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]
+
+
+def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
+    """What netstitch manages on this host now: bridges, endpoints with addresses, namespaces it created, its nft
+    table; plus ``in_sync``: whether the kernel still matches the last applied spec (drift shows as pending actions)."""
+    own = host is None
+    host = host or Host()
+    try:
+        hstate = HostState(state_dir, host_name)
+        spec = hstate.spec or {"host": host_name, "networks": [], "containers": []}
+        current = host.read(spec, hstate)
+        out = view(current=current)
+        listing = host.nft.read()
+        out["nft_rules"] = [r["rule"].get("comment") for r in (listing or {}).get("nftables", []) if "rule" in r]
+        out["leases"] = hstate.leases
+        if hstate.spec is not None:
+            _, _, actions, nft_cmds, nft_texts, conflicts = compute(spec, current, hstate)
+            out["pending"] = [a["text"] for a in actions] + nft_texts + conflicts
+            out["in_sync"] = not out["pending"]
+        else:
+            out["pending"], out["in_sync"] = [], None
+        return out
+    finally:
+        if own:
+            host.close()

@@ -1,0 +1,139 @@
+#!/usr/bin/env python3
+"""The built-in multi-host lab: several "hosts" on one machine, each a network namespace on a shared underlay switch.
+
+    lab.py up   [--name fab] [--hosts 3] [--dir .lab/fab]    build it (idempotent) and write an Ansible inventory
+    lab.py down [--name fab] [--dir .lab/fab]                remove it, with every namespace netstitch made for it
+    lab.py env  [--name fab]                                 print the inventory path
+
+Layout (documentation ranges only; nothing has a route off the machine):
+  <name>-sw    the underlay switch (bridge sw0)
+  <name>-hN    host N: eth0 192.0.2.N/24 on the switch, default route via the outside router
+  <name>-out   the "outside world": eth0 192.0.2.254/24 on the switch, 198.51.100.1/32 and 203.0.113.1/32 on lo
+Ansible reaches a host through the local connection and an interpreter wrapper that enters its namespace with
+nsenter (network namespace only, so namespaces made inside are visible to the whole machine).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNDERLAY = "192.0.2.%d"
+OUTSIDE_IP = "192.0.2.254"
+OUTSIDE_SERVICES = ["198.51.100.1", "203.0.113.1"]
+
+
+def sh(*args, check=True):
+    r = subprocess.run(args, capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise RuntimeError("%s failed: %s" % (" ".join(args), r.stderr.strip()))
+    return r
+
+
+def netns_exists(name):
+    return os.path.exists("/run/netns/" + name)
+
+
+def ns_names(name, hosts):
+    return ["%s-sw" % name, "%s-out" % name] + ["%s-h%d" % (name, i) for i in range(1, hosts + 1)]
+
+
+def lab_dir(name, d=None):
+    return os.path.abspath(d or os.path.join(TOP, ".lab", name))
+
+
+def _add_port(sw, port, ns, ifname, addr):
+    sh("ip", "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
+    sh("ip", "link", "set", port, "netns", sw)
+    sh("ip", "-n", sw, "link", "set", port, "master", "sw0", "up")
+    sh("ip", "-n", ns, "addr", "add", addr, "dev", ifname)
+    sh("ip", "-n", ns, "link", "set", ifname, "up")
+    sh("ip", "-n", ns, "link", "set", "lo", "up")
+
+
+def up(name, hosts, d=None, python=None):
+    d = lab_dir(name, d)
+    python = python or os.path.join(TOP, ".venv", "bin", "python")
+    os.makedirs(os.path.join(d, "bin"), exist_ok=True)
+    os.makedirs(os.path.join(d, "state"), exist_ok=True)
+    sw = "%s-sw" % name
+    if not netns_exists(sw):
+        sh("ip", "netns", "add", sw)
+        sh("ip", "-n", sw, "link", "add", "sw0", "type", "bridge")
+        sh("ip", "-n", sw, "link", "set", "sw0", "up")
+    out = "%s-out" % name
+    if not netns_exists(out):
+        sh("ip", "netns", "add", out)
+        _add_port(sw, "%s-o" % name[:10], out, "eth0", OUTSIDE_IP + "/24")
+        for a in OUTSIDE_SERVICES:
+            sh("ip", "-n", out, "addr", "add", a + "/32", "dev", "lo")
+    inv = ["[fabric]"]
+    for i in range(1, hosts + 1):
+        h = "%s-h%d" % (name, i)
+        if not netns_exists(h):
+            sh("ip", "netns", "add", h)
+            _add_port(sw, "%s-%d" % (name[:10], i), h, "eth0", UNDERLAY % i + "/24")
+            sh("ip", "-n", h, "route", "add", "default", "via", OUTSIDE_IP)
+        wrapper = os.path.join(d, "bin", "%s-python" % h)
+        with open(wrapper, "w") as f:
+            f.write("#!/bin/sh\nexec nsenter --net=/run/netns/%s -- %s \"$@\"\n" % (h, python))
+        os.chmod(wrapper, 0o755)
+        inv.append("%s ansible_connection=local ansible_python_interpreter=%s netstitch_underlay=%s"
+                   % (h, wrapper, UNDERLAY % i))
+    inv += ["", "[fabric:vars]", "netstitch_state_dir=%s" % os.path.join(d, "state"), ""]
+    with open(os.path.join(d, "inventory.ini"), "w") as f:
+        f.write("\n".join(inv))
+    with open(os.path.join(d, "lab.json"), "w") as f:
+        json.dump({"name": name, "hosts": hosts, "namespaces": ns_names(name, hosts)}, f)
+    return d
+
+
+def owned_namespaces(d):
+    """Namespaces netstitch created for this lab's hosts (from their state files)."""
+    out = set()
+    sd = os.path.join(d, "state")
+    for fn in os.listdir(sd) if os.path.isdir(sd) else []:
+        if fn.endswith(".json"):
+            try:
+                with open(os.path.join(sd, fn)) as f:
+                    out.update(json.load(f).get("owned_netns", []))
+            except (OSError, ValueError):
+                pass
+    return out
+
+
+def down(name, d=None):
+    d = lab_dir(name, d)
+    hosts = 0
+    try:
+        with open(os.path.join(d, "lab.json")) as f:
+            hosts = json.load(f)["hosts"]
+    except (OSError, ValueError, KeyError):
+        hosts = 16
+    for ns in sorted(owned_namespaces(d)) + ns_names(name, hosts):
+        if netns_exists(ns):
+            sh("ip", "netns", "del", ns, check=False)
+    sh("rm", "-rf", d)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("cmd", choices=["up", "down", "env"])
+    p.add_argument("--name", default="fab")
+    p.add_argument("--hosts", type=int, default=3)
+    p.add_argument("--dir")
+    a = p.parse_args(argv)
+    if a.cmd == "up":
+        d = up(a.name, a.hosts, a.dir)
+        print(os.path.join(d, "inventory.ini"))
+    elif a.cmd == "down":
+        down(a.name, a.dir)
+    else:
+        print(os.path.join(lab_dir(a.name, a.dir), "inventory.ini"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
