@@ -1,44 +1,67 @@
 """Compile a validated topology into one self-contained spec per host (pure, controller side).
 
-A host spec carries everything one host needs and nothing about other hosts' containers, so a single module call per
-host applies it. Addresses left to allocation are resolved on the host (see ipam), from the host's own pool.
+A host spec carries everything one host needs: its networks (with its own slice, gateway and bridge MAC), its
+containers, and for overlays its peers (underlay addresses and the MAC addresses behind each, for static FDB
+programming) or, in routed mode, the routes to the peers' slices. Addresses left to allocation are resolved on the
+host (see ipam), from the host's own pool, so a host never needs another host's state.
 """
 
 SPEC_VERSION = 1
 
 
-def _network_spec(net):
-    return {
-        "name": net.name,
-        "bridge": net.bridge,
-        "bridge_mac": net.bridge_mac,
-        "subnet": str(net.subnet),
-        "gateway": str(net.gateway),
-        "mtu": net.mtu,
-        "masquerade": net.masquerade,
-        "internal": net.internal,
-        # the host's allocation pool: the whole subnet for a host-local network
-        "pool": str(net.subnet),
-        "reserved": [],
-    }
+def _overlay_spec(topo, net, host, macs_by_host):
+    o = net.overlay
+    me = topo.hosts[host]
+    peers = [h for h in sorted(o.slices) if h != host]
+    out = {"type": o.type, "subnet": str(net.subnet), "local": str(me.underlay.ip)}
+    if o.type == "routed":
+        out["routes"] = [{"dst": str(o.slices[p]), "via": str(topo.hosts[p].underlay.ip), "host": p} for p in peers]
+        return out
+    out.update({"device": o.device, "port": o.port})
+    if o.type == "vxlan":
+        out.update({"vni": o.vni, "learning": o.learning})
+    out["peers"] = [{"host": p, "underlay": str(topo.hosts[p].underlay.ip),
+                     "macs": sorted(macs_by_host.get(p, ()))} for p in peers]
+    return out
 
 
 def host_specs(topo):
-    """Return {host name: spec dict} for every host in the topology (hosts without networks get an empty spec,
+    """Return {host name: spec dict} for every host in the topology (a host without networks gets an empty spec,
     which prunes whatever netstitch had made there)."""
-    fixed = {}   # (network, host) -> set of fixed addresses (reserved from allocation)
+    fixed = {}          # (network, host or None for overlays) -> set of fixed addresses
+    macs = {}           # network -> host -> set of MACs (endpoints and the host's bridge), overlays only
     for c in topo.containers.values():
         for itf in c.interfaces:
+            net = topo.networks[itf.network]
+            overlay = net.overlay is not None and not net.routed
             if itf.ip is not None:
-                fixed.setdefault((itf.network, c.host), set()).add(itf.ip)
+                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
+            if overlay:
+                macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
+    for net in topo.networks.values():
+        if net.overlay is not None and not net.routed:
+            for h in net.overlay.slices:
+                macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
     specs = {}
     for host in topo.hosts:
         nets = []
         for net in sorted(topo.networks.values(), key=lambda n: n.name):
-            if host in net.hosts:
-                ns = _network_spec(net)
-                ns["reserved"] = sorted(str(a) for a in fixed.get((net.name, host), ()))
-                nets.append(ns)
+            if host not in net.hosts:
+                continue
+            shared = net.overlay is not None and not net.routed
+            nets.append({
+                "name": net.name,
+                "bridge": net.bridge,
+                "bridge_mac": net.bridge_mac(host),
+                "subnet": str(net.segment(host)),
+                "gateway": str(net.gateway_on(host)),
+                "mtu": net.mtu,
+                "masquerade": net.masquerade,
+                "internal": net.internal,
+                "pool": str(net.pool(host)),
+                "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
+                "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
+            })
         conts = []
         for c in sorted(topo.containers.values(), key=lambda c: c.name):
             if c.host != host:

@@ -6,6 +6,13 @@ IFNAMSIZ = 15            # usable characters of a Linux interface name
 BRIDGE_MAX_PORTS = 1024  # BR_MAX_PORTS in the kernel
 MTU_MIN, MTU_MAX = 68, 65535
 DEFAULT_MTU = 1500
+VXLAN_PORT = 4789
+VNI_MAX = 16777215
+# bytes an overlay adds to every frame: VXLAN = outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14;
+# tinc (switch mode, UDP) = outer IPv4 20 + UDP 8 + seqno 4 + inner Ethernet 14 + MAC 4 + cipher block padding up to 8,
+# plus room for its own PMTU probing, rounded up
+OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
+TINC_PORT_BASE = 6550
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
 
 
@@ -36,17 +43,52 @@ class Host(object):
         self.underlay_mtu = underlay_mtu
 
 
+def default_slice_len(subnet):
+    return max(24, subnet.prefixlen + 4)
+
+
+class Overlay(object):
+    def __init__(self, type, vni=None, port=None, learning=False, device=None, slice_len=None, slices=None):
+        self.type = type                    # vxlan | routed | tinc
+        self.vni = vni
+        self.port = port
+        self.learning = learning
+        self.device = device                # overlay device on each host (vxlan, tinc); None for routed
+        self.slice_len = slice_len
+        self.explicit = slices or {}        # host -> IPv4Network given in the topology
+        self.slices = {}                    # host -> IPv4Network, filled for every host carrying the network
+
+
 class Network(object):
-    def __init__(self, name, bridge, subnet, gateway, mtu, masquerade, internal, hosts):
+    def __init__(self, name, bridge, subnet, gateway, mtu, masquerade, internal, hosts, overlay=None):
         self.name = name
         self.bridge = bridge
         self.subnet = subnet                # ipaddress.IPv4Network
-        self.gateway = gateway              # ipaddress.IPv4Address
+        self.gateway = gateway              # ipaddress.IPv4Address (None for routed overlays: one per host)
         self.mtu = mtu
         self.masquerade = masquerade
         self.internal = internal
         self.hosts = hosts                  # set of host names that carry the network
-        self.bridge_mac = derived_mac("bridge", name)
+        self.overlay = overlay              # Overlay or None (a host-local network)
+
+    @property
+    def routed(self):
+        return self.overlay is not None and self.overlay.type == "routed"
+
+    def pool(self, host):
+        """Where ``host`` allocates addresses from: its slice of an overlay, else the whole subnet."""
+        return self.overlay.slices[host] if self.overlay is not None else self.subnet
+
+    def segment(self, host):
+        """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet."""
+        return self.overlay.slices[host] if self.routed else self.subnet
+
+    def gateway_on(self, host):
+        return self.overlay.slices[host].network_address + 1 if self.routed else self.gateway
+
+    def bridge_mac(self, host):
+        # unique per host: an overlay's bridges share one segment (and one gateway address)
+        return derived_mac("bridge", self.name, host)
 
 
 class Interface(object):

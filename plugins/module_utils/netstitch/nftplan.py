@@ -42,16 +42,28 @@ def desired_table(spec):
     for n in spec["networks"]:
         br = n["bridge"]
         # nothing from outside (another network, the uplink) opens a connection into a network; replies pass
+        # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
+        fwd.append(_rule("in %s: within" % n["name"], [
+            _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
         fwd.append(_rule("in %s: replies" % n["name"], [
             _match(_meta("oifname"), br),
             _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
             {"accept": None}]))
+        o = n.get("overlay") or {}
+        if o.get("type") == "routed":
+            # the other hosts' slices of a routed network arrive through the underlay
+            fwd.append(_rule("in %s: from its other slices" % n["name"], [
+                _match(_meta("oifname"), br),
+                _match({"payload": {"protocol": "ip", "field": "saddr"}}, _prefix(o["subnet"])),
+                {"accept": None}]))
         fwd.append(_rule("in %s: closed to others" % n["name"], [_match(_meta("oifname"), br), {"drop": None}]))
         if n["internal"]:
             fwd.append(_rule("out %s: internal" % n["name"], [_match(_meta("iifname"), br), {"drop": None}]))
         if n["masquerade"] and not n["internal"]:
+            whole = o.get("subnet", n["subnet"])
             nat.append(_rule("masquerade %s" % n["name"], [
-                _match({"payload": {"protocol": "ip", "field": "saddr"}}, _prefix(n["subnet"])),
+                _match({"payload": {"protocol": "ip", "field": "saddr"}}, _prefix(whole)),
+                _match({"payload": {"protocol": "ip", "field": "daddr"}}, _prefix(whole), op="!="),
                 _match(_meta("oifname"), br, op="!="),
                 {"masquerade": None}]))
     chains = {}

@@ -14,8 +14,16 @@ from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model i
 SYSCTL_FORWARD = "net.ipv4.ip_forward"
 
 
+ROUTE_PROTO = 159      # rtm_protocol of the routes netstitch adds (routed overlays): its ownership mark
+ZERO_MAC = "00:00:00:00:00:00"
+
+
 def bridge_alias(network):
     return "%sbridge %s" % (ALIAS_PREFIX, network)
+
+
+def vxlan_alias(network):
+    return "%svxlan %s" % (ALIAS_PREFIX, network)
 
 
 def veth_alias(container, ifname, network):
@@ -36,6 +44,23 @@ def desired_state(spec, addresses):
             "mac": n["bridge_mac"],
             "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
         }
+    vxlans, routes = {}, {}
+    for n in spec["networks"]:
+        o = n.get("overlay")
+        if not o:
+            continue
+        if o["type"] == "vxlan":
+            fdb = set()
+            for p in o["peers"]:
+                fdb.add((ZERO_MAC, p["underlay"]))
+                fdb.update((mac, p["underlay"]) for mac in p["macs"])
+            vxlans[o["device"]] = {
+                "network": n["name"], "alias": vxlan_alias(n["name"]), "vni": o["vni"], "port": o["port"],
+                "local": o["local"], "learning": o["learning"], "mtu": n["mtu"], "master": n["bridge"],
+                "fdb": sorted(fdb)}
+        elif o["type"] == "routed":
+            for r in o["routes"]:
+                routes[r["dst"]] = {"via": r["via"], "network": n["name"], "host": r["host"]}
     endpoints = {}
     netns = []
     for c in spec["containers"]:
@@ -56,6 +81,12 @@ def desired_state(spec, addresses):
                 "mac": itf["mac"],
                 "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
                 "gateway": n["gateway"] if itf["default_route"] else None,
+                # routed: the rest of the overlay is behind the local gateway (unless the default route says so)
+                "routes": [[n["overlay"]["subnet"], n["gateway"]]] if (n.get("overlay") or {}).get("type") ==
+                "routed" and not itf["default_route"] else [],
+                # on a shared overlay every host's bridge holds the gateway address: pin the local one
+                "gateway_neigh": [n["gateway"], n["bridge_mac"]] if (n.get("overlay") or {}).get("type") in
+                ("vxlan", "tinc") else None,
             }
     forward = any(not n["internal"] for n in spec["networks"])
     return {
@@ -63,6 +94,8 @@ def desired_state(spec, addresses):
         "bridges": bridges,
         "endpoints": endpoints,
         "netns": sorted(set(netns)),
+        "vxlans": vxlans,
+        "routes": routes,
         "sysctl": {SYSCTL_FORWARD: "1"} if forward else {},
     }
 
@@ -125,6 +158,53 @@ def plan(desired, current):
                 bridges_a.append(_act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name, address=a))
         if not have["up"]:
             bridges_a.append(_act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
+
+    # overlay devices (after their bridges) and their static forwarding entries
+    ovl = []
+    for name, want in sorted(desired.get("vxlans", {}).items()):
+        have = links.get(name)
+        if have is not None and (not st.owned(have) or have.get("kind") != "vxlan"):
+            conflicts.append("networks.%s.overlay.device: interface %s exists on host %s and netstitch did not "
+                             "create it" % (want["network"], name, desired["host"]))
+            continue
+        ident = {k: want[k] for k in ("vni", "port", "local", "learning")}
+        if have is not None and have.get("vxlan") != ident:
+            veth_del.append(_act("link_del", "replace vxlan %s (%s)" % (name, _fmt(ident)), ns=None, name=name))
+            have = None
+        if have is None:
+            ovl.append(_act("vxlan_add", "create vxlan %s (vni %d, local %s, port %d) on %s" % (
+                name, want["vni"], want["local"], want["port"], want["master"]), name=name, alias=want["alias"],
+                mtu=want["mtu"], master=want["master"], **ident))
+            have_fdb = set()
+        else:
+            changes = {}
+            if have.get("master") != want["master"]:
+                changes["master"] = want["master"]
+            if have["mtu"] != want["mtu"]:
+                changes["mtu"] = want["mtu"]
+            if have.get("alias") != want["alias"]:
+                changes["alias"] = want["alias"]
+            if not have["up"]:
+                changes["up"] = True
+            if changes:
+                ovl.append(_act("link_set", "set %s on vxlan %s" % (_fmt(changes), name), ns=None, name=name,
+                                changes=changes))
+            have_fdb = set(tuple(e) for e in have.get("fdb", []))
+        want_fdb = set(tuple(e) for e in want["fdb"])
+        for mac, dst in sorted(have_fdb - want_fdb):
+            ovl.append(_act("fdb_del", "remove fdb %s dst %s from %s" % (mac, dst, name), dev=name, mac=mac, dst=dst))
+        for mac, dst in sorted(want_fdb - have_fdb):
+            ovl.append(_act("fdb_add", "add fdb %s dst %s to %s" % (mac, dst, name), dev=name, mac=mac, dst=dst))
+    have_routes = current.get("routes", {})
+    for dst, want in sorted(desired.get("routes", {}).items()):
+        if have_routes.get(dst, {}).get("via") != want["via"]:
+            ovl.append(_act("route_add", "route %s via %s (host %s, network %s)" % (dst, want["via"], want["host"],
+                                                                                 want["network"]),
+                            dst=dst, via=want["via"], replace=dst in have_routes))
+    for dst, have in sorted(have_routes.items()):
+        if dst not in desired.get("routes", {}):
+            ovl.append(_act("route_del", "remove route %s via %s" % (dst, have["via"]), dst=dst, via=have["via"]))
+    bridges_a += ovl
 
     # endpoints
     for hname, want in sorted(desired["endpoints"].items()):
@@ -194,8 +274,27 @@ def plan(desired, current):
                 ctr_a.append(_act("route_replace", "route default via %s dev %s in %s" % (want["gateway"], ifn, ns),
                                   ns=ns, dev=ifn, gateway=want["gateway"]))
         elif route is not None and route.get("dev") == ifn and peer_name:
-            ctr_a.append(_act("route_del", "remove default route via %s dev %s in %s" % (route["gateway"], ifn, ns),
+            ctr_a.append(_act("route_del_default", "remove default route via %s dev %s in %s" % (route["gateway"], ifn, ns),
                               ns=ns, dev=ifn, gateway=route["gateway"]))
+        have_routes = {(r["dst"], r["gateway"]) for r in (ns_state or {}).get("routes", []) if r["dev"] == ifn} \
+            if peer_name else set()
+        want_routes = set(tuple(r) for r in want.get("routes", []))
+        for dst, gw in sorted(have_routes - want_routes):
+            ctr_a.append(_act("route_del_ns", "remove route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
+                              ns=ns, dev=ifn, dst=dst, gateway=gw))
+        for dst, gw in sorted(want_routes - have_routes):
+            ctr_a.append(_act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
+                              ns=ns, dev=ifn, dst=dst, gateway=gw))
+        neighs = (ns_state or {}).get("neighbours", []) if peer_name else []
+        pinned = {n["ip"]: n["mac"] for n in neighs if n["dev"] == ifn}
+        if want.get("gateway_neigh"):
+            gw, mac = want["gateway_neigh"]
+            if pinned.get(gw) != mac:
+                ctr_a.append(_act("neigh_replace", "pin gateway %s at %s on %s in %s" % (gw, mac, ifn, ns),
+                                  ns=ns, dev=ifn, ip=gw, mac=mac))
+        for ip in sorted(pinned):
+            if not want.get("gateway_neigh") or ip != want["gateway_neigh"][0]:
+                ctr_a.append(_act("neigh_del", "unpin %s on %s in %s" % (ip, ifn, ns), ns=ns, dev=ifn, ip=ip))
 
     # prune: owned links that are no longer desired (veths first: they free bridge ports)
     for name, link in sorted(links.items()):
@@ -203,12 +302,14 @@ def plan(desired, current):
             continue
         if link.get("kind") == "veth" and name not in desired["endpoints"]:
             veth_del.append(_act("link_del", "remove veth %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
+        elif link.get("kind") == "vxlan" and name not in desired.get("vxlans", {}):
+            veth_del.append(_act("link_del", "remove vxlan %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
         elif link.get("kind") == "bridge" and name not in desired["bridges"]:
             post.append(_act("link_del", "remove bridge %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
     for ns in sorted(set(current.get("owned_netns", [])) - set(desired["netns"])):
         if ns in existing_ns:
             post.append(_act("netns_del", "remove network namespace %s" % ns, netns=ns))
-    return pre + bridges_a + veth_del + veth_a + ctr_a + post, conflicts
+    return pre + veth_del + bridges_a + veth_a + ctr_a + post, conflicts
 
 
 def _our_ifnames(desired, ns):

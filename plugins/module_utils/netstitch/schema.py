@@ -37,7 +37,9 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
            'host': {'type': 'object',
                     'additionalProperties': False,
                     'properties': {'underlay': {'description': "The host's underlay address (overlays reach "
-                                                               'it here), optionally with its prefix length.',
+                                                               'it here), with its prefix length when routed '
+                                                               'overlays need to know the underlay subnet '
+                                                               '(192.0.2.1/24).',
                                                 'type': 'string'},
                                    'underlay_mtu': {'description': 'MTU of the underlay path (default 1500).',
                                                     '$ref': '#/$defs/mtu'}}},
@@ -67,9 +69,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                 'type': 'array',
                                                 'items': {'$ref': '#/$defs/name'},
                                                 'uniqueItems': True},
-                                      'overlay': {'description': 'Reserved for multi-host overlays (a later '
-                                                                 'version).',
-                                                  'type': 'object'}}},
+                                      'overlay': {'description': 'Span the network over several hosts as one '
+                                                                 'subnet: vxlan (one layer-2 segment, static '
+                                                                 'per-peer programming), routed (no '
+                                                                 'encapsulation; each host routes the '
+                                                                 "others' slices via their underlay "
+                                                                 'addresses) or tinc (an encrypted layer-2 '
+                                                                 'mesh).',
+                                                  '$ref': '#/$defs/overlay'}}},
            'container': {'type': 'object',
                          'additionalProperties': False,
                          'required': ['host', 'interfaces'],
@@ -113,4 +120,39 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          'gateway (default: true for the '
                                                                          'first interface unless its network '
                                                                          'is internal).',
-                                                          'type': 'boolean'}}}}}
+                                                          'type': 'boolean'}}},
+           'overlay': {'type': 'object',
+                       'additionalProperties': False,
+                       'required': ['type'],
+                       'properties': {'type': {'description': 'vxlan, routed or tinc.',
+                                               'enum': ['vxlan', 'routed', 'tinc']},
+                                      'vni': {'description': 'VXLAN network identifier, 1 to 16777215, '
+                                                             "unique among the topology's networks (vxlan "
+                                                             'only).',
+                                              'type': 'integer'},
+                                      'port': {'description': 'UDP port of the VXLAN or tinc tunnel (default '
+                                                              "4789 for vxlan, 655 + the network's index for "
+                                                              'tinc).',
+                                               'type': 'integer'},
+                                      'learning': {'description': 'Let the VXLAN device learn remote MAC '
+                                                                  'addresses from traffic (default false: '
+                                                                  'every peer and endpoint is programmed '
+                                                                  'statically).',
+                                                   'type': 'boolean'},
+                                      'device': {'description': 'Name of the overlay device on each host '
+                                                                '(default nsvx<vni> for vxlan, '
+                                                                'nstc-<network> for tinc).',
+                                                 '$ref': '#/$defs/ifname'},
+                                      'slice_len': {'description': "Prefix length of each host's slice of "
+                                                                   'the subnet (default: the larger of 24 '
+                                                                   "and the subnet's prefix + 4). A host "
+                                                                   'allocates addresses only from its own '
+                                                                   'slice.',
+                                                    'type': 'integer'},
+                                      'slices': {'description': 'Explicit slices per host (CIDR). By default '
+                                                                "a host's slice is the one whose index is "
+                                                                'its underlay address modulo the number of '
+                                                                'slices, so slices never move when hosts '
+                                                                'come or go.',
+                                                 'type': 'object',
+                                                 'additionalProperties': {'type': 'string'}}}}}}

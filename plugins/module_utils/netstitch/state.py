@@ -2,12 +2,15 @@
 
 current = {
   "links": {name: link},                # the host's own namespace
-  "netns": {netns: {"links": {name: link}, "default_route": route or None} or None (namespace missing)},
+  "netns": {netns: {"links": {name: link}, "default_route": route or None, "routes": [{"dst", "gateway", "dev"}],
+                    "neighbours": [{"dev", "ip", "mac"} permanent entries]} or None (namespace missing)},
+  "routes": {"a.b.c.d/len": {"via": "a.b.c.d"}},   # host routes netstitch added (protocol plan.ROUTE_PROTO)
   "named_netns": [names in /run/netns],
   "owned_netns": [names netstitch created],
   "sysctl": {key: value},
 }
-link = {"index", "kind", "alias", "master", "mtu", "up", "mac", "peer_index", "addresses": ["a.b.c.d/len", ...]}
+link = {"index", "kind", "alias", "master", "mtu", "up", "mac", "peer_index", "addresses": ["a.b.c.d/len", ...],
+        and for vxlan: "vxlan": {"vni", "port", "local", "learning"}, "fdb": [[mac, dst], ...] (remote entries)}
 route = {"gateway": "a.b.c.d", "dev": name}
 """
 

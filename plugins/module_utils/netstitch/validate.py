@@ -5,6 +5,7 @@ host is looked at or touched, so it runs on the controller before anything is ap
 """
 
 import ipaddress
+import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import model
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem, TopologyError
@@ -48,6 +49,9 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
+_MAC = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+
+
 def _is_dict(x):
     return isinstance(x, dict)
 
@@ -56,6 +60,9 @@ class _Checker(object):
     def __init__(self, data):
         self.data = data
         self.problems = []
+        self.vnis = {}
+        self.tinc_index = 0
+        self.carried = set()    # (host, network) for every interface naming both, valid or not
 
     def add(self, path, reason):
         self.problems.append(Problem(path, reason))
@@ -79,8 +86,8 @@ class _Checker(object):
         if not _is_dict(hosts):
             return out
         for name, spec in hosts.items():
-            if not _is_dict(spec):
-                continue
+            if not _is_dict(spec) or not isinstance(name, str):
+                continue    # the schema reports it
             p = "hosts.%s" % name
             underlay = None
             if isinstance(spec.get("underlay"), str):
@@ -103,8 +110,8 @@ class _Checker(object):
             return out
         bridges = {}
         for name, spec in nets.items():
-            if not _is_dict(spec):
-                continue
+            if not _is_dict(spec) or not isinstance(name, str):
+                continue    # the schema reports it
             p = "networks.%s" % name
             ok = True
             subnet = gateway = None
@@ -132,6 +139,8 @@ class _Checker(object):
                     ok = gateway is not None
                 elif "gateway" not in spec:
                     gateway = subnet.network_address + 1
+                else:
+                    ok = False      # not a string: the schema reports it
             bridge = spec.get("bridge", model.default_bridge_name(name))
             if isinstance(bridge, str):
                 self.ifname(p + ".bridge", bridge, generated="bridge" not in spec)
@@ -148,18 +157,205 @@ class _Checker(object):
                 ok = False
             net_hosts = set()
             for i, h in enumerate(spec.get("hosts", []) if isinstance(spec.get("hosts"), list) else []):
-                if isinstance(h, str) and h not in hosts and _is_dict(self.data.get("hosts")):
+                if not isinstance(h, str):
+                    continue    # the schema reports the type
+                if h not in hosts and _is_dict(self.data.get("hosts")):
                     self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
                 net_hosts.add(h)
-            if "overlay" in spec:
-                self.add(p + ".overlay", "overlays are not supported by this version of netstitch yet")
-                ok = False
-            if ok and isinstance(bridge, str) and isinstance(mtu, int):
-                out[name] = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts)
+            overlay = None
+            if _is_dict(spec.get("overlay")):
+                overlay = self.overlay(p + ".overlay", name, spec["overlay"], subnet if ok else None)
+                if overlay is None:
+                    ok = False
+                elif overlay.type == "routed" and "gateway" in spec:
+                    self.add(p + ".gateway", "a routed network has one gateway per host (the first address of each "
+                                             "host's slice); leave gateway out")
+                    ok = False
+                elif overlay.type == "routed":
+                    gateway = None
+            if "mtu" not in spec and overlay is not None:
+                mtu = None      # the overlay's budget, set once the hosts are known
+            if ok and isinstance(bridge, str) and (mtu is None or isinstance(mtu, int)):
+                out[name] = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts,
+                                          overlay)
             else:
                 out[name] = None   # known name, unusable spec: references to it are fine, deeper checks skipped
         self.overlaps(out)
         return out
+
+    def overlay(self, p, netname, spec, subnet):
+        """Parse an overlay section (slices are placed later, once the hosts carrying the network are known)."""
+        kind = spec.get("type")
+        if kind not in ("vxlan", "routed", "tinc"):
+            return None     # the schema reported it
+        ok = True
+        vni = spec.get("vni")
+        if kind == "vxlan":
+            if vni is None:
+                self.add(p + ".vni", "a vxlan overlay needs a vni (1 to %d)" % model.VNI_MAX)
+                ok = False
+            elif isinstance(vni, int) and not 1 <= vni <= model.VNI_MAX:
+                self.add(p + ".vni", "VNI %d is out of range (1 to %d)" % (vni, model.VNI_MAX))
+                ok = False
+            elif isinstance(vni, int):
+                if vni in self.vnis:
+                    self.add(p + ".vni", "VNI %d is also used by networks.%s" % (vni, self.vnis[vni]))
+                    ok = False
+                self.vnis.setdefault(vni, netname)
+        elif vni is not None:
+            self.add(p + ".vni", "vni applies to vxlan overlays only")
+            ok = False
+        port = spec.get("port")
+        if port is not None and kind == "routed":
+            self.add(p + ".port", "a routed overlay has no tunnel, so no port")
+            ok = False
+        elif isinstance(port, int) and not 1 <= port <= 65535:
+            self.add(p + ".port", "port %d is out of range (1 to 65535)" % port)
+            ok = False
+        if kind == "vxlan" and port is None:
+            port = model.VXLAN_PORT
+        if kind == "tinc" and port is None:
+            self.tinc_index += 1
+            port = model.TINC_PORT_BASE + self.tinc_index
+        if "learning" in spec and kind != "vxlan":
+            self.add(p + ".learning", "learning applies to vxlan overlays only")
+            ok = False
+        device = spec.get("device")
+        if kind == "routed" and device is not None:
+            self.add(p + ".device", "a routed overlay has no device")
+            ok = False
+        elif device is None and kind == "vxlan" and isinstance(vni, int):
+            device = "nsvx%d" % vni
+        elif device is None and kind == "tinc":
+            device = "nstc-%s" % netname
+        if isinstance(device, str):
+            self.ifname(p + ".device", device, generated="device" not in spec)
+        slice_len = spec.get("slice_len")
+        if subnet is not None:
+            if slice_len is None:
+                slice_len = model.default_slice_len(subnet)
+            limit = 30 if kind == "routed" else 32
+            if isinstance(slice_len, int) and not subnet.prefixlen <= slice_len <= limit:
+                self.add(p + ".slice_len", "slice length %d is out of range for %s (%d to %d)"
+                         % (slice_len, subnet, subnet.prefixlen, limit))
+                ok = False
+        slices = {}
+        raw = spec.get("slices") if _is_dict(spec.get("slices")) else {}
+        for h, text in raw.items():
+            sp = "%s.slices.%s" % (p, h)
+            if _is_dict(self.data.get("hosts")) and h not in self.data["hosts"]:
+                self.add(sp, "unknown host %r (not under hosts)" % h)
+                ok = False
+                continue
+            try:
+                sl = ipaddress.IPv4Network(text)
+            except (ValueError, TypeError) as e:
+                self.add(sp, "%r is not a subnet (%s)" % (text, e))
+                ok = False
+                continue
+            if subnet is not None and not sl.subnet_of(subnet):
+                self.add(sp, "%s is not inside the network's subnet %s" % (sl, subnet))
+                ok = False
+            elif isinstance(slice_len, int) and sl.prefixlen != slice_len:
+                self.add(sp, "%s is not a /%d (the overlay's slice_len)" % (sl, slice_len))
+                ok = False
+            slices[h] = sl
+        if not ok or subnet is None:
+            return None
+        return model.Overlay(kind, vni, port, spec.get("learning", False) is True, device, slice_len, slices)
+
+    def place_overlays(self, hosts, nets):
+        """Give every host carrying an overlay its slice; check underlays, slice clashes and the MTU budget."""
+        for name, n in sorted(nets.items()):
+            if n is None or n.overlay is None:
+                if n is not None and n.mtu is None:
+                    n.mtu = model.DEFAULT_MTU
+                continue
+            o, p = n.overlay, "networks.%s.overlay" % name
+            nslices = 2 ** (o.slice_len - n.subnet.prefixlen)
+            owner = {}
+            for h in sorted(n.hosts):
+                host = hosts.get(h)
+                if host is None:
+                    continue
+                if host.underlay is None:
+                    self.add("hosts.%s.underlay" % h, "host carries the %s overlay networks.%s, which needs the "
+                             "host's underlay address" % (o.type, name))
+                    continue
+                if h in o.explicit:
+                    sl = o.explicit[h]
+                else:
+                    index = int(host.underlay.ip) % nslices
+                    sl = ipaddress.IPv4Network((int(n.subnet.network_address) + index * 2 ** (32 - o.slice_len),
+                                                o.slice_len))
+                for other_sl, other in owner.items():
+                    if sl.overlaps(other_sl):
+                        self.add("%s.slices.%s" % (p, h) if h in o.explicit else p,
+                                 "hosts %s and %s would share the slice %s; set overlay.slices explicitly"
+                                 % (other, h, sl))
+                        break
+                owner[sl] = h
+                o.slices[h] = sl
+            # routed: every host must reach every other directly on one underlay subnet
+            if o.type == "routed":
+                nets_seen = {}
+                for h in sorted(o.slices):
+                    u = hosts[h].underlay
+                    if u.network.prefixlen == 32:
+                        self.add("hosts.%s.underlay" % h, "routed networks.%s needs the underlay prefix length "
+                                 "(for example %s/24) to check the hosts share a subnet" % (name, u.ip))
+                    else:
+                        nets_seen.setdefault(u.network, []).append(h)
+                if len(nets_seen) > 1:
+                    self.add(p, "routed mode needs all its hosts on one underlay subnet, but they are on %s"
+                             % ", ".join("%s (%s)" % (net, ", ".join(hs)) for net, hs in sorted(nets_seen.items())))
+            # MTU budget: the smallest underlay MTU among the hosts, minus the encapsulation
+            carrying = [hosts[h] for h in sorted(n.hosts) if h in hosts]
+            if carrying:
+                low = min(carrying, key=lambda x: x.underlay_mtu)
+                budget = low.underlay_mtu - model.OVERHEAD[o.type]
+                if n.mtu is None:
+                    n.mtu = budget
+                elif n.mtu > budget:
+                    self.add("networks.%s.mtu" % name, "MTU %d is over the %s budget: underlay MTU %d (host %s) - %d "
+                             "bytes of encapsulation = %d" % (n.mtu, o.type, low.underlay_mtu, low.name,
+                                                               model.OVERHEAD[o.type], budget))
+            if n.mtu is None:
+                n.mtu = model.DEFAULT_MTU - model.OVERHEAD[o.type]
+
+    def capacity(self, conts, nets):
+        """Fixed addresses in routed mode must sit in their host's slice; pools must hold what is to be allocated."""
+        need, fixed = {}, {}
+        for c in conts.values():
+            for itf in c.interfaces:
+                n = nets.get(itf.network)
+                if n is None or (n.overlay is not None and c.host not in n.overlay.slices):
+                    continue
+                if itf.ip is not None:
+                    fixed.setdefault((c.host, n.name), set()).add(itf.ip)
+                    if n.routed and itf.ip not in n.overlay.slices[c.host]:
+                        self.add("containers.%s.interfaces[%d].ip" % (c.name, itf.index),
+                                 "%s is outside host %s's slice %s of the routed networks.%s"
+                                 % (itf.ip, c.host, n.overlay.slices[c.host], n.name))
+                    elif n.routed and itf.ip in (n.gateway_on(c.host), n.overlay.slices[c.host].broadcast_address,
+                                                 n.overlay.slices[c.host].network_address):
+                        self.add("containers.%s.interfaces[%d].ip" % (c.name, itf.index),
+                                 "%s is the gateway, network or broadcast address of host %s's slice %s"
+                                 % (itf.ip, c.host, n.overlay.slices[c.host]))
+                else:
+                    need[(c.host, n.name)] = need.get((c.host, n.name), 0) + 1
+        for (host, name), count in sorted(need.items()):
+            n = nets[name]
+            pool, seg = n.pool(host), n.segment(host)
+            blocked = {seg.network_address, seg.broadcast_address, n.gateway_on(host)}
+            if n.overlay is not None and not n.routed:
+                blocked |= {a for (h, nn), s in fixed.items() if nn == name for a in s}
+            else:
+                blocked |= fixed.get((host, name), set())
+            free = pool.num_addresses - len({a for a in blocked if a in pool})
+            if count > free:
+                self.add("networks.%s" % name, "host %s needs %d allocated addresses but its pool %s has only %d free"
+                         % (host, count, pool, max(free, 0)))
 
     def address_in(self, path, text, subnet):
         try:
@@ -199,17 +395,18 @@ class _Checker(object):
         for name, n in nets.items():
             if n is None:
                 continue
-            for h in n.hosts | set(c.get("host") for c in conts.values() if _is_dict(c)):
+            for h in n.hosts | set(c.get("host") for c in conts.values() if _is_dict(c) and isinstance(c.get("host"), str)):
                 if h in host_ifnames:
                     host_ifnames[h].setdefault(n.bridge, "networks.%s.bridge" % name)
         ports = {}          # (host, network) -> count
-        allocated = {}      # (host, network) -> count of interfaces without fixed ip
         for cname, spec in conts.items():
-            if not _is_dict(spec):
-                continue
+            if not _is_dict(spec) or not isinstance(cname, str):
+                continue    # the schema reports it
             p = "containers.%s" % cname
             host = spec.get("host")
-            if isinstance(host, str) and host not in hosts:
+            if not isinstance(host, str):
+                host = None     # missing or not a string: the schema reports it
+            elif host not in hosts:
                 if _is_dict(self.data.get("hosts")):
                     self.add(p + ".host", "unknown host %r (not under hosts)" % host)
                 host = None
@@ -253,11 +450,11 @@ class _Checker(object):
                             self.add(ip_ + ".host_name", "interface name %r on host %s is also used by %s" % (host_name, host, other))
                         host_ifnames[host].setdefault(host_name, ip_ + ".host_name")
                 # The scope of an address: an overlay spans hosts; a local network is one segment per host.
-                scope = host
+                scope = None if net is not None and net.overlay is not None else host
                 addr = None
                 if net is not None and isinstance(ispec.get("ip"), str):
                     addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet)
-                    if addr is not None and addr == net.gateway:
+                    if addr is not None and net.gateway is not None and addr == net.gateway:
                         self.add(ip_ + ".ip", "%s is the gateway of networks.%s" % (addr, netname))
                         addr = None
                     if addr is not None:
@@ -266,6 +463,8 @@ class _Checker(object):
                             self.add(ip_ + ".ip", "%s is also used by %s" % (addr, used[addr]))
                         used.setdefault(addr, ip_ + ".ip")
                 mac = ispec.get("mac")
+                if isinstance(mac, str) and not _MAC.match(mac):
+                    mac = None      # the schema reports the format
                 if isinstance(mac, str) and net is not None:
                     mac = mac.lower()
                     if int(mac[0:2], 16) & 1:
@@ -282,9 +481,8 @@ class _Checker(object):
                         self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
                     default_routes.append(ip_)
                 if net is not None and host is not None:
+                    self.carried.add((host, netname))
                     ports[(host, netname)] = ports.get((host, netname), 0) + 1
-                    if addr is None and "ip" not in ispec:
-                        allocated[(host, netname)] = allocated.get((host, netname), 0) + 1
                 if net is not None and isinstance(ifname, str) and isinstance(host_name, str):
                     ifaces.append(model.Interface(
                         i, netname, ifname, host_name, addr,
@@ -300,13 +498,6 @@ class _Checker(object):
             if count > model.BRIDGE_MAX_PORTS:
                 self.add("networks.%s" % netname, "would have %d ports on host %s; a Linux bridge takes at most %d"
                          % (count, host, model.BRIDGE_MAX_PORTS))
-        for (host, netname), count in sorted(allocated.items()):
-            net = nets[netname]
-            taken = len(fixed_ips.get((netname, host), {}))
-            free = net.subnet.num_addresses - 3 - taken     # network, broadcast, gateway
-            if count > free:
-                self.add("networks.%s" % netname, "host %s needs %d allocated addresses but the subnet %s has only %d free"
-                         % (host, count, net.subnet, max(free, 0)))
         return out
 
 
@@ -321,10 +512,10 @@ def load(data):
     nets = chk.networks(hosts)
     conts = chk.containers(hosts, nets)
     # a network is carried by the hosts it names plus the hosts of the containers on it
-    for c in conts.values():
-        for itf in c.interfaces:
-            if nets.get(itf.network) is not None:
-                nets[itf.network].hosts.add(c.host)
+    for host, netname in chk.carried:
+        nets[netname].hosts.add(host)
+    chk.place_overlays(hosts, nets)
+    chk.capacity(conts, nets)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen:

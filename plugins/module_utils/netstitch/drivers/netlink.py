@@ -8,7 +8,9 @@ import os
 import socket
 import threading
 
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.plan import ROUTE_PROTO, ZERO_MAC
 
 try:
     from pyroute2 import IPRoute, netns as pr_netns
@@ -22,6 +24,8 @@ CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
 MNT_DETACH = 2
 IFF_UP = 1
+NUD_PERMANENT = 0x80
+NTF_SELF = 0x02
 
 _libc = None
 
@@ -102,12 +106,21 @@ def remove_named_netns(name):
         pass
 
 
+def _vxlan_view(info):
+    data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
+    if data is None:
+        return None
+    return {"vni": data.get_attr("IFLA_VXLAN_ID"), "port": data.get_attr("IFLA_VXLAN_PORT"),
+            "local": data.get_attr("IFLA_VXLAN_LOCAL"), "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING"))}
+
+
 def _link_view(msg, names_by_index):
     info = msg.get_attr("IFLA_LINKINFO")
     master = msg.get_attr("IFLA_MASTER")
-    return {
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    view = {
         "index": msg["index"],
-        "kind": info.get_attr("IFLA_INFO_KIND") if info is not None else None,
+        "kind": kind,
         "alias": msg.get_attr("IFLA_IFALIAS"),
         "master": names_by_index.get(master) if master else None,
         "mtu": msg.get_attr("IFLA_MTU"),
@@ -116,6 +129,10 @@ def _link_view(msg, names_by_index):
         "peer_index": msg.get_attr("IFLA_LINK"),
         "addresses": [],
     }
+    if kind == "vxlan":
+        view["vxlan"] = _vxlan_view(info)
+        view["fdb"] = []
+    return view
 
 
 class Netlink(object):
@@ -171,18 +188,53 @@ class Netlink(object):
             v["addresses"].sort()
         return links
 
-    def _default_route(self, s, names):
+    def _gateway_routes(self, s, names):
+        """(default route or None, other routes via a gateway) of a container namespace's main table."""
+        default, other = None, []
         for r in s.get_routes(family=socket.AF_INET, table=254):
-            if r["dst_len"] == 0 and r.get_attr("RTA_GATEWAY"):
-                oif = r.get_attr("RTA_OIF")
-                return {"gateway": r.get_attr("RTA_GATEWAY"), "dev": names.get(oif)}
-        return None
+            gw = r.get_attr("RTA_GATEWAY")
+            if not gw:
+                continue
+            dev = names.get(r.get_attr("RTA_OIF"))
+            if r["dst_len"] == 0:
+                default = default or {"gateway": gw, "dev": dev}
+            else:
+                other.append({"dst": "%s/%d" % (r.get_attr("RTA_DST"), r["dst_len"]), "gateway": gw, "dev": dev})
+        return default, other
+
+    def _neighbours(self, s, names):
+        out = []
+        for n in s.get_neighbours(family=socket.AF_INET):
+            if n["state"] & NUD_PERMANENT:
+                out.append({"dev": names.get(n["ifindex"]), "ip": n.get_attr("NDA_DST"), "mac": n.get_attr("NDA_LLADDR")})
+        return out
+
+    def _fdb(self, links):
+        """Remote entries (with a destination) of the VXLAN devices netstitch owns: one dump."""
+        vx = {l["index"]: l for l in links.values() if l.get("kind") == "vxlan" and st.owned(l)}
+        if not vx:
+            return
+        for f in self.ipr.fdb("dump"):
+            l = vx.get(f["ifindex"])
+            dst = f.get_attr("NDA_DST")
+            if l is not None and dst and f["flags"] & NTF_SELF:
+                l["fdb"].append([f.get_attr("NDA_LLADDR"), dst])
+        for l in vx.values():
+            l["fdb"].sort()
+
+    def _routes(self):
+        out = {}
+        for r in self.ipr.get_routes(family=socket.AF_INET, table=254, proto=ROUTE_PROTO):
+            if r["proto"] == ROUTE_PROTO:
+                out["%s/%d" % (r.get_attr("RTA_DST") or "0.0.0.0", r["dst_len"])] = {"via": r.get_attr("RTA_GATEWAY")}
+        return out
 
     def read(self, namespaces, sysctls=()):
         """Current state of the host namespace and the given container namespaces (missing ones map to None)."""
         links = self._read_links(self.ipr)
         self._index[None] = {n: l["index"] for n, l in links.items()}
-        out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "sysctl": {}}
+        self._fdb(links)
+        out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "sysctl": {}, "routes": self._routes()}
         for ns in namespaces:
             if not os.path.exists(ns_path(ns)):
                 out["netns"][ns] = None
@@ -191,7 +243,9 @@ class Netlink(object):
             nlinks = self._read_links(s)
             names = {l["index"]: n for n, l in nlinks.items()}
             self._index[ns] = {n: l["index"] for n, l in nlinks.items()}
-            out["netns"][ns] = {"links": nlinks, "default_route": self._default_route(s, names)}
+            default, routes = self._gateway_routes(s, names)
+            out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
+                                "neighbours": self._neighbours(s, names)}
         for key in sysctls:
             out["sysctl"][key] = read_sysctl(key)
         return out
@@ -277,9 +331,45 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).route, "replace", dst="0.0.0.0/0", gateway=a["gateway"],
                     oif=self._idx(a["ns"], a["dev"]))
 
-    def _do_route_del(self, a):
+    def _do_route_del_default(self, a):
         self._write(self.sock(a["ns"]).route, "del", dst="0.0.0.0/0", gateway=a["gateway"],
                     oif=self._idx(a["ns"], a["dev"]))
+
+    def _do_route_add_ns(self, a):
+        self._write(self.sock(a["ns"]).route, "replace", dst=a["dst"], gateway=a["gateway"],
+                    oif=self._idx(a["ns"], a["dev"]))
+
+    def _do_route_del_ns(self, a):
+        self._write(self.sock(a["ns"]).route, "del", dst=a["dst"], gateway=a["gateway"],
+                    oif=self._idx(a["ns"], a["dev"]))
+
+    def _do_route_add(self, a):
+        self._write(self.ipr.route, "replace" if a.get("replace") else "add", dst=a["dst"], gateway=a["via"],
+                    proto=ROUTE_PROTO)
+
+    def _do_route_del(self, a):
+        self._write(self.ipr.route, "del", dst=a["dst"], gateway=a["via"], proto=ROUTE_PROTO)
+
+    def _do_vxlan_add(self, a):
+        self._write(self.ipr.link, "add", ifname=a["name"], kind="vxlan", vxlan_id=a["vni"], vxlan_local=a["local"],
+                    vxlan_port=a["port"], vxlan_learning=1 if a["learning"] else 0, mtu=a["mtu"],
+                    master=self._idx(None, a["master"]), state="up")
+        self._write(self.ipr.link, "set", index=self._idx(None, a["name"]), ifalias=a["alias"])
+
+    def _do_fdb_add(self, a):
+        # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: add
+        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "add", ifindex=self._idx(None, a["dev"]),
+                    lladdr=a["mac"], dst=a["dst"])
+
+    def _do_fdb_del(self, a):
+        self._write(self.ipr.fdb, "del", ifindex=self._idx(None, a["dev"]), lladdr=a["mac"], dst=a["dst"])
+
+    def _do_neigh_replace(self, a):
+        self._write(self.sock(a["ns"]).neigh, "replace", dst=a["ip"], lladdr=a["mac"],
+                    ifindex=self._idx(a["ns"], a["dev"]), state=NUD_PERMANENT)
+
+    def _do_neigh_del(self, a):
+        self._write(self.sock(a["ns"]).neigh, "del", dst=a["ip"], ifindex=self._idx(a["ns"], a["dev"]))
 
     def _do_link_del(self, a):
         self._write(self.sock(a["ns"]).link, "del", index=self._idx(a["ns"], a["name"]))
