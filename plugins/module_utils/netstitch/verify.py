@@ -1,0 +1,199 @@
+"""Expected reachability of a fabric, computed from what was asked and what was applied (pure).
+
+    checks, skipped = expected_checks(specs, endpoints)
+
+``specs`` is {host: spec} as compile.host_specs (and the validate module) return them; ``endpoints`` is
+{host: [endpoint]} as engine.apply returns them for each host (``result["endpoints"]``). Each check says: from inside
+this container's namespace, a ping to this address should (``expect: True``) or should not (``expect: False``) be
+answered, and why. The probe module sends the pings.
+
+The rules follow what netstitch builds:
+- two containers on one network segment reach each other, and every container reaches its own gateway;
+- nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
+  not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
+- a container whose default route leads through a non-internal network with masquerade reaches the outside; one
+  without a default route (for example only on internal networks) does not.
+
+A network's segment is one host (a host-local network: the same subnet on two hosts is two separate segments, so
+containers on different hosts do not reach each other) unless its spec marks it as spanning hosts (``overlay``): then
+every host's part is one segment and the cross-host pairs are expected to reach each other. Where an outcome cannot be
+known (an address used on two hosts' separate segments, a network without masquerade whose return path is outside
+netstitch's hands), no check is made and the pair is listed in ``skipped`` with the reason.
+"""
+
+OUTSIDE = ("198.51.100.1",)
+
+KIND_ORDER = {"gateway": 0, "same-network": 1, "other-host": 2, "other-network": 3, "outside": 4}
+
+
+def _addr(cidr):
+    return (cidr or "").split("/")[0] or None
+
+
+def spans_hosts(netspec):
+    """Whether a network's spec makes it one segment across hosts (an overlay)."""
+    return bool(netspec.get("overlay"))
+
+
+class _Container(object):
+    __slots__ = ("name", "host", "kind", "netns", "interfaces", "default_network")
+
+    def __init__(self, name, host, kind, netns):
+        self.name = name
+        self.host = host
+        self.kind = kind
+        self.netns = netns
+        self.interfaces = []        # [{"name", "network", "address"}]
+        self.default_network = None
+
+    def label(self):
+        return "%s@%s" % (self.name, self.host)
+
+
+def _containers(specs, endpoints):
+    """Join the specs' containers with the applied endpoints (addresses). Returns (containers, nets, skipped)."""
+    conts, nets, skipped = [], {}, []
+    for host in sorted(specs):
+        spec = specs[host] or {}
+        for n in spec.get("networks", []):
+            nets[(host, n["name"])] = n
+        if host not in endpoints:
+            if spec.get("containers"):
+                skipped.append({"from": host, "to": None, "why": "no apply result for host %s: its containers are "
+                                                                  "not checked" % host})
+            continue
+        applied = {}
+        for e in endpoints[host] or []:
+            applied[(e["container"], e["interface"])] = _addr(e.get("address"))
+        for c in spec.get("containers", []):
+            netns = c.get("netns") if c.get("kind", "netns") == "netns" else None
+            cont = _Container(c["name"], host, c.get("kind", "netns"), netns)
+            for itf in c.get("interfaces", []):
+                addr = applied.get((c["name"], itf["name"]))
+                if addr is None:
+                    skipped.append({"from": cont.label(), "to": None, "why": "interface %s has no applied address"
+                                                                             % itf["name"]})
+                    continue
+                cont.interfaces.append({"name": itf["name"], "network": itf["network"], "address": addr})
+                if itf.get("default_route"):
+                    cont.default_network = itf["network"]
+            conts.append(cont)
+    return conts, nets, skipped
+
+
+def _check(src, to, to_name, kind, network, expect, why):
+    return {"from_host": src.host, "from_container": src.name, "from_netns": src.netns, "from": src.label(),
+            "to": to, "to_name": to_name, "kind": kind, "network": network, "expect": expect, "why": why}
+
+
+def _pair(src, dst, ditf, nets, segments):
+    """The check (or the skip reason) for a ping from ``src`` to ``dst``'s interface ``ditf``."""
+    net = ditf["network"]
+    addr = ditf["address"]
+    to_name = "%s/%s" % (dst.label(), ditf["name"])
+    if any(i["network"] == net for i in src.interfaces):
+        netspec = nets.get((src.host, net)) or {}
+        if src.host == dst.host:
+            return _check(src, addr, to_name, "same-network", net, True, "both on network %s" % net), None
+        if spans_hosts(netspec):
+            return _check(src, addr, to_name, "same-network", net, True,
+                          "network %s spans hosts %s and %s" % (net, src.host, dst.host)), None
+        # a host-local network: src's packet stays on its own host's segment of the network
+        if addr in segments.get((src.host, net), set()):
+            return None, "%s is also used on %s's own segment of network %s" % (addr, src.host, net)
+        return _check(src, addr, to_name, "other-host", net, False,
+                      "network %s is host-local: %s and %s are separate segments" % (net, src.host, dst.host)), None
+    if src.default_network is None:
+        return _check(src, addr, to_name, "other-network", net, False,
+                      "not on network %s and no default route" % net), None
+    return _check(src, addr, to_name, "other-network", net, False,
+                  "not on network %s: netstitch drops new connections into a network from elsewhere" % net), None
+
+
+def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
+    """Return (checks, skipped): the reachability checks that follow from the specs and the applied endpoints.
+
+    ``outside``: addresses beyond the hosts (the lab's outside world) to check the way out with; ``pairs``: whether to
+    check container-to-container pairs (their number grows with the square of the containers)."""
+    conts, nets, skipped = _containers(specs, endpoints or {})
+    segments = {}       # (host, network) -> addresses on that host's segment
+    for c in conts:
+        for i in c.interfaces:
+            segments.setdefault((c.host, i["network"]), set()).add(i["address"])
+    checks = []
+    for src in conts:
+        if src.netns is None:
+            skipped.append({"from": src.label(), "to": None,
+                            "why": "a %s container: the probe enters named network namespaces only" % src.kind})
+            continue
+        for itf in src.interfaces:
+            netspec = nets.get((src.host, itf["network"])) or {}
+            if netspec.get("gateway"):
+                checks.append(_check(src, netspec["gateway"], "gateway of %s@%s" % (itf["network"], src.host),
+                                     "gateway", itf["network"], True, "its own gateway on network %s" % itf["network"]))
+        if pairs:
+            for dst in conts:
+                if dst is src:
+                    continue
+                for ditf in dst.interfaces:
+                    chk, why = _pair(src, dst, ditf, nets, segments)
+                    if chk is not None:
+                        checks.append(chk)
+                    else:
+                        skipped.append({"from": src.label(), "to": "%s/%s" % (dst.label(), ditf["name"]), "why": why})
+        for addr in outside or ():
+            dnet = src.default_network
+            if dnet is None:
+                nets_of = sorted(set(i["network"] for i in src.interfaces))
+                checks.append(_check(src, addr, "outside", "outside", None, False,
+                                     "no default route (networks: %s)" % ", ".join(nets_of)))
+                continue
+            netspec = nets.get((src.host, dnet)) or {}
+            if netspec.get("internal"):
+                checks.append(_check(src, addr, "outside", "outside", dnet, False,
+                                     "network %s is internal: no way out" % dnet))
+            elif netspec.get("masquerade"):
+                checks.append(_check(src, addr, "outside", "outside", dnet, True,
+                                     "default route through %s, masqueraded" % dnet))
+            else:
+                skipped.append({"from": src.label(), "to": addr,
+                                "why": "network %s does not masquerade: the way back depends on routes outside "
+                                       "netstitch" % dnet})
+    checks.sort(key=lambda c: (c["from_host"], c["from_container"], KIND_ORDER.get(c["kind"], 9), c["to_name"],
+                               c["to"]))
+    return checks, skipped
+
+
+def for_host(checks, host):
+    """The checks whose source container lives on ``host`` (each host probes from its own containers)."""
+    return [c for c in checks if c.get("from_host") == host]
+
+
+def _got(r):
+    if r.get("reached"):
+        return "reach"
+    err = r.get("error") or ""
+    if not err:
+        return "blocked"
+    if "nreachable" in err:
+        return "no-route"
+    return "error"
+
+
+def report(results, title=None):
+    """A readable table (list of lines) of probe outcomes: one line per check with expectation and outcome."""
+    head = ("FROM", "TO", "ADDRESS", "KIND", "EXPECT", "GOT", "RESULT")
+    rows = []
+    for r in results:
+        exp = "reach" if r.get("expect", True) else "blocked"
+        rows.append((str(r.get("from") or r.get("from_netns")), str(r.get("to_name") or r.get("to")),
+                     str(r.get("to")), str(r.get("kind") or "-"), exp, _got(r), "ok" if r.get("ok") else "MISMATCH"))
+    widths = [max([len(h)] + [len(row[i]) for row in rows]) for i, h in enumerate(head)]
+
+    def fmt(row):
+        return "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+
+    bad = sum(1 for r in results if not r.get("ok"))
+    lines = ["%s: %d checks, %d as expected, %d mismatched" % (title or "pings", len(results), len(results) - bad, bad)]
+    lines += [fmt(head)] + [fmt(row) for row in rows]
+    return lines
