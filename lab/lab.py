@@ -104,8 +104,36 @@ def owned_namespaces(d):
     return out
 
 
+def stop_daemons(d):
+    """Stop the daemons netstitch started for this lab's hosts (tincd), found by their configuration path."""
+    import signal
+    import time
+    mark = os.path.join(d, "state").encode()
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if mark in cmd and cmd.split(b"\0")[0].endswith(b"tincd"):
+            pids.append(int(pid))
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+    for _ in range(50):
+        if not any(os.path.exists("/proc/%d" % p) for p in pids):
+            break
+        time.sleep(0.05)
+
+
 def down(name, d=None):
     d = lab_dir(name, d)
+    stop_daemons(d)
     hosts = 0
     try:
         with open(os.path.join(d, "lab.json")) as f:

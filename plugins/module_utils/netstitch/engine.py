@@ -58,6 +58,7 @@ class HostState(object):
     """netstitch's small per-host memory: address leases and the namespaces it created."""
 
     def __init__(self, state_dir, host):
+        self.state_dir = state_dir
         self.path = os.path.join(state_dir, "%s.json" % host)
         try:
             with open(self.path) as f:
@@ -131,16 +132,86 @@ class Host(object):
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.nft import Nft
         self.netlink = Netlink()
         self.nft = Nft()
+        self.tinc = None
 
     def close(self):
         self.netlink.close()
+
+    def _tinc(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.tinc import Tinc
+        if self.tinc is None or self.tinc.host != host:
+            self.tinc = Tinc(state_dir, host)
+        return self.tinc
 
     def read(self, spec, hstate, namespaces=None):
         cur = self.netlink.read(_namespaces(spec) if namespaces is None else namespaces,
                                 sysctls=(planner.SYSCTL_FORWARD,))
         cur["owned_netns"] = sorted(hstate.owned_netns)
         cur["nft"] = nftplan.current_table(self.nft.read())
+        tinc_nets = [n["name"] for n in spec["networks"] if (n.get("overlay") or {}).get("type") == "tinc"]
+        cur["tinc"] = self._tinc(hstate.state_dir, spec["host"]).read(tinc_nets)
         return cur
+
+    def execute(self, action):
+        op = action["op"]
+        if not op.startswith("tinc_"):
+            return self.netlink.execute(action)
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_mod
+        t, net = self.tinc, action["network"]
+        if op == "tinc_keygen":
+            t.ensure_key(net)
+        elif op == "tinc_write":
+            r = action["render"]
+            t.write(net, tinc_mod.render(pubkey=tinc_mod.public_key(t.confdir(net), r["host"]), **r))
+        elif op == "tinc_start":
+            if action.get("restart"):
+                t.stop(net)
+            t.start(net, action["device"], exists=self.netlink.link_exists)
+            self.netlink.execute({"op": "link_set", "text": action["text"], "ns": None, "name": action["device"],
+                                  "changes": action["changes"]})
+        elif op == "tinc_reload":
+            t.reload(net)
+        elif op == "tinc_stop":
+            t.stop(net, remove=True)
+
+    @property
+    def writes(self):
+        return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0}
+
+
+def merge_peer_keys(spec, peer_keys):
+    """Put the peers' tinc public keys (gathered from every host in the run) into a host spec; return warnings for
+    peers without a key (a host that is down or not yet set up)."""
+    warnings = []
+    for n in spec["networks"]:
+        o = n.get("overlay") or {}
+        if o.get("type") != "tinc":
+            continue
+        for p in o["peers"]:
+            key = ((peer_keys or {}).get(p["host"]) or {}).get(n["name"])
+            p["pubkey"] = key
+            if not key:
+                warnings.append("network %s: no tinc key from peer %s (down or not reached in this run); "
+                                "it is left out until a run reaches it" % (n["name"], p["host"]))
+    return warnings
+
+
+def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR):
+    """Make sure this host has a tinc key pair for each of its tinc networks; return (public keys, changed)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.tinc import Tinc, public_key
+    t = Tinc(state_dir, spec["host"])
+    keys, changed = {}, False
+    with HostLock(state_dir, spec["host"]):
+        for n in spec["networks"]:
+            if (n.get("overlay") or {}).get("type") != "tinc":
+                continue
+            if check_mode:
+                keys[n["name"]] = public_key(t.confdir(n["name"]), spec["host"])
+                changed = changed or keys[n["name"]] is None
+            else:
+                keys[n["name"]], gen = t.ensure_key(n["name"])
+                changed = changed or gen
+    return keys, changed
 
 
 def compute(spec, current, hstate):
@@ -152,9 +223,12 @@ def compute(spec, current, hstate):
     return desired, leases, actions, nft_cmds, nft_texts, conflicts
 
 
-def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
-    """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff)."""
+def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peer_keys=None):
+    """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
+    ``peer_keys`` = {host: {network: tinc public key}} for tinc overlays."""
     t0 = time.monotonic()
+    spec = copy.deepcopy(spec)
+    warnings = merge_peer_keys(spec, peer_keys)
     own = host is None
     host = host or Host()
     try:
@@ -175,7 +249,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
             }
             if not check_mode:
                 for a in actions:
-                    host.netlink.execute(a)
+                    host.execute(a)
                     if a["op"] == "netns_add":
                         hstate.owned_netns.add(a["netns"])
                     elif a["op"] == "netns_del":
@@ -186,7 +260,8 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                 host.nft.apply(nft_cmds)
                 if texts:
                     _verify(host, spec, hstate, current, actions)
-            result["writes"] = {"netlink": host.netlink.writes, "nft": host.nft.writes}
+            result["writes"] = host.writes
+            result["warnings"] = warnings
             result["timing"] = {"read": round(t_read, 4), "total": round(time.monotonic() - t0, 4),
                                 "lock_wait": round(lock.waited, 4)}
             return result

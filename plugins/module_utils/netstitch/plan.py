@@ -26,6 +26,10 @@ def vxlan_alias(network):
     return "%svxlan %s" % (ALIAS_PREFIX, network)
 
 
+def tap_alias(network):
+    return "%stap %s" % (ALIAS_PREFIX, network)
+
+
 def veth_alias(container, ifname, network):
     return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
 
@@ -44,7 +48,7 @@ def desired_state(spec, addresses):
             "mac": n["bridge_mac"],
             "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
         }
-    vxlans, routes = {}, {}
+    vxlans, routes, tincs = {}, {}, {}
     for n in spec["networks"]:
         o = n.get("overlay")
         if not o:
@@ -58,6 +62,11 @@ def desired_state(spec, addresses):
                 "network": n["name"], "alias": vxlan_alias(n["name"]), "vni": o["vni"], "port": o["port"],
                 "local": o["local"], "learning": o["learning"], "mtu": n["mtu"], "master": n["bridge"],
                 "fdb": sorted(fdb)}
+        elif o["type"] == "tinc":
+            tincs[n["name"]] = {
+                "network": n["name"], "device": o["device"], "port": o["port"], "local": o["local"],
+                "peers": [{"host": p["host"], "underlay": p["underlay"], "pubkey": p.get("pubkey")} for p in o["peers"]],
+                "master": n["bridge"], "mtu": n["mtu"], "alias": tap_alias(n["name"])}
         elif o["type"] == "routed":
             for r in o["routes"]:
                 routes[r["dst"]] = {"via": r["via"], "network": n["name"], "host": r["host"]}
@@ -96,6 +105,7 @@ def desired_state(spec, addresses):
         "netns": sorted(set(netns)),
         "vxlans": vxlans,
         "routes": routes,
+        "tincs": tincs,
         "sysctl": {SYSCTL_FORWARD: "1"} if forward else {},
     }
 
@@ -204,6 +214,7 @@ def plan(desired, current):
     for dst, have in sorted(have_routes.items()):
         if dst not in desired.get("routes", {}):
             ovl.append(_act("route_del", "remove route %s via %s" % (dst, have["via"]), dst=dst, via=have["via"]))
+    ovl += _plan_tinc(desired, current, links, conflicts)
     bridges_a += ovl
 
     # endpoints
@@ -265,6 +276,10 @@ def plan(desired, current):
             ctr_a.append(_act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns, name=ifn,
                               address=want["address"]))
         route = (ns_state or {}).get("default_route") if peer_name else None
+        # removing every address of an interface makes the kernel drop the routes through it: plan them anew
+        flushed = bool(_v4(peer["addresses"])) and want["address"] not in peer["addresses"]
+        if flushed and route is not None and route.get("dev") == ifn:
+            route = None
         if want["gateway"]:
             if route is not None and route.get("dev") != ifn and route.get("dev") not in _our_ifnames(desired, ns):
                 conflicts.append("%s: namespace %s already has a default route via %s that netstitch did not create; "
@@ -277,7 +292,7 @@ def plan(desired, current):
             ctr_a.append(_act("route_del_default", "remove default route via %s dev %s in %s" % (route["gateway"], ifn, ns),
                               ns=ns, dev=ifn, gateway=route["gateway"]))
         have_routes = {(r["dst"], r["gateway"]) for r in (ns_state or {}).get("routes", []) if r["dev"] == ifn} \
-            if peer_name else set()
+            if peer_name and not flushed else set()
         want_routes = set(tuple(r) for r in want.get("routes", []))
         for dst, gw in sorted(have_routes - want_routes):
             ctr_a.append(_act("route_del_ns", "remove route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
@@ -296,6 +311,9 @@ def plan(desired, current):
             if not want.get("gateway_neigh") or ip != want["gateway_neigh"][0]:
                 ctr_a.append(_act("neigh_del", "unpin %s on %s in %s" % (ip, ifn, ns), ns=ns, dev=ifn, ip=ip))
 
+    for net in sorted(set(current.get("tinc") or {}) - set(desired.get("tincs", {}))):
+        post.append(_act("tinc_stop", "stop tinc for network %s and remove its configuration" % net, network=net))
+
     # prune: owned links that are no longer desired (veths first: they free bridge ports)
     for name, link in sorted(links.items()):
         if not st.owned(link):
@@ -310,6 +328,60 @@ def plan(desired, current):
         if ns in existing_ns:
             post.append(_act("netns_del", "remove network namespace %s" % ns, netns=ns))
     return pre + veth_del + bridges_a + veth_a + ctr_a + post, conflicts
+
+
+def _link_changes(have, want):
+    changes = {}
+    if have.get("master") != want["master"]:
+        changes["master"] = want["master"]
+    if have["mtu"] != want["mtu"]:
+        changes["mtu"] = want["mtu"]
+    if have.get("alias") != want["alias"]:
+        changes["alias"] = want["alias"]
+    if not have["up"]:
+        changes["up"] = True
+    return changes
+
+
+def _plan_tinc(desired, current, links, conflicts):
+    """tinc instances: key, configuration files, daemon, and its TAP port on the bridge."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_files
+    out = []
+    for net, want in sorted(desired.get("tincs", {}).items()):
+        have = (current.get("tinc") or {}).get(net) or {}
+        tap = links.get(want["device"])
+        if tap is not None and not st.owned(tap) and not have.get("pid"):
+            conflicts.append("networks.%s.overlay.device: interface %s exists on host %s and netstitch did not "
+                             "create it" % (net, want["device"], desired["host"]))
+            continue
+        render = {"host": desired["host"], "network": {"device": want["device"]}, "port": want["port"],
+                  "local": want["local"], "peers": want["peers"]}
+        wrote = False
+        if not have.get("pubkey") or not have.get("has_key"):
+            out.append(_act("tinc_keygen", "generate the tinc key pair of network %s" % net, network=net))
+            out.append(_act("tinc_write", "write tinc configuration of network %s" % net, network=net, render=render))
+            wrote = True
+        else:
+            files = tinc_files.render(pubkey=have["pubkey"], **render)
+            if files != have.get("files"):
+                changed = sorted(k for k in set(files) | set(have.get("files") or {})
+                                 if files.get(k) != (have.get("files") or {}).get(k))
+                out.append(_act("tinc_write", "write tinc configuration of network %s (%s)" % (net, ", ".join(changed)),
+                                network=net, render=render))
+                wrote = True
+        if not have.get("pid") or tap is None:
+            out.append(_act("tinc_start", "start tinc for network %s (%s on %s, mtu %d)" % (
+                net, want["device"], want["master"], want["mtu"]), network=net, device=want["device"],
+                changes={"master": want["master"], "mtu": want["mtu"], "alias": want["alias"], "up": True},
+                restart=bool(have.get("pid"))))
+            continue
+        if wrote:
+            out.append(_act("tinc_reload", "reload tinc for network %s" % net, network=net))
+        changes = _link_changes(tap, want)
+        if changes:
+            out.append(_act("link_set", "set %s on tap %s" % (_fmt(changes), want["device"]), ns=None,
+                            name=want["device"], changes=changes))
+    return out
 
 
 def _our_ifnames(desired, ns):

@@ -255,6 +255,9 @@ class Netlink(object):
         self.writes += 1
         return fn(*args, **kw)
 
+    def link_exists(self, name, ns=None):
+        return bool(self.sock(ns).link_lookup(ifname=name))
+
     def _idx(self, ns, name):
         idx = self._index.setdefault(ns, {}).get(name)
         if idx is None:

@@ -1,0 +1,177 @@
+"""tinc driver: an encrypted layer-2 overlay in user space (tinc 1.0, switch mode, one TAP per host and network).
+
+Each host keeps one tinc instance per tinc network under <state_dir>/tinc/<host>/<network>/: tinc.conf, hosts/<node>
+for itself and every peer (underlay address, port, public key), and rsa_key.priv, which is generated on the host and
+never leaves it (never read into results, never logged). tincd runs as a supervised daemon:
+  - "systemd": a unit netstitch-tinc-<host>-<network>.service (real hosts with systemd, in the root namespace);
+  - "process": tincd's own daemon mode with a pid file (the lab, where hosts are namespaces; it outlives the run).
+Configuration changes reach a running tincd by SIGHUP (it rereads its configuration and host files).
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
+
+KEY_BITS = 2048
+PEM_RE = re.compile(r"-----BEGIN RSA PUBLIC KEY-----.*?-----END RSA PUBLIC KEY-----\n?", re.S)
+
+
+def node_name(host):
+    """tinc node names allow only letters, digits and '_'."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", host)
+
+
+def read_text(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def public_key(confdir, host):
+    text = read_text(os.path.join(confdir, "hosts", node_name(host)))
+    m = PEM_RE.search(text or "")
+    return m.group(0) if m else None
+
+
+def _pid_alive(pid, confdir):
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            cmd = f.read().split(b"\0")
+    except OSError:
+        return False
+    return any(c.endswith(b"tincd") for c in cmd[:1]) and confdir.encode() in b" ".join(cmd)
+
+
+def running_pid(confdir):
+    text = read_text(os.path.join(confdir, "tinc.pid"))
+    try:
+        pid = int((text or "").split()[0])
+    except (ValueError, IndexError):
+        return None
+    return pid if _pid_alive(pid, confdir) else None
+
+
+class Tinc(object):
+    def __init__(self, state_dir, host):
+        self.root = os.path.join(state_dir, "tinc", host)
+        self.host = host
+        self.writes = 0
+
+    def confdir(self, network):
+        return os.path.join(self.root, network)
+
+    def read(self, networks):
+        """{network: {"pubkey", "files": {relpath: text}, "pid"}} for the desired networks plus any present."""
+        names = set(networks)
+        if os.path.isdir(self.root):
+            names.update(os.listdir(self.root))
+        out = {}
+        for net in sorted(names):
+            d = self.confdir(net)
+            if not os.path.isdir(d):
+                continue
+            files = {}
+            for rel in ["tinc.conf"] + ["hosts/" + h for h in sorted(os.listdir(os.path.join(d, "hosts")))
+                                         if os.path.isdir(os.path.join(d, "hosts"))]:
+                files[rel] = read_text(os.path.join(d, rel))
+            out[net] = {"pubkey": public_key(d, self.host), "has_key": os.path.exists(os.path.join(d, "rsa_key.priv")),
+                        "files": files, "pid": running_pid(d)}
+        return out
+
+    def ensure_key(self, network):
+        """Generate the host's key pair for a network if it has none; return (public key, generated?)."""
+        d = self.confdir(network)
+        key = public_key(d, self.host)
+        if key and os.path.exists(os.path.join(d, "rsa_key.priv")):
+            return key, False
+        os.makedirs(os.path.join(d, "hosts"), mode=0o700, exist_ok=True)
+        conf = os.path.join(d, "tinc.conf")
+        if not os.path.exists(conf):
+            with open(conf, "w") as f:
+                f.write("Name = %s\n" % node_name(self.host))
+        self.writes += 1
+        r = subprocess.run(["tincd", "-c", d, "-K%d" % KEY_BITS], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        key = public_key(d, self.host)
+        if r.returncode != 0 or not key:
+            raise ApplyError("tinc key generation for network %s failed: %s" % (network, r.stderr.strip()[-300:]))
+        return key, True
+
+    def write(self, network, files):
+        d = self.confdir(network)
+        os.makedirs(os.path.join(d, "hosts"), mode=0o700, exist_ok=True)
+        wanted = set(files)
+        for rel, text in files.items():
+            path = os.path.join(d, rel)
+            tmp = path + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(text)
+            os.rename(tmp, path)
+        hdir = os.path.join(d, "hosts")
+        for h in os.listdir(hdir):
+            if "hosts/" + h not in wanted and not h.endswith(".tmp"):
+                os.unlink(os.path.join(hdir, h))
+        self.writes += 1
+
+    def start(self, network, device, exists, timeout=10.0):
+        d = self.confdir(network)
+        self.writes += 1
+        r = subprocess.run(["tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
+                            "--logfile=%s" % os.path.join(d, "tinc.log")],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if r.returncode != 0:
+            raise ApplyError("tincd for network %s did not start: %s (log: %s)"
+                             % (network, r.stderr.strip()[-300:], os.path.join(d, "tinc.log")))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if exists(device):
+                return
+            time.sleep(0.05)
+        raise ApplyError("tincd for network %s started but its interface %s did not appear (log: %s)"
+                         % (network, device, os.path.join(d, "tinc.log")))
+
+    def reload(self, network):
+        pid = running_pid(self.confdir(network))
+        if pid:
+            self.writes += 1
+            os.kill(pid, signal.SIGHUP)
+
+    def stop(self, network, remove=False):
+        d = self.confdir(network)
+        pid = running_pid(d)
+        if pid:
+            self.writes += 1
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not _pid_alive(pid, d):
+                    break
+                time.sleep(0.05)
+        if remove:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def render(host, network, port, local, peers, pubkey):
+    """The files of one host's tinc instance: {relpath: text}. ``peers`` = [{"host", "underlay", "pubkey"}]."""
+    me = node_name(host)
+    conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
+            "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4"]
+    conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
+    files = {"tinc.conf": "\n".join(conf) + "\n"}
+
+    def host_file(address, key):
+        head = "Address = %s\nPort = %d\nCipher = aes-256-cbc\nDigest = sha256\nMACLength = 16\nCompression = 0\n" \
+            % (address, port)
+        return head + "\n" + (key or "")
+
+    files["hosts/" + me] = host_file(local, pubkey)
+    for p in peers:
+        if p.get("pubkey"):
+            files["hosts/" + node_name(p["host"])] = host_file(p["underlay"], p["pubkey"])
+    return files
