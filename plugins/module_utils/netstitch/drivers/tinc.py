@@ -58,11 +58,34 @@ def running_pid(confdir):
     return pid if _pid_alive(pid, confdir) else None
 
 
+UNIT_DIR = "/etc/systemd/system"
+
+
+def detect_supervisor():
+    """systemd on a host that runs it, when we are in its root network namespace; else tincd's own daemon mode."""
+    if not os.path.isdir("/run/systemd/system") or not shutil.which("systemctl"):
+        return "process"
+    try:
+        same = os.stat("/proc/1/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return "process"
+    return "systemd" if same else "process"
+
+
 class Tinc(object):
-    def __init__(self, state_dir, host):
+    def __init__(self, state_dir, host, supervisor=None):
         self.root = os.path.join(state_dir, "tinc", host)
         self.host = host
         self.writes = 0
+        self.supervisor = supervisor or detect_supervisor()
+
+    def unit(self, network):
+        return "netstitch-tinc-%s-%s.service" % (node_name(self.host), re.sub(r"[^A-Za-z0-9_.-]", "_", network))
+
+    def _systemctl(self, *args):
+        r = subprocess.run(("systemctl",) + args, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise ApplyError("systemctl %s failed: %s" % (" ".join(args), r.stderr.strip()[-300:]))
 
     def confdir(self, network):
         return os.path.join(self.root, network)
@@ -123,12 +146,23 @@ class Tinc(object):
     def start(self, network, device, exists, timeout=10.0):
         d = self.confdir(network)
         self.writes += 1
-        r = subprocess.run(["tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
-                            "--logfile=%s" % os.path.join(d, "tinc.log")],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if r.returncode != 0:
-            raise ApplyError("tincd for network %s did not start: %s (log: %s)"
-                             % (network, r.stderr.strip()[-300:], os.path.join(d, "tinc.log")))
+        args = [shutil.which("tincd") or "tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
+                "--logfile=%s" % os.path.join(d, "tinc.log")]
+        if self.supervisor == "systemd":
+            unit = os.path.join(UNIT_DIR, self.unit(network))
+            with open(unit, "w") as f:
+                f.write("[Unit]\nDescription=netstitch tinc overlay %s on %s\nAfter=network-online.target\n\n"
+                        "[Service]\nType=simple\nExecStart=%s -D\nExecReload=/bin/kill -HUP $MAINPID\n"
+                        "Restart=always\nRestartSec=2\n\n[Install]\nWantedBy=multi-user.target\n"
+                        % (network, self.host, " ".join(args)))
+            self._systemctl("daemon-reload")
+            self._systemctl("enable", "--now", self.unit(network))
+        else:
+            r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+            if r.returncode != 0:
+                raise ApplyError("tincd for network %s did not start: %s (log: %s)"
+                                 % (network, r.stderr.strip()[-300:], os.path.join(d, "tinc.log")))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if exists(device):
@@ -145,6 +179,13 @@ class Tinc(object):
 
     def stop(self, network, remove=False):
         d = self.confdir(network)
+        unit = os.path.join(UNIT_DIR, self.unit(network))
+        if self.supervisor == "systemd" and os.path.exists(unit):
+            self.writes += 1
+            self._systemctl("disable", "--now", self.unit(network))
+            if remove:
+                os.unlink(unit)
+                self._systemctl("daemon-reload")
         pid = running_pid(d)
         if pid:
             self.writes += 1
