@@ -1,0 +1,66 @@
+"""Run netstitch's engine in the network namespace this process was started in (the tests start it with
+``nsenter --net=/run/netns/HOST``) and print one JSON document on stdout.
+
+Request (JSON on stdin):
+    {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
+     "check": false, "lock_timeout": 300}
+Reply:
+    {"ok": true, "result": {...}, "lock": {"acquired": t, "released": t}}   (wall-clock times of the host lock)
+    {"ok": false, "error": "message", "type": "ApplyError"}
+"""
+
+import json
+import sys
+import time
+import traceback
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+
+LOCK_TIMES = {}
+
+
+def _record_lock_times():
+    """Wrap HostLock so the reply says when this process held the host lock (to prove two applies serialised)."""
+    enter, exit_ = engine.HostLock.__enter__, engine.HostLock.__exit__
+
+    def __enter__(self):
+        r = enter(self)
+        LOCK_TIMES["acquired"] = time.time()
+        return r
+
+    def __exit__(self, *exc):
+        LOCK_TIMES["released"] = time.time()
+        return exit_(self, *exc)
+
+    engine.HostLock.__enter__, engine.HostLock.__exit__ = __enter__, __exit__
+
+
+def main():
+    req = json.load(sys.stdin)
+    _record_lock_times()
+    try:
+        if req["op"] == "apply":
+            spec = comp.host_specs(validate.load(req["topology"]))[req["host"]]
+            kw = {}
+            if req.get("lock_timeout") is not None:
+                kw["lock_timeout"] = req["lock_timeout"]
+            res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
+        elif req["op"] == "gather":
+            res = engine.gather(req["host"], state_dir=req["state_dir"])
+        else:
+            raise ValueError("unknown op %r" % req["op"])
+        out = {"ok": True, "result": res, "lock": LOCK_TIMES}
+    except NetstitchError as e:
+        out = {"ok": False, "error": str(e), "type": type(e).__name__}
+    except Exception as e:  # a crash is a failure of its own kind: keep the traceback for the test report
+        out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
+               "traceback": traceback.format_exc()}
+    json.dump(out, sys.stdout, indent=1, sort_keys=True, default=str)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

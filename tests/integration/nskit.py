@@ -1,0 +1,321 @@
+"""Helpers for the kernel integration tests: a lab host per test, engine runs inside it, packets between namespaces,
+and byte-for-byte snapshots of kernel state. Every command that changes the kernel runs inside a namespace the tests
+created (``ip -n``, ``ip netns exec``, ``nsenter --net=``); the root namespace is only ever read (``/run/netns``)."""
+
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+VENV_PY = os.path.join(TOP, ".venv", "bin", "python")
+PY = VENV_PY if os.path.exists(VENV_PY) else sys.executable
+SYS_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+HELPER = os.path.join(HERE, "nshelper.py")
+OUTSIDE = "198.51.100.1"        # lab.py puts it on lo of <lab>-out, reached through the hosts' default route
+
+
+def load_lab_module():
+    spec = importlib.util.spec_from_file_location("netstitch_lab", os.path.join(TOP, "lab", "lab.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+labmod = load_lab_module()
+
+
+def run(*args, check=True, timeout=30, input=None):
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input)
+    if check and r.returncode != 0:
+        raise AssertionError("%s failed (%d): %s" % (" ".join(args), r.returncode, (r.stderr or r.stdout).strip()))
+    return r
+
+
+def netns_list():
+    try:
+        return sorted(os.listdir("/run/netns"))
+    except OSError:
+        return []
+
+
+def netns_exists(name):
+    return os.path.exists("/run/netns/" + name)
+
+
+def del_netns(name):
+    if netns_exists(name):
+        run("ip", "netns", "del", name, check=False)
+
+
+def nsexec(ns, *cmd, check=True, timeout=30, input=None):
+    return run("nsenter", "--net=/run/netns/%s" % ns, "--", *cmd, check=check, timeout=timeout, input=input)
+
+
+# -- the lab -----------------------------------------------------------------------------------------------------------
+class Lab(object):
+    """One lab per test module (lab.py builds the switch and the outside router); one fresh host namespace per test,
+    built with lab.py's own recipe, so tests never see each other's leftovers."""
+
+    def __init__(self, name, directory):
+        self.name = name
+        self.dir = directory
+        self.count = 0
+        self.out = "%s-out" % name
+        self.sw = "%s-sw" % name
+
+    def up(self):
+        labmod.up(self.name, 0, d=self.dir, python=PY)
+
+    def new_host(self):
+        self.count += 1
+        k = self.count
+        ns = "%s-h%d" % (self.name, k)
+        run("ip", "netns", "add", ns)
+        labmod._add_port(self.sw, "%s-%d" % (self.name[:10], k), ns, "eth0", labmod.UNDERLAY % k + "/24")
+        run("ip", "-n", ns, "route", "add", "default", "via", labmod.OUTSIDE_IP)
+        return ns, labmod.UNDERLAY % k
+
+    def mine(self):
+        return [n for n in netns_list() if n == self.name or n.startswith(self.name + "-")]
+
+    def down(self):
+        try:
+            labmod.down(self.name, d=self.dir)
+        finally:
+            for ns in self.mine():
+                del_netns(ns)
+
+
+# -- one test's host ---------------------------------------------------------------------------------------------------
+class Env(object):
+    HOST = "node"     # the host's name in the topologies
+
+    def __init__(self, lab, state_dir):
+        self.lab = lab
+        self.hostns, self.underlay = lab.new_host()
+        self.state_dir = state_dir
+        self.procs = []
+
+    # names
+    def ns(self, short):
+        """A container namespace name unique to this test (removed by the teardown whoever made it)."""
+        return "%s-%s" % (self.hostns, short)
+
+    def mine(self):
+        return [n for n in netns_list() if n.startswith(self.hostns + "-")]
+
+    def cleanup(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        for ns in self.mine() + [self.hostns]:
+            del_netns(ns)
+
+    # running the engine in the host namespace
+    def _request(self, op, topology=None, check=False, lock_timeout=None):
+        return json.dumps({"op": op, "topology": topology, "host": self.HOST, "state_dir": self.state_dir,
+                           "check": check, "lock_timeout": lock_timeout})
+
+    def _cmd(self):
+        return ["nsenter", "--net=/run/netns/%s" % self.hostns, "--", PY, HELPER]
+
+    def call(self, op, topology=None, check=False, lock_timeout=None, ok=True, timeout=60):
+        r = run(*self._cmd(), input=self._request(op, topology, check, lock_timeout), check=False, timeout=timeout)
+        return self._reply(r.returncode, r.stdout, r.stderr, ok)
+
+    @staticmethod
+    def _reply(rc, stdout, stderr, ok):
+        try:
+            reply = json.loads(stdout)
+        except ValueError:
+            raise AssertionError("helper failed (rc %d): %s %s" % (rc, stdout, stderr))
+        if ok is True and not reply["ok"]:
+            raise AssertionError("apply failed: %s\n%s" % (reply["error"], reply.get("traceback", "")))
+        if ok is False:
+            assert not reply["ok"], "expected a failure, got %s" % json.dumps(reply.get("result"), indent=1)[:2000]
+            assert reply["type"] != "crash", "expected a clean error, got a crash:\n%s" % reply.get("traceback")
+            return reply
+        return reply if ok is None else reply["result"]
+
+    def apply(self, topology, check=False, **kw):
+        return self.call("apply", topology, check=check, **kw)
+
+    def gather(self):
+        return self.call("gather")
+
+    def start_apply(self, topology, lock_timeout=None):
+        p = subprocess.Popen(self._cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+        self.procs.append(p)
+        p.stdin.write(self._request("apply", topology, lock_timeout=lock_timeout))
+        p.stdin.close()
+        return p
+
+    def finish(self, p, ok=None, timeout=60):
+        out = p.stdout.read()
+        err = p.stderr.read()
+        rc = p.wait(timeout=timeout)
+        return self._reply(rc, out, err, ok)
+
+    # reading the host
+    def ip(self, *args, ns=None, check=True):
+        return run("ip", "-n", ns or self.hostns, *args, check=check).stdout
+
+    def link(self, name, ns=None):
+        """{"index", "mtu", "mac", "master", "kind", "alias", "addresses"} of one link, or None if missing."""
+        r = run("ip", "-n", ns or self.hostns, "-j", "-d", "addr", "show", "dev", name, check=False)
+        if r.returncode != 0:
+            return None
+        d = json.loads(r.stdout)[0]
+        return {"index": d["ifindex"], "mtu": d["mtu"], "mac": d.get("address"), "master": d.get("master"),
+                "kind": (d.get("linkinfo") or {}).get("info_kind"), "alias": d.get("ifalias"),
+                "up": "UP" in d.get("flags", []),
+                "addresses": sorted("%s/%d" % (a["local"], a["prefixlen"]) for a in d.get("addr_info", [])
+                                    if a["family"] == "inet")}
+
+    def links(self, ns=None):
+        return {d["ifname"]: d for d in json.loads(run("ip", "-n", ns or self.hostns, "-j", "-d", "link").stdout)}
+
+    def nft(self, *args, ns=None, check=True):
+        return nsexec(ns or self.hostns, "nft", *args, check=check)
+
+    def has_netstitch_table(self):
+        return self.nft("list", "table", "inet", "netstitch", check=False).returncode == 0
+
+    def snapshot(self, namespaces):
+        """Byte-for-byte kernel state of the given namespaces (and which of ours exist), for before/after checks.
+        Bridge timers (gc_timer and friends) tick on their own, so their values are blanked."""
+        out = {"netns": sorted(self.mine())}
+        for ns in namespaces:
+            if not netns_exists(ns):
+                out[ns] = None
+                continue
+            out[ns] = {
+                "link": _untick(run("ip", "-n", ns, "-d", "link").stdout),
+                "addr": _untick(run("ip", "-n", ns, "-d", "addr").stdout),
+                "route": run("ip", "-n", ns, "route", "show", "table", "all").stdout,
+                "nft": nsexec(ns, "nft", "list", "ruleset").stdout,
+                "forward": nsexec(ns, "cat", "/proc/sys/net/ipv4/ip_forward").stdout,
+            }
+        return out
+
+    def wait_settled(self, namespaces, timeout=5.0):
+        """Wait until no IPv6 address is tentative (DAD changes `ip addr` output on its own a moment later)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if not any("tentative" in run("ip", "-n", ns, "addr").stdout for ns in namespaces if netns_exists(ns)):
+                return
+            time.sleep(0.1)
+
+
+_TIMER = re.compile(r"\b(\w+_timer) +[0-9.]+")
+
+
+def _untick(text):
+    return _TIMER.sub(r"\1 -", text)
+
+
+# -- packets -----------------------------------------------------------------------------------------------------------
+def ping(ns, addr, timeout=1):
+    return nsexec(ns, "ping", "-n", "-q", "-c", "1", "-W", str(timeout), addr, check=False).returncode == 0
+
+
+_CONNECT = """
+import socket, sys
+s = socket.socket(); s.settimeout(float(sys.argv[3]))
+try:
+    s.connect((sys.argv[1], int(sys.argv[2]))); s.sendall(b"hello\\n"); s.close(); print("connected")
+except OSError as e:
+    print("failed: %s" % e); sys.exit(1)
+"""
+
+_LISTEN = """
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
+print("ready", flush=True)
+while True:
+    try:
+        c, peer = s.accept()
+    except socket.timeout:
+        break
+    print("peer %s" % peer[0], flush=True); c.close()
+"""
+
+
+def connect(ns, addr, port, timeout=1.0):
+    """A TCP connection from namespace ``ns``: True when it is accepted within ``timeout`` seconds."""
+    return nsexec(ns, SYS_PY, "-c", _CONNECT, addr, str(port), str(timeout), check=False,
+                  timeout=timeout + 10).returncode == 0
+
+
+class Listener(object):
+    """A TCP listener in a namespace that records the source address of every connection it accepts."""
+
+    def __init__(self, env, ns, addr, port, lifetime=20.0):
+        self.p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % ns, "--", SYS_PY, "-c", _LISTEN, addr,
+                                   str(port), str(lifetime)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        env.procs.append(self.p)
+        line = self.p.stdout.readline()
+        assert line.strip() == "ready", "listener in %s did not start: %s %s" % (ns, line, self.p.stderr.read())
+
+    def peers(self):
+        """Stop the listener and return the source addresses it saw."""
+        self.p.kill()
+        out = self.p.stdout.read()
+        self.p.wait(timeout=5)
+        return [l.split()[1] for l in out.splitlines() if l.startswith("peer ")]
+
+
+# -- the topology most tests start from ---------------------------------------------------------------------------------
+WEB_MAC = "02:00:5e:77:01:0a"
+
+
+def base_topology(env):
+    """Three networks on one host: ``front`` (masquerading), ``back`` (routed out without NAT), ``vault`` (internal);
+    four containers, with fixed and allocated addresses, a fixed MAC, and one container on two networks."""
+    return {
+        "version": 1,
+        "hosts": {env.HOST: {"underlay": env.underlay}},
+        "networks": {
+            "front": {"subnet": "10.77.1.0/24"},
+            "back": {"subnet": "10.77.2.0/24", "masquerade": False},
+            "vault": {"subnet": "10.77.3.0/24", "internal": True},
+        },
+        "containers": {
+            "web": {"host": env.HOST, "netns": env.ns("web"),
+                    "interfaces": [{"network": "front", "ip": "10.77.1.10", "mac": WEB_MAC}]},
+            "web2": {"host": env.HOST, "netns": env.ns("web2"), "interfaces": [{"network": "front"}]},
+            "api": {"host": env.HOST, "netns": env.ns("api"),
+                    "interfaces": [{"network": "back", "name": "eth0"}, {"network": "vault", "name": "eth1"}]},
+            "db": {"host": env.HOST, "netns": env.ns("db"),
+                   "interfaces": [{"network": "vault", "ip": "10.77.3.20"}]},
+        },
+    }
+
+
+def endpoints(result):
+    """{"container/ifname": endpoint} from an apply result."""
+    return {"%s/%s" % (e["container"], e["interface"]): e for e in result["endpoints"]}
+
+
+def addr(cidr):
+    return cidr.split("/")[0]
+
+
+def assert_noop(res):
+    """A rerun that finds nothing to do: not changed, no actions, not one kernel write (netlink, nft, any other)."""
+    assert res["changed"] is False, res["actions"]
+    assert res["actions"] == []
+    assert res["writes"]["netlink"] == 0 and res["writes"]["nft"] == 0, res["writes"]
+    assert not any(res["writes"].values()), res["writes"]
