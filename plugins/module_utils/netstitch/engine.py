@@ -223,7 +223,8 @@ def compute(spec, current, hstate):
     return desired, leases, actions, nft_cmds, nft_texts, conflicts
 
 
-def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peer_keys=None):
+def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peer_keys=None,
+          probe_peers=True):
     """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
     ``peer_keys`` = {host: {network: tinc public key}} for tinc overlays."""
     t0 = time.monotonic()
@@ -260,6 +261,8 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                 host.nft.apply(nft_cmds)
                 if texts:
                     _verify(host, spec, hstate, current, actions)
+            if probe_peers:
+                warnings += _probe_peers(spec)
             result["writes"] = host.writes
             result["warnings"] = warnings
             result["timing"] = {"read": round(t_read, 4), "total": round(time.monotonic() - t0, 4),
@@ -268,6 +271,21 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
     finally:
         if own:
             host.close()
+
+
+def _probe_peers(spec):
+    """Warn about overlay peers that do not answer on the underlay (the apply itself never depends on them)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.probe import unreachable
+    peers = {}
+    for n in spec["networks"]:
+        o = n.get("overlay") or {}
+        for p in o.get("peers", []) + o.get("routes", []):
+            addr = p.get("underlay") or p.get("via")
+            peers.setdefault(addr, set()).add((p["host"], n["name"]))
+    down = unreachable(peers)
+    return ["peer %s (%s) does not answer on the underlay; networks %s will reach it once it is back"
+            % (", ".join(sorted({h for h, _ in peers[a]})), a, ", ".join(sorted({n for _, n in peers[a]})))
+            for a in sorted(down)]
 
 
 def _touched_namespaces(actions):
