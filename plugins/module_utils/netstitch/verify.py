@@ -23,7 +23,7 @@ netstitch's hands), no check is made and the pair is listed in ``skipped`` with 
 
 OUTSIDE = ("198.51.100.1",)
 
-KIND_ORDER = {"gateway": 0, "same-network": 1, "other-host": 2, "other-network": 3, "outside": 4}
+KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "other-host": 3, "other-network": 4, "outside": 5}
 
 
 def _addr(cidr):
@@ -96,7 +96,7 @@ def _pair(src, dst, ditf, nets, segments):
         if src.host == dst.host:
             return _check(src, addr, to_name, "same-network", net, True, "both on network %s" % net), None
         if spans_hosts(netspec):
-            return _check(src, addr, to_name, "same-network", net, True,
+            return _check(src, addr, to_name, "overlay", net, True,
                           "network %s spans hosts %s and %s" % (net, src.host, dst.host)), None
         # a host-local network: src's packet stays on its own host's segment of the network
         if addr in segments.get((src.host, net), set()):
