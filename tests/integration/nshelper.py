@@ -5,7 +5,8 @@ Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300}
 Reply:
-    {"ok": true, "result": {...}, "lock": {"acquired": t, "released": t}}   (wall-clock times of the host lock)
+    {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
+    (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
     {"ok": false, "error": "message", "type": "ApplyError"}
 """
 
@@ -26,6 +27,9 @@ def _record_lock_times():
     enter, exit_ = engine.HostLock.__enter__, engine.HostLock.__exit__
 
     def __enter__(self):
+        LOCK_TIMES["requested"] = time.time()
+        sys.stderr.write("locking\n")
+        sys.stderr.flush()
         r = enter(self)
         LOCK_TIMES["acquired"] = time.time()
         return r

@@ -160,6 +160,18 @@ class Env(object):
         p.stdin.close()
         return p
 
+    @staticmethod
+    def wait_locking(p, timeout=30):
+        """Wait until a started apply asks for the host lock (the helper says so on stderr)."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            line = p.stderr.readline()
+            if line.strip() == "locking":
+                return
+            if not line:
+                break
+        raise AssertionError("the apply never asked for the host lock (exit %s)" % p.poll())
+
     def finish(self, p, ok=None, timeout=60):
         out = p.stdout.read()
         err = p.stderr.read()

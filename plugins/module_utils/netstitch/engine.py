@@ -44,7 +44,7 @@ class HostLock(object):
             except BlockingIOError:
                 if time.monotonic() - start > self.timeout:
                     os.close(self.fd)
-                    raise ApplyError("another netstitch apply holds %s for more than %ds" % (self.path, self.timeout))
+                    raise ApplyError("another netstitch apply holds %s for more than %gs" % (self.path, self.timeout))
                 time.sleep(0.05)
         self.waited = time.monotonic() - start
         return self
