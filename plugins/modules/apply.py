@@ -209,6 +209,8 @@ def main():
     except (KeyError, TypeError, ValueError) as e:
         module.fail_json(msg="the spec for host %s is malformed (%s: %s)" % (spec.get("host"), type(e).__name__, e),
                          exception=traceback.format_exc())
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
     diff = result.pop("diff", None)
     if module._diff and diff is not None:
         result["diff"] = {
