@@ -225,6 +225,9 @@ def test_a_peer_that_is_down_gives_a_warning_not_a_failure(fabric):
     addr = addresses(res)
     assert nskit.ping(fabric.cns("c1"), addr["c2"], timeout=2)
     nskit.run("ip", "-n", fabric.hns("h3"), "link", "set", "eth0", "up")
+    deadline = time.monotonic() + 10
+    while not nskit.ping(fabric.hns("h1"), "192.0.2.3") and time.monotonic() < deadline:
+        time.sleep(0.2)
     res = fabric.apply_all(topo)
     assert all(not r["warnings"] for r in res.values()), [r["warnings"] for r in res.values()]
 

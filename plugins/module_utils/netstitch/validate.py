@@ -35,10 +35,27 @@ def schema_problems(data):
     problems = []
     for err in validator.iter_errors(data):
         path = list(err.absolute_path)
-        if err.validator == "propertyNames":
-            # the offending key is in the instance; name it in the path
-            path.append(err.instance)
-            reason = "is not a valid name (letters, digits, '_', '.', '-'; at most 63 characters, starting with a letter or digit)"
+        if err.validator == "propertyNames" or list(err.absolute_schema_path)[-2:-1] == ["propertyNames"]:
+            # the offending key is in the instance (jsonschema reports it as a pattern/type error of the key,
+            # with the mapping's path); name it in the path
+            path.append(str(err.instance))
+            if isinstance(err.instance, str):
+                reason = "is not a valid name (letters, digits, '_', '.', '-'; at most 63 characters, starting with a letter or digit)"
+            else:
+                reason = "is not a valid name: a name is a string (quote %r in YAML)" % (err.instance,)
+        elif err.validator == "additionalProperties" and err.validator_value is False and _is_dict(err.instance):
+            # one problem per unknown key, at the key's own path
+            known = sorted((err.schema.get("properties") or {}).keys())
+            for key in err.instance:
+                if key not in known:
+                    problems.append(Problem(_path(path + [key]), "unknown key (expected one of: %s)" % ", ".join(known)))
+            continue
+        elif err.validator == "required" and _is_dict(err.instance):
+            # at the missing key's own path
+            for key in err.validator_value:
+                if key not in err.instance:
+                    problems.append(Problem(_path(path + [key]), "is required but missing"))
+            continue
         elif err.validator == "pattern" and err.schema.get("pattern", "").startswith("^[0-9A-Fa-f]{2}"):
             reason = "%r is not a MAC address (six colon-separated hex bytes)" % (err.instance,)
         elif err.validator == "pattern" and err.schema.get("pattern") == "^[A-Za-z0-9_.-]+$":
@@ -72,6 +89,8 @@ class _Checker(object):
             what = "generated interface name %r" % name if generated else "interface name %r" % name
             hint = "; set it explicitly to a shorter name" if generated else ""
             self.add(path, "%s is %d characters; Linux allows at most %d%s" % (what, len(name), model.IFNAMSIZ, hint))
+        elif name in (".", ".."):
+            self.add(path, "%r is not a valid interface name (Linux refuses '.' and '..')" % name)
 
     def mtu(self, path, value):
         if isinstance(value, int) and not isinstance(value, bool) and not model.MTU_MIN <= value <= model.MTU_MAX:
@@ -317,9 +336,9 @@ class _Checker(object):
                 if n.mtu is None:
                     n.mtu = budget
                 elif n.mtu > budget:
-                    self.add("networks.%s.mtu" % name, "MTU %d is over the %s budget: underlay MTU %d (host %s) - %d "
-                             "bytes of encapsulation = %d" % (n.mtu, o.type, low.underlay_mtu, low.name,
-                                                               model.OVERHEAD[o.type], budget))
+                    self.add("networks.%s.mtu" % name, "MTU %d is over the %s budget of %d: underlay MTU %d - %d "
+                             "bytes of encapsulation (the smallest underlay MTU is host %s's)"
+                             % (n.mtu, o.type, budget, low.underlay_mtu, model.OVERHEAD[o.type], low.name))
             if n.mtu is None:
                 n.mtu = model.DEFAULT_MTU - model.OVERHEAD[o.type]
 
@@ -399,6 +418,8 @@ class _Checker(object):
                 if h in host_ifnames:
                     host_ifnames[h].setdefault(n.bridge, "networks.%s.bridge" % name)
         ports = {}          # (host, network) -> count
+        ns_ifnames = {}     # (host, netns) -> {ifname: (container, path)}: containers may share a namespace
+        ns_default = {}     # (host, netns) -> path of the interface carrying the namespace's default route
         for cname, spec in conts.items():
             if not _is_dict(spec) or not isinstance(cname, str):
                 continue    # the schema reports it
@@ -422,6 +443,9 @@ class _Checker(object):
             seen_names = {}
             default_routes = []
             raw_ifaces = spec.get("interfaces") if isinstance(spec.get("interfaces"), list) else []
+            # an interface asking for the default route takes it from the first interface's implicit default
+            explicit_default = any(_is_dict(x) and x.get("default_route") is True for x in raw_ifaces)
+            ns_key = (host, netns) if host is not None and kind == "netns" and isinstance(netns, str) else None
             for i, ispec in enumerate(raw_ifaces):
                 if not _is_dict(ispec):
                     continue
@@ -441,6 +465,11 @@ class _Checker(object):
                     seen_names.setdefault(ifname, ip_)
                     if ifname == "lo":
                         self.add(ip_ + ".name", "'lo' is the container's loopback interface")
+                    if ns_key is not None:
+                        other = ns_ifnames.setdefault(ns_key, {}).setdefault(ifname, (cname, ip_))
+                        if other[0] != cname:
+                            self.add(ip_ + ".name", "interface name %r in namespace %s on host %s is also used by %s"
+                                     % (ifname, netns, host, other[1]))
                 host_name = ispec.get("host_name", model.default_host_ifname(cname, ifname if isinstance(ifname, str) else str(i)))
                 if isinstance(host_name, str):
                     self.ifname(ip_ + ".host_name", host_name, generated="host_name" not in ispec)
@@ -469,17 +498,24 @@ class _Checker(object):
                     mac = mac.lower()
                     if int(mac[0:2], 16) & 1:
                         self.add(ip_ + ".mac", "%s is a multicast MAC address; an interface needs a unicast one" % mac)
+                    elif mac == "00:00:00:00:00:00":
+                        self.add(ip_ + ".mac", "%s is the all-zero MAC address; an interface needs a unicast one" % mac)
                     used = macs.setdefault((netname, scope), {})
                     if mac in used:
                         self.add(ip_ + ".mac", "MAC %s is also used by %s" % (mac, used[mac]))
                     used.setdefault(mac, ip_ + ".mac")
                 is_default = ispec.get("default_route")
                 if is_default is None:
-                    is_default = i == 0 and not (net is not None and net.internal)
+                    is_default = i == 0 and not explicit_default and not (net is not None and net.internal)
                 elif is_default is True:
                     if net is not None and net.internal:
                         self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
                     default_routes.append(ip_)
+                if is_default is True and ns_key is not None:
+                    other = ns_default.setdefault(ns_key, ip_)
+                    if not other.startswith(p + "."):
+                        self.add(ip_ + ".default_route", "namespace %s on host %s already gets its default route from %s"
+                                 % (netns, host, other))
                 if net is not None and host is not None:
                     self.carried.add((host, netname))
                     ports[(host, netname)] = ports.get((host, netname), 0) + 1
