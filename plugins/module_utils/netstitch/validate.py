@@ -153,6 +153,10 @@ class _Checker(object):
             else:
                 ok = False
             if ok:
+                for h, host in sorted(hosts.items()):
+                    if host.underlay is not None and host.underlay.ip in subnet:
+                        self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
+                                 "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
                 if "gateway" in spec and isinstance(spec["gateway"], str):
                     gateway = self.address_in(p + ".gateway", spec["gateway"], subnet)
                     ok = gateway is not None
@@ -512,10 +516,10 @@ class _Checker(object):
                         self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
                     default_routes.append(ip_)
                 if is_default is True and ns_key is not None:
-                    other = ns_default.setdefault(ns_key, ip_)
-                    if not other.startswith(p + "."):
+                    other = ns_default.setdefault(ns_key, (cname, ip_))
+                    if other[0] != cname:
                         self.add(ip_ + ".default_route", "namespace %s on host %s already gets its default route from %s"
-                                 % (netns, host, other))
+                                 % (netns, host, other[1]))
                 if net is not None and host is not None:
                     self.carried.add((host, netname))
                     ports[(host, netname)] = ports.get((host, netname), 0) + 1
