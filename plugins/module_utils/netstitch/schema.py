@@ -92,7 +92,10 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                         'docker': {'description': 'Name or id of the Docker container (kind '
                                                                   "docker; default: the container's name).",
                                                    'type': 'string'},
-                                        'interfaces': {'type': 'array',
+                                        'interfaces': {'description': "The container's interfaces, one per "
+                                                                      'network attachment, in order (the '
+                                                                      'first is eth0 unless named).',
+                                                       'type': 'array',
                                                        'minItems': 1,
                                                        'items': {'$ref': '#/$defs/interface'}},
                                         'publish': {'description': 'Reserved for published ports (a later '
@@ -119,7 +122,8 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          "traffic through this network's "
                                                                          'gateway (default: true for the '
                                                                          'first interface unless its network '
-                                                                         'is internal).',
+                                                                         'is internal or another interface '
+                                                                         'sets default_route: true).',
                                                           'type': 'boolean'}}},
            'overlay': {'type': 'object',
                        'additionalProperties': False,

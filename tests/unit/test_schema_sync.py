@@ -1,0 +1,69 @@
+"""The schema shipped to managed hosts (plugins/module_utils/netstitch/schema.py) is generated from
+schemas/topology.schema.json, the one source of truth; this fails when the two differ or a property is undocumented."""
+
+import json
+import os
+import subprocess
+import sys
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.schema import SCHEMA
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SRC = os.path.join(TOP, "schemas", "topology.schema.json")
+
+
+def _load():
+    with open(SRC) as f:
+        return json.load(f)
+
+
+def test_gen_schema_check_passes():
+    r = subprocess.run([sys.executable, os.path.join(TOP, "scripts", "gen_schema.py"), "--check"],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, "schema.py differs from schemas/topology.schema.json: %s" % r.stderr
+
+
+def test_generated_module_equals_the_json_schema():
+    assert SCHEMA == _load()
+
+
+def _properties(node, path):
+    """Yield (path, property schema) for every entry of every "properties" mapping in the schema."""
+    if isinstance(node, dict):
+        for key, sub in node.items():
+            if key == "properties" and isinstance(sub, dict):
+                for name, prop in sub.items():
+                    yield "%s.%s" % (path, name), prop
+                    for item in _properties(prop, "%s.%s" % (path, name)):
+                        yield item
+            else:
+                for item in _properties(sub, "%s/%s" % (path, key)):
+                    yield item
+    elif isinstance(node, list):
+        for i, sub in enumerate(node):
+            for item in _properties(sub, "%s[%d]" % (path, i)):
+                yield item
+
+
+def test_every_property_has_a_description():
+    props = list(_properties(_load(), "#"))
+    assert len(props) > 30      # the walk found the schema's properties (it would pass vacuously otherwise)
+    missing = [p for p, s in props if not (isinstance(s, dict) and str(s.get("description", "")).strip())]
+    assert missing == [], "properties without a description: %s" % ", ".join(missing)
+
+
+def test_check_mode_detects_a_stale_schema_module(tmp_path):
+    """gen_schema.py --check must fail when schema.py differs (run on a copy of the tree, never the real file)."""
+    import shutil
+    for sub in ("scripts", "schemas"):
+        shutil.copytree(os.path.join(TOP, sub), str(tmp_path / sub))
+    dst = tmp_path / "plugins" / "module_utils" / "netstitch"
+    dst.mkdir(parents=True)
+    with open(os.path.join(TOP, "plugins", "module_utils", "netstitch", "schema.py")) as f:
+        text = f.read()
+    (dst / "schema.py").write_text(text)
+    script = str(tmp_path / "scripts" / "gen_schema.py")
+    assert subprocess.run([sys.executable, script, "--check"], capture_output=True, timeout=60).returncode == 0
+    (dst / "schema.py").write_text(text + "# edited by hand\n")
+    r = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "out of date" in r.stderr
