@@ -1,8 +1,8 @@
 """Host-local, stable address allocation.
 
 Each host allocates from its own pool (the whole subnet of a host-local network; later a host's slice of an overlay).
-Priority for an interface without a fixed address: the address it has in the kernel now, then its lease from the
-host's lease file, then the lowest free address of the pool. Fixed addresses, the gateway and every address already
+Priority for an interface without a fixed address: its lease from the host's lease file, then the address it has in
+the kernel now, then the lowest free address of the pool. Fixed addresses, the gateway and every address already
 kept are never handed out again, so adding or removing a container never renumbers another, and a rerun never
 renumbers at all. Leases survive a container restart (a new namespace), so it gets its address back.
 """
@@ -43,9 +43,20 @@ def allocate(spec, current, leases):
         pool, subnet = pools[net]
         return addr is not None and addr in pool and addr in subnet and addr not in taken[net]
 
-    # 1. keep what the kernel has now; 2. then the lease
+    # 1. the lease (netstitch's record: an address changed by hand is drift, put back); 2. then what the kernel has
+    # now (kept when there is no usable lease, e.g. a lost state directory)
     rest = []
     for c, itf in todo:
+        net = itf["network"]
+        leased = leases.get(net, {}).get(lease_key(c["name"], itf["name"]))
+        addr = ipaddress.IPv4Address(leased) if leased else None
+        if usable(net, addr):
+            result[(c["name"], itf["name"])] = addr
+            taken[net].add(addr)
+        else:
+            rest.append((c, itf))
+    rest2 = []
+    for c, itf in rest:
         net = itf["network"]
         addr = None
         netns = c.get("netns") or c.get("docker")
@@ -57,16 +68,6 @@ def allocate(spec, current, leases):
                 addr = ipaddress.IPv4Address(a)
                 break
         if addr is not None:
-            result[(c["name"], itf["name"])] = addr
-            taken[net].add(addr)
-        else:
-            rest.append((c, itf))
-    rest2 = []
-    for c, itf in rest:
-        net = itf["network"]
-        leased = leases.get(net, {}).get(lease_key(c["name"], itf["name"]))
-        addr = ipaddress.IPv4Address(leased) if leased else None
-        if usable(net, addr):
             result[(c["name"], itf["name"])] = addr
             taken[net].add(addr)
         else:
