@@ -15,12 +15,41 @@ from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
 
 
+def _loader():
+    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last silently, so a
+    second container of the same name would make the first one vanish, and apply would prune it)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue    # '<<': merged keys may be overridden
+            key = loader.construct_object(key_node, deep=deep)
+            try:
+                first = seen.get(key)
+            except TypeError:
+                continue    # unhashable: the base constructor reports it
+            if first is not None:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping", node.start_mark,
+                    "found the key %r twice (first on line %d)" % (key, first.line + 1), key_node.start_mark)
+            seen[key] = key_node.start_mark
+        return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
+
+
 def load_file(path):
     import yaml
     try:
         with open(path) as f:
-            return yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+            return yaml.load(f, Loader=_loader())
+    except (OSError, ValueError, yaml.YAMLError) as e:    # ValueError: bytes that are not UTF-8
         raise NetstitchError("cannot read topology %s: %s" % (path, e))
 
 
@@ -50,6 +79,8 @@ def main(argv=None):
             print("%s: valid (%d hosts, %d networks, %d containers)"
                   % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
         elif args.cmd == "compile":
+            if args.host and args.host not in specs:
+                raise NetstitchError("host %r is not in the topology" % args.host)
             print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
         else:
             from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine

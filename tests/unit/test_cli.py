@@ -1,0 +1,99 @@
+"""bin/netstitch validate/compile as a user runs them (subprocess): exit status, every problem with its path, and
+never a traceback. Only the pure commands are run here (apply needs a kernel)."""
+
+import json
+import os
+import subprocess
+
+import pytest
+import yaml
+
+from .conftest import BASE, HERE, read_yaml
+
+TOP = os.path.dirname(os.path.dirname(HERE))
+BIN = os.path.join(TOP, "bin", "netstitch")
+
+
+def run(*args):
+    r = subprocess.run([BIN] + list(args), capture_output=True, text=True, timeout=60)
+    assert "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    return r
+
+
+def _write(tmp_path, name, data):
+    p = tmp_path / name
+    if isinstance(data, (bytes, str)):
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+    else:
+        p.write_text(yaml.safe_dump(data))
+    return str(p)
+
+
+def test_validate_bad_file_prints_every_problem_and_exits_1(tmp_path):
+    case = read_yaml(os.path.join(HERE, "invalid", "multiple_problems.yml"))
+    path = _write(tmp_path, "bad.yml", case["topology"])
+    r = run("validate", path)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    err = r.stderr
+    assert "topology is invalid (%d problems)" % len(case["expect"]) in err
+    lines = [l for l in err.splitlines() if l.startswith("  - ")]
+    assert len(lines) == len(case["expect"])
+    for path_, reason in case["expect"]:
+        assert any(l.startswith("  - %s: " % path_) and reason in l for l in lines), (path_, reason, err)
+
+
+def test_validate_good_file_exits_0(tmp_path):
+    path = _write(tmp_path, "good.yml", BASE)
+    r = run("validate", path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "%s: valid (3 hosts, 3 networks, 3 containers)" % path
+    assert r.stderr == ""
+
+
+@pytest.mark.parametrize("content,message", [
+    ("hosts: {h1: {}\nnetworks: [", "cannot read topology"),                          # YAML syntax error
+    (b"\xff\xfe\x00\x81 not utf-8", "cannot read topology"),                           # undecodable bytes
+    ("", "a topology is a mapping with hosts, networks and containers, not NoneType"),  # empty file
+    ("- h1\n- h2\n", "not list"),
+    ("x: !!python/object/apply:os.system [true]\n", "could not determine a constructor"),  # no unsafe tags
+    ("hosts: {h1: {}}\nnetworks: {}\nhosts: {h2: {}}\n", "found the key 'hosts' twice (first on line 1)"),
+    ("hosts: {h1: {}}\nnetworks: {n: {subnet: 10.0.0.0/24}}\ncontainers:\n"
+     "  web: {host: h1, interfaces: [{network: n}]}\n  web: {host: h1, interfaces: [{network: n}]}\n",
+     "found the key 'web' twice (first on line 4)"),
+], ids=["syntax", "binary", "empty", "list", "python-tag", "duplicate-section", "duplicate-container"])
+def test_validate_unreadable_or_odd_files(tmp_path, content, message):
+    r = run("validate", _write(tmp_path, "t.yml", content))
+    assert r.returncode == 1
+    assert message in r.stderr
+
+
+def test_merge_keys_still_work(tmp_path):
+    text = ("hosts: {h1: {}}\nnetworks: {n: {subnet: 10.0.0.0/24}}\n"
+            "x-common: &common {host: h1, interfaces: [{network: n}]}\n")
+    # x-common is an unknown top-level key: proves the file was read (merge resolved) and then validated
+    text += "containers:\n  a: {<<: *common}\n  b: {<<: *common, host: h1}\n"
+    r = run("validate", _write(tmp_path, "t.yml", text))
+    assert r.returncode == 1
+    assert "topology is invalid (1 problem)" in r.stderr and "x-common: unknown key" in r.stderr
+
+
+def test_validate_missing_file(tmp_path):
+    r = run("validate", str(tmp_path / "nope.yml"))
+    assert r.returncode == 1 and "No such file" in r.stderr
+
+
+def test_compile_prints_per_host_specs(tmp_path):
+    path = _write(tmp_path, "good.yml", BASE)
+    r = run("compile", path)
+    assert r.returncode == 0, r.stderr
+    specs = json.loads(r.stdout)
+    assert sorted(specs) == ["h1", "h2", "h3"]
+    assert [c["name"] for c in specs["h1"]["containers"]] == ["api", "web"]
+    r = run("compile", path, "--host", "h2")
+    assert json.loads(r.stdout)["host"] == "h2"
+
+
+def test_compile_unknown_host_is_an_error_not_a_traceback(tmp_path):
+    r = run("compile", _write(tmp_path, "good.yml", BASE), "--host", "nope")
+    assert r.returncode == 1 and "host 'nope' is not in the topology" in r.stderr
