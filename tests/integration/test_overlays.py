@@ -78,14 +78,17 @@ class Fabric(object):
             return json.loads(r.stdout)
         return r
 
-    def apply_all(self, topo, hosts=HOSTS, keys=None):
-        """Apply on each host (tinc: gather every host's public key first, as the role does)."""
+    def apply_all(self, topo, hosts=HOSTS, prepare=None):
+        """Apply on each host; first gather every host's facts (tinc keys, addresses) when the topology needs
+        them, as the role does."""
         path = self._write(topo)
-        if keys is None and any((n.get("overlay") or {}).get("type") == "tinc" for n in topo["networks"].values()):
-            keys = {h: self.cli(h, "keys", path)["keys"] for h in hosts}
+        if prepare is None:
+            prepare = bool(topo.get("links")) or any(
+                (n.get("overlay") or {}).get("type") == "tinc" for n in topo["networks"].values())
         args = ["apply", path]
-        if keys is not None:
-            args += ["--peer-keys", self._write(keys)]
+        if prepare:
+            peers = {h: self.cli(h, "prepare", path)["facts"] for h in hosts}
+            args += ["--peers", self._write(peers)]
         return {h: self.cli(h, *args) for h in hosts}
 
 

@@ -66,8 +66,8 @@ def main(argv=None):
     a.add_argument("--host", required=True)
     a.add_argument("--check", action="store_true")
     a.add_argument("--state-dir", default=None)
-    a.add_argument("--peer-keys", help="JSON file {host: {network: tinc public key}} (tinc overlays)")
-    k = sub.add_parser("keys", help="make sure this host has its tinc keys; print the public ones (JSON)")
+    a.add_argument("--peers", help="JSON file {host: facts printed by `netstitch prepare` on that host}")
+    k = sub.add_parser("prepare", help="print the facts other hosts need (addresses, tinc public keys) as JSON")
     k.add_argument("topology")
     k.add_argument("--host", required=True)
     k.add_argument("--state-dir", default=None)
@@ -87,13 +87,13 @@ def main(argv=None):
             if args.host not in specs:
                 raise NetstitchError("host %r is not in the topology" % args.host)
             kw = {"state_dir": args.state_dir} if args.state_dir else {}
-            if args.cmd == "keys":
-                keys, changed = engine.tinc_keys(specs[args.host], **kw)
-                print(json.dumps({"keys": keys, "changed": changed}, indent=1, sort_keys=True))
+            if args.cmd == "prepare":
+                facts, changed = engine.prepare(specs[args.host], **kw)
+                print(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
                 return 0
-            if args.peer_keys:
-                with open(args.peer_keys) as f:
-                    kw["peer_keys"] = json.load(f)
+            if args.peers:
+                with open(args.peers) as f:
+                    kw["peers"] = json.load(f)
             res = engine.apply(specs[args.host], check_mode=args.check, **kw)
             res.pop("diff")
             print(json.dumps(res, indent=1, sort_keys=True))

@@ -61,6 +61,7 @@ def host_specs(topo):
                 "pool": str(net.pool(host)),
                 "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
                 "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
+                "isolated": net.isolated,
             })
         conts = []
         for c in sorted(topo.containers.values(), key=lambda c: c.name):
@@ -80,5 +81,41 @@ def host_specs(topo):
                     "default_route": i.default_route,
                 } for i in c.interfaces],
             })
-        specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts}
+        here = {n["name"] for n in nets}
+        publish = [{"container": c.name, "ifname": c.interface_on(p.network).name, "network": p.network,
+                    "host_ip": str(p.host_ip) if p.host_ip else None, "protocol": p.protocol,
+                    "host_port": p.host_port, "container_port": p.container_port}
+                   for c in sorted(topo.containers.values(), key=lambda c: c.name) if c.host == host
+                   for p in c.publish]
+        links = [_link_spec(topo, ln) for ln in topo.links if ln.network in here and
+                 (topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
+        specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
+                       "publish": publish, "links": links}
     return specs
+
+
+def _ref(topo, container, network):
+    c = topo.containers[container]
+    itf = c.interface_on(network)
+    return {"host": c.host, "container": c.name, "ifname": itf.name, "ip": str(itf.ip) if itf.ip else None}
+
+
+def _link_spec(topo, ln):
+    """A link as a host needs it: the client's and server's interface on the link's network (addresses filled
+    in on the host: its own from its allocation, the others' from what the run gathered), ports, hosts-file name."""
+    return {"index": ln.index, "network": ln.network, "protocol": ln.protocol,
+            "ports": [list(p) for p in ln.ports], "name": ln.name,
+            "client": _ref(topo, ln.client, ln.network),
+            "server": _ref(topo, ln.server, ln.network) if ln.server else None}
+
+
+def needs_prepare(spec):
+    """Whether a host needs facts from the other hosts before it applies: tinc public keys, or the allocated address
+    of a container on another host that one of its links names."""
+    if any((n.get("overlay") or {}).get("type") == "tinc" for n in spec["networks"]):
+        return True
+    for ln in spec.get("links", []):
+        for ref in (ln["client"], ln["server"]):
+            if ref and ref["host"] != spec["host"] and not ref["ip"]:
+                return True
+    return False

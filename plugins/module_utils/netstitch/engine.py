@@ -16,6 +16,7 @@ import time
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, nftplan
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import hostsfile
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
 
@@ -68,11 +69,12 @@ class HostState(object):
         self.leases = data.get("leases", {})
         self.owned_netns = set(data.get("owned_netns", []))
         self.spec = data.get("spec")        # the last spec applied here (for gather and drift reports)
+        self.peers = data.get("peers")      # and the facts of the other hosts it was applied with
         self._saved = self._dump()
 
     def _dump(self):
-        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec},
-                          sort_keys=True, indent=1)
+        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec,
+                           "peers": self.peers}, sort_keys=True, indent=1)
 
     def save(self):
         text = self._dump()
@@ -133,6 +135,7 @@ class Host(object):
         self.netlink = Netlink()
         self.nft = Nft()
         self.tinc = None
+        self.files = 0
 
     def close(self):
         self.netlink.close()
@@ -145,15 +148,19 @@ class Host(object):
 
     def read(self, spec, hstate, namespaces=None):
         cur = self.netlink.read(_namespaces(spec) if namespaces is None else namespaces,
-                                sysctls=(planner.SYSCTL_FORWARD,))
+                                sysctls=(planner.SYSCTL_FORWARD, planner.SYSCTL_BRIDGE_NF))
         cur["owned_netns"] = sorted(hstate.owned_netns)
-        cur["nft"] = nftplan.current_table(self.nft.read())
+        cur["nft"] = nftplan.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
+        cur["hosts_files"] = {ns: hostsfile.read_block(ns) for ns in _netns_containers(spec)}
         tinc_nets = [n["name"] for n in spec["networks"] if (n.get("overlay") or {}).get("type") == "tinc"]
         cur["tinc"] = self._tinc(hstate.state_dir, spec["host"]).read(tinc_nets)
         return cur
 
     def execute(self, action):
         op = action["op"]
+        if op == "hosts_write":
+            self.files += 1
+            return hostsfile.write_block(action["netns"], action["entries"])
         if not op.startswith("tinc_"):
             return self.netlink.execute(action)
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_mod
@@ -176,19 +183,20 @@ class Host(object):
 
     @property
     def writes(self):
-        return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0}
+        return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
+                "files": self.files}
 
 
-def merge_peer_keys(spec, peer_keys):
-    """Put the peers' tinc public keys (gathered from every host in the run) into a host spec; return warnings for
-    peers without a key (a host that is down or not yet set up)."""
+def merge_peer_keys(spec, peers):
+    """Put the peers' tinc public keys (gathered from every host in the run by prepare()) into a host spec; return
+    warnings for peers without a key (a host that is down or not yet set up)."""
     warnings = []
     for n in spec["networks"]:
         o = n.get("overlay") or {}
         if o.get("type") != "tinc":
             continue
         for p in o["peers"]:
-            key = ((peer_keys or {}).get(p["host"]) or {}).get(n["name"])
+            key = (((peers or {}).get(p["host"]) or {}).get("tinc") or {}).get(n["name"])
             p["pubkey"] = key
             if not key:
                 warnings.append("network %s: no tinc key from peer %s (down or not reached in this run); "
@@ -196,12 +204,36 @@ def merge_peer_keys(spec, peer_keys):
     return warnings
 
 
-def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR):
+def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
+    """The facts other hosts need before they apply (first phase of a run, only when compile.needs_prepare says
+    so): this host's allocated addresses {"container/ifname": address} (reserved in its lease file) and its tinc
+    public keys {network: key} (generated on the host if missing; private keys never leave it).
+    Returns (facts, changed)."""
+    own = host is None
+    host = host or Host()
+    try:
+        with HostLock(state_dir, spec["host"], lock_timeout):
+            hstate = HostState(state_dir, spec["host"])
+            current = host.read(spec, hstate)
+            addresses, leases = ipam.allocate(spec, current, hstate.leases)
+            changed = leases != hstate.leases
+            if not check_mode:
+                hstate.leases = leases
+                hstate.save()
+        keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
+    finally:
+        if own:
+            host.close()
+    facts = {"addresses": {"%s/%s" % k: str(v) for k, v in sorted(addresses.items())}, "tinc": keys}
+    return facts, changed or kchanged
+
+
+def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock=True):
     """Make sure this host has a tinc key pair for each of its tinc networks; return (public keys, changed)."""
     from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.tinc import Tinc, public_key
     t = Tinc(state_dir, spec["host"])
     keys, changed = {}, False
-    with HostLock(state_dir, spec["host"]):
+    with (HostLock(state_dir, spec["host"]) if lock else _NoLock()):
         for n in spec["networks"]:
             if (n.get("overlay") or {}).get("type") != "tinc":
                 continue
@@ -214,22 +246,92 @@ def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR):
     return keys, changed
 
 
-def compute(spec, current, hstate):
-    """Pure: (desired, actions, nft commands, texts, conflicts) for a spec against a current state."""
+class _NoLock(object):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _netns_containers(spec):
+    return sorted({c["netns"] for c in spec["containers"] if c["kind"] == "netns"})
+
+
+def _address_of(ref, spec, addresses, peers):
+    if ref["ip"]:
+        return ref["ip"]
+    if ref["host"] == spec["host"]:
+        a = addresses.get((ref["container"], ref["ifname"]))
+        return str(a) if a is not None else None
+    return (((peers or {}).get(ref["host"]) or {}).get("addresses") or {}).get(
+        "%s/%s" % (ref["container"], ref["ifname"]))
+
+
+def resolve_links(spec, addresses, peers):
+    """Links with addresses: [{index, network, protocol, ports, client_ip, server_match}], the hosts-file entries
+    {netns: [[ip, name]]} of this host's clients, and warnings for addresses no one could tell."""
+    nets = {n["name"]: n for n in spec["networks"]}
+    netns_of = {c["name"]: c["netns"] for c in spec["containers"] if c["kind"] == "netns"}
+    links, names, warnings = [], {}, []
+    for ln in spec.get("links", []):
+        client = _address_of(ln["client"], spec, addresses, peers)
+        if ln["server"] is None:
+            n = nets[ln["network"]]
+            server = (n.get("overlay") or {}).get("subnet", n["subnet"])
+        else:
+            server = _address_of(ln["server"], spec, addresses, peers)
+        if client is None or server is None:
+            missing = ln["client"] if client is None else ln["server"]
+            warnings.append("links[%d]: the address of %s on host %s is not known in this run (host down?); the link "
+                            "is left out here until a run reaches it" % (ln["index"], missing["container"],
+                                                                         missing["host"]))
+            continue
+        links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
+                      "ports": ln["ports"], "client_ip": client, "server_match": server})
+        if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:
+            names.setdefault(netns_of[ln["client"]["container"]], []).append([server, ln["name"]])
+    return links, {ns: sorted(e) for ns, e in names.items()}, warnings
+
+
+class Computed(object):
+    """What compute() works out for a host: desired state, new leases, actions (netlink, files, tinc), the nft
+    transaction, its readable lines, conflicts and warnings."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    @property
+    def pending(self):
+        return [a["text"] for a in self.actions] + self.nft_texts + self.conflicts
+
+
+def compute(spec, current, hstate, peers=None):
+    """Pure: everything the host needs to do for a spec against a current state."""
     addresses, leases = ipam.allocate(spec, current, hstate.leases)
     desired = planner.desired_state(spec, addresses)
     actions, conflicts = planner.plan(desired, current)
-    nft_cmds, nft_texts = nftplan.diff(nftplan.desired_table(spec), current.get("nft"))
-    return desired, leases, actions, nft_cmds, nft_texts, conflicts
+    links, names, warnings = resolve_links(spec, addresses, peers)
+    have_names = current.get("hosts_files") or {}
+    for ns in sorted(set(names) | {n for n, v in have_names.items() if v}):
+        if ns in desired["netns"] and (have_names.get(ns) or []) != names.get(ns, []):
+            actions.append({"op": "hosts_write", "netns": ns, "entries": names.get(ns, []),
+                            "text": "write names in /etc/netns/%s/hosts: %s" % (
+                                ns, ", ".join("%s=%s" % (n, ip) for ip, n in names.get(ns, [])) or "none")})
+    bridge_nf = (current.get("sysctl") or {}).get(planner.SYSCTL_BRIDGE_NF) == "1"
+    tables = nftplan.desired_tables(spec, addresses, links, bridge_nf)
+    nft_cmds, nft_texts = nftplan.diff_all(tables, current.get("nft"))
+    return Computed(desired=desired, leases=leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,
+                    conflicts=conflicts, warnings=warnings)
 
 
-def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peer_keys=None,
+def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peers=None,
           probe_peers=True):
     """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
-    ``peer_keys`` = {host: {network: tinc public key}} for tinc overlays."""
+    ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers)."""
     t0 = time.monotonic()
     spec = copy.deepcopy(spec)
-    warnings = merge_peer_keys(spec, peer_keys)
+    warnings = merge_peer_keys(spec, peers)
     own = host is None
     host = host or Host()
     try:
@@ -237,7 +339,10 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
             hstate = HostState(state_dir, spec["host"])
             current = host.read(spec, hstate)
             t_read = time.monotonic() - t0
-            desired, leases, actions, nft_cmds, nft_texts, conflicts = compute(spec, current, hstate)
+            plan = compute(spec, current, hstate, peers)
+            desired, leases, actions, conflicts = plan.desired, plan.leases, plan.actions, plan.conflicts
+            nft_cmds, nft_texts = plan.nft_cmds, plan.nft_texts
+            warnings += plan.warnings
             if conflicts:
                 raise ApplyError("nothing was changed on host %s because of %d conflict%s:\n  - %s" % (
                     spec["host"], len(conflicts), "" if len(conflicts) == 1 else "s", "\n  - ".join(conflicts)))
@@ -257,10 +362,11 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                         hstate.owned_netns.discard(a["netns"])
                 hstate.leases = leases
                 hstate.spec = spec
+                hstate.peers = peers
                 hstate.save()
                 host.nft.apply(nft_cmds)
                 if texts:
-                    _verify(host, spec, hstate, current, actions)
+                    _verify(host, spec, hstate, current, actions, peers)
             if probe_peers:
                 warnings += _probe_peers(spec)
             result["writes"] = host.writes
@@ -300,7 +406,7 @@ def _touched_namespaces(actions):
     return out
 
 
-def _verify(host, spec, hstate, before, actions):
+def _verify(host, spec, hstate, before, actions, peers=None):
     """Read back (the host and the namespaces the actions touched) and plan again until nothing is left to do."""
     touched = sorted(_touched_namespaces(actions) & set(_namespaces(spec)))
     for attempt in range(VERIFY_ATTEMPTS):
@@ -308,12 +414,12 @@ def _verify(host, spec, hstate, before, actions):
         merged = copy.copy(fresh)
         merged["netns"] = dict(before.get("netns") or {})
         merged["netns"].update(fresh["netns"])
-        _, _, left, nft_left, nft_texts, conflicts = compute(spec, merged, hstate)
-        if not left and not nft_left and not conflicts:
+        again = compute(spec, merged, hstate, peers)
+        if not again.pending:
             return
         time.sleep(0.05 * (attempt + 1))
     raise ApplyError("verification failed on host %s: after applying, the kernel still differs from the plan:\n  - %s"
-                     % (spec["host"], "\n  - ".join([a["text"] for a in left] + nft_texts + conflicts)))
+                     % (spec["host"], "\n  - ".join(again.pending)))
 
 
 def _endpoints(desired):
@@ -332,12 +438,11 @@ def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
         spec = hstate.spec or {"host": host_name, "networks": [], "containers": []}
         current = host.read(spec, hstate)
         out = view(current=current)
-        listing = host.nft.read()
-        out["nft_rules"] = [r["rule"].get("comment") for r in (listing or {}).get("nftables", []) if "rule" in r]
+        out["nft_rules"] = [r["rule"].get("comment") for f in ("inet", "bridge")
+                            for r in (host.nft.read(f) or {}).get("nftables", []) if "rule" in r]
         out["leases"] = hstate.leases
         if hstate.spec is not None:
-            _, _, actions, nft_cmds, nft_texts, conflicts = compute(spec, current, hstate)
-            out["pending"] = [a["text"] for a in actions] + nft_texts + conflicts
+            out["pending"] = compute(spec, current, hstate, hstate.peers).pending
             out["in_sync"] = not out["pending"]
         else:
             out["pending"], out["in_sync"] = [], None

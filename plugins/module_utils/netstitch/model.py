@@ -13,6 +13,7 @@ VNI_MAX = 16777215
 # plus room for its own PMTU probing, rounded up
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
 TINC_PORT_BASE = 6550
+MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
 
 
@@ -70,6 +71,7 @@ class Network(object):
         self.internal = internal
         self.hosts = hosts                  # set of host names that carry the network
         self.overlay = overlay              # Overlay or None (a host-local network)
+        self.isolated = False               # containers reach each other only through links
 
     @property
     def routed(self):
@@ -102,18 +104,48 @@ class Interface(object):
         self.default_route = default_route
 
 
+class Publish(object):
+    """One published port mapping (a range is expanded into one Publish per port)."""
+
+    def __init__(self, host_ip, protocol, host_port, container_port, network):
+        self.host_ip = host_ip              # ipaddress.IPv4Address or None (every address of the host)
+        self.protocol = protocol
+        self.host_port = host_port
+        self.container_port = container_port
+        self.network = network              # the container's network that receives it
+
+
 class Container(object):
-    def __init__(self, name, host, kind, netns, docker, interfaces):
+    def __init__(self, name, host, kind, netns, docker, interfaces, publish=()):
         self.name = name
         self.host = host
         self.kind = kind
         self.netns = netns
         self.docker = docker
         self.interfaces = interfaces
+        self.publish = list(publish)
+
+    def interface_on(self, network):
+        for itf in self.interfaces:
+            if itf.network == network:
+                return itf
+        return None
+
+
+class Link(object):
+    def __init__(self, index, client, server, network, protocol, ports, name):
+        self.index = index
+        self.client = client                # container name
+        self.server = server                # container name, or None when the server is a whole network
+        self.network = network              # the network the link runs on (shared by client and server)
+        self.protocol = protocol            # tcp | udp | any
+        self.ports = ports                  # [(first, last)], empty = every port
+        self.name = name                    # hosts-file name on the client, or None
 
 
 class Topology(object):
-    def __init__(self, hosts, networks, containers):
+    def __init__(self, hosts, networks, containers, links=()):
         self.hosts = hosts                  # name -> Host (insertion order kept)
         self.networks = networks            # name -> Network
         self.containers = containers        # name -> Container
+        self.links = list(links)

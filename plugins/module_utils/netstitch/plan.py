@@ -12,6 +12,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
 
 SYSCTL_FORWARD = "net.ipv4.ip_forward"
+SYSCTL_BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"   # read only: whether bridged traffic passes the inet hooks
 
 
 ROUTE_PROTO = 159      # rtm_protocol of the routes netstitch adds (routed overlays): its ownership mark

@@ -23,8 +23,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                'type': 'object',
                                'propertyNames': {'$ref': '#/$defs/name'},
                                'additionalProperties': {'$ref': '#/$defs/container'}},
-                'links': {'description': 'Reserved for links between containers (a later version).',
-                          'type': 'array'}},
+                'links': {'description': 'Links: a client may reach a server container (or any container of '
+                                         'a network), optionally only on some ports; replies pass. On '
+                                         'isolated networks only linked traffic flows; a link to a container '
+                                         "also gives the client the server's name.",
+                          'type': 'array',
+                          'items': {'$ref': '#/$defs/link'}}},
  '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
            'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                       'type': 'string',
@@ -76,7 +80,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                  "others' slices via their underlay "
                                                                  'addresses) or tinc (an encrypted layer-2 '
                                                                  'mesh).',
-                                                  '$ref': '#/$defs/overlay'}}},
+                                                  '$ref': '#/$defs/overlay'},
+                                      'isolated': {'description': 'Containers on this network cannot reach '
+                                                                  'each other (on one host and across hosts) '
+                                                                  "except where a link allows it (Docker's "
+                                                                  'icc=false).',
+                                                   'type': 'boolean'}}},
            'container': {'type': 'object',
                          'additionalProperties': False,
                          'required': ['host', 'interfaces'],
@@ -98,9 +107,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                        'type': 'array',
                                                        'minItems': 1,
                                                        'items': {'$ref': '#/$defs/interface'}},
-                                        'publish': {'description': 'Reserved for published ports (a later '
-                                                                   'version).',
-                                                    'type': 'array'}}},
+                                        'publish': {'description': 'Published ports: host port -> container '
+                                                                   "port (Docker's -p), reachable from "
+                                                                   'outside the host, from the host itself '
+                                                                   'and from containers on it.',
+                                                    'type': 'array',
+                                                    'items': {'$ref': '#/$defs/publish'}}}},
            'interface': {'type': 'object',
                          'additionalProperties': False,
                          'required': ['network'],
@@ -159,4 +171,45 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                 'slices, so slices never move when hosts '
                                                                 'come or go.',
                                                  'type': 'object',
-                                                 'additionalProperties': {'type': 'string'}}}}}}
+                                                 'additionalProperties': {'type': 'string'}}}},
+           'port_or_range': {'description': "A port (80) or an inclusive range ('8000-8010').",
+                             'oneOf': [{'type': 'integer'},
+                                       {'type': 'string', 'pattern': '^[0-9]+-[0-9]+$'}]},
+           'publish': {'type': 'object',
+                       'additionalProperties': False,
+                       'required': ['host_port'],
+                       'properties': {'host_port': {'description': 'Port or range on the host.',
+                                                    '$ref': '#/$defs/port_or_range'},
+                                      'container_port': {'description': 'Port or range in the container, of '
+                                                                        'the same length (default: the host '
+                                                                        'port).',
+                                                         '$ref': '#/$defs/port_or_range'},
+                                      'protocol': {'description': 'tcp (default) or udp.',
+                                                   'enum': ['tcp', 'udp']},
+                                      'host_ip': {'description': 'Host address to bind (default: every '
+                                                                 'address of the host).',
+                                                  'type': 'string'},
+                                      'network': {'description': "Which of the container's networks receives "
+                                                                 'the traffic (default: its first interface '
+                                                                 'on a network that is not internal).',
+                                                  '$ref': '#/$defs/name'}}},
+           'link': {'type': 'object',
+                    'additionalProperties': False,
+                    'required': ['client'],
+                    'properties': {'client': {'description': 'The client container.', '$ref': '#/$defs/name'},
+                                   'server': {'description': 'The server container (give server or network).',
+                                              '$ref': '#/$defs/name'},
+                                   'network': {'description': 'Every container of this network is a server '
+                                                              '(give server or network).',
+                                               '$ref': '#/$defs/name'},
+                                   'ports': {'description': 'Allowed server ports or ranges (default: all).',
+                                             'type': 'array',
+                                             'items': {'$ref': '#/$defs/port_or_range'}},
+                                   'protocol': {'description': 'tcp (default), udp or any (every protocol; '
+                                                               'ports not allowed).',
+                                                'enum': ['tcp', 'udp', 'any']},
+                                   'name': {'description': "Name of the server in the client's hosts file "
+                                                           "(default: the server container's name; not for a "
+                                                           'network).',
+                                            'type': 'string',
+                                            'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$'}}}}}

@@ -73,13 +73,171 @@ def _is_dict(x):
     return isinstance(x, dict)
 
 
-class _Checker(object):
+def parse_ports(value):
+    """A port or 'a-b' range -> (first, last), or a reason string."""
+    if isinstance(value, bool):
+        return "%r is not a port" % (value,)
+    if isinstance(value, int):
+        first = last = value
+    elif isinstance(value, str) and value.count("-") == 1:
+        a, b = value.split("-")
+        if not (a.isdigit() and b.isdigit()):
+            return "%r is not a port range like 8000-8010" % value
+        first, last = int(a), int(b)
+    else:
+        return "%r is not a port or range" % (value,)
+    if not (1 <= first <= 65535 and 1 <= last <= 65535):
+        return "port %s is out of range (1 to 65535)" % value
+    if last < first:
+        return "range %s ends before it starts" % value
+    if last - first + 1 > model.MAX_PORT_RANGE:
+        return "range %s has %d ports; at most %d in one range" % (value, last - first + 1, model.MAX_PORT_RANGE)
+    return first, last
+
+
+def _ports_text(first, last):
+    return str(first) if first == last else "%d-%d" % (first, last)
+
+
+class _PublishChecks(object):
+    def publish(self, p, raw, host, ifaces, nets):
+        out = []
+        if not isinstance(raw, list):
+            return out
+        for i, pub in enumerate(raw):
+            if not _is_dict(pub):
+                continue
+            pp = "%s.publish[%d]" % (p, i)
+            hp = parse_ports(pub.get("host_port"))
+            cp = parse_ports(pub.get("container_port", pub.get("host_port")))
+            bad = False
+            for key, val in (("host_port", hp), ("container_port", cp)):
+                if isinstance(val, str):
+                    if key in pub:
+                        self.add("%s.%s" % (pp, key), val)
+                    bad = True
+            if not bad and hp[1] - hp[0] != cp[1] - cp[0]:
+                self.add(pp + ".container_port", "range %s has %d ports but host_port %s has %d"
+                         % (_ports_text(*cp), cp[1] - cp[0] + 1, _ports_text(*hp), hp[1] - hp[0] + 1))
+                bad = True
+            host_ip = None
+            if isinstance(pub.get("host_ip"), str):
+                try:
+                    host_ip = ipaddress.IPv4Address(pub["host_ip"])
+                except ValueError:
+                    self.add(pp + ".host_ip", "%r is not an IPv4 address" % pub["host_ip"])
+                    bad = True
+            net = pub.get("network")
+            if isinstance(net, str):
+                if not any(itf.network == net for itf in ifaces):
+                    self.add(pp + ".network", "the container has no interface on network %r" % net)
+                    bad = True
+                elif nets.get(net) is not None and nets[net].internal:
+                    self.add(pp + ".network", "networks.%s is internal: nothing can be published into it" % net)
+                    bad = True
+            else:
+                usable = [itf.network for itf in ifaces if nets.get(itf.network) is not None
+                          and not nets[itf.network].internal]
+                if not usable:
+                    if ifaces:
+                        self.add(pp, "the container has no interface on a network that is not internal")
+                    bad = True
+                else:
+                    net = usable[0]
+            if bad or host is None:
+                continue
+            proto = pub.get("protocol", "tcp")
+            for k in range(hp[1] - hp[0] + 1):
+                key = (proto, hp[0] + k)
+                where = "%s (%s %s:%d)" % (pp, proto, host_ip or "*", hp[0] + k)
+                taken = self.bound.setdefault(host, {})
+                clash = taken.get((host_ip,) + key) or (taken.get((None,) + key) if host_ip else None) or \
+                    (next((w for (a, pr, po), w in taken.items() if a is not None and (pr, po) == key), None)
+                     if host_ip is None else None)
+                if clash:
+                    self.add(pp + ".host_port", "%s %s:%d on host %s is also published by %s"
+                             % (proto, host_ip or "*", hp[0] + k, host, clash.split(" (")[0]))
+                    break
+                taken[(host_ip,) + key] = where
+                out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
+        return out
+
+    def links(self, conts, nets):
+        out = []
+        raw = self.data.get("links")
+        if not isinstance(raw, list):
+            return out
+        names = {}     # client -> {name: path}
+        for i, ln in enumerate(raw):
+            if not _is_dict(ln):
+                continue
+            p = "links[%d]" % i
+            ok = True
+            client = ln.get("client")
+            if isinstance(client, str) and client not in (self.data.get("containers") or {}):
+                self.add(p + ".client", "unknown container %r (not under containers)" % client)
+                ok = False
+            server, network = ln.get("server"), ln.get("network")
+            if (server is None) == (network is None):
+                self.add(p, "a link names either a server container or a server network")
+                ok = False
+            if isinstance(server, str) and server not in (self.data.get("containers") or {}):
+                self.add(p + ".server", "unknown container %r (not under containers)" % server)
+                ok = False
+            if isinstance(network, str) and network not in nets:
+                self.add(p + ".network", "unknown network %r (not under networks)" % network)
+                ok = False
+            if server is not None and server == client:
+                self.add(p + ".server", "a container does not need a link to itself")
+                ok = False
+            proto = ln.get("protocol", "tcp")
+            ports = []
+            for j, v in enumerate(ln.get("ports") or []):
+                r = parse_ports(v)
+                if isinstance(r, str):
+                    self.add("%s.ports[%d]" % (p, j), r)
+                    ok = False
+                else:
+                    ports.append(r)
+            if ports and proto == "any":
+                self.add(p + ".ports", "ports need protocol tcp or udp")
+                ok = False
+            if network is not None and "name" in ln:
+                self.add(p + ".name", "a link to a whole network gives no name")
+                ok = False
+            if not ok or client not in conts or (server is not None and server not in conts):
+                continue
+            c = conts[client]
+            if server is not None:
+                shared = [itf.network for itf in c.interfaces if conts[server].interface_on(itf.network)]
+                if not shared:
+                    self.add(p, "containers %s and %s share no network" % (client, server))
+                    continue
+                net = shared[0]
+            else:
+                if not c.interface_on(network):
+                    self.add(p + ".network", "container %s has no interface on network %s" % (client, network))
+                    continue
+                net = network
+            name = ln.get("name", server) if server is not None else None
+            if name is not None:
+                other = names.setdefault(client, {}).get(name)
+                if other:
+                    self.add(p + ".name", "container %s already knows %r from %s" % (client, name, other))
+                    continue
+                names[client][name] = p
+            out.append(model.Link(i, client, server, net, proto, ports, name))
+        return out
+
+
+class _Checker(_PublishChecks):
     def __init__(self, data):
         self.data = data
         self.problems = []
         self.vnis = {}
         self.tinc_index = 0
         self.carried = set()    # (host, network) for every interface naming both, valid or not
+        self.bound = {}         # host -> {(host_ip or None, protocol, port): path} of published ports
 
     def add(self, path, reason):
         self.problems.append(Problem(path, reason))
@@ -201,6 +359,7 @@ class _Checker(object):
             if ok and isinstance(bridge, str) and (mtu is None or isinstance(mtu, int)):
                 out[name] = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts,
                                           overlay)
+                out[name].isolated = spec.get("isolated") is True
             else:
                 out[name] = None   # known name, unusable spec: references to it are fine, deeper checks skipped
         self.overlaps(out)
@@ -531,9 +690,10 @@ class _Checker(object):
             if len(default_routes) > 1:
                 self.add(default_routes[1] + ".default_route",
                          "only one interface can carry the default route (also asked by %s)" % default_routes[0])
+            publish = self.publish(p, spec.get("publish"), host, ifaces, nets)
             if host is not None and len(ifaces) == len(raw_ifaces):
                 out[cname] = model.Container(cname, host, kind, netns if isinstance(netns, str) else cname,
-                                             spec.get("docker", cname), ifaces)
+                                             spec.get("docker", cname), ifaces, publish)
         for (host, netname), count in sorted(ports.items()):
             if count > model.BRIDGE_MAX_PORTS:
                 self.add("networks.%s" % netname, "would have %d ports on host %s; a Linux bridge takes at most %d"
@@ -556,6 +716,7 @@ def load(data):
         nets[netname].hosts.add(host)
     chk.place_overlays(hosts, nets)
     chk.capacity(conts, nets)
+    links = chk.links(conts, nets)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen:
@@ -563,4 +724,4 @@ def load(data):
             seen.add(p)
     if problems:
         raise TopologyError(problems)
-    return model.Topology(hosts, nets, conts)
+    return model.Topology(hosts, nets, conts, links)

@@ -23,13 +23,13 @@ class Nft(object):
         self.nft.set_handle_output(False)
         self.writes = 0
 
-    def read(self):
-        """The JSON listing of the table, or None when it does not exist."""
-        rc, out, err = self.nft.cmd("list table %s %s" % (FAMILY, TABLE))
+    def read(self, family=FAMILY):
+        """The JSON listing of netstitch's table of a family, or None when it does not exist."""
+        rc, out, err = self.nft.cmd("list table %s %s" % (family, TABLE))
         if rc != 0:
             if "No such file or directory" in err:
                 return None
-            raise ApplyError("reading nft table %s %s failed: %s" % (FAMILY, TABLE, err.strip()))
+            raise ApplyError("reading nft table %s %s failed: %s" % (family, TABLE, err.strip()))
         return json.loads(out)
 
     def apply(self, commands):
