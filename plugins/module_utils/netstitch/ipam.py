@@ -72,12 +72,14 @@ def allocate(spec, current, leases):
             taken[net].add(addr)
         else:
             rest2.append((c, itf))
-    # 3. lowest free address (addresses only get taken, so one cursor per pool suffices)
+    # 3. lowest free address (addresses only get taken, so one cursor per pool suffices). The whole pool: the
+    # segment's network, broadcast and gateway addresses are in ``taken``, while the first and last address of an
+    # overlay slice are ordinary addresses of the shared segment (the validator counts them as free, too)
     cursors = {}
     for c, itf in rest2:
         net = itf["network"]
         pool = pools[net][0]
-        cur = cursors.setdefault(net, iter(pool.hosts() if pool.num_addresses > 2 else pool))
+        cur = cursors.setdefault(net, iter(pool))
         for addr in cur:
             if usable(net, addr):
                 break
