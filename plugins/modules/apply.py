@@ -24,7 +24,7 @@ description:
   - Addresses left to allocation are allocated on the host from the network's pool and stay stable across runs
     (leases are kept in O(state_dir)).
 author:
-  - netstitch developers
+  - netstitch developers (@netstitch)
 options:
   spec:
     description:

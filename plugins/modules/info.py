@@ -17,7 +17,7 @@ description:
     matches the spec last applied (drift shows as pending actions).
   - Read-only; the result is returned both as RV(netstitch) and as the fact C(netstitch).
 author:
-  - netstitch developers
+  - netstitch developers (@netstitch)
 options:
   host:
     description:

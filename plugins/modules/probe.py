@@ -20,7 +20,7 @@ description:
   - Fails when an outcome differs from its expectation, unless O(fail_on_mismatch=false).
   - Read-only; never reports a change.
 author:
-  - netstitch developers
+  - netstitch developers (@netstitch)
 options:
   checks:
     description:

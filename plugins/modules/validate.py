@@ -21,7 +21,7 @@ description:
   - Pure and read-only; it runs on the controller (use C(delegate_to=localhost) and C(run_once=true)) before any
     host is touched.
 author:
-  - netstitch developers
+  - netstitch developers (@netstitch)
 options:
   topology:
     description:
@@ -52,7 +52,7 @@ requirements:
   - PyYAML (Python package) when O(topology_file) is used
 seealso:
   - module: netstitch.fabric.apply
-  - role: netstitch.fabric.fabric
+  - module: netstitch.fabric.probe
 """
 
 EXAMPLES = r"""
@@ -127,6 +127,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
+YAML_IMPORT_ERROR = None
 try:
     import yaml
     HAS_YAML = True
@@ -143,6 +144,7 @@ def read_topology(module, path):
     if not HAS_YAML:
         module.fail_json(msg="the Python package PyYAML is needed to read topology_file (pip install PyYAML)",
                          exception=YAML_IMPORT_ERROR)
+    problem = None
     try:
         with open(path) as f:
             return yaml.safe_load(f)
@@ -150,7 +152,7 @@ def read_topology(module, path):
         problem = Problem("", "cannot read topology file %s: %s" % (path, e))
     except yaml.YAMLError as e:
         problem = Problem("", "topology file %s is not valid YAML: %s" % (path, e))
-    module.fail_json(msg="topology is invalid (1 problem):\n  - %s" % problem, problems=[problem.to_dict()])
+    return module.fail_json(msg="topology is invalid (1 problem):\n  - %s" % problem, problems=[problem.to_dict()])
 
 
 def main():

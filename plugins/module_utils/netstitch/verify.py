@@ -59,8 +59,8 @@ def _containers(specs, endpoints):
             nets[(host, n["name"])] = n
         if host not in endpoints:
             if spec.get("containers"):
-                skipped.append({"from": host, "to": None, "why": "no apply result for host %s: its containers are "
-                                                                  "not checked" % host})
+                skipped.append({"from": host, "to": None,
+                                "why": "no apply result for host %s: its containers are not checked" % host})
             continue
         applied = {}
         for e in endpoints[host] or []:
