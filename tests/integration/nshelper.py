@@ -1,5 +1,6 @@
 """Run netstitch's engine in the network namespace this process was started in (the tests start it with
-``nsenter --net=/run/netns/HOST``) and print one JSON document on stdout.
+``nsenter --net=/run/netns/HOST``) and print one JSON document on stdout; with --serve, answer one request per line
+until stdin closes (each request is a fresh engine run, as a module call would be).
 
 Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
@@ -41,9 +42,8 @@ def _record_lock_times():
     engine.HostLock.__enter__, engine.HostLock.__exit__ = __enter__, __exit__
 
 
-def main():
-    req = json.load(sys.stdin)
-    _record_lock_times()
+def handle(req):
+    LOCK_TIMES.clear()
     try:
         if req["op"] == "apply":
             spec = comp.host_specs(validate.load(req["topology"]))[req["host"]]
@@ -55,16 +55,26 @@ def main():
             res = engine.gather(req["host"], state_dir=req["state_dir"])
         else:
             raise ValueError("unknown op %r" % req["op"])
-        out = {"ok": True, "result": res, "lock": LOCK_TIMES}
+        return {"ok": True, "result": res, "lock": dict(LOCK_TIMES)}
     except NetstitchError as e:
-        out = {"ok": False, "error": str(e), "type": type(e).__name__}
+        return {"ok": False, "error": str(e), "type": type(e).__name__}
     except Exception as e:  # a crash is a failure of its own kind: keep the traceback for the test report
-        out = {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
-               "traceback": traceback.format_exc()}
-    json.dump(out, sys.stdout, indent=1, sort_keys=True, default=str)
+        return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
+                "traceback": traceback.format_exc()}
+
+
+def main(argv):
+    _record_lock_times()
+    if argv[1:] == ["--serve"]:
+        # one request per line, one reply per line, until stdin closes (saves the interpreter start per call)
+        for line in sys.stdin:
+            sys.stdout.write(json.dumps(handle(json.loads(line)), sort_keys=True, default=str) + "\n")
+            sys.stdout.flush()
+        return 0
+    json.dump(handle(json.load(sys.stdin)), sys.stdout, indent=1, sort_keys=True, default=str)
     sys.stdout.write("\n")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

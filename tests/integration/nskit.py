@@ -56,6 +56,13 @@ def nsexec(ns, *cmd, check=True, timeout=30, input=None):
     return run("nsenter", "--net=/run/netns/%s" % ns, "--", *cmd, check=check, timeout=timeout, input=input)
 
 
+def add_netns(name):
+    """A namespace made by the tests (not by netstitch). IPv6 duplicate address detection is off in it, so its
+    `ip addr` output does not change by itself a second after an interface appears (snapshots compare bytes)."""
+    run("ip", "netns", "add", name)
+    nsexec(name, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+
+
 # -- the lab -----------------------------------------------------------------------------------------------------------
 class Lab(object):
     """One lab per test module (lab.py builds the switch and the outside router); one fresh host namespace per test,
@@ -75,7 +82,7 @@ class Lab(object):
         self.count += 1
         k = self.count
         ns = "%s-h%d" % (self.name, k)
-        run("ip", "netns", "add", ns)
+        add_netns(ns)
         labmod._add_port(self.sw, "%s-%d" % (self.name[:10], k), ns, "eth0", labmod.UNDERLAY % k + "/24")
         run("ip", "-n", ns, "route", "add", "default", "via", labmod.OUTSIDE_IP)
         return ns, labmod.UNDERLAY % k
@@ -100,6 +107,8 @@ class Env(object):
         self.hostns, self.underlay = lab.new_host()
         self.state_dir = state_dir
         self.procs = []
+        self.worker = None
+        self.helper_log = os.path.join(os.path.dirname(state_dir), "helper.log")
 
     # names
     def ns(self, short):
@@ -110,9 +119,14 @@ class Env(object):
         return [n for n in netns_list() if n.startswith(self.hostns + "-")]
 
     def cleanup(self):
+        if self.worker is not None and self.worker.poll() is None:
+            self.worker.stdin.close()
         for p in self.procs:
             if p.poll() is None:
-                p.kill()
+                try:
+                    p.wait(timeout=0.5 if p is self.worker else 0)
+                except subprocess.TimeoutExpired:
+                    p.kill()
             try:
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
@@ -128,16 +142,28 @@ class Env(object):
     def _cmd(self):
         return ["nsenter", "--net=/run/netns/%s" % self.hostns, "--", PY, HELPER]
 
-    def call(self, op, topology=None, check=False, lock_timeout=None, ok=True, timeout=60):
-        r = run(*self._cmd(), input=self._request(op, topology, check, lock_timeout), check=False, timeout=timeout)
-        return self._reply(r.returncode, r.stdout, r.stderr, ok)
+    def call(self, op, topology=None, check=False, lock_timeout=None, ok=True):
+        """One engine run in the host namespace, through a helper process kept for the test (see nshelper)."""
+        if self.worker is None or self.worker.poll() is not None:
+            with open(self.helper_log, "a") as log:
+                self.worker = subprocess.Popen(self._cmd() + ["--serve"], stdin=subprocess.PIPE,
+                                               stdout=subprocess.PIPE, stderr=log, text=True)
+            self.procs.append(self.worker)
+        self.worker.stdin.write(self._request(op, topology, check, lock_timeout) + "\n")
+        self.worker.stdin.flush()
+        line = self.worker.stdout.readline()
+        if not line:
+            self.worker.wait(timeout=5)
+            with open(self.helper_log) as f:
+                raise AssertionError("the helper died (rc %s): %s" % (self.worker.returncode, f.read()[-3000:]))
+        return self._reply(self.worker.returncode, line, "", ok)
 
     @staticmethod
     def _reply(rc, stdout, stderr, ok):
         try:
             reply = json.loads(stdout)
         except ValueError:
-            raise AssertionError("helper failed (rc %d): %s %s" % (rc, stdout, stderr))
+            raise AssertionError("helper failed (rc %d): %s %s" % (rc, stdout, stderr)) from None
         if ok is True and not reply["ok"]:
             raise AssertionError("apply failed: %s\n%s" % (reply["error"], reply.get("traceback", "")))
         if ok is False:
@@ -331,3 +357,12 @@ def assert_noop(res):
     assert res["actions"] == []
     assert res["writes"]["netlink"] == 0 and res["writes"]["nft"] == 0, res["writes"]
     assert not any(res["writes"].values()), res["writes"]
+
+
+def wait_until(cond, timeout=5.0, what="condition"):
+    """Poll ``cond`` until it holds (the kernel tears a deleted namespace down asynchronously, for example)."""
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(0.05)

@@ -52,7 +52,7 @@ def test_check_mode_on_a_running_host_changes_nothing(env):
                  "remove network namespace %s" % env.ns("db"),
                  "remove bridge nsbr-vault (bridge vault)"):
         assert want in acts, (want, acts)
-    assert any(a.startswith("rewrite nft chain forward") for a in acts), acts
+    assert any(" nft " in a for a in acts), acts           # vault leaves netstitch's ruleset too
     assert "remove veth %s (veth web2/eth0 front)" % eps["web2/eth0"]["host_ifname"] in acts
     assert not any(res["writes"].values()), res["writes"]
     assert res["diff"]["after"]["bridges"]["nsbr-front"]["mtu"] == 1400

@@ -3,7 +3,7 @@ MACs, MTUs and routes changed by hand) shows in gather (in_sync false), and the 
 
 import copy
 
-from nskit import WEB_MAC, assert_noop, base_topology, endpoints, ping, run
+from nskit import WEB_MAC, assert_noop, base_topology, endpoints, ping, run, wait_until
 
 
 def _three_on_front(env):
@@ -25,7 +25,7 @@ def test_restarted_container_gets_its_interface_and_leased_address_back(env):
     # "restart" web3: its namespace is deleted and re-created empty under the same name (the veth dies with it)
     run("ip", "netns", "del", env.ns("web3"))
     run("ip", "netns", "add", env.ns("web3"))
-    assert env.link(first["web3/eth0"]["host_ifname"]) is None
+    wait_until(lambda: env.link(first["web3/eth0"]["host_ifname"]) is None, what="the old veth to go with its netns")
     g = env.gather()
     assert g["in_sync"] is False
     assert any(p.startswith("create veth %s" % first["web3/eth0"]["host_ifname"]) for p in g["pending"]), g["pending"]
@@ -40,6 +40,18 @@ def test_restarted_container_gets_its_interface_and_leased_address_back(env):
     assert ping(env.ns("web"), "10.77.1.3") and ping(env.ns("web3"), "10.77.1.10")
     assert env.gather()["in_sync"] is True
     assert_noop(env.apply(topo2))
+
+    # a namespace netstitch made, deleted by hand and not re-created: netstitch makes it again
+    run("ip", "netns", "del", env.ns("web"))
+    wait_until(lambda: env.link(first["web/eth0"]["host_ifname"]) is None, what="the veth to go with its netns")
+    g = env.gather()
+    assert g["in_sync"] is False and "create network namespace %s" % env.ns("web") in g["pending"]
+    res = env.apply(topo2)
+    assert "create network namespace %s" % env.ns("web") in res["actions"]
+    link = env.link("eth0", ns=env.ns("web"))
+    assert (link["addresses"], link["mac"]) == (["10.77.1.10/24"], WEB_MAC)
+    assert ping(env.ns("web3"), "10.77.1.10")
+    assert env.gather()["in_sync"] is True
 
 
 def test_hand_made_changes_inside_containers_are_reported_and_repaired(env):

@@ -46,12 +46,12 @@ def test_create_connects_what_shares_a_network_and_nothing_else(env, lab):
     assert ping(env.ns("web2"), "10.77.1.10")
     assert ping(env.ns("api"), "10.77.3.20")                      # api and db share vault
     # different networks: not reachable, though both ends have a route (the host forwards, netstitch drops)
-    assert not ping(env.ns("web"), "10.77.2.2")
-    assert not ping(env.ns("api"), "10.77.1.10")
-    assert not ping(env.ns("web"), "10.77.3.20")
+    assert not ping(env.ns("web"), "10.77.2.2", timeout=0.5)
+    assert not ping(env.ns("api"), "10.77.1.10", timeout=0.5)
+    assert not ping(env.ns("web"), "10.77.3.20", timeout=0.5)
     srv = Listener(env, env.ns("api"), "0.0.0.0", 8080)
     assert connect(env.hostns, "10.77.2.2", 8080)                  # the listener works (the host itself may)...
-    assert not connect(env.ns("web"), "10.77.2.2", 8080, timeout=1.0)   # ...a container of front may not
+    assert not connect(env.ns("web"), "10.77.2.2", 8080, timeout=0.5)   # ...a container of front may not
     assert srv.peers() == ["10.77.2.1"]
 
     # the outside (198.51.100.1 in <lab>-out, via the host's default route); the outside routes the two
@@ -65,7 +65,7 @@ def test_create_connects_what_shares_a_network_and_nothing_else(env, lab):
         assert connect(env.ns("web"), OUTSIDE, 8081)               # front masquerades...
         assert connect(env.ns("web2"), OUTSIDE, 8081)
         assert connect(env.ns("api"), OUTSIDE, 8081)               # back is routed without NAT...
-        assert not connect(env.ns("db"), OUTSIDE, 8081, timeout=1.0)   # vault is internal
+        assert not connect(env.ns("db"), OUTSIDE, 8081, timeout=0.5)   # vault is internal
         assert out.peers() == [env.underlay, env.underlay, "10.77.2.2"]   # ...so the outside sees these sources
     finally:
         for dst, via in routes:

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from nskit import _untick, base_topology, netns_exists, nsexec, ping, run
+from nskit import _untick, add_netns, base_topology, netns_exists, nsexec, ping
 
 FOREIGN_NFT = """
 table inet foreign {
@@ -33,7 +33,7 @@ def _make_foreign(env):
     env.ip("link", "set", "frv0", "master", "frbr0", "up")
     env.ip("link", "set", "frv1", "up")
     nsexec(env.hostns, "nft", "-f", "-", input=FOREIGN_NFT)
-    run("ip", "netns", "add", env.ns("pre"))
+    add_netns(env.ns("pre"))
 
 
 def _foreign(env):
@@ -98,7 +98,7 @@ def _conflict_foreign_veth(env, topo):
 
 
 def _conflict_in_container(env, topo):
-    run("ip", "netns", "add", env.ns("web"))
+    add_netns(env.ns("web"))
     env.ip("link", "add", "eth0", "type", "veth", "peer", "name", "eth1", ns=env.ns("web"))
     return "eth0", "already exists in namespace %s" % env.ns("web")
 
