@@ -43,6 +43,12 @@ options:
       - Seconds to wait for another netstitch apply on the same host to finish before failing.
     type: float
     default: 300
+  peers:
+    description:
+      - Every host's facts from M(netstitch.fabric.prepare), keyed by host name, when the topology needs them
+        (RV(netstitch.fabric.validate#module:needs_prepare)), that is tinc public keys and the addresses of linked
+        containers on other hosts. A peer missing here is left out with a warning until a run reaches it.
+    type: dict
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -67,6 +73,7 @@ requirements:
     on the managed host
 seealso:
   - module: netstitch.fabric.validate
+  - module: netstitch.fabric.prepare
   - module: netstitch.fabric.info
   - module: netstitch.fabric.probe
 """
@@ -185,10 +192,11 @@ def main():
             spec=dict(type="dict", required=True),
             state_dir=dict(type="path", default=engine.DEFAULT_STATE_DIR),
             lock_timeout=dict(type="float", default=engine.LOCK_TIMEOUT),
+            peers=dict(type="dict"),
         ),
         supports_check_mode=True,
     )
-    if not ns_netlink.HAS_PYROUTE2:
+    if not getattr(ns_netlink, "HAS_PYROUTE2", True):
         module.fail_json(msg=missing_required_lib("pyroute2", url="https://pypi.org/project/pyroute2/"))
     if not ns_nft.HAS_NFTABLES:
         module.fail_json(msg=missing_required_lib(
@@ -201,7 +209,7 @@ def main():
                          problems=problems)
     try:
         result = engine.apply(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
-                              lock_timeout=module.params["lock_timeout"])
+                              lock_timeout=module.params["lock_timeout"], peers=module.params["peers"])
     except NetstitchError as e:
         module.fail_json(msg=str(e))
     except (IOError, OSError) as e:

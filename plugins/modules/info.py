@@ -150,7 +150,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not ns_netlink.HAS_PYROUTE2:
+    if not getattr(ns_netlink, "HAS_PYROUTE2", True):
         module.fail_json(msg=missing_required_lib("pyroute2", url="https://pypi.org/project/pyroute2/"))
     if not ns_nft.HAS_NFTABLES:
         module.fail_json(msg=missing_required_lib(

@@ -108,6 +108,14 @@ hosts:
             - name: eth0
               network: front
               ip: null
+needs_prepare:
+  description:
+    - Whether the hosts must exchange facts before they apply (tinc overlays, links to containers on other hosts
+      with allocated addresses); then run M(netstitch.fabric.prepare) on every host first and pass the facts to
+      M(netstitch.fabric.apply).
+  returned: success
+  type: bool
+  sample: false
 counts:
   description: How many hosts, networks, containers and container interfaces the topology has.
   returned: success
@@ -180,7 +188,8 @@ def main():
         "containers": len(topo.containers),
         "interfaces": sum(len(c.interfaces) for c in topo.containers.values()),
     }
-    module.exit_json(changed=False, hosts=specs, counts=counts)
+    needs_prepare = any(ns_compile.needs_prepare(spec) for spec in specs.values())
+    module.exit_json(changed=False, hosts=specs, counts=counts, needs_prepare=needs_prepare)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,9 @@ this container's namespace, a ping to this address should (``expect: True``) or 
 answered, and why. The probe module sends the pings.
 
 The rules follow what netstitch builds:
-- two containers on one network segment reach each other, and every container reaches its own gateway;
+- two containers on one network segment reach each other, and every container reaches its own gateway; on an
+  isolated network they do not, unless a link of protocol ``any`` lets the client reach the server (or the whole
+  network) -- pings are ICMP, so tcp and udp links do not count;
 - nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
   not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
 - a container whose default route leads through a non-internal network with masquerade reaches the outside; one
@@ -23,7 +25,8 @@ netstitch's hands), no check is made and the pair is listed in ``skipped`` with 
 
 OUTSIDE = ("198.51.100.1",)
 
-KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "other-host": 3, "other-network": 4, "outside": 5}
+KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "other-host": 5,
+              "other-network": 6, "outside": 7}
 
 
 def _addr(cidr):
@@ -86,13 +89,47 @@ def _check(src, to, to_name, kind, network, expect, why):
             "to": to, "to_name": to_name, "kind": kind, "network": network, "expect": expect, "why": why}
 
 
-def _pair(src, dst, ditf, nets, segments):
+def _links(specs):
+    """Every link of the topology once (each host's spec carries the links that concern it)."""
+    out = {}
+    for spec in specs.values():
+        for ln in (spec or {}).get("links") or []:
+            c, s = ln.get("client") or {}, ln.get("server") or {}
+            key = (c.get("container"), s.get("container"), ln.get("network"), ln.get("protocol"),
+                   str(ln.get("ports")))
+            out[key] = ln
+    return list(out.values())
+
+
+def _ping_link(links, src, dst, net):
+    """The link that lets ``src`` ping ``dst`` on network ``net`` (ICMP passes only links of protocol any)."""
+    for ln in links:
+        if ln.get("protocol") != "any" or ln.get("network") != net:
+            continue
+        if (ln.get("client") or {}).get("container") != src.name:
+            continue
+        server = ln.get("server")
+        if server is None or server.get("container") == dst.name:
+            return ln
+    return None
+
+
+def _pair(src, dst, ditf, nets, segments, links=()):
     """The check (or the skip reason) for a ping from ``src`` to ``dst``'s interface ``ditf``."""
     net = ditf["network"]
     addr = ditf["address"]
     to_name = "%s/%s" % (dst.label(), ditf["name"])
     if any(i["network"] == net for i in src.interfaces):
         netspec = nets.get((src.host, net)) or {}
+        one_segment = src.host == dst.host or spans_hosts(netspec)
+        if one_segment and netspec.get("isolated"):
+            ln = _ping_link(links, src, dst, net)
+            if ln is not None:
+                return _check(src, addr, to_name, "link", net, True,
+                              "network %s is isolated, but a link (protocol any) lets %s reach %s"
+                              % (net, src.name, "it" if ln.get("server") is None else dst.name)), None
+            return _check(src, addr, to_name, "isolated", net, False,
+                          "network %s is isolated and no link of protocol any from %s allows it" % (net, src.name)), None
         if src.host == dst.host:
             return _check(src, addr, to_name, "same-network", net, True, "both on network %s" % net), None
         if spans_hosts(netspec):
@@ -116,6 +153,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
     ``outside``: addresses beyond the hosts (the lab's outside world) to check the way out with; ``pairs``: whether to
     check container-to-container pairs (their number grows with the square of the containers)."""
     conts, nets, skipped = _containers(specs, endpoints or {})
+    links = _links(specs)
     segments = {}       # (host, network) -> addresses on that host's segment
     for c in conts:
         for i in c.interfaces:
@@ -136,7 +174,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                 if dst is src:
                     continue
                 for ditf in dst.interfaces:
-                    chk, why = _pair(src, dst, ditf, nets, segments)
+                    chk, why = _pair(src, dst, ditf, nets, segments, links)
                     if chk is not None:
                         checks.append(chk)
                     else:
