@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from nskit import _untick, add_netns, base_topology, netns_exists, nsexec, ping
+from nskit import _untick, add_netns, base_topology, netns_exists, nsexec, ping, run
 
 FOREIGN_NFT = """
 table inet foreign {
@@ -84,6 +84,28 @@ def test_foreign_objects_survive_create_change_and_prune(env):
     assert env.mine() == [env.ns("pre")]
     assert sorted(env.links(ns=env.ns("pre"))) == ["lo"]
     assert "remove network namespace %s" % env.ns("pre") not in res["actions"]
+
+
+def test_a_namespace_name_reused_by_someone_else_is_not_netstitchs(env):
+    topo = base_topology(env)
+    env.apply(topo)
+    web2 = env.ns("web2")
+    # netstitch made web2's namespace; someone removes it by hand, then web2 leaves the topology
+    run("ip", "netns", "del", web2)
+    topo2 = copy.deepcopy(topo)
+    del topo2["containers"]["web2"]
+    res = env.apply(topo2)
+    assert not any(web2 in a and "namespace" in a for a in res["actions"]), res["actions"]
+    # later someone else makes a namespace of that name for their own use: netstitch must leave it alone
+    add_netns(web2)
+    env.ip("link", "set", "lo", "up", ns=web2)
+    res = env.apply(topo2)
+    assert "remove network namespace %s" % web2 not in res["actions"]
+    assert netns_exists(web2)
+    assert env.gather()["in_sync"] is True
+    empty = {"hosts": {env.HOST: {}}, "networks": {}, "containers": {}}
+    env.apply(empty)
+    assert env.mine() == [web2]
 
 
 def _conflict_foreign_bridge(env, topo):

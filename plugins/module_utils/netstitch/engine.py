@@ -149,6 +149,8 @@ class Host(object):
     def read(self, spec, hstate, namespaces=None):
         cur = self.netlink.read(_namespaces(spec) if namespaces is None else namespaces,
                                 sysctls=(planner.SYSCTL_FORWARD, planner.SYSCTL_BRIDGE_NF))
+        # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
+        hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
         cur["nft"] = nftplan.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["hosts_files"] = {ns: hostsfile.read_block(ns) for ns in _netns_containers(spec)}
