@@ -362,6 +362,19 @@ class _Checker(_PublishChecks):
                 out[name].isolated = spec.get("isolated") is True
             else:
                 out[name] = None   # known name, unusable spec: references to it are fine, deeper checks skipped
+        # an overlay device sits beside the bridges on every host carrying it: one name space
+        devices = {}
+        for name, n in out.items():
+            dev = n.overlay.device if n is not None and n.overlay is not None else None
+            if not dev:
+                continue
+            if dev in bridges:
+                self.add("networks.%s.overlay.device" % name, "interface name %r is also the bridge of networks.%s"
+                         % (dev, bridges[dev]))
+            elif dev in devices:
+                self.add("networks.%s.overlay.device" % name, "interface name %r is also the overlay device of "
+                         "networks.%s" % (dev, devices[dev]))
+            devices.setdefault(dev, name)
         self.overlaps(out)
         return out
 
@@ -580,6 +593,8 @@ class _Checker(_PublishChecks):
             for h in n.hosts | set(c.get("host") for c in conts.values() if _is_dict(c) and isinstance(c.get("host"), str)):
                 if h in host_ifnames:
                     host_ifnames[h].setdefault(n.bridge, "networks.%s.bridge" % name)
+                    if n.overlay is not None and n.overlay.device:
+                        host_ifnames[h].setdefault(n.overlay.device, "networks.%s.overlay.device" % name)
         ports = {}          # (host, network) -> count
         ns_ifnames = {}     # (host, netns) -> {ifname: (container, path)}: containers may share a namespace
         ns_default = {}     # (host, netns) -> path of the interface carrying the namespace's default route
