@@ -4,7 +4,7 @@ until stdin closes (each request is a fresh engine run, as a module call would b
 
 Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
-     "check": false, "lock_timeout": 300}
+     "check": false, "lock_timeout": 300, "fail_at": null}   (fail_at: an action op to fail at, see _inject_fault)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -18,7 +18,7 @@ import traceback
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, NetstitchError
 
 LOCK_TIMES = {}
 
@@ -42,8 +42,22 @@ def _record_lock_times():
     engine.HostLock.__enter__, engine.HostLock.__exit__ = __enter__, __exit__
 
 
+def _inject_fault(op):
+    """Make the engine's executor fail at the first action ``op`` (as a kernel refusal would), for failure tests."""
+    execute = engine.Host.execute
+
+    def failing(self, action):
+        if action["op"] == op:
+            raise ApplyError("%s: injected failure" % action["text"])
+        return execute(self, action)
+
+    engine.Host.execute = failing
+    return execute
+
+
 def handle(req):
     LOCK_TIMES.clear()
+    saved = _inject_fault(req["fail_at"]) if req.get("fail_at") else None
     try:
         if req["op"] == "apply":
             spec = comp.host_specs(validate.load(req["topology"]))[req["host"]]
@@ -61,6 +75,9 @@ def handle(req):
     except Exception as e:  # a crash is a failure of its own kind: keep the traceback for the test report
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
                 "traceback": traceback.format_exc()}
+    finally:
+        if saved is not None:
+            engine.Host.execute = saved
 
 
 def main(argv):

@@ -356,12 +356,15 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                 "diff": {"before": view(current=current), "after": view(desired=desired)},
             }
             if not check_mode:
-                for a in actions:
-                    host.execute(a)
-                    if a["op"] == "netns_add":
-                        hstate.owned_netns.add(a["netns"])
-                    elif a["op"] == "netns_del":
-                        hstate.owned_netns.discard(a["netns"])
+                try:
+                    for a in actions:
+                        host.execute(a)
+                        if a["op"] == "netns_add":
+                            hstate.owned_netns.add(a["netns"])
+                        elif a["op"] == "netns_del":
+                            hstate.owned_netns.discard(a["netns"])
+                finally:
+                    hstate.save()   # namespaces made before a failing action are netstitch's: record them anyway
                 hstate.leases = leases
                 hstate.spec = spec
                 hstate.peers = peers

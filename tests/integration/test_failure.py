@@ -1,0 +1,37 @@
+"""An apply that fails half-way (the executor is made to fail at one action, as a kernel refusal would) reports a clean
+error, leaves nothing netstitch cannot find again, and the next run converges; removing everything leaves nothing."""
+
+from nskit import assert_noop, base_topology, endpoints, ping
+
+
+def test_a_run_that_fails_half_way_is_repaired_by_the_next_and_leaks_nothing(env):
+    topo = base_topology(env)
+    # namespaces and bridges are made before the veths: fail at the first veth
+    err = env.apply(topo, fail_at="veth_add", ok=False)
+    assert err["type"] == "ApplyError" and "injected failure" in err["error"], err
+    assert env.link("nsbr-front") is not None                   # the run did get that far
+    made = env.mine()
+    assert sorted(made) == sorted(env.ns(c) for c in ("web", "web2", "api", "db"))
+
+    g = env.gather()
+    assert g["in_sync"] is not True
+    res = env.apply(topo)                                       # the next run finishes the job
+    assert res["changed"] and not any(a.startswith("create network namespace") for a in res["actions"])
+    assert endpoints(res)["web2/eth0"]["address"] == "10.77.1.2/24"
+    assert ping(env.ns("web"), "10.77.1.2")
+    assert env.gather()["in_sync"] is True
+    assert_noop(env.apply(topo))
+
+    # and the namespaces made by the failed run are netstitch's: removing everything removes them
+    env.apply({"hosts": {env.HOST: {}}, "networks": {}, "containers": {}})
+    assert env.mine() == []
+
+
+def test_namespaces_made_by_a_failed_run_are_pruned_even_if_never_completed(env):
+    topo = base_topology(env)
+    env.apply(topo, fail_at="veth_add", ok=False)
+    assert len(env.mine()) == 4
+    # the topology is abandoned before any run succeeds: the namespaces netstitch made must still go
+    env.apply({"hosts": {env.HOST: {}}, "networks": {}, "containers": {}})
+    assert env.mine() == [], "namespaces made by the failed run leaked"
+    assert sorted(env.links()) == ["eth0", "lo"] and not env.has_netstitch_table()
