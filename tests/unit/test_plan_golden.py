@@ -196,3 +196,30 @@ INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.start
 
 def test_every_case_states_its_point():
     assert sorted(INVARIANTS) == CASES
+
+
+def inv_interface_moved_network(actions, conflicts):
+    assert conflicts == []
+    assert "veth_add" not in _ops(actions) and "link_del" not in _ops(actions)
+    moved = [a for a in actions if a["op"] == "link_set" and a["name"] == "nsapi0"]
+    assert moved and moved[0]["changes"] == {"master": "nsbr-mgmt", "mtu": 1400, "alias": "netstitch veth api/eth0 mgmt"}
+    assert [(a["op"], a.get("address") or a.get("gateway")) for a in actions if a.get("ns") == "api" and a["op"] != "link_set"] \
+        == [("addr_del", "10.10.0.2/24"), ("addr_add", "10.30.0.2/24"), ("route_replace", "10.30.0.1")]
+    assert "web" not in _names(actions)
+
+
+def inv_drift_repaired(actions, conflicts):
+    assert conflicts == []
+    assert "veth_add" not in _ops(actions) and "link_del" not in _ops(actions) and "bridge_add" not in _ops(actions)
+    got = {(a["op"], a.get("ns"), a.get("name"), a.get("address"), repr(a.get("changes"))) for a in actions}
+    assert ("addr_del", None, "nsbr-front", "10.10.0.99/24", "None") in got
+    assert ("link_set", None, "nsbr-back", None, repr({"up": True})) in got
+    assert ("link_set", None, "nsweb0", None, repr({"master": "nsbr-front"})) in got
+    assert ("link_set", "web", "eth0", None, repr({"mac": "02:00:00:00:e0:00"})) in got
+    assert ("link_set", "web", "eth1", None, repr({"up": True})) in got
+    assert ("addr_del", "web", "eth1", "10.20.0.50/24", "None") in got
+    assert ("addr_add", "web", "eth1", "10.20.0.2/24", "None") in got
+    assert "api" not in _names(actions)
+
+
+INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}
