@@ -269,3 +269,39 @@ def test_host_not_in_topology_fails_before_any_host_is_touched(lab):
     assert "%s-stray is in the play but not under hosts of the topology" % NAME in out, out
     assert "Apply this host's part" not in out, out
     assert lab.snapshot() == before
+
+
+def test_two_phase_run_with_tinc_isolation_and_a_link(lab):
+    """A topology whose hosts must exchange facts first (tinc keys, a linked container's address on another host):
+    the role prepares on every host, then applies with the peers' facts. Runs last: it replaces the example fabric."""
+    p = NAME + "-"
+    topo = {
+        "version": 1,
+        "hosts": {h: {"underlay": "192.0.2.%d/24" % (i + 1)} for i, h in enumerate(HOSTS)},
+        "networks": {
+            "sec": {"subnet": "203.0.113.128/26", "overlay": {"type": "tinc", "slice_len": 28}},
+            "iso": {"subnet": "198.51.100.64/26", "isolated": True,
+                    "overlay": {"type": "vxlan", "vni": 9, "slice_len": 28}},
+        },
+        "containers": {
+            p + "t1": {"host": HOSTS[0], "interfaces": [{"network": "sec"}, {"network": "iso"}]},
+            p + "t2": {"host": HOSTS[1], "interfaces": [{"network": "sec"}]},
+            p + "i3": {"host": HOSTS[1], "interfaces": [{"network": "iso"}]},
+        },
+        "links": [{"client": p + "t1", "server": p + "i3", "protocol": "any"}],
+    }
+    path = lab.write_topology("two-phase.yml", topo)
+    rc, out = lab.playbook(topology=path)
+    assert rc == 0, out
+    assert re.search(r"TASK \[netstitch\.fabric\.fabric : Work out the facts[^\n]*\n(changed|ok): ", out), out
+    for h in HOSTS:
+        assert re.search(r"pings from the containers on %s: (\d+) checks, \1 as expected, 0 mismatched" % h, out), out
+    assert not os.path.exists("/run/netns/%sweb1" % p)              # the example fabric was pruned
+    t1_iso = ns_addr(p + "t1", "eth1")
+    assert reaches(p + "t2", ns_addr(p + "t1"))                    # over tinc, h2 -> h1
+    assert reaches(p + "t1", ns_addr(p + "i3"))                    # the link, across hosts on the isolated overlay
+    assert not ping(p + "i3", t1_iso)                              # a link is one-way
+    rc, out = lab.playbook(topology=path)
+    assert rc == 0, out
+    for h, counts in recap(out).items():
+        assert counts["changed"] == 0 and counts["failed"] == 0, (h, counts, out)
