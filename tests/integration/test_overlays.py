@@ -78,9 +78,10 @@ class Fabric(object):
             return json.loads(r.stdout)
         return r
 
-    def apply_all(self, topo, hosts=HOSTS, prepare=None):
-        """Apply on each host; first gather every host's facts (tinc keys, addresses) when the topology needs
-        them, as the role does."""
+    def apply_all(self, topo, hosts=None, prepare=None):
+        """Apply on each host (default: every host of the topology); first gather every host's facts (tinc keys,
+        addresses) when the topology needs them, as the role does."""
+        hosts = hosts or tuple(topo["hosts"])
         path = self._write(topo)
         if prepare is None:
             prepare = bool(topo.get("links")) or any(

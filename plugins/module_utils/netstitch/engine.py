@@ -16,7 +16,7 @@ import time
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, nftplan
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import hostsfile
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import dockeruser, hostsfile
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
 
@@ -63,28 +63,40 @@ class HostState(object):
         self.path = os.path.join(state_dir, "%s.json" % host)
         try:
             with open(self.path) as f:
-                data = json.load(f)
+                text = f.read()
+            data = json.loads(text)
         except (OSError, ValueError):
-            data = {}
+            text, data = None, {}
         self.leases = data.get("leases", {})
         self.owned_netns = set(data.get("owned_netns", []))
         self.spec = data.get("spec")        # the last spec applied here (for gather and drift reports)
         self.peers = data.get("peers")      # and the facts of the other hosts it was applied with
-        self._saved = self._dump()
+        # what the file holds, as data (a second parse, never shared with the live attributes): save() compares
+        # with it and writes only on a difference (cheaper than rendering the text every run)
+        self._saved = self._normal(json.loads(text) if data else {})
+
+    @staticmethod
+    def _normal(data):
+        return {"leases": data.get("leases", {}), "owned_netns": sorted(data.get("owned_netns", [])),
+                "spec": data.get("spec"), "peers": data.get("peers")}
+
+    def _data(self):
+        return {"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec,
+                "peers": self.peers}
 
     def _dump(self):
-        return json.dumps({"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec,
-                           "peers": self.peers}, sort_keys=True, indent=1)
+        return json.dumps(self._data(), sort_keys=True, indent=1)
 
     def save(self):
-        text = self._dump()
-        if text == self._saved:
+        data = self._data()
+        if data == self._saved:
             return
+        text = self._dump()
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
         os.rename(tmp, self.path)
-        self._saved = text
+        self._saved = self._normal(json.loads(text))
 
 
 def _namespaces(spec):
@@ -103,6 +115,11 @@ def view(desired=None, current=None):
                 "mac": e["mac"], "default_route": e["gateway"]}
         out["namespaces"] = desired["netns"]
         return out
+    # container ends by (index of the host end, own index): one pass, not a scan of every namespace per veth
+    peers = {}
+    for ns, nstate in (current.get("netns") or {}).items():
+        for pname, peer in (nstate or {}).get("links", {}).items():
+            peers.setdefault((peer.get("peer_index"), peer["index"]), (pname, peer, nstate))
     for name, l in sorted(current["links"].items()):
         if not st.owned(l):
             continue
@@ -113,14 +130,12 @@ def view(desired=None, current=None):
         elif l["kind"] == "veth" and len(words) >= 3:
             ep = {"network": words[2], "host_ifname": name, "mtu": l["mtu"]}
             cont, _, ifname = words[1].partition("/")
-            for ns, nstate in (current.get("netns") or {}).items():
-                pname, peer = st.endpoint_peer(current, name, ns)
-                if peer is not None:
-                    route = nstate.get("default_route") or {}
-                    ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
-                               "mtu": peer["mtu"], "mac": peer["mac"],
-                               "default_route": route.get("gateway") if route.get("dev") == pname else None})
-                    break
+            pname, peer, nstate = peers.get((l["index"], l.get("peer_index")), (None, None, None))
+            if peer is not None:
+                route = nstate.get("default_route") or {}
+                ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
+                           "mtu": peer["mtu"], "mac": peer["mac"],
+                           "default_route": route.get("gateway") if route.get("dev") == pname else None})
             out["endpoints"]["%s/%s" % (cont, ifname)] = ep
     out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
     return out
@@ -136,6 +151,7 @@ class Host(object):
         self.nft = Nft()
         self.tinc = None
         self.files = 0
+        self.iptables = 0
 
     def close(self):
         self.netlink.close()
@@ -154,6 +170,7 @@ class Host(object):
         cur["owned_netns"] = sorted(hstate.owned_netns)
         cur["nft"] = nftplan.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["hosts_files"] = {ns: hostsfile.read_block(ns) for ns in _netns_containers(spec)}
+        cur["docker_user"] = dockeruser.read()
         tinc_nets = [n["name"] for n in spec["networks"] if (n.get("overlay") or {}).get("type") == "tinc"]
         cur["tinc"] = self._tinc(hstate.state_dir, spec["host"]).read(tinc_nets)
         return cur
@@ -163,6 +180,9 @@ class Host(object):
         if op == "hosts_write":
             self.files += 1
             return hostsfile.write_block(action["netns"], action["entries"])
+        if op in ("docker_user_add", "docker_user_del"):
+            self.iptables += 1
+            return dockeruser.change("-I" if op == "docker_user_add" else "-D", action["rule"])
         if not op.startswith("tinc_"):
             return self.netlink.execute(action)
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_mod
@@ -186,7 +206,7 @@ class Host(object):
     @property
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
-                "files": self.files}
+                "files": self.files, "iptables": self.iptables}
 
 
 def merge_peer_keys(spec, peers):
@@ -320,6 +340,15 @@ def compute(spec, current, hstate, peers=None):
             actions.append({"op": "hosts_write", "netns": ns, "entries": names.get(ns, []),
                             "text": "write names in /etc/netns/%s/hosts: %s" % (
                                 ns, ", ".join("%s=%s" % (n, ip) for ip, n in names.get(ns, [])) or "none")})
+    have_du = current.get("docker_user")
+    if have_du is not None:      # Docker's firewall is here: open forwarding for netstitch's bridges in DOCKER-USER
+        want_du = dockeruser.desired(desired["bridges"])
+        for rule in sorted(set(have_du) - set(want_du)):
+            actions.append({"op": "docker_user_del", "rule": list(rule),
+                            "text": "remove from DOCKER-USER: %s" % " ".join(rule)})
+        for rule in sorted(set(want_du) - set(have_du)):
+            actions.append({"op": "docker_user_add", "rule": list(rule),
+                            "text": "add to DOCKER-USER: %s" % " ".join(rule)})
     bridge_nf = (current.get("sysctl") or {}).get(planner.SYSCTL_BRIDGE_NF) == "1"
     tables = nftplan.desired_tables(spec, addresses, links, bridge_nf)
     nft_cmds, nft_texts = nftplan.diff_all(tables, current.get("nft"))

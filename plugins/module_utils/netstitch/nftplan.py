@@ -22,12 +22,15 @@ BASE_CHAINS = {
 }
 BRIDGE_FORWARD = {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}
 
-# published ports: (protocol, host port) -> (container address, port), for every address of the host ...
-PUB_ANY = "pub_any"
-PUB_ANY_DEF = {"type": ["inet_proto", "inet_service"], "map": ["ipv4_addr", "inet_service"]}
-# ... and (host address, protocol, host port) -> (container address, port) for one address
-PUB_ADDR = "pub_addr"
-PUB_ADDR_DEF = {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": ["ipv4_addr", "inet_service"]}
+# published ports: (protocol, host port) -> container address and -> container port, for every address of the
+# host; (host address, protocol, host port) -> the same, for one address. Address and port live in two maps of one
+# key each, because this nftables release cannot take a concatenated map value through its JSON API.
+PUB_MAPS = {
+    "pub_any_addr": {"type": ["inet_proto", "inet_service"], "map": "ipv4_addr"},
+    "pub_any_port": {"type": ["inet_proto", "inet_service"], "map": "inet_service"},
+    "pub_one_addr": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "ipv4_addr"},
+    "pub_one_port": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"},
+}
 IFNAME_SET_DEF = {"type": "ifname"}
 
 
@@ -142,26 +145,31 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
                 {"masquerade": None}]))
     sets = {}
     if spec.get("publish"):
-        any_el, addr_el = set(), set()
+        el = {name: set() for name in PUB_MAPS}
         for p in spec["publish"]:
             ip = addresses.get((p["container"], p["ifname"]))
             if ip is None:
                 continue
-            target = (str(ip).split("/")[0], p["container_port"])
+            ip = str(ip).split("/")[0]
             if p["host_ip"]:
-                addr_el.add(((p["host_ip"], p["protocol"], p["host_port"]), target))
+                key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
             else:
-                any_el.add(((p["protocol"], p["host_port"]), target))
-        sets[PUB_ANY] = {"def": PUB_ANY_DEF, "elements": sorted(any_el)}
-        sets[PUB_ADDR] = {"def": PUB_ADDR_DEF, "elements": sorted(addr_el)}
-        key_any = {"concat": [_meta("l4proto"), {"payload": {"protocol": "th", "field": "dport"}}]}
-        key_addr = {"concat": [_ip("daddr"), _meta("l4proto"), {"payload": {"protocol": "th", "field": "dport"}}]}
+                key, kind = (p["protocol"], p["host_port"]), "any"
+            el["pub_%s_addr" % kind].add((key, (ip,)))
+            el["pub_%s_port" % kind].add((key, (p["container_port"],)))
+        for name, d in PUB_MAPS.items():
+            sets[name] = {"def": d, "elements": sorted(el[name])}
+        th = {"payload": {"protocol": "th", "field": "dport"}}
+        key_any = {"concat": [_meta("l4proto"), th]}
+        key_one = {"concat": [_ip("daddr"), _meta("l4proto"), th]}
+
+        def dnat(key, kind):
+            return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": "@pub_%s_addr" % kind}},
+                             "port": {"map": {"key": key, "data": "@pub_%s_port" % kind}}}}
         pre = [
             _rule("published on every host address", [
-                _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"),
-                {"dnat": {"family": "ip", "addr": {"map": {"key": key_any, "data": "@" + PUB_ANY}}}}]),
-            _rule("published on one host address", [
-                {"dnat": {"family": "ip", "addr": {"map": {"key": key_addr, "data": "@" + PUB_ADDR}}}}]),
+                _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), dnat(key_any, "any")]),
+            _rule("published on one host address", [dnat(key_one, "one")]),
         ]
     chains = {}
     if fwd_iso or fwd:

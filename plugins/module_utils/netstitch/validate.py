@@ -209,16 +209,16 @@ class _PublishChecks(object):
                 continue
             c = conts[client]
             if server is not None:
+                # the link holds on every network the two share; the name points at the first
                 shared = [itf.network for itf in c.interfaces if conts[server].interface_on(itf.network)]
                 if not shared:
                     self.add(p, "containers %s and %s share no network" % (client, server))
                     continue
-                net = shared[0]
             else:
                 if not c.interface_on(network):
                     self.add(p + ".network", "container %s has no interface on network %s" % (client, network))
                     continue
-                net = network
+                shared = [network]
             name = ln.get("name", server) if server is not None else None
             if name is not None:
                 other = names.setdefault(client, {}).get(name)
@@ -226,7 +226,8 @@ class _PublishChecks(object):
                     self.add(p + ".name", "container %s already knows %r from %s" % (client, name, other))
                     continue
                 names[client][name] = p
-            out.append(model.Link(i, client, server, net, proto, ports, name))
+            for k, net in enumerate(shared):
+                out.append(model.Link(i, client, server, net, proto, ports, name if k == 0 else None))
         return out
 
 
