@@ -73,7 +73,7 @@ done
 (cd "$coll" && ansible-test sanity --python "$py" --color no "$@" "${targets[@]}")
 
 step "ansible-lint"
-(cd "$coll" && ansible-lint --offline --nocolor -q)
+(cd "$coll" && ANSIBLE_COLLECTIONS_PATH="$work" ansible-lint --offline --nocolor -q)
 
 step "build, install, ansible-doc"
 (cd "$coll" && ansible-galaxy collection build --force --output-path "$work/dist" >/dev/null)
