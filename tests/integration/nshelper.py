@@ -4,7 +4,8 @@ until stdin closes (each request is a fresh engine run, as a module call would b
 
 Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
-     "check": false, "lock_timeout": 300, "fail_at": null}   (fail_at: an action op to fail at, see _inject_fault)
+     "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null}
+    (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -12,6 +13,7 @@ Reply:
 """
 
 import json
+import subprocess
 import sys
 import time
 import traceback
@@ -55,9 +57,28 @@ def _inject_fault(op):
     return execute
 
 
+def _vanish(name):
+    """Delete link ``name`` of this namespace just before the engine's first action on it: the link disappears
+    between the engine's read and its write, as a veth does when its container's namespace is destroyed."""
+    execute = engine.Host.execute
+
+    def racing(self, action):
+        names = [action.get("name")] + [x.get("name") for x in action.get("actions", [])]
+        if name in names and not getattr(racing, "done", False):
+            racing.done = True
+            subprocess.run(["ip", "link", "del", name], check=True)
+        return execute(self, action)
+
+    engine.Host.execute = racing
+    return execute
+
+
 def handle(req):
     LOCK_TIMES.clear()
     saved = _inject_fault(req["fail_at"]) if req.get("fail_at") else None
+    if req.get("vanish"):
+        saved = saved or engine.Host.execute
+        _vanish(req["vanish"])
     try:
         if req["op"] == "apply":
             spec = comp.host_specs(validate.load(req["topology"]))[req["host"]]

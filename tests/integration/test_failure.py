@@ -35,3 +35,16 @@ def test_namespaces_made_by_a_failed_run_are_pruned_even_if_never_completed(env)
     env.apply({"hosts": {env.HOST: {}}, "networks": {}, "containers": {}})
     assert env.mine() == [], "namespaces made by the failed run leaked"
     assert sorted(env.links()) == ["eth0", "lo"] and not env.has_netstitch_table()
+
+
+def test_a_link_that_vanishes_between_read_and_write_is_not_an_error(env):
+    """A container's namespace destroyed while netstitch prunes it: the kernel removes the veth on its own, a moment
+    before netstitch's own removal. The goal (no such veth) is reached, so the run succeeds."""
+    topo = base_topology(env)
+    gone = endpoints(env.apply(topo))["web2/eth0"]["host_ifname"]
+    topo2 = dict(topo, containers={k: v for k, v in topo["containers"].items() if k != "web2"})
+    res = env.apply(topo2, vanish=gone)
+    assert any(a.startswith("remove veth %s" % gone) for a in res["actions"]), res["actions"]
+    assert env.link(gone) is None and env.ns("web2") not in env.mine()
+    assert env.gather()["in_sync"] is True
+    assert_noop(env.apply(topo2))

@@ -5,7 +5,7 @@ import copy
 
 import pytest
 
-from nskit import _untick, add_netns, base_topology, netns_exists, nsexec, ping, run
+from nskit import _untick, add_netns, base_topology, endpoints, netns_exists, nsexec, ping, run, wait_until
 
 FOREIGN_NFT = """
 table inet foreign {
@@ -88,10 +88,11 @@ def test_foreign_objects_survive_create_change_and_prune(env):
 
 def test_a_namespace_name_reused_by_someone_else_is_not_netstitchs(env):
     topo = base_topology(env)
-    env.apply(topo)
+    host_end = endpoints(env.apply(topo))["web2/eth0"]["host_ifname"]
     web2 = env.ns("web2")
     # netstitch made web2's namespace; someone removes it by hand, then web2 leaves the topology
     run("ip", "netns", "del", web2)
+    wait_until(lambda: env.link(host_end) is None, what="web2's veth to go with its namespace")
     topo2 = copy.deepcopy(topo)
     del topo2["containers"]["web2"]
     res = env.apply(topo2)

@@ -375,7 +375,11 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).neigh, "del", dst=a["ip"], ifindex=self._idx(a["ns"], a["dev"]))
 
     def _do_link_del(self, a):
-        self._write(self.sock(a["ns"]).link, "del", index=self._idx(a["ns"], a["name"]))
+        try:
+            self._write(self.sock(a["ns"]).link, "del", index=self._idx(a["ns"], a["name"]))
+        except NetlinkError as e:
+            if e.code != errno.ENODEV:  # already gone (its namespace was destroyed meanwhile): that is the goal
+                raise
         self._index.get(a["ns"], {}).pop(a["name"], None)
 
 
