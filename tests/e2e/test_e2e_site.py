@@ -130,6 +130,11 @@ def reaches(ns, addr, tries=3):
 def lab(tmp_path_factory):
     d = str(tmp_path_factory.mktemp("e2e") / "lab")
     the_lab = Lab(d)
+    # a lab of this name left by a run that was killed (no finally) goes first
+    labmod.down(NAME, d)
+    for c in (example_topology().get("containers") or {}):
+        if os.path.exists("/run/netns/" + c):
+            run(["ip", "netns", "del", c])
     try:
         labmod.up(NAME, 3, d)
         os.makedirs(os.path.join(d, "tmp"), exist_ok=True)
