@@ -45,8 +45,8 @@ def lab_dir(name, d=None):
 
 
 def _add_port(sw, port, ns, ifname, addr):
-    sh("ip", "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
-    sh("ip", "link", "set", port, "netns", sw)
+    # made inside the switch namespace: nothing, not even for a moment, in the machine's own namespace
+    sh("ip", "-n", sw, "link", "add", port, "type", "veth", "peer", "name", ifname, "netns", ns)
     sh("ip", "-n", sw, "link", "set", port, "master", "sw0", "up")
     sh("ip", "-n", ns, "addr", "add", addr, "dev", ifname)
     sh("ip", "-n", ns, "link", "set", ifname, "up")
