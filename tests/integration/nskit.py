@@ -1,6 +1,7 @@
 """Helpers for the kernel integration tests: a lab host per test, engine runs inside it, packets between namespaces,
 and byte-for-byte snapshots of kernel state. Every command that changes the kernel runs inside a namespace the tests
-created (``ip -n``, ``ip netns exec``, ``nsenter --net=``); the root namespace is only ever read (``/run/netns``)."""
+created (``ip -n``, ``ip netns exec``, ``nsenter --net=``); nothing is made in the machine's own namespace, even for
+a moment (only entries of /run/netns, one per test namespace)."""
 
 import importlib.util
 import json
