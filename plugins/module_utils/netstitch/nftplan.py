@@ -297,7 +297,6 @@ def diff_table(family, desired, current):
         texts.append("create nft table %s %s" % (family, TABLE))
         current = {"chains": {}, "sets": {}}
     have_sets, have_chains = current.get("sets", {}), current.get("chains", {})
-    late = []
     q = "" if family == FAMILY else family + " "     # the inet table is the usual one: name the others
     for name, want in sorted(desired.get("sets", {}).items()):
         have = have_sets.get(name)
@@ -315,15 +314,15 @@ def diff_table(family, desired, current):
         want_el = _canon_elements(want["elements"])
         el = {"family": family, "table": TABLE, "name": name}
         add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
+        if rm:      # first, so that a map key whose value changes is deleted before it is added again
+            cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
+                                                              for e in rm])}})
+            texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
+                                                                     _sample(rm)))
         if add:
             cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
             texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
                                                                 _sample(add)))
-        if rm:
-            late.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
-                                                               for e in rm])}})
-            texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
-                                                                     _sample(rm)))
     for name in sorted(set(have_chains) - set(desired.get("chains", {}))):
         cmds += [_chain_cmd(family, "flush", name), _chain_cmd(family, "delete", name)]
         texts.append("remove nft chain %s%s" % (q, name))
@@ -346,7 +345,6 @@ def diff_table(family, desired, current):
             cmds.append({"add": {"rule": {"family": family, "table": TABLE, "chain": name,
                                           "expr": r["expr"], "comment": r["comment"]}}})
             texts.append("  rule: %s" % r["comment"])
-    cmds += late
     for name in sorted(set(have_sets) - set(desired.get("sets", {}))):
         kind = "map" if "map" in have_sets[name]["def"] else "set"
         cmds.append({"delete": {kind: {"family": family, "table": TABLE, "name": name}}})

@@ -4,6 +4,7 @@
 host is looked at or touched, so it runs on the controller before anything is applied.
 """
 
+import copy
 import ipaddress
 import re
 
@@ -28,7 +29,34 @@ def _path(parts):
     return out
 
 
+try:
+    import fastjsonschema
+    HAS_FASTJSONSCHEMA = True
+except ImportError:  # pragma: no cover - the slower jsonschema alone still gives the same answers
+    HAS_FASTJSONSCHEMA = False
+
+_FAST = []
+
+
+def _fast_valid(data):
+    """True when the compiled validator (fastjsonschema, ~50x faster) accepts the topology; False when it rejects
+    it or is not available: jsonschema then lists every problem with its path."""
+    if not HAS_FASTJSONSCHEMA:
+        return False
+    if not _FAST:
+        schema = copy.deepcopy(SCHEMA)      # the compiler annotates what it is given
+        schema["$schema"] = "http://json-schema.org/draft-07/schema#"     # the keywords used are all draft-07
+        _FAST.append(fastjsonschema.compile(schema))
+    try:
+        _FAST[0](data)
+        return True
+    except fastjsonschema.JsonSchemaException:
+        return False
+
+
 def schema_problems(data):
+    if _fast_valid(data):
+        return []
     if not HAS_JSONSCHEMA:
         return [Problem("", "the Python package 'jsonschema' is needed to validate a topology (pip install jsonschema)")]
     validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
@@ -151,14 +179,15 @@ class _PublishChecks(object):
                 key = (proto, hp[0] + k)
                 where = "%s (%s %s:%d)" % (pp, proto, host_ip or "*", hp[0] + k)
                 taken = self.bound.setdefault(host, {})
-                clash = taken.get((host_ip,) + key) or (taken.get((None,) + key) if host_ip else None) or \
-                    (next((w for (a, pr, po), w in taken.items() if a is not None and (pr, po) == key), None)
-                     if host_ip is None else None)
+                specific = self.bound_specific.setdefault(host, {})   # (protocol, port) -> a path with a host_ip
+                clash = taken.get((host_ip,) + key) or (taken.get((None,) + key) if host_ip else specific.get(key))
                 if clash:
                     self.add(pp + ".host_port", "%s %s:%d on host %s is also published by %s"
                              % (proto, host_ip or "*", hp[0] + k, host, clash.split(" (")[0]))
                     break
                 taken[(host_ip,) + key] = where
+                if host_ip is not None:
+                    specific.setdefault(key, where)
                 out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
         return out
 
@@ -239,6 +268,7 @@ class _Checker(_PublishChecks):
         self.tinc_index = 0
         self.carried = set()    # (host, network) for every interface naming both, valid or not
         self.bound = {}         # host -> {(host_ip or None, protocol, port): path} of published ports
+        self.bound_specific = {}
 
     def add(self, path, reason):
         self.problems.append(Problem(path, reason))
