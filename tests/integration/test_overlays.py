@@ -115,12 +115,14 @@ def assert_all_noop(results):
 
 
 def tcp_ok(fabric, src_ns, dst_ns, dst_addr, port=7100):
+    """A TCP connection that the listener sees; a second attempt absorbs a slow start on a loaded machine (a
+    connection that is really blocked fails both)."""
     class _Env(object):
         procs = fabric.procs
-    lst = nskit.Listener(_Env, dst_ns, dst_addr, port, lifetime=10)
-    ok = nskit.connect(src_ns, dst_addr, port, timeout=3)
+    lst = nskit.Listener(_Env, dst_ns, dst_addr, port, lifetime=15)
+    ok = nskit.connect(src_ns, dst_addr, port, timeout=3) or nskit.connect(src_ns, dst_addr, port, timeout=3)
     peers = lst.peers()
-    return ok and len(peers) == 1
+    return ok and len(peers) >= 1
 
 
 @pytest.mark.parametrize("kind", ["vxlan", "routed", "tinc"])
