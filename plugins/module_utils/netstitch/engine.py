@@ -386,7 +386,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
             }
             if not check_mode:
                 try:
-                    for a in actions:
+                    for a in _batched(actions):
                         host.execute(a)
                         if a["op"] == "netns_add":
                             hstate.owned_netns.add(a["netns"])
@@ -426,6 +426,25 @@ def _probe_peers(spec):
     return ["peer %s (%s) does not answer on the underlay; networks %s will reach it once it is back"
             % (", ".join(sorted({h for h, _ in peers[a]})), a, ", ".join(sorted({n for _, n in peers[a]})))
             for a in sorted(down)]
+
+
+def _batched(actions):
+    """The actions as they are executed: a run of several link removals in the host namespace becomes one
+    ``link_del_many`` action, which the netlink driver carries out as one kernel batch (see there)."""
+    out, run = [], []
+    for a in list(actions) + [None]:
+        if a is not None and a["op"] == "link_del" and a.get("ns") is None:
+            run.append(a)
+            continue
+        if len(run) > 1:
+            out.append({"op": "link_del_many", "ns": None, "actions": run,
+                        "text": "remove %d links: %s" % (len(run), ", ".join(x["name"] for x in run))})
+        else:
+            out += run
+        run = []
+        if a is not None:
+            out.append(a)
+    return out
 
 
 def _touched_namespaces(actions):

@@ -1,23 +1,24 @@
-"""Netlink driver (pyroute2): reads a host's state with a constant number of dumps per namespace and executes the
-planner's actions. Every write goes through ``_write`` so the number of kernel writes is counted."""
+"""Netlink driver: reads a host's state with a constant number of dumps per namespace and executes the planner's
+actions. Every write goes through ``_write`` so the number of kernel writes is counted. The netlink messages
+themselves are made and decoded by the small client in ``rtnl`` (one socket per namespace)."""
 
 import ctypes
 import ctypes.util
 import errno
 import os
+import random
 import socket
 import threading
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import rtnl
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.rtnl import NetlinkError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.plan import ROUTE_PROTO, ZERO_MAC
 
-try:
-    from pyroute2 import IPRoute, netns as pr_netns
-    from pyroute2.netlink.exceptions import NetlinkError
-    HAS_PYROUTE2 = True
-except ImportError:  # pragma: no cover - reported by the module
-    HAS_PYROUTE2 = False
+# the driver speaks netlink itself (drivers/rtnl.py) and needs no third-party package; the name is kept for the
+# modules that check it
+HAS_PYROUTE2 = True
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -106,31 +107,21 @@ def remove_named_netns(name):
         pass
 
 
-def _vxlan_view(info):
-    data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
-    if data is None:
-        return None
-    return {"vni": data.get_attr("IFLA_VXLAN_ID"), "port": data.get_attr("IFLA_VXLAN_PORT"),
-            "local": data.get_attr("IFLA_VXLAN_LOCAL"), "learning": bool(data.get_attr("IFLA_VXLAN_LEARNING"))}
-
-
-def _link_view(msg, names_by_index):
-    info = msg.get_attr("IFLA_LINKINFO")
-    master = msg.get_attr("IFLA_MASTER")
-    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+def _link_view(l, names_by_index):
+    master = l["master"]
     view = {
-        "index": msg["index"],
-        "kind": kind,
-        "alias": msg.get_attr("IFLA_IFALIAS"),
+        "index": l["index"],
+        "kind": l["kind"],
+        "alias": l["alias"],
         "master": names_by_index.get(master) if master else None,
-        "mtu": msg.get_attr("IFLA_MTU"),
-        "up": bool(msg["flags"] & IFF_UP),
-        "mac": msg.get_attr("IFLA_ADDRESS"),
-        "peer_index": msg.get_attr("IFLA_LINK"),
+        "mtu": l["mtu"],
+        "up": bool(l["flags"] & IFF_UP),
+        "mac": l["address"],
+        "peer_index": l["link"],
         "addresses": [],
     }
-    if kind == "vxlan":
-        view["vxlan"] = _vxlan_view(info)
+    if l["kind"] == "vxlan":
+        view["vxlan"] = l["vxlan"]
         view["fdb"] = []
     return view
 
@@ -139,10 +130,10 @@ class Netlink(object):
     """One driver per run: one socket for the host namespace, one per container namespace, opened on demand."""
 
     def __init__(self):
-        if not HAS_PYROUTE2:
-            raise ApplyError("the Python package 'pyroute2' is needed on the managed host (pip install pyroute2)")
         self.writes = 0
-        self.ipr = IPRoute()
+        # the namespace this thread is in: sockets for other namespaces are made there, then the thread comes back
+        self._home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self.ipr = rtnl.Socket()
         self._ns = {}
         self._index = {None: {}}   # ns -> {ifname: index}
 
@@ -151,6 +142,9 @@ class Netlink(object):
             s.close()
         self._ns.clear()
         self.ipr.close()
+        if self._home is not None:
+            os.close(self._home)
+            self._home = None
 
     # -- sockets ---------------------------------------------------------------------------------------------------
     def sock(self, ns):
@@ -158,55 +152,47 @@ class Netlink(object):
             return self.ipr
         s = self._ns.get(ns)
         if s is None:
-            fd = os.open(ns_path(ns), os.O_RDONLY)
-            try:
-                pr_netns.pushns(fd)
-                try:
-                    s = IPRoute()
-                finally:
-                    pr_netns.popns()
-            finally:
-                os.close(fd)
-            self._ns[ns] = s
+            s = self._ns[ns] = rtnl.Socket(ns_path(ns), self._home)
         return s
 
     # -- reading ---------------------------------------------------------------------------------------------------
     def _read_links(self, s):
-        msgs = list(s.get_links())
-        names = {m["index"]: m.get_attr("IFLA_IFNAME") for m in msgs}
+        raw = s.links()
+        names = {l["index"]: l["name"] for l in raw}
         links = {}
         by_index = {}
-        for m in msgs:
-            v = _link_view(m, names)
-            links[names[m["index"]]] = v
-            by_index[m["index"]] = v
-        for a in s.get_addr(family=socket.AF_INET):
-            v = by_index.get(a["index"])
+        for l in raw:
+            v = _link_view(l, names)
+            links[l["name"]] = v
+            by_index[l["index"]] = v
+        for index, addr in s.addresses4():
+            v = by_index.get(index)
             if v is not None:
-                v["addresses"].append("%s/%d" % (a.get_attr("IFA_ADDRESS"), a["prefixlen"]))
+                v["addresses"].append(addr)
         for v in links.values():
-            v["addresses"].sort()
+            if len(v["addresses"]) > 1:
+                v["addresses"].sort()
         return links
 
     def _gateway_routes(self, s, names):
         """(default route or None, other routes via a gateway) of a container namespace's main table."""
         default, other = None, []
-        for r in s.get_routes(family=socket.AF_INET, table=254):
-            gw = r.get_attr("RTA_GATEWAY")
+        for r in s.routes4():
+            gw = r["gateway"]
             if not gw:
                 continue
-            dev = names.get(r.get_attr("RTA_OIF"))
+            dev = names.get(r["oif"])
             if r["dst_len"] == 0:
                 default = default or {"gateway": gw, "dev": dev}
             else:
-                other.append({"dst": "%s/%d" % (r.get_attr("RTA_DST"), r["dst_len"]), "gateway": gw, "dev": dev})
+                other.append({"dst": "%s/%d" % (r["dst"], r["dst_len"]), "gateway": gw, "dev": dev})
         return default, other
 
     def _neighbours(self, s, names):
         out = []
-        for n in s.get_neighbours(family=socket.AF_INET):
+        for n in s.neighbours(socket.AF_INET):
             if n["state"] & NUD_PERMANENT:
-                out.append({"dev": names.get(n["ifindex"]), "ip": n.get_attr("NDA_DST"), "mac": n.get_attr("NDA_LLADDR")})
+                out.append({"dev": names.get(n["ifindex"]), "ip": n["dst"], "mac": n["lladdr"]})
         return out
 
     def _fdb(self, links):
@@ -214,19 +200,18 @@ class Netlink(object):
         vx = {l["index"]: l for l in links.values() if l.get("kind") == "vxlan" and st.owned(l)}
         if not vx:
             return
-        for f in self.ipr.fdb("dump"):
+        for f in self.ipr.neighbours(rtnl.AF_BRIDGE):
             l = vx.get(f["ifindex"])
-            dst = f.get_attr("NDA_DST")
-            if l is not None and dst and f["flags"] & NTF_SELF:
-                l["fdb"].append([f.get_attr("NDA_LLADDR"), dst])
+            if l is not None and f["dst"] and f["flags"] & NTF_SELF:
+                l["fdb"].append([f["lladdr"], f["dst"]])
         for l in vx.values():
             l["fdb"].sort()
 
     def _routes(self):
         out = {}
-        for r in self.ipr.get_routes(family=socket.AF_INET, table=254, proto=ROUTE_PROTO):
+        for r in self.ipr.routes4():
             if r["proto"] == ROUTE_PROTO:
-                out["%s/%d" % (r.get_attr("RTA_DST") or "0.0.0.0", r["dst_len"])] = {"via": r.get_attr("RTA_GATEWAY")}
+                out["%s/%d" % (r["dst"] or "0.0.0.0", r["dst_len"])] = {"via": r["gateway"]}
         return out
 
     def read(self, namespaces, sysctls=()):
@@ -256,13 +241,14 @@ class Netlink(object):
         return fn(*args, **kw)
 
     def link_exists(self, name, ns=None):
-        return bool(self.sock(ns).link_lookup(ifname=name))
+        return self.sock(ns).link_index(name) is not None
 
     def _idx(self, ns, name):
         idx = self._index.setdefault(ns, {}).get(name)
         if idx is None:
-            msgs = self.sock(ns).link("get", ifname=name)
-            idx = msgs[0]["index"]
+            idx = self.sock(ns).link_index(name)
+            if idx is None:
+                raise NetlinkError(errno.ENODEV)
             self._index[ns][name] = idx
         return idx
 
@@ -291,96 +277,119 @@ class Netlink(object):
         remove_named_netns(a["netns"])
 
     def _do_bridge_add(self, a):
-        self._write(self.ipr.link, "add", ifname=a["name"], kind="bridge", address=a["mac"], mtu=a["mtu"])
+        self._write(self.ipr.link_add, a["name"], "bridge", mtu=a["mtu"], address=a["mac"])
         idx = self._idx(None, a["name"])
-        self._write(self.ipr.link, "set", index=idx, ifalias=a["alias"])
+        self._write(self.ipr.link_set, idx, alias=a["alias"])
 
     def _do_veth_add(self, a):
         p = a["peer"]
-        fd = os.open(ns_path(p["netns"]), os.O_RDONLY)
+        fd = os.open(ns_path(p["netns"]), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._write(self.ipr.link, "add", ifname=a["name"], kind="veth", mtu=a["mtu"],
-                        master=self._idx(None, a["master"]), state="up",
-                        peer={"ifname": p["name"], "net_ns_fd": fd, "mtu": p["mtu"], "address": p["mac"]})
+            self._write(self.ipr.veth_add, a["name"], a["mtu"], self._idx(None, a["master"]), True,
+                        p["name"], fd, p["mtu"], p["mac"])
         finally:
             os.close(fd)
-        self._write(self.ipr.link, "set", index=self._idx(None, a["name"]), ifalias=a["alias"])
+        self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
 
     def _do_link_set(self, a):
         ns, ch = a["ns"], a["changes"]
-        s = self.sock(ns)
-        kw = {}
-        if "mtu" in ch:
-            kw["mtu"] = ch["mtu"]
-        if "mac" in ch:
-            kw["address"] = ch["mac"]
-        if "alias" in ch:
-            kw["ifalias"] = ch["alias"]
-        if "master" in ch:
-            kw["master"] = self._idx(ns, ch["master"])
-        if ch.get("up"):
-            kw["state"] = "up"
-        self._write(s.link, "set", index=self._idx(ns, a["name"]), **kw)
+        self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), mtu=ch.get("mtu"), address=ch.get("mac"),
+                    alias=ch.get("alias"), master=self._idx(ns, ch["master"]) if "master" in ch else None,
+                    up=bool(ch.get("up")))
 
     def _do_addr_add(self, a):
         addr, plen = a["address"].split("/")
-        self._write(self.sock(a["ns"]).addr, "add", index=self._idx(a["ns"], a["name"]), address=addr, prefixlen=int(plen))
+        self._write(self.sock(a["ns"]).addr, "add", self._idx(a["ns"], a["name"]), addr, int(plen))
 
     def _do_addr_del(self, a):
         addr, plen = a["address"].split("/")
-        self._write(self.sock(a["ns"]).addr, "del", index=self._idx(a["ns"], a["name"]), address=addr, prefixlen=int(plen))
+        self._write(self.sock(a["ns"]).addr, "del", self._idx(a["ns"], a["name"]), addr, int(plen))
 
     def _do_route_replace(self, a):
-        self._write(self.sock(a["ns"]).route, "replace", dst="0.0.0.0/0", gateway=a["gateway"],
-                    oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "replace", "0.0.0.0/0", a["gateway"], oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_del_default(self, a):
-        self._write(self.sock(a["ns"]).route, "del", dst="0.0.0.0/0", gateway=a["gateway"],
-                    oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "del", "0.0.0.0/0", a["gateway"], oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_add_ns(self, a):
-        self._write(self.sock(a["ns"]).route, "replace", dst=a["dst"], gateway=a["gateway"],
-                    oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "replace", a["dst"], a["gateway"], oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_del_ns(self, a):
-        self._write(self.sock(a["ns"]).route, "del", dst=a["dst"], gateway=a["gateway"],
-                    oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "del", a["dst"], a["gateway"], oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_add(self, a):
-        self._write(self.ipr.route, "replace" if a.get("replace") else "add", dst=a["dst"], gateway=a["via"],
-                    proto=ROUTE_PROTO)
+        self._write(self.ipr.route, "replace" if a.get("replace") else "add", a["dst"], a["via"], proto=ROUTE_PROTO)
 
     def _do_route_del(self, a):
-        self._write(self.ipr.route, "del", dst=a["dst"], gateway=a["via"], proto=ROUTE_PROTO)
+        self._write(self.ipr.route, "del", a["dst"], a["via"], proto=ROUTE_PROTO)
 
     def _do_vxlan_add(self, a):
-        self._write(self.ipr.link, "add", ifname=a["name"], kind="vxlan", vxlan_id=a["vni"], vxlan_local=a["local"],
-                    vxlan_port=a["port"], vxlan_learning=1 if a["learning"] else 0, mtu=a["mtu"],
-                    master=self._idx(None, a["master"]), state="up")
-        self._write(self.ipr.link, "set", index=self._idx(None, a["name"]), ifalias=a["alias"])
+        self._write(self.ipr.vxlan_add, a["name"], a["vni"], a["local"], a["port"], a["learning"], a["mtu"],
+                    self._idx(None, a["master"]))
+        self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
 
     def _do_fdb_add(self, a):
         # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: add
-        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "add", ifindex=self._idx(None, a["dev"]),
-                    lladdr=a["mac"], dst=a["dst"])
+        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "add", self._idx(None, a["dev"]), a["mac"],
+                    a["dst"])
 
     def _do_fdb_del(self, a):
-        self._write(self.ipr.fdb, "del", ifindex=self._idx(None, a["dev"]), lladdr=a["mac"], dst=a["dst"])
+        self._write(self.ipr.fdb, "del", self._idx(None, a["dev"]), a["mac"], a["dst"])
 
     def _do_neigh_replace(self, a):
-        self._write(self.sock(a["ns"]).neigh, "replace", dst=a["ip"], lladdr=a["mac"],
-                    ifindex=self._idx(a["ns"], a["dev"]), state=NUD_PERMANENT)
+        self._write(self.sock(a["ns"]).neigh, "replace", self._idx(a["ns"], a["dev"]), a["ip"], a["mac"])
 
     def _do_neigh_del(self, a):
-        self._write(self.sock(a["ns"]).neigh, "del", dst=a["ip"], ifindex=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).neigh, "del", self._idx(a["ns"], a["dev"]), a["ip"])
 
     def _do_link_del(self, a):
         try:
-            self._write(self.sock(a["ns"]).link, "del", index=self._idx(a["ns"], a["name"]))
+            self._write(self.sock(a["ns"]).link_del, self._idx(a["ns"], a["name"]))
         except NetlinkError as e:
             if e.code != errno.ENODEV:  # already gone (its namespace was destroyed meanwhile): that is the goal
                 raise
         self._index.get(a["ns"], {}).pop(a["name"], None)
+
+    def _do_link_del_many(self, a):
+        """Remove several links of the host namespace in one kernel batch. Removing a link waits for an RCU grace
+        period (about 20 ms each on this machine kind, whatever the tool); the kernel's group removal unregisters
+        all the links of a group with one wait. So: put exactly these links in a link group that no other link
+        here is in, check that with a dump, and remove the group; if anything is off, remove them one by one."""
+        s = self.ipr
+        group = _random_group()
+        items = []
+        for x in a["actions"]:
+            try:
+                idx = self._idx(None, x["name"])
+                self._write(s.link_set, idx, group=group)
+            except NetlinkError as e:
+                if e.code == errno.ENODEV:      # already gone (as in _do_link_del): that is the goal
+                    self._index[None].pop(x["name"], None)
+                    continue
+                raise ApplyError("%s: kernel said: %s" % (x["text"], e.args[1]))
+            items.append((x, idx))
+        if not items:
+            return
+        mine = {idx for _, idx in items}
+        clash = [l["name"] for l in s.links() if l["group"] == group and l["index"] not in mine]
+        if not clash:
+            try:
+                self._write(s.link_del, group=group)
+                for x, _ in items:
+                    self._index[None].pop(x["name"], None)
+                return
+            except NetlinkError:
+                pass
+        for x, _ in items:
+            try:
+                self._do_link_del(x)
+            except NetlinkError as e:
+                raise ApplyError("%s: kernel said: %s" % (x["text"], e.args[1]))
+
+
+def _random_group():
+    """A link group number for one batch removal (random: the dump after marking proves no other link has it)."""
+    return random.SystemRandom().randrange(1 << 24, 1 << 31)
 
 
 def _sysctl_path(key):

@@ -1,0 +1,394 @@
+"""A small rtnetlink client for the netlink driver: one raw NETLINK_ROUTE socket per namespace, the dumps the driver
+reads (links, IPv4 addresses, IPv4 routes, IPv4 neighbours, bridge FDB) decoded straight into the few fields it
+uses, and the requests it makes, each acknowledged before the next.
+
+Why not pyroute2 here: its generic message objects cost about 1.5 ms a request and 0.3 ms a decoded link on this
+machine kind (an asyncio loop turn per request, every attribute decoded), which made a no-op run over 1,000 container
+namespaces take seconds; the kernel's own share is tens of microseconds. The encodings below are the ones pyroute2
+0.9 sends for the same calls (checked with strace), so the kernel ends up in the same state.
+"""
+
+import ctypes
+import ctypes.util
+import os
+import socket
+import struct
+
+NETLINK_ROUTE = 0
+CLONE_NEWNET = 0x40000000
+
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
+NLM_F_DUMP_INTR = 0x10
+NLM_F_DUMP = 0x300
+NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x800
+NLMSG_ERROR, NLMSG_DONE = 2, 3
+
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWROUTE, RTM_DELROUTE, RTM_GETROUTE = 24, 25, 26
+RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
+
+IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
+IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_GROUP, IFLA_EXT_MASK = 18, 20, 28, 27, 29
+RTEXT_FILTER_SKIP_STATS = 1 << 3   # link dumps without the counters (kernels that do not know it ignore it)
+IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+VETH_INFO_PEER = 1
+IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
+IFA_ADDRESS, IFA_LOCAL = 1, 2
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+NDA_DST, NDA_LLADDR = 1, 2
+
+AF_BRIDGE = 7
+IFF_UP = 1
+RT_TABLE_MAIN = 254
+RTPROT_STATIC = 4
+RTN_UNICAST = 1
+NUD_NOARP, NUD_PERMANENT = 0x40, 0x80
+NTF_SELF = 0x02
+
+_HDR = struct.Struct("=IHHII")
+_IFI = struct.Struct("=BxHiII")         # ifinfomsg: family, type, index, flags, change
+_IFA = struct.Struct("=BBBBI")          # ifaddrmsg: family, prefixlen, flags, scope, index
+_RTM = struct.Struct("=BBBBBBBBI")      # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
+_NDM = struct.Struct("=BxxxiHBB")       # ndmsg: family, ifindex, state, flags, type
+_NLA = struct.Struct("=HH")
+_U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
+_BE16 = struct.Struct("!H")
+_RECV = 1 << 16
+
+_libc = None
+
+
+class NetlinkError(Exception):
+    """The kernel refused a request: args are (errno, message), as pyroute2's NetlinkError."""
+
+    def __init__(self, code, message=None):
+        super(NetlinkError, self).__init__(code, message or os.strerror(code))
+        self.code = code
+
+
+def _setns(fd):
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        e = ctypes.get_errno()
+        raise OSError(e, "setns: %s" % os.strerror(e))
+
+
+def open_socket(netns_path=None, home_fd=None):
+    """A NETLINK_ROUTE socket bound in the network namespace at ``netns_path`` (None: this thread's own). The
+    calling thread enters the namespace just long enough to create the socket (a socket stays in the namespace it
+    was made in), then returns to ``home_fd`` (its own namespace, opened by the caller once)."""
+    if netns_path is None:
+        return _new_socket()
+    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(fd)
+        try:
+            return _new_socket()
+        finally:
+            _setns(home_fd)
+    finally:
+        os.close(fd)
+
+
+def _new_socket():
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        s.bind((0, 0))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
+# -- encoding ----------------------------------------------------------------------------------------------------------
+def _nla(kind, payload):
+    n = 4 + len(payload)
+    return _NLA.pack(n, kind) + payload + b"\0" * (-n & 3)
+
+
+def _str(kind, text):
+    return _nla(kind, text.encode("utf-8") + b"\0")
+
+
+def _u32(kind, value):
+    return _nla(kind, _U32.pack(value))
+
+
+def _mac(text):
+    return bytes.fromhex(text.replace(":", ""))
+
+
+def _ip4(text):
+    return socket.inet_aton(text)
+
+
+def _ifi(index=0, up=False, family=0):
+    return _IFI.pack(family, 0, index, IFF_UP if up else 0, IFF_UP if up else 0)
+
+
+# -- decoding ----------------------------------------------------------------------------------------------------------
+def _attrs(data, off, end):
+    """{type: (start, length)} of the attributes in data[off:end] (the last one of a type wins)."""
+    out = {}
+    unpack = _NLA.unpack_from
+    while off + 4 <= end:
+        n, kind = unpack(data, off)
+        if n < 4:
+            break
+        out[kind & 0x3FFF] = (off + 4, n - 4)
+        off += (n + 3) & ~3
+    return out
+
+
+def _text(data, at):
+    s, n = at
+    return bytes(data[s:s + n]).split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _hex(data, at):
+    s, n = at
+    return ":".join("%02x" % b for b in data[s:s + n])
+
+
+def _ip(data, at):
+    s, n = at
+    if n == 4:
+        return socket.inet_ntop(socket.AF_INET, bytes(data[s:s + 4]))
+    if n == 16:
+        return socket.inet_ntop(socket.AF_INET6, bytes(data[s:s + 16]))
+    return None
+
+
+def _u32_at(data, at):
+    return _U32.unpack_from(data, at[0])[0] if at is not None and at[1] >= 4 else None
+
+
+class Socket(object):
+    """One NETLINK_ROUTE socket (in one namespace): dumps and acknowledged requests."""
+
+    def __init__(self, netns_path=None, home_fd=None):
+        self.sock = open_socket(netns_path, home_fd)
+        self.seq = 0
+
+    def close(self):
+        self.sock.close()
+
+    # -- transport -------------------------------------------------------------------------------------------------
+    def _send(self, kind, flags, body):
+        self.seq += 1
+        self.sock.send(_HDR.pack(16 + len(body), kind, flags | NLM_F_REQUEST, self.seq, 0) + body)
+        return self.seq
+
+    def _replies(self, seq):
+        """Yield (type, data, payload offset, message end) of the replies to ``seq`` until the ack or NLMSG_DONE;
+        raise NetlinkError for an error reply."""
+        while True:
+            data = self.sock.recv(_RECV)
+            off, size = 0, len(data)
+            while off + 16 <= size:
+                n, kind, flags, mseq, _ = _HDR.unpack_from(data, off)
+                if n < 16:
+                    break
+                end = off + n
+                if mseq == seq:
+                    if kind == NLMSG_ERROR:
+                        code = _I32.unpack_from(data, off + 16)[0]
+                        if code:
+                            raise NetlinkError(-code)
+                        return
+                    if kind == NLMSG_DONE:
+                        if n >= 20:
+                            code = _I32.unpack_from(data, off + 16)[0]
+                            if code < 0:
+                                raise NetlinkError(-code)
+                        return
+                    yield kind, flags, data, off + 16, end
+                off += (n + 3) & ~3
+
+    def request(self, kind, flags, body):
+        """Send one request with NLM_F_ACK and wait for its acknowledgement (one kernel write)."""
+        for _ in self._replies(self._send(kind, flags | NLM_F_ACK, body)):
+            pass
+
+    def dump(self, kind, body, attempts=3):
+        """[(data, payload offset, end)] of a dump; retried when the kernel says it was interrupted by a change."""
+        for _ in range(attempts):
+            out, intr = [], False
+            for _, flags, data, off, end in self._replies(self._send(kind, NLM_F_DUMP, body)):
+                out.append((data, off, end))
+                intr = intr or bool(flags & NLM_F_DUMP_INTR)
+            if not intr:
+                return out
+        return out
+
+    # -- reads -----------------------------------------------------------------------------------------------------
+    def links(self):
+        """[{"index", "name", "flags", "mtu", "link", "master", "address", "alias", "kind", "vxlan"}]"""
+        out = []
+        for data, off, end in self.dump(RTM_GETLINK, _ifi() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)):
+            _, _, index, flags, _ = _IFI.unpack_from(data, off)
+            a = _attrs(data, off + 16, end)
+            kind = vx = None
+            info = a.get(IFLA_LINKINFO)
+            if info is not None:
+                ia = _attrs(data, info[0], info[0] + info[1])
+                if IFLA_INFO_KIND in ia:
+                    kind = _text(data, ia[IFLA_INFO_KIND])
+                if kind == "vxlan" and IFLA_INFO_DATA in ia:
+                    d = ia[IFLA_INFO_DATA]
+                    va = _attrs(data, d[0], d[0] + d[1])
+                    port = va.get(IFLA_VXLAN_PORT)
+                    learning = va.get(IFLA_VXLAN_LEARNING)
+                    vx = {"vni": _u32_at(data, va.get(IFLA_VXLAN_ID)),
+                          "port": _BE16.unpack_from(data, port[0])[0] if port else None,
+                          "local": _ip(data, va[IFLA_VXLAN_LOCAL]) if IFLA_VXLAN_LOCAL in va else None,
+                          "learning": bool(data[learning[0]]) if learning else False}
+            out.append({
+                "index": index,
+                "name": _text(data, a[IFLA_IFNAME]) if IFLA_IFNAME in a else None,
+                "flags": flags,
+                "mtu": _u32_at(data, a.get(IFLA_MTU)),
+                "link": _u32_at(data, a.get(IFLA_LINK)),
+                "master": _u32_at(data, a.get(IFLA_MASTER)),
+                "group": _u32_at(data, a.get(IFLA_GROUP)),
+                "address": _hex(data, a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None,
+                "alias": _text(data, a[IFLA_IFALIAS]) if IFLA_IFALIAS in a else None,
+                "kind": kind,
+                "vxlan": vx,
+            })
+        return out
+
+    def addresses4(self):
+        """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS)."""
+        out = []
+        for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(socket.AF_INET, 0, 0, 0, 0)):
+            _, plen, _, _, index = _IFA.unpack_from(data, off)
+            a = _attrs(data, off + 8, end)
+            if IFA_ADDRESS in a:
+                out.append((index, "%s/%d" % (_ip(data, a[IFA_ADDRESS]), plen)))
+        return out
+
+    def routes4(self, table=RT_TABLE_MAIN):
+        """[{"dst", "dst_len", "gateway", "oif", "proto"}] of the IPv4 routes of one table."""
+        out = []
+        body = _RTM.pack(socket.AF_INET, 0, 0, 0, table, 0, 0, 0, 0)
+        for data, off, end in self.dump(RTM_GETROUTE, body):
+            _, dst_len, _, _, rtable, proto, _, _, _ = _RTM.unpack_from(data, off)
+            a = _attrs(data, off + 12, end)
+            if (_u32_at(data, a.get(RTA_TABLE)) or rtable) != table:
+                continue
+            out.append({"dst": _ip(data, a[RTA_DST]) if RTA_DST in a else None, "dst_len": dst_len,
+                        "gateway": _ip(data, a[RTA_GATEWAY]) if RTA_GATEWAY in a else None,
+                        "oif": _u32_at(data, a.get(RTA_OIF)), "proto": proto})
+        return out
+
+    def neighbours(self, family=socket.AF_INET):
+        """[{"ifindex", "state", "flags", "dst", "lladdr"}] (family AF_INET: ARP entries; AF_BRIDGE: the FDB)."""
+        out = []
+        for data, off, end in self.dump(RTM_GETNEIGH, _NDM.pack(family, 0, 0, 0, 0)):
+            _, ifindex, state, flags, _ = _NDM.unpack_from(data, off)
+            a = _attrs(data, off + 12, end)
+            out.append({"ifindex": ifindex, "state": state, "flags": flags,
+                        "dst": _ip(data, a[NDA_DST]) if NDA_DST in a else None,
+                        "lladdr": _hex(data, a[NDA_LLADDR]) if NDA_LLADDR in a else None})
+        return out
+
+    def link_index(self, name):
+        """The index of the link called ``name``, or None (one RTM_GETLINK, not a dump)."""
+        found = None
+        try:
+            for kind, _, data, off, _ in self._replies(self._send(RTM_GETLINK, NLM_F_ACK, _ifi() + _str(IFLA_IFNAME, name))):
+                if kind == RTM_NEWLINK:
+                    found = _IFI.unpack_from(data, off)[2]
+        except NetlinkError as e:
+            if e.code == 19:    # ENODEV
+                return None
+            raise
+        return found
+
+    # -- writes (each is one request, acknowledged) ----------------------------------------------------------------
+    def link_add(self, name, kind, mtu=None, address=None, master=None, up=False, data=b""):
+        attrs = _str(IFLA_IFNAME, name)
+        if address is not None:
+            attrs += _nla(IFLA_ADDRESS, _mac(address))
+        if mtu is not None:
+            attrs += _u32(IFLA_MTU, mtu)
+        if master is not None:
+            attrs += _u32(IFLA_MASTER, master)
+        attrs += _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, kind) + (_nla(IFLA_INFO_DATA, data) if data else b""))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifi(up=up) + attrs)
+
+    def veth_add(self, name, mtu, master, up, peer_name, peer_netns_fd, peer_mtu, peer_mac):
+        peer = (_ifi() + _str(IFLA_IFNAME, peer_name) + _u32(IFLA_NET_NS_FD, peer_netns_fd) + _u32(IFLA_MTU, peer_mtu)
+                + _nla(IFLA_ADDRESS, _mac(peer_mac)))
+        self.link_add(name, "veth", mtu=mtu, master=master, up=up, data=_nla(VETH_INFO_PEER, peer))
+
+    def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True):
+        data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL, _ip4(local)) + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
+                + _nla(IFLA_VXLAN_LEARNING, bytes([1 if learning else 0])))
+        self.link_add(name, "vxlan", mtu=mtu, master=master, up=up, data=data)
+
+    def link_set(self, index, mtu=None, address=None, alias=None, master=None, up=False, group=None):
+        attrs = b""
+        if mtu is not None:
+            attrs += _u32(IFLA_MTU, mtu)
+        if address is not None:
+            attrs += _nla(IFLA_ADDRESS, _mac(address))
+        if alias is not None:
+            attrs += _str(IFLA_IFALIAS, alias)
+        if master is not None:
+            attrs += _u32(IFLA_MASTER, master)
+        if group is not None:
+            attrs += _u32(IFLA_GROUP, group)
+        self.request(RTM_NEWLINK, 0, _ifi(index, up=up) + attrs)
+
+    def link_del(self, index=None, group=None):
+        """Delete one link, or every link of ``group`` at once (one unregister batch in the kernel)."""
+        if group is not None:
+            self.request(RTM_DELLINK, 0, _ifi() + _u32(IFLA_GROUP, group))
+        else:
+            self.request(RTM_DELLINK, 0, _ifi(index))
+
+    def addr(self, cmd, index, address, prefixlen):
+        a = _ip4(address)
+        body = _IFA.pack(socket.AF_INET, prefixlen, 0, 0, index) + _nla(IFA_ADDRESS, a) + _nla(IFA_LOCAL, a)
+        if cmd == "add":
+            self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+        else:
+            self.request(RTM_DELADDR, 0, body)
+
+    def route(self, cmd, dst, gateway, oif=None, proto=RTPROT_STATIC):
+        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route)."""
+        net, _, plen = dst.partition("/")
+        plen = int(plen or 32)
+        attrs = (_nla(RTA_DST, _ip4(net)) if plen else b"") + _nla(RTA_GATEWAY, _ip4(gateway))
+        if oif is not None:
+            attrs += _u32(RTA_OIF, oif)
+        if cmd == "del":
+            hdr = _RTM.pack(socket.AF_INET, plen, 0, 0, RT_TABLE_MAIN, proto if proto != RTPROT_STATIC else 0, 0, 0, 0)
+            self.request(RTM_DELROUTE, 0, hdr + attrs)
+        else:
+            hdr = _RTM.pack(socket.AF_INET, plen, 0, 0, RT_TABLE_MAIN, proto, 0, RTN_UNICAST, 0)
+            self.request(RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if cmd == "replace" else NLM_F_EXCL), hdr + attrs)
+
+    def fdb(self, cmd, ifindex, lladdr, dst):
+        """cmd: add | append | del (static remote entries of a VXLAN device)."""
+        body = (_NDM.pack(AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF, 0) + _nla(NDA_LLADDR, _mac(lladdr))
+                + _nla(NDA_DST, _ip4(dst)))
+        if cmd == "del":
+            self.request(RTM_DELNEIGH, 0, body)
+        else:
+            self.request(RTM_NEWNEIGH, NLM_F_CREATE | (NLM_F_APPEND if cmd == "append" else NLM_F_EXCL), body)
+
+    def neigh(self, cmd, ifindex, dst, lladdr=None):
+        """cmd: replace | del (permanent IPv4 neighbour entries)."""
+        body = _NDM.pack(socket.AF_INET, ifindex, NUD_PERMANENT, 0, 0) + _nla(NDA_DST, _ip4(dst))
+        if cmd == "del":
+            self.request(RTM_DELNEIGH, 0, body)
+        else:
+            self.request(RTM_NEWNEIGH, NLM_F_CREATE | NLM_F_REPLACE, body + _nla(NDA_LLADDR, _mac(lladdr)))
