@@ -13,6 +13,7 @@ import random
 
 import pytest
 
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import model, validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem, TopologyError
 
@@ -190,11 +191,16 @@ def _set(d, path, value):
     d[path[-1]] = value
 
 
-def _mutants():
-    """Every position of the base topology set to every odd value, deleted, or given an extra odd key."""
+RICH = read_yaml(os.path.join(HERE, "rich_topology.yml"))
+
+
+def _mutants(BASE, per_path=len(ODD)):
+    """Every position of a base topology set to odd values (all of them, or a fixed sample), deleted, or given an
+    extra odd key; then a few combinations."""
     out = []
+    rnd = random.Random(1234)
     for path in [p for p in _paths(BASE) if p]:
-        for v in ODD:
+        for v in ODD if per_path >= len(ODD) else rnd.sample(ODD, per_path):
             d = copy.deepcopy(BASE)
             _set(d, path, copy.deepcopy(v))
             out.append(d)
@@ -209,7 +215,6 @@ def _mutants():
                 d = copy.deepcopy(BASE)
                 _set(d, path[:-1] + (key,), {"x": 1}) if path[:-1] else d.__setitem__(key, {"x": 1})
                 out.append(d)
-    rnd = random.Random(1234)
     for _ in range(200):     # a few combinations of two and three changes
         d = copy.deepcopy(BASE)
         for _ in range(rnd.randint(2, 3)):
@@ -222,13 +227,19 @@ def _mutants():
     return out
 
 
-def test_odd_values_never_crash_the_validator():
-    mutants = _mutants()
-    assert len(mutants) > 1000
+def test_the_rich_topology_is_valid():
+    topo = validate.load(copy.deepcopy(RICH))
+    assert topo.networks["ov"].overlay is not None and topo.containers["web"].publish and topo.links
+
+
+@pytest.mark.parametrize("base,per_path", [(BASE, len(ODD)), (RICH, 6)], ids=["base", "rich"])
+def test_odd_values_never_crash_the_validator(base, per_path):
+    mutants = _mutants(base, per_path)
+    assert len(mutants) > 900
     outcomes = {"valid": 0, "invalid": 0}
     for d in mutants:
         try:
-            validate.load(d)
+            comp.host_specs(validate.load(d))
             outcomes["valid"] += 1
         except TopologyError as e:
             assert e.problems and all(isinstance(p.path, str) and p.reason for p in e.problems), d

@@ -172,9 +172,9 @@ class _PublishChecks(object):
                     bad = True
                 else:
                     net = usable[0]
-            if bad or host is None:
-                continue
             proto = pub.get("protocol", "tcp")
+            if bad or host is None or proto not in ("tcp", "udp"):
+                continue    # an odd protocol: the schema reports it
             for k in range(hp[1] - hp[0] + 1):
                 key = (proto, hp[0] + k)
                 where = "%s (%s %s:%d)" % (pp, proto, host_ip or "*", hp[0] + k)
@@ -197,20 +197,23 @@ class _PublishChecks(object):
         if not isinstance(raw, list):
             return out
         names = {}     # client -> {name: path}
+        known = self.data.get("containers") if _is_dict(self.data.get("containers")) else {}
         for i, ln in enumerate(raw):
             if not _is_dict(ln):
                 continue
             p = "links[%d]" % i
-            ok = True
+            # values of the wrong type are the schema's to report; they only stop the checks here
+            ok = all(ln.get(k) is None or isinstance(ln[k], str) for k in ("client", "server", "network", "name")) \
+                and ln.get("protocol", "tcp") in ("tcp", "udp", "any") and isinstance(ln.get("ports", []), list)
             client = ln.get("client")
-            if isinstance(client, str) and client not in (self.data.get("containers") or {}):
+            if isinstance(client, str) and client not in known:
                 self.add(p + ".client", "unknown container %r (not under containers)" % client)
                 ok = False
             server, network = ln.get("server"), ln.get("network")
             if (server is None) == (network is None):
                 self.add(p, "a link names either a server container or a server network")
                 ok = False
-            if isinstance(server, str) and server not in (self.data.get("containers") or {}):
+            if isinstance(server, str) and server not in known:
                 self.add(p + ".server", "unknown container %r (not under containers)" % server)
                 ok = False
             if isinstance(network, str) and network not in nets:
@@ -221,7 +224,7 @@ class _PublishChecks(object):
                 ok = False
             proto = ln.get("protocol", "tcp")
             ports = []
-            for j, v in enumerate(ln.get("ports") or []):
+            for j, v in enumerate(ln.get("ports") if isinstance(ln.get("ports"), list) else []):
                 r = parse_ports(v)
                 if isinstance(r, str):
                     self.add("%s.ports[%d]" % (p, j), r)
@@ -457,6 +460,8 @@ class _Checker(_PublishChecks):
         if isinstance(device, str):
             self.ifname(p + ".device", device, generated="device" not in spec)
         slice_len = spec.get("slice_len")
+        if slice_len is not None and (not isinstance(slice_len, int) or isinstance(slice_len, bool)):
+            ok = False      # the schema reports the type
         if subnet is not None:
             if slice_len is None:
                 slice_len = model.default_slice_len(subnet)
@@ -472,6 +477,9 @@ class _Checker(_PublishChecks):
             if _is_dict(self.data.get("hosts")) and h not in self.data["hosts"]:
                 self.add(sp, "unknown host %r (not under hosts)" % h)
                 ok = False
+                continue
+            if not isinstance(text, str):
+                ok = False      # the schema reports the type
                 continue
             try:
                 sl = ipaddress.IPv4Network(text)
