@@ -25,7 +25,7 @@ def _write(tmp_path, name, data):
     if isinstance(data, (bytes, str)):
         p.write_bytes(data if isinstance(data, bytes) else data.encode())
     else:
-        p.write_text(yaml.safe_dump(data))
+        p.write_text(yaml.safe_dump(data, sort_keys=False))    # keep the order: "also used by" names the first
     return str(p)
 
 
@@ -97,3 +97,16 @@ def test_compile_prints_per_host_specs(tmp_path):
 def test_compile_unknown_host_is_an_error_not_a_traceback(tmp_path):
     r = run("compile", _write(tmp_path, "good.yml", BASE), "--host", "nope")
     assert r.returncode == 1 and "host 'nope' is not in the topology" in r.stderr
+
+
+@pytest.mark.parametrize("case", sorted(os.listdir(os.path.join(HERE, "invalid"))))
+def test_every_invalid_fixture_through_the_cli(tmp_path, capsys, case):
+    """In-process (cli.main) for speed: exit 1, every expected problem printed with its path, nothing on stdout."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import cli
+    fixture = read_yaml(os.path.join(HERE, "invalid", case))
+    path = _write(tmp_path, "t.yml", fixture["topology"])
+    assert cli.main(["validate", path]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("topology is invalid (%d problem" % len(fixture["expect"]))
+    for p, reason in fixture["expect"]:
+        assert any(l.startswith("  - %s: " % (p or "(top level)")) and reason in l for l in err.splitlines()), (p, err)
