@@ -131,35 +131,19 @@ problems:
       reason: 198.51.100.64/27 overlaps 198.51.100.64/26 of networks.front
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule
-
-YAML_IMPORT_ERROR = None
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
-    YAML_IMPORT_ERROR = traceback.format_exc()
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as ns_compile
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate as ns_validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError, Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.topofile import load_file
 
 
 def read_topology(module, path):
-    if not HAS_YAML:
-        module.fail_json(msg="the Python package PyYAML is needed to read topology_file (pip install PyYAML)",
-                         exception=YAML_IMPORT_ERROR)
-    problem = None
     try:
-        with open(path) as f:
-            return yaml.safe_load(f)
-    except (IOError, OSError) as e:
-        problem = Problem("", "cannot read topology file %s: %s" % (path, e))
-    except yaml.YAMLError as e:
-        problem = Problem("", "topology file %s is not valid YAML: %s" % (path, e))
+        return load_file(path)
+    except NetstitchError as e:
+        problem = Problem("", str(e))
     return module.fail_json(msg="topology is invalid (1 problem):\n  - %s" % problem, problems=[problem.to_dict()])
 
 

@@ -2,8 +2,11 @@
 
     netstitch validate TOPOLOGY            check a topology; every problem with its path; exit 1 if invalid
     netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
-    netstitch apply TOPOLOGY --host H [--check] [--state-dir D]
+    netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force]
                                            reconcile the host this process runs in (root; use nsenter for a lab host)
+    netstitch watch --host H [--state-dir D] [--docker-host URL]
+                                           re-apply the host's last applied spec whenever a Docker container it
+                                           names starts (a restarted container gets its interfaces back)
 """
 
 import argparse
@@ -13,44 +16,7 @@ import sys
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
-
-
-def _loader():
-    """A safe YAML loader that refuses a key given twice in one mapping (plain YAML keeps the last silently, so a
-    second container of the same name would make the first one vanish, and apply would prune it)."""
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def mapping(loader, node, deep=False):
-        seen = {}
-        for key_node, _ in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                continue    # '<<': merged keys may be overridden
-            key = loader.construct_object(key_node, deep=deep)
-            try:
-                first = seen.get(key)
-            except TypeError:
-                continue    # unhashable: the base constructor reports it
-            if first is not None:
-                raise yaml.constructor.ConstructorError(
-                    "while constructing a mapping", node.start_mark,
-                    "found the key %r twice (first on line %d)" % (key, first.line + 1), key_node.start_mark)
-            seen[key] = key_node.start_mark
-        return yaml.SafeLoader.construct_mapping(loader, node, deep)
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
-    return Loader
-
-
-def load_file(path):
-    import yaml
-    try:
-        with open(path) as f:
-            return yaml.load(f, Loader=_loader())
-    except (OSError, ValueError, yaml.YAMLError) as e:    # ValueError: bytes that are not UTF-8
-        raise NetstitchError("cannot read topology %s: %s" % (path, e))
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.topofile import load_file
 
 
 def main(argv=None):
@@ -67,11 +33,22 @@ def main(argv=None):
     a.add_argument("--check", action="store_true")
     a.add_argument("--state-dir", default=None)
     a.add_argument("--peers", help="JSON file {host: facts printed by `netstitch prepare` on that host}")
+    a.add_argument("--docker-force", action="store_true",
+                   help="re-create or remove Docker networks even while containers are connected to them "
+                        "(they are disconnected, and connected again with the same addresses where these fit)")
     k = sub.add_parser("prepare", help="print the facts other hosts need (addresses, tinc public keys) as JSON")
     k.add_argument("topology")
     k.add_argument("--host", required=True)
     k.add_argument("--state-dir", default=None)
+    w = sub.add_parser("watch", help="re-apply the host's last applied spec when a Docker container it names starts")
+    w.add_argument("--host", required=True)
+    w.add_argument("--state-dir", default=None)
+    w.add_argument("--docker-host", default=None, help="Docker Engine address (default: the spec's docker_host, "
+                                                       "DOCKER_HOST, unix:///var/run/docker.sock)")
     args = p.parse_args(argv)
+    if args.cmd == "watch":
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, watch
+        return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)
     try:
         topo = validate.load(load_file(args.topology))
         specs = comp.host_specs(topo)
@@ -94,6 +71,8 @@ def main(argv=None):
             if args.peers:
                 with open(args.peers) as f:
                     kw["peers"] = json.load(f)
+            if args.docker_force:
+                kw["docker_force"] = True
             res = engine.apply(specs[args.host], check_mode=args.check, **kw)
             res.pop("diff")
             print(json.dumps(res, indent=1, sort_keys=True))
