@@ -63,6 +63,9 @@ def host_specs(topo):
                 "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
                 "isolated": net.isolated,
             })
+            if net.offered_to_docker(host):
+                # keys that exist only where Docker is involved: specs of other topologies stay as they were
+                nets[-1]["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
         conts = []
         for c in sorted(topo.containers.values(), key=lambda c: c.name):
             if c.host != host:
@@ -72,14 +75,7 @@ def host_specs(topo):
                 "kind": c.kind,
                 "netns": c.netns if c.kind == "netns" else None,
                 "docker": c.docker if c.kind == "docker" else None,
-                "interfaces": [{
-                    "name": i.name,
-                    "network": i.network,
-                    "host_ifname": i.host_name,
-                    "ip": str(i.ip) if i.ip is not None else None,
-                    "mac": i.mac,
-                    "default_route": i.default_route,
-                } for i in c.interfaces],
+                "interfaces": [_interface_spec(i) for i in c.interfaces],
             })
         here = {n["name"] for n in nets}
         publish = [{"container": c.name, "ifname": c.interface_on(p.network).name, "network": p.network,
@@ -91,7 +87,17 @@ def host_specs(topo):
                  (topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
         specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
                        "publish": publish, "links": links}
+        if topo.hosts[host].docker_host:
+            specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs
+
+
+def _interface_spec(i):
+    out = {"name": i.name, "network": i.network, "host_ifname": i.host_name,
+           "ip": str(i.ip) if i.ip is not None else None, "mac": i.mac, "default_route": i.default_route}
+    if i.default_route_soft:
+        out["default_route_soft"] = True    # a Docker container's implicit default: only while Docker gives none
+    return out
 
 
 def _ref(topo, container, network):

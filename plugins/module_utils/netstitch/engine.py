@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, nftplan
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import dockerplan, ipam, nftplan
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import dockeruser, hostsfile
@@ -100,7 +100,37 @@ class HostState(object):
 
 
 def _namespaces(spec):
-    return sorted({c["netns"] if c["kind"] == "netns" else c["docker"] for c in spec["containers"]})
+    # a Docker container's namespace is the /proc path resolve_docker() put in "netns"; absent ones have none
+    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if not c.get("absent")})
+
+
+def _docker_users(spec, previous=None):
+    """What on this host needs the Docker Engine (for error messages), or "" when nothing does."""
+    conts = [c["name"] for c in spec["containers"] if c["kind"] == "docker"]
+    nets = sorted(set(dockerplan.desired(spec)) | set(dockerplan.desired(previous) if previous else ()))
+    parts = []
+    if conts:
+        parts.append("Docker container%s %s" % ("s" if len(conts) > 1 else "", ", ".join(conts)))
+    if nets:
+        parts.append("Docker network%s %s" % ("s" if len(nets) > 1 else "", ", ".join(nets)))
+    return " and ".join(parts)
+
+
+def resolve_docker(host, spec, previous=None):
+    """Connect to this host's Docker Engine when the spec (or the last one applied here) involves Docker, and point
+    each Docker container at its network namespace for this run. Returns (spec for this run, warnings); a spec
+    without Docker is returned as it is, and then neither the SDK nor the engine is needed."""
+    why = _docker_users(spec, previous)
+    if not why:
+        host.docker = None
+        return spec, []
+    # the engine the spec names; a spec that names none cleans up on the engine the last one named
+    engine = host.docker_engine(spec if spec.get("docker_host") or not previous else
+                                dict(spec, docker_host=previous.get("docker_host")), why)
+    if not any(c["kind"] == "docker" for c in spec["containers"]):
+        return spec, []
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import docker as docker_mod
+    return docker_mod.resolve_containers(spec, engine)
 
 
 def view(desired=None, current=None):
@@ -152,9 +182,22 @@ class Host(object):
         self.tinc = None
         self.files = 0
         self.iptables = 0
+        self.docker = None      # the Docker Engine client, only for a spec that involves Docker
 
     def close(self):
         self.netlink.close()
+        if self.docker is not None:
+            self.docker.close()
+
+    def docker_engine(self, spec, why):
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import docker as docker_mod
+        url = docker_mod.url_of(spec)
+        if self.docker is None or self.docker.url != url or self.docker.host != spec["host"]:
+            if self.docker is not None:
+                self.docker.close()
+            self.docker = None
+            self.docker = docker_mod.Engine(url, spec["host"], why)
+        return self.docker
 
     def _tinc(self, state_dir, host):
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.tinc import Tinc
@@ -173,6 +216,8 @@ class Host(object):
         cur["docker_user"] = dockeruser.read()
         tinc_nets = [n["name"] for n in spec["networks"] if (n.get("overlay") or {}).get("type") == "tinc"]
         cur["tinc"] = self._tinc(hstate.state_dir, spec["host"]).read(tinc_nets)
+        if self.docker is not None and dockerplan.needed(spec, hstate.spec):
+            cur["docker_networks"] = self.docker.networks(set(dockerplan.desired(spec)))
         return cur
 
     def execute(self, action):
@@ -183,6 +228,8 @@ class Host(object):
         if op in ("docker_user_add", "docker_user_del"):
             self.iptables += 1
             return dockeruser.change("-I" if op == "docker_user_add" else "-D", action["rule"])
+        if op.startswith("docker_net_"):
+            return self.docker.execute(action)
         if not op.startswith("tinc_"):
             return self.netlink.execute(action)
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_mod
@@ -206,7 +253,7 @@ class Host(object):
     @property
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
-                "files": self.files, "iptables": self.iptables}
+                "files": self.files, "iptables": self.iptables, "docker": self.docker.writes if self.docker else 0}
 
 
 def merge_peer_keys(spec, peers):
@@ -236,8 +283,9 @@ def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LO
     try:
         with HostLock(state_dir, spec["host"], lock_timeout):
             hstate = HostState(state_dir, spec["host"])
-            current = host.read(spec, hstate)
-            addresses, leases = ipam.allocate(spec, current, hstate.leases)
+            run_spec, _ = resolve_docker(host, spec, hstate.spec)
+            current = host.read(run_spec, hstate)
+            addresses, leases = ipam.allocate(run_spec, current, hstate.leases)
             changed = leases != hstate.leases
             if not check_mode:
                 hstate.leases = leases
@@ -328,11 +376,26 @@ class Computed(object):
         return [a["text"] for a in self.actions] + self.nft_texts + self.conflicts
 
 
-def compute(spec, current, hstate, peers=None):
+def compute(spec, current, hstate, peers=None, docker_force=False):
     """Pure: everything the host needs to do for a spec against a current state."""
+    have_docker = current.get("docker_networks")
+    if have_docker:
+        # addresses Docker gave its containers on netstitch's networks are never handed out by netstitch
+        spec = dockerplan.reserve_docker_addresses(spec, have_docker, hstate.leases)
     addresses, leases = ipam.allocate(spec, current, hstate.leases)
     desired = planner.desired_state(spec, addresses)
+    if have_docker is not None:
+        # a bridge of netstitch's Docker network that Docker re-made itself (its daemon came up first) is adopted
+        adopt = dockerplan.adoptable_bridges(spec, have_docker, current.get("links"))
+        if adopt:
+            current = dict(current, links=dict(current["links"]))
+            for name in adopt:
+                current["links"][name] = dict(current["links"][name], alias=ALIAS_PREFIX + "adopt (made by Docker)")
     actions, conflicts = planner.plan(desired, current)
+    if have_docker is not None:
+        first, last, more = dockerplan.plan(spec, have_docker, docker_force)
+        actions = first + actions + last
+        conflicts = conflicts + more
     links, names, warnings = resolve_links(spec, addresses, peers)
     have_names = current.get("hosts_files") or {}
     for ns in sorted(set(names) | {n for n, v in have_names.items() if v}):
@@ -357,9 +420,10 @@ def compute(spec, current, hstate, peers=None):
 
 
 def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peers=None,
-          probe_peers=True):
+          probe_peers=True, docker_force=False):
     """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
-    ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers)."""
+    ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers).
+    ``docker_force``: re-create or remove Docker networks even while containers are connected to them."""
     t0 = time.monotonic()
     spec = copy.deepcopy(spec)
     warnings = merge_peer_keys(spec, peers)
@@ -368,9 +432,11 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
     try:
         with HostLock(state_dir, spec["host"], lock_timeout) as lock:
             hstate = HostState(state_dir, spec["host"])
-            current = host.read(spec, hstate)
+            run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
+            warnings += dwarn
+            current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
-            plan = compute(spec, current, hstate, peers)
+            plan = compute(run_spec, current, hstate, peers, docker_force)
             desired, leases, actions, conflicts = plan.desired, plan.leases, plan.actions, plan.conflicts
             nft_cmds, nft_texts = plan.nft_cmds, plan.nft_texts
             warnings += plan.warnings
@@ -400,7 +466,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                 hstate.save()
                 host.nft.apply(nft_cmds)
                 if texts:
-                    _verify(host, spec, hstate, current, actions, peers)
+                    _verify(host, run_spec, hstate, current, actions, peers)
             if probe_peers:
                 warnings += _probe_peers(spec)
             result["writes"] = host.writes
@@ -489,6 +555,7 @@ def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
     try:
         hstate = HostState(state_dir, host_name)
         spec = hstate.spec or {"host": host_name, "networks": [], "containers": []}
+        spec, _ = resolve_docker(host, spec)
         current = host.read(spec, hstate)
         out = view(current=current)
         out["nft_rules"] = [r["rule"].get("comment") for f in ("inet", "bridge")

@@ -23,10 +23,13 @@ def allocate(spec, current, leases):
     result = {}
     taken = {}      # network -> set of addresses in use or reserved
     pools = {}
+    docker = {}     # network -> the range of the pool Docker allocates from (a network offered to Docker)
     for name, n in nets.items():
         pool = ipaddress.IPv4Network(n["pool"])
         subnet = ipaddress.IPv4Network(n["subnet"])
         pools[name] = (pool, subnet)
+        if n.get("docker"):
+            docker[name] = ipaddress.IPv4Network(n["docker"]["ip_range"])
         taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
         taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])
     todo = []
@@ -41,7 +44,8 @@ def allocate(spec, current, leases):
 
     def usable(net, addr):
         pool, subnet = pools[net]
-        return addr is not None and addr in pool and addr in subnet and addr not in taken[net]
+        return addr is not None and addr in pool and addr in subnet and addr not in taken[net] and \
+            not (net in docker and addr in docker[net])
 
     # 1. the lease (netstitch's record: an address changed by hand is drift, put back); 2. then what the kernel has
     # now (kept when there is no usable lease, e.g. a lost state directory)

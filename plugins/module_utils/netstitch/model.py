@@ -1,6 +1,7 @@
 """The validated, normalised topology: plain objects with defaults filled in. Built only by validate.load()."""
 
 import hashlib
+import ipaddress
 
 IFNAMSIZ = 15            # usable characters of a Linux interface name
 BRIDGE_MAX_PORTS = 1024  # BR_MAX_PORTS in the kernel
@@ -25,6 +26,12 @@ def default_bridge_name(network):
     return "nsbr-%s" % network
 
 
+def default_ifname(kind, index):
+    """Name of a container's interface inside it: eth<index>; on a Docker container eth<index + 1>, as pipework
+    does, so that Docker's own eth0 (any container not started with --network none has one) never clashes."""
+    return "eth%d" % (index + 1 if kind == "docker" else index)
+
+
 def default_host_ifname(container, ifname):
     """Host end of a container's veth: 'ns' + 10 hex digits, stable for (container, interface name)."""
     return "ns" + _digest("veth", container, ifname)[:10]
@@ -38,10 +45,11 @@ def derived_mac(*parts):
 
 
 class Host(object):
-    def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU):
+    def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU, docker_host=None):
         self.name = name
         self.underlay = underlay            # ipaddress.IPv4Interface or None
         self.underlay_mtu = underlay_mtu
+        self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
 
 
 def default_slice_len(subnet):
@@ -72,6 +80,7 @@ class Network(object):
         self.hosts = hosts                  # set of host names that carry the network
         self.overlay = overlay              # Overlay or None (a host-local network)
         self.isolated = False               # containers reach each other only through links
+        self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
 
     @property
     def routed(self):
@@ -80,6 +89,18 @@ class Network(object):
     def pool(self, host):
         """Where ``host`` allocates addresses from: its slice of an overlay, else the whole subnet."""
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
+
+    def offered_to_docker(self, host):
+        return self.docker is not None and (self.docker.hosts is None or host in self.docker.hosts)
+
+    def docker_range(self, host):
+        """The block of ``host``'s pool that Docker allocates from (its ip_range), or None when not offered."""
+        if not self.offered_to_docker(host):
+            return None
+        pool = self.pool(host)
+        plen = self.docker.range_len if self.docker.range_len is not None else min(pool.prefixlen + 1, 32)
+        size = 2 ** (32 - plen)
+        return ipaddress.IPv4Network((int(pool.broadcast_address) + 1 - size, plen))
 
     def segment(self, host):
         """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet."""
@@ -93,6 +114,15 @@ class Network(object):
         return derived_mac("bridge", self.name, host)
 
 
+class DockerOffer(object):
+    """A network offered to Docker: a Docker network of this name, bound to the network's bridge on each host."""
+
+    def __init__(self, name, range_len=None, hosts=None):
+        self.name = name
+        self.range_len = range_len          # prefix length of Docker's ip_range; None = the pool's upper half
+        self.hosts = hosts                  # set of hosts where it is offered, or None: every host carrying it
+
+
 class Interface(object):
     def __init__(self, index, network, name, host_name, ip, mac, default_route):
         self.index = index
@@ -102,6 +132,7 @@ class Interface(object):
         self.ip = ip                        # ipaddress.IPv4Address or None (allocated on the host)
         self.mac = mac
         self.default_route = default_route
+        self.default_route_soft = False     # implicit default of a Docker container: only while Docker gives none
 
 
 class Publish(object):

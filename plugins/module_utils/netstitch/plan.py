@@ -74,12 +74,16 @@ def desired_state(spec, addresses):
     endpoints = {}
     netns = []
     for c in spec["containers"]:
-        ns = c["netns"] if c["kind"] == "netns" else c["docker"]
+        # a Docker container's namespace: the path the engine resolved it to (/proc/PID/ns/net), else its reference
+        ns = c.get("netns") or c["docker"]
         if c["kind"] == "netns":
             netns.append(ns)
+        if c.get("absent"):
+            continue        # a Docker container that is not running: nothing to attach (its lease is kept)
         for itf in c["interfaces"]:
             n = nets[itf["network"]]
             plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
+            soft = bool(itf.get("default_route_soft"))
             endpoints[itf["host_ifname"]] = {
                 "container": c["name"],
                 "netns": ns,
@@ -91,9 +95,12 @@ def desired_state(spec, addresses):
                 "mac": itf["mac"],
                 "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
                 "gateway": n["gateway"] if itf["default_route"] else None,
-                # routed: the rest of the overlay is behind the local gateway (unless the default route says so)
+                # the implicit default route of a Docker container yields to a default route Docker gave it
+                "gateway_soft": soft,
+                # routed: the rest of the overlay is behind the local gateway (unless the default route says so;
+                # a default route that may yield does not)
                 "routes": [[n["overlay"]["subnet"], n["gateway"]]] if (n.get("overlay") or {}).get("type") ==
-                "routed" and not itf["default_route"] else [],
+                "routed" and (soft or not itf["default_route"]) else [],
                 # on a shared overlay every host's bridge holds the gateway address: pin the local one
                 "gateway_neigh": [n["gateway"], n["bridge_mac"]] if (n.get("overlay") or {}).get("type") in
                 ("vxlan", "tinc") else None,
@@ -276,17 +283,20 @@ def plan(desired, current):
         if want["address"] not in peer["addresses"]:
             ctr_a.append(_act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns, name=ifn,
                               address=want["address"]))
-        route = (ns_state or {}).get("default_route") if peer_name else None
+        # the namespace's default route, also before its veth exists: a foreign one must be seen at the first attach
+        route = (ns_state or {}).get("default_route")
         # removing every address of an interface makes the kernel drop the routes through it: plan them anew
         flushed = bool(_v4(peer["addresses"])) and want["address"] not in peer["addresses"]
         if flushed and route is not None and route.get("dev") == ifn:
             route = None
         if want["gateway"]:
-            if route is not None and route.get("dev") != ifn and route.get("dev") not in _our_ifnames(desired, ns):
+            foreign = route is not None and route.get("dev") != ifn and \
+                route.get("dev") not in _our_ifnames(desired, ns)
+            if foreign and not want.get("gateway_soft"):
                 conflicts.append("%s: namespace %s already has a default route via %s that netstitch did not create; "
                                  "set default_route: false" % (where, ns, route.get("dev")))
                 continue
-            if route != {"gateway": want["gateway"], "dev": ifn}:
+            if not foreign and route != {"gateway": want["gateway"], "dev": ifn}:
                 ctr_a.append(_act("route_replace", "route default via %s dev %s in %s" % (want["gateway"], ifn, ns),
                                   ns=ns, dev=ifn, gateway=want["gateway"]))
         elif route is not None and route.get("dev") == ifn and peer_name:

@@ -46,7 +46,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                '(192.0.2.1/24).',
                                                 'type': 'string'},
                                    'underlay_mtu': {'description': 'MTU of the underlay path (default 1500).',
-                                                    '$ref': '#/$defs/mtu'}}},
+                                                    '$ref': '#/$defs/mtu'},
+                                   'docker_host': {'description': 'Address of the Docker Engine API on this '
+                                                                  'host, for its Docker containers and '
+                                                                  'networks (default: the DOCKER_HOST '
+                                                                  'environment variable of the apply, else '
+                                                                  'unix:///var/run/docker.sock).',
+                                                   'type': 'string',
+                                                   'minLength': 1}}},
            'network': {'type': 'object',
                        'additionalProperties': False,
                        'required': ['subnet'],
@@ -85,7 +92,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                   'each other (on one host and across hosts) '
                                                                   "except where a link allows it (Docker's "
                                                                   'icc=false).',
-                                                   'type': 'boolean'}}},
+                                                   'type': 'boolean'},
+                                      'docker': {'description': 'Offer the network to Docker on each host '
+                                                                "carrying it (true, or the Docker network's "
+                                                                'settings): a Docker network bound to '
+                                                                "netstitch's bridge, so that `docker run "
+                                                                '--network NAME` puts containers on the '
+                                                                'fabric.',
+                                                 '$ref': '#/$defs/docker_network'}}},
            'container': {'type': 'object',
                          'additionalProperties': False,
                          'required': ['host', 'interfaces'],
@@ -99,8 +113,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                  "default: the container's name).",
                                                   '$ref': '#/$defs/name'},
                                         'docker': {'description': 'Name or id of the Docker container (kind '
-                                                                  "docker; default: the container's name).",
-                                                   'type': 'string'},
+                                                                  "docker; default: the container's name). "
+                                                                  'Its network namespace is found through '
+                                                                  'the Docker Engine at every apply, so a '
+                                                                  'restarted container is attached again.',
+                                                   'type': 'string',
+                                                   'minLength': 1},
                                         'interfaces': {'description': "The container's interfaces, one per "
                                                                       'network attachment, in order (the '
                                                                       'first is eth0 unless named).',
@@ -125,7 +143,9 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                'container, interface and network, stable).',
                                                 '$ref': '#/$defs/mac'},
                                         'name': {'description': 'Interface name inside the container '
-                                                                '(default eth<index>).',
+                                                                '(default eth<index> for kind netns, '
+                                                                'eth<index + 1> for kind docker, so that '
+                                                                "Docker's own eth0 stays free).",
                                                  '$ref': '#/$defs/ifname'},
                                         'host_name': {'description': 'Name of the host end of the veth '
                                                                      '(default: generated, 12 characters).',
@@ -135,7 +155,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          'gateway (default: true for the '
                                                                          'first interface unless its network '
                                                                          'is internal or another interface '
-                                                                         'sets default_route: true).',
+                                                                         'sets default_route: true; on a '
+                                                                         'Docker container that default '
+                                                                         'applies only while the container '
+                                                                         "has no default route of Docker's "
+                                                                         'own).',
                                                           'type': 'boolean'}}},
            'overlay': {'type': 'object',
                        'additionalProperties': False,
@@ -212,4 +236,35 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                            "(default: the server container's name; not for a "
                                                            'network).',
                                             'type': 'string',
-                                            'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$'}}}}}
+                                            'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$'}}},
+           'docker_network': {'description': "A Docker network (bridge driver) bound to netstitch's bridge, "
+                                             "with the network's subnet and gateway as the host sees them; "
+                                             "Docker allocates from a range of the host's pool (ip_range) "
+                                             'that netstitch leaves alone. Options netstitch enforces itself '
+                                             '(masquerade, internal, isolated, links, published ports) never '
+                                             'touch it; what Docker cannot change (bridge, subnet, gateway, '
+                                             'ip_range, MTU) makes netstitch re-create it, which the plan '
+                                             'says first and which needs force while containers are '
+                                             'connected.',
+                              'type': ['boolean', 'object'],
+                              'additionalProperties': False,
+                              'properties': {'name': {'description': 'Name of the Docker network (default: '
+                                                                     "the network's name).",
+                                                      '$ref': '#/$defs/name'},
+                                             'range_len': {'description': "Prefix length of Docker's range "
+                                                                          '(ip_range): the last block of '
+                                                                          "that size in the host's pool (its "
+                                                                          'slice of an overlay, else the '
+                                                                          "subnet). Default: the pool's "
+                                                                          'prefix + 1, its upper half; '
+                                                                          'netstitch allocates from the '
+                                                                          'rest.',
+                                                           'type': 'integer'},
+                                             'hosts': {'description': 'Hosts where the network is offered to '
+                                                                      'Docker (default: every host carrying '
+                                                                      'it). A host listed here needs a '
+                                                                      'Docker Engine whose bridge driver '
+                                                                      "runs in the host's network namespace.",
+                                                       'type': 'array',
+                                                       'items': {'$ref': '#/$defs/name'},
+                                                       'uniqueItems': True}}}}}

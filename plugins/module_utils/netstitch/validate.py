@@ -271,6 +271,7 @@ class _Checker(_PublishChecks):
         self.tinc_index = 0
         self.carried = set()    # (host, network) for every interface naming both, valid or not
         self.bound = {}         # host -> {(host_ip or None, protocol, port): path} of published ports
+        self.docker_names = {}  # Docker network name -> network offering it
         self.bound_specific = {}
 
     def add(self, path, reason):
@@ -310,7 +311,8 @@ class _Checker(_PublishChecks):
             mtu = spec.get("underlay_mtu", model.DEFAULT_MTU)
             if not self.mtu(p + ".underlay_mtu", mtu):
                 mtu = model.DEFAULT_MTU
-            out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU)
+            docker_host = spec.get("docker_host") if isinstance(spec.get("docker_host"), str) else None
+            out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host)
         return out
 
     # -- networks ------------------------------------------------------------------------------------------------
@@ -394,6 +396,7 @@ class _Checker(_PublishChecks):
                 out[name] = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts,
                                           overlay)
                 out[name].isolated = spec.get("isolated") is True
+                out[name].docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
             else:
                 out[name] = None   # known name, unusable spec: references to it are fine, deeper checks skipped
         # an overlay device sits beside the bridges on every host carrying it: one name space
@@ -411,6 +414,64 @@ class _Checker(_PublishChecks):
             devices.setdefault(dev, name)
         self.overlaps(out)
         return out
+
+    def docker_offer(self, p, netname, spec):
+        """The network's offer to Docker (``docker: true`` or its settings), or None."""
+        if spec is True:
+            spec = {}
+        if not _is_dict(spec):
+            return None     # false, absent, or a wrong type (the schema reports it)
+        name = spec.get("name", netname)
+        if not isinstance(name, str):
+            return None
+        other = self.docker_names.setdefault(name, netname)
+        if other != netname:
+            self.add(p + ".name", "Docker network name %r is also used by networks.%s" % (name, other))
+        range_len = spec.get("range_len")
+        hosts = None
+        if isinstance(spec.get("hosts"), list):
+            hosts = set()
+            for i, h in enumerate(spec["hosts"]):
+                if isinstance(h, str) and _is_dict(self.data.get("hosts")) and h not in self.data["hosts"]:
+                    self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
+                hosts.add(h)
+        return model.DockerOffer(name, range_len if isinstance(range_len, int) and not isinstance(range_len, bool)
+                                 else None, hosts)
+
+    def docker_ranges(self, conts, nets):
+        """Docker's range of each host's pool must fit in the pool, and no fixed address may lie in a range Docker
+        hands out (Docker does not know netstitch's addresses)."""
+        for name, n in sorted(nets.items()):
+            if n is None or n.docker is None:
+                continue
+            hosts = sorted(n.overlay.slices) if n.overlay is not None else sorted(n.hosts)
+            for h in hosts:
+                if not n.offered_to_docker(h):
+                    continue
+                pool = n.pool(h)
+                rl = n.docker.range_len if n.docker.range_len is not None else pool.prefixlen + 1
+                if not pool.prefixlen < rl <= 32:
+                    if n.docker.range_len is None:
+                        self.add("networks.%s.docker" % name, "host %s's pool %s is too small to share with Docker"
+                                 % (h, pool))
+                    else:
+                        self.add("networks.%s.docker.range_len" % name, "%d does not fit host %s's pool %s (%d to 32)"
+                                 % (rl, h, pool, pool.prefixlen + 1))
+                    n.docker = None
+                    break
+        for c in conts.values():
+            for itf in c.interfaces:
+                n = nets.get(itf.network)
+                if n is None or n.docker is None or itf.ip is None:
+                    continue
+                shared = n.overlay is not None and not n.routed
+                for h in (sorted(n.overlay.slices) if shared else [c.host]):
+                    r = n.docker_range(h)
+                    if r is not None and itf.ip in r:
+                        self.add("containers.%s.interfaces[%d].ip" % (c.name, itf.index),
+                                 "%s is in host %s's Docker range %s of networks.%s (Docker hands those addresses out)"
+                                 % (itf.ip, h, r, n.name))
+                        break
 
     def overlay(self, p, netname, spec, subnet):
         """Parse an overlay section (slices are placed later, once the hosts carrying the network are known)."""
@@ -586,7 +647,9 @@ class _Checker(_PublishChecks):
                 blocked |= {a for (h, nn), s in fixed.items() if nn == name for a in s}
             else:
                 blocked |= fixed.get((host, name), set())
-            free = pool.num_addresses - len({a for a in blocked if a in pool})
+            docker = n.docker_range(host)     # Docker's share of the pool: netstitch never allocates there
+            free = pool.num_addresses - len({a for a in blocked if a in pool and not (docker and a in docker)}) - \
+                (docker.num_addresses if docker else 0)
             if count > free:
                 self.add("networks.%s" % name, "host %s needs %d allocated addresses but its pool %s has only %d free"
                          % (host, count, pool, max(free, 0)))
@@ -649,8 +712,6 @@ class _Checker(_PublishChecks):
                     self.add(p + ".host", "unknown host %r (not under hosts)" % host)
                 host = None
             kind = spec.get("kind", "netns")
-            if kind == "docker":
-                self.add(p + ".kind", "Docker containers are not supported by this version of netstitch yet")
             netns = spec.get("netns", cname)
             if kind == "docker" and "netns" in spec:
                 self.add(p + ".netns", "netns applies to kind netns only")
@@ -674,7 +735,7 @@ class _Checker(_PublishChecks):
                         self.add(ip_ + ".network", "unknown network %r (not under networks)" % netname)
                     else:
                         net = nets[netname]
-                ifname = ispec.get("name", "eth%d" % i)
+                ifname = ispec.get("name", model.default_ifname(kind, i))
                 if isinstance(ifname, str):
                     self.ifname(ip_ + ".name", ifname)
                     if ifname in seen_names:
@@ -722,8 +783,11 @@ class _Checker(_PublishChecks):
                         self.add(ip_ + ".mac", "MAC %s is also used by %s" % (mac, used[mac]))
                     used.setdefault(mac, ip_ + ".mac")
                 is_default = ispec.get("default_route")
+                soft = False
                 if is_default is None:
                     is_default = i == 0 and not explicit_default and not (net is not None and net.internal)
+                    # Docker gives most containers a default route of its own: the implicit one yields to it
+                    soft = is_default and kind == "docker"
                 elif is_default is True:
                     if net is not None and net.internal:
                         self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
@@ -741,6 +805,7 @@ class _Checker(_PublishChecks):
                         i, netname, ifname, host_name, addr,
                         mac if isinstance(mac, str) else model.derived_mac(netname, cname, ifname),
                         is_default is True))
+                    ifaces[-1].default_route_soft = soft
             if len(default_routes) > 1:
                 self.add(default_routes[1] + ".default_route",
                          "only one interface can carry the default route (also asked by %s)" % default_routes[0])
@@ -769,6 +834,7 @@ def load(data):
     for host, netname in chk.carried:
         nets[netname].hosts.add(host)
     chk.place_overlays(hosts, nets)
+    chk.docker_ranges(conts, nets)
     chk.capacity(conts, nets)
     links = chk.links(conts, nets)
     seen = set(problems)

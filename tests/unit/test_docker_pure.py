@@ -1,0 +1,276 @@
+"""Docker containers and networks, the pure parts: validation and compile (defaults, Docker's range of a pool),
+allocation outside Docker's range, the planner's default route that yields to Docker's, the Docker network plan
+(create, keep, re-create only for what Docker cannot change, refuse while containers are connected unless forced,
+remove only what netstitch made), and the watcher's event matching. No Docker Engine, no kernel."""
+
+import copy
+import ipaddress
+import types
+
+import pytest
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import dockerplan, engine, ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate, watch
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import TopologyError
+
+TOPO = {
+    "hosts": {"h1": {"underlay": "192.0.2.1/24", "docker_host": "unix:///run/d1.sock"},
+              "h2": {"underlay": "192.0.2.2/24"}},
+    "networks": {
+        "fab": {"subnet": "10.73.0.0/24", "overlay": {"type": "vxlan", "vni": 73}, "hosts": ["h1", "h2"],
+                "docker": {"name": "fabnet", "hosts": ["h1"]}},
+        "lan": {"subnet": "10.9.0.0/24", "docker": True},
+    },
+    "containers": {
+        "web": {"host": "h1", "kind": "docker", "interfaces": [{"network": "fab"}, {"network": "lan"}]},
+        "db": {"host": "h1", "kind": "docker", "docker": "0123456789ab",
+               "interfaces": [{"network": "lan", "default_route": True, "name": "data0"}]},
+        "n2": {"host": "h2", "interfaces": [{"network": "fab"}]},
+    },
+}
+
+
+def specs(topo=None):
+    return comp.host_specs(validate.load(copy.deepcopy(topo or TOPO)))
+
+
+def hstate(leases=None, spec=None):
+    return types.SimpleNamespace(leases=leases or {}, owned_netns=set(), spec=spec)
+
+
+# -- validation and compile ---------------------------------------------------------------------------------------------
+def test_docker_containers_defaults_and_spec():
+    s = specs()
+    h1 = s["h1"]
+    web = [c for c in h1["containers"] if c["name"] == "web"][0]
+    db = [c for c in h1["containers"] if c["name"] == "db"][0]
+    assert (web["kind"], web["docker"], web["netns"]) == ("docker", "web", None)
+    assert db["docker"] == "0123456789ab"
+    # pipework's convention: eth1, eth2, ... so Docker's own eth0 stays free
+    assert [i["name"] for i in web["interfaces"]] == ["eth1", "eth2"]
+    # the implicit default route of a Docker container yields to Docker's; an explicit one does not
+    assert web["interfaces"][0]["default_route"] is True and web["interfaces"][0]["default_route_soft"] is True
+    assert "default_route_soft" not in web["interfaces"][1]
+    assert db["interfaces"][0]["default_route"] is True and "default_route_soft" not in db["interfaces"][0]
+    assert h1["docker_host"] == "unix:///run/d1.sock" and "docker_host" not in s["h2"]
+
+
+def test_offered_networks_get_dockers_range_per_host():
+    s = specs()
+    fab1 = {n["name"]: n for n in s["h1"]["networks"]}["fab"]
+    fab2 = {n["name"]: n for n in s["h2"]["networks"]}["fab"]
+    lan = {n["name"]: n for n in s["h1"]["networks"]}["lan"]
+    # h1's slice of the overlay is 10.73.0.16/28; Docker gets its upper half
+    assert fab1["pool"] == "10.73.0.16/28" and fab1["docker"] == {"name": "fabnet", "ip_range": "10.73.0.24/29"}
+    assert "docker" not in fab2        # offered on h1 only
+    assert lan["docker"] == {"name": "lan", "ip_range": "10.9.0.128/25"}
+    t = copy.deepcopy(TOPO)
+    t["networks"]["lan"]["docker"] = {"range_len": 28}
+    assert {n["name"]: n for n in specs(t)["h1"]["networks"]}["lan"]["docker"]["ip_range"] == "10.9.0.240/28"
+
+
+def test_specs_without_docker_have_no_docker_keys():
+    t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/24"}},
+         "containers": {"c": {"host": "h1", "interfaces": [{"network": "a"}]}}}
+    s = specs(t)["h1"]
+    assert "docker_host" not in s and "docker" not in s["networks"][0]
+    assert set(s["containers"][0]["interfaces"][0]) == {"name", "network", "host_ifname", "ip", "mac",
+                                                        "default_route"}
+
+
+def test_capacity_counts_dockers_share_of_the_pool():
+    t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/28", "docker": True}},
+         "containers": {"c%d" % i: {"host": "h1", "interfaces": [{"network": "a"}]} for i in range(6)}}
+    specs(t)     # 16 addresses: 8 for Docker, network, gateway: 6 left
+    t["containers"]["c6"] = {"host": "h1", "interfaces": [{"network": "a"}]}
+    with pytest.raises(TopologyError) as e:
+        validate.load(t)
+    assert "host h1 needs 7 allocated addresses but its pool 10.1.0.0/28 has only 6 free" in str(e.value)
+
+
+def test_allocation_never_enters_dockers_range():
+    t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/28", "docker": True}},
+         "containers": {"c%d" % i: {"host": "h1", "interfaces": [{"network": "a"}]} for i in range(6)}}
+    spec = specs(t)["h1"]
+    got, _ = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
+    assert sorted(int(str(a).split(".")[3]) for a in got.values()) == [2, 3, 4, 5, 6, 7]
+    # a lease inside Docker's range (an older topology) is not honoured: the container moves out of it
+    got, leases = ipam.allocate(spec, {"links": {}, "netns": {}}, {"a": {"c0/eth0": "10.1.0.9"}})
+    assert ipaddress.IPv4Address("10.1.0.9") not in got.values()
+
+
+# -- the planner's default route ------------------------------------------------------------------------------------------
+def _docker_endpoint_plan(route, soft=True, peer=False):
+    spec = {"host": "h1", "networks": [{"name": "a", "bridge": "nsbr-a", "bridge_mac": "02:00:00:00:00:01",
+                                        "subnet": "10.1.0.0/24", "gateway": "10.1.0.1", "mtu": 1500,
+                                        "masquerade": True, "internal": False, "pool": "10.1.0.0/24",
+                                        "reserved": [], "overlay": None, "isolated": False}],
+            "containers": [{"name": "web", "kind": "docker", "docker": "web", "netns": "/proc/42/ns/net",
+                            "interfaces": [dict({"name": "eth1", "network": "a", "host_ifname": "nsweb",
+                                                 "ip": "10.1.0.5", "mac": "02:00:00:00:00:05",
+                                                 "default_route": True},
+                                                **({"default_route_soft": True} if soft else {}))]}]}
+    ns = {"links": {"lo": {"index": 1, "peer_index": None}, "eth0": {"index": 7, "peer_index": 8}},
+          "default_route": route, "routes": [], "neighbours": []}
+    current = {"links": {}, "netns": {"/proc/42/ns/net": ns}, "named_netns": [], "sysctl": {}}
+    desired = planner.desired_state(spec, {("web", "eth1"): ipaddress.IPv4Address("10.1.0.5")})
+    return planner.plan(desired, current)
+
+
+def test_implicit_default_route_yields_to_dockers():
+    actions, conflicts = _docker_endpoint_plan({"gateway": "172.17.0.1", "dev": "eth0"})
+    assert conflicts == []
+    assert not [a for a in actions if a["op"].startswith("route")]
+    assert [a["op"] for a in actions if a.get("ns") or a.get("peer")] == ["veth_add", "link_set", "addr_add"]
+
+
+def test_implicit_default_route_is_set_when_docker_gives_none():
+    actions, conflicts = _docker_endpoint_plan(None)
+    assert conflicts == [] and [a for a in actions if a["op"] == "route_replace"][0]["dev"] == "eth1"
+
+
+def test_explicit_default_route_conflicts_with_dockers_also_at_the_first_attach():
+    actions, conflicts = _docker_endpoint_plan({"gateway": "172.17.0.1", "dev": "eth0"}, soft=False)
+    assert conflicts == ["containers.web (interface eth1): namespace /proc/42/ns/net already has a default route "
+                         "via eth0 that netstitch did not create; set default_route: false"]
+
+
+# -- Docker networks --------------------------------------------------------------------------------------------------------
+def _have(spec, **changes):
+    """What Docker reports for the spec's networks as netstitch made them, with some fields changed."""
+    out = {}
+    for name, w in dockerplan.desired(spec).items():
+        h = {k: w[k] for k in dockerplan.FIXED}
+        h.update({"id": "id-" + name, "labels": dict(w["labels"]), "configs": 1, "containers": []})
+        h.update(changes)
+        out[name] = h
+    return out
+
+
+def test_docker_network_created_after_the_bridges_and_kept_when_equal():
+    spec = specs()["h1"]
+    first, last, conflicts = dockerplan.plan(spec, {})
+    assert first == [] and conflicts == []
+    assert [(a["op"], a["name"]) for a in last] == [("docker_net_create", "fabnet"), ("docker_net_create", "lan")]
+    assert last[0]["want"] == {"network": "fab", "driver": "bridge", "bridge": "nsbr-fab", "subnet": "10.73.0.0/24",
+                               "gateway": "10.73.0.1", "ip_range": "10.73.0.24/29", "mtu": "1450",
+                               "masquerade": "false",
+                               "labels": {"netstitch.host": "h1", "netstitch.network": "fab"}}
+    assert dockerplan.plan(spec, _have(spec)) == ([], [], [])
+
+
+def test_options_netstitch_enforces_do_not_touch_the_docker_network():
+    spec = specs()["h1"]
+    have = _have(spec, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}])
+    for change in ({"masquerade": False}, {"internal": True}, {"isolated": True}):
+        t = copy.deepcopy(TOPO)
+        t["networks"]["lan"].update(change)
+        t["containers"]["db"]["interfaces"][0]["default_route"] = False
+        assert dockerplan.plan(specs(t)["h1"], have) == ([], [], []), change
+
+
+def test_what_docker_cannot_change_recreates_refused_while_connected_unless_forced():
+    spec = specs()["h1"]
+    t = copy.deepcopy(TOPO)
+    t["networks"]["lan"]["docker"] = {"range_len": 26}
+    t["networks"]["lan"]["mtu"] = 1400
+    moved = specs(t)["h1"]
+    have = _have(spec, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}])
+    first, last, conflicts = dockerplan.plan(moved, have)
+    assert first == last == []
+    assert conflicts == ["networks.lan.docker: Docker network lan must be re-created (Docker cannot change "
+                         "ip_range 10.9.0.128/25 -> 10.9.0.192/26, mtu 1500 -> 1400) but containers a1 are connected "
+                         "to it; run again with force (netstitch apply --docker-force) to disconnect them and connect "
+                         "them again"]
+    first, last, conflicts = dockerplan.plan(moved, have, force=True)
+    assert conflicts == [] and [a["op"] for a in last] == ["docker_net_recreate"]
+    assert last[0]["reconnect"] == [{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}]
+    assert "containers connected again: a1 (10.9.0.130)" in last[0]["text"]
+    # without containers, no force is needed
+    assert dockerplan.plan(moved, _have(spec))[1][0]["op"] == "docker_net_recreate"
+    # a new subnet: the old address does not fit, Docker picks a new one
+    t["networks"]["lan"]["subnet"] = "10.8.0.0/24"
+    last = dockerplan.plan(specs(t)["h1"], have, force=True)[1]
+    assert last[0]["reconnect"][0]["ipv4"] is None and "a1 (a new address)" in last[0]["text"]
+
+
+def test_docker_networks_removed_only_when_netstitch_made_them():
+    spec = specs()["h1"]
+    have = _have(spec)
+    have["other"] = dict(have["lan"], labels={"team": "x"})
+    have["lan"]["containers"] = [{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}]
+    t = copy.deepcopy(TOPO)
+    del t["networks"]["lan"]["docker"]
+    plain = specs(t)["h1"]
+    first, last, conflicts = dockerplan.plan(plain, have)
+    assert first == [] and len(conflicts) == 1 and "Docker network lan is no longer offered on host h1 but " \
+        "containers a1 are connected" in conflicts[0]
+    first, last, conflicts = dockerplan.plan(plain, have, force=True)
+    assert [(a["op"], a["name"], [c["name"] for c in a["disconnect"]]) for a in first] == [
+        ("docker_net_remove", "lan", ["a1"])]
+    # a network of that name that netstitch did not make is someone else's
+    foreign = _have(spec)
+    foreign["lan"]["labels"] = {}
+    assert dockerplan.plan(spec, foreign)[2] == ["networks.lan.docker: Docker network lan exists on host h1 and "
+                                                 "netstitch did not create it"]
+
+
+def test_engine_orders_docker_actions_around_the_kernel_actions():
+    spec = specs()["h1"]
+    t = copy.deepcopy(TOPO)
+    del t["networks"]["fab"]["docker"]
+    spec = dict(spec)
+    have = _have(spec)
+    t_spec = specs(t)["h1"]
+    current = {"links": {}, "netns": {}, "named_netns": [], "sysctl": {}, "routes": {},
+               "docker_networks": dict(have, fabnet=dict(have["fabnet"]))}
+    del current["docker_networks"]["lan"]
+    out = engine.compute(t_spec, current, hstate())
+    ops = [a["op"] for a in out.actions]
+    assert ops[0] == "docker_net_remove" and ops[-1] == "docker_net_create"
+    assert ops.index("bridge_add") < ops.index("docker_net_create")
+
+
+def test_docker_addresses_are_reserved_from_netstitch():
+    spec = specs()["h1"]
+    have = _have(spec, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.2"},
+                                   {"id": "c2", "name": "a2", "ipv4": "10.9.0.3"}])
+    out = dockerplan.reserve_docker_addresses(spec, have, {"lan": {"web/eth2": "10.9.0.3"}})
+    lan = {n["name"]: n for n in out["networks"]}["lan"]
+    assert lan["reserved"] == ["10.9.0.2"]      # 10.9.0.3 is netstitch's lease: netstitch keeps it
+    assert {n["name"]: n for n in spec["networks"]}["lan"]["reserved"] == []    # the spec itself is not changed
+
+
+def test_a_bridge_docker_made_for_netstitchs_network_is_adopted():
+    spec = specs()["h1"]
+    links = {"nsbr-lan": {"kind": "bridge", "alias": None}, "nsbr-fab": {"kind": "bridge", "alias": "netstitch x"},
+             "docker0": {"kind": "bridge", "alias": None}}
+    assert dockerplan.adoptable_bridges(spec, _have(spec), links) == ["nsbr-lan"]
+    assert dockerplan.adoptable_bridges(spec, _have(spec, labels={}), links) == []
+
+
+# -- the watcher ------------------------------------------------------------------------------------------------------------
+def test_watcher_matches_containers_by_name_or_id():
+    spec = specs()["h1"]
+    assert watch._named(spec, {"id": "ffff", "name": "web"}) == "web"
+    assert watch._named(spec, {"id": "0123456789abcdef", "name": "whatever"}) == "db"
+    assert watch._named(spec, {"id": "99", "name": "n2"}) is None
+    assert watch._named(None, {"id": "99", "name": "web"}) is None
+
+
+def test_engine_adopts_instead_of_reporting_a_conflict():
+    spec = dict(specs()["h1"], containers=[])
+    bridge = {"index": 5, "kind": "bridge", "alias": None, "master": None, "mtu": 1500, "up": True,
+              "mac": "02:42:00:00:00:01", "peer_index": None, "addresses": ["10.9.0.1/24"]}
+    current = {"links": {"nsbr-lan": bridge}, "netns": {}, "named_netns": [], "sysctl": {}, "routes": {},
+               "docker_networks": _have(spec)}
+    out = engine.compute(spec, current, hstate())
+    assert out.conflicts == []
+    assert [a["changes"] for a in out.actions if a["op"] == "link_set" and a["name"] == "nsbr-lan"][0] == {
+        "mac": {n["name"]: n for n in spec["networks"]}["lan"]["bridge_mac"], "alias": "netstitch bridge lan"}
+    # without netstitch's Docker network bound to it, the same bridge is someone else's
+    current["docker_networks"] = {}
+    assert any("interface nsbr-lan exists on host h1 and netstitch did not create it" in c
+               for c in engine.compute(spec, current, hstate()).conflicts)
