@@ -42,10 +42,19 @@ def host_specs(topo):
         if net.overlay is not None and not net.routed:
             for h in net.overlay.slices:
                 macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+    # grouped once (not per host: a topology of 1,000 hosts x 50 containers would sort 50,000 containers 1,000 times)
+    by_host = {}
+    for c in sorted(topo.containers.values(), key=lambda c: c.name):
+        by_host.setdefault(c.host, []).append(c)
+    nets_sorted = sorted(topo.networks.values(), key=lambda n: n.name)
+    links_by_net = {}
+    for pos, ln in enumerate(topo.links):
+        links_by_net.setdefault(ln.network, []).append((pos, ln))
     specs = {}
     for host in topo.hosts:
         nets = []
-        for net in sorted(topo.networks.values(), key=lambda n: n.name):
+        mine = by_host.get(host, [])
+        for net in nets_sorted:
             if host not in net.hosts:
                 continue
             shared = net.overlay is not None and not net.routed
@@ -67,9 +76,7 @@ def host_specs(topo):
                 # keys that exist only where Docker is involved: specs of other topologies stay as they were
                 nets[-1]["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
         conts = []
-        for c in sorted(topo.containers.values(), key=lambda c: c.name):
-            if c.host != host:
-                continue
+        for c in mine:
             conts.append({
                 "name": c.name,
                 "kind": c.kind,
@@ -81,10 +88,10 @@ def host_specs(topo):
         publish = [{"container": c.name, "ifname": c.interface_on(p.network).name, "network": p.network,
                     "host_ip": str(p.host_ip) if p.host_ip else None, "protocol": p.protocol,
                     "host_port": p.host_port, "container_port": p.container_port}
-                   for c in sorted(topo.containers.values(), key=lambda c: c.name) if c.host == host
-                   for p in c.publish]
-        links = [_link_spec(topo, ln) for ln in topo.links if ln.network in here and
-                 (topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
+                   for c in mine for p in c.publish]
+        links = [_link_spec(topo, ln) for _, ln in sorted(
+            (pos, ln) for net in here for pos, ln in links_by_net.get(net, ())
+            if topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
         specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
                        "publish": publish, "links": links}
         if topo.hosts[host].docker_host:
