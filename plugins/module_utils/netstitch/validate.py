@@ -689,10 +689,12 @@ class _Checker(_PublishChecks):
         host_ifnames = {}   # host -> {name: path}
         for host in hosts:
             host_ifnames[host] = {}
+        # the hosts containers name (once: not once per network)
+        cont_hosts = set(c.get("host") for c in conts.values() if _is_dict(c) and isinstance(c.get("host"), str))
         for name, n in nets.items():
             if n is None:
                 continue
-            for h in n.hosts | set(c.get("host") for c in conts.values() if _is_dict(c) and isinstance(c.get("host"), str)):
+            for h in n.hosts | cont_hosts:
                 if h in host_ifnames:
                     host_ifnames[h].setdefault(n.bridge, "networks.%s.bridge" % name)
                     if n.overlay is not None and n.overlay.device:
