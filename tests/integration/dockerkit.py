@@ -16,7 +16,7 @@ import tempfile
 import time
 
 APPLETS = ("sh", "httpd", "nc", "ping", "ip", "sleep", "wget", "cat", "echo", "hostname")
-SYSTEM_URL = "unix:///var/run/docker.sock"
+SYSTEM_URL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"     # the engine the tests use
 
 
 def run(*args, check=True, timeout=60, input=None):
@@ -62,13 +62,14 @@ class Image(object):
         for a in APPLETS:
             os.symlink("busybox", os.path.join(self.dir, "bin", a))
         tar = subprocess.Popen(["tar", "-C", self.dir, "-c", "."], stdout=subprocess.PIPE)
-        r = subprocess.run(["docker", "import", "-c", 'CMD ["/bin/sh"]', "-", self.tag], stdin=tar.stdout,
+        r = subprocess.run(["docker", "-H", SYSTEM_URL, "import", "-c", 'CMD ["/bin/sh"]', "-", self.tag],
+                           stdin=tar.stdout,
                            capture_output=True, text=True, timeout=60)
         tar.wait()
         assert r.returncode == 0, "docker import failed: %s" % r.stderr
 
     def remove(self):
-        run("docker", "rmi", "-f", self.tag, check=False)
+        run("docker", "-H", SYSTEM_URL, "rmi", "-f", self.tag, check=False)
 
 
 class Containers(object):
@@ -161,7 +162,7 @@ class NestedDockerd(object):
             return ""
 
     def load(self, tag):
-        save = subprocess.Popen(["docker", "save", tag], stdout=subprocess.PIPE)
+        save = subprocess.Popen(["docker", "-H", SYSTEM_URL, "save", tag], stdout=subprocess.PIPE)
         r = subprocess.run(["docker", "-H", self.url, "load"], stdin=save.stdout, capture_output=True, text=True,
                            timeout=120)
         save.wait()

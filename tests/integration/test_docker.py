@@ -15,6 +15,7 @@ import re
 import secrets
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -101,6 +102,8 @@ class DockerLab(object):
 def dl(tmp_path_factory):
     reason = dockerkit.skip_reason()
     if reason:
+        # skipped with the reason, and said aloud (the warnings summary shows it even without -rs)
+        warnings.warn(pytest.PytestWarning("the Docker tests are skipped: %s" % reason))
         pytest.skip(reason)
     lab = DockerLab(tmp_path_factory.mktemp("docker"))
     try:
@@ -111,9 +114,9 @@ def dl(tmp_path_factory):
         lab.down()
         left = [ns for ns in nskit.netns_list() if ns.startswith(lab.fabric.name)]
         assert not left, "namespaces left behind: %s" % left
-        r = dockerkit.run("docker", "ps", "-a", "--filter", "name=nst-%s-" % lab.id, "-q")
+        r = dockerkit.run("docker", "-H", SYSTEM, "ps", "-a", "--filter", "name=nst-%s-" % lab.id, "-q")
         assert r.stdout.strip() == "", "containers left behind"
-        assert dockerkit.run("docker", "images", "-q", lab.tag).stdout.strip() == "", "image left behind"
+        assert dockerkit.run("docker", "-H", SYSTEM, "images", "-q", lab.tag).stdout.strip() == "", "image left behind"
         if nested is not None:
             assert nested.leftovers() == {"processes": [], "dir": False, "cgroups": []}, nested.leftovers()
 
@@ -261,7 +264,8 @@ def test_watcher_reattaches_a_restarted_container_within_seconds(dl):
         for how in (("restart", "-t", "0", web), ("stop", "-t", "0", web), ("start", web)):
             dl.sys.docker(*how)
             if how[0] == "stop":
-                assert not nskit.ping(dl.cns("wn1"), addr, timeout=1)
+                # the kernel tears the stopped container's namespace (and its veth) down asynchronously
+                wait_for(lambda: not nskit.ping(dl.cns("wn1"), addr, timeout=0.3), 10, "the stopped container to go")
                 continue
             t0 = time.monotonic()
             wait_for(lambda: dl.sys.addresses(web, "eth1") == ["%s/24" % addr], 5, "the watcher to re-attach")

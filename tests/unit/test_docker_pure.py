@@ -274,3 +274,19 @@ def test_engine_adopts_instead_of_reporting_a_conflict():
     current["docker_networks"] = {}
     assert any("interface nsbr-lan exists on host h1 and netstitch did not create it" in c
                for c in engine.compute(spec, current, hstate()).conflicts)
+
+
+def test_a_stopped_containers_lingering_veth_is_left_to_the_kernel():
+    spec = copy.deepcopy(specs()["h1"])
+    for c in spec["containers"]:
+        c["netns"], c["absent"] = None, True
+    web = [c for c in spec["containers"] if c["name"] == "web"][0]
+    host_end = web["interfaces"][1]["host_ifname"]
+    veth = {"index": 9, "kind": "veth", "alias": "netstitch veth web/eth2 lan", "master": "nsbr-lan", "mtu": 1500,
+            "up": True, "mac": "02:00:00:00:00:09", "peer_index": 3, "addresses": []}
+    current = {"links": {host_end: veth}, "netns": {}, "named_netns": [], "sysctl": {}, "routes": {}}
+    out = engine.compute(spec, current, hstate())
+    assert out.conflicts == [] and not [a for a in out.actions if a.get("name") == host_end]
+    assert out.desired["endpoints"] == {}
+    # leases of absent containers are kept (they come back with the same addresses)
+    assert set(out.leases["lan"]) == {"web/eth2", "db/data0"} and set(out.leases["fab"]) == {"web/eth1"}

@@ -391,6 +391,11 @@ def compute(spec, current, hstate, peers=None, docker_force=False):
             current = dict(current, links=dict(current["links"]))
             for name in adopt:
                 current["links"][name] = dict(current["links"][name], alias=ALIAS_PREFIX + "adopt (made by Docker)")
+    # the veths of a Docker container that is not running go with its namespace (the kernel tears it down a moment
+    # after the container stops): neither pruned nor touched meanwhile
+    gone = {i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]}
+    if gone & set(current.get("links", ())):
+        current = dict(current, links={k: v for k, v in current["links"].items() if k not in gone})
     actions, conflicts = planner.plan(desired, current)
     if have_docker is not None:
         first, last, more = dockerplan.plan(spec, have_docker, docker_force)

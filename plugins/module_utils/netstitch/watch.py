@@ -70,7 +70,7 @@ class Watcher(object):
 
     def url(self):
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import docker as docker_mod
-        spec, _ = self.state()
+        spec = self.state()[0]
         return self.docker_host or docker_mod.url_of(spec or {})
 
     def run(self):
@@ -86,7 +86,7 @@ class Watcher(object):
                 self.apply("start of the watcher" if not self.applies else "reconnected to the Docker Engine")
                 delay = RETRY_MIN
                 for ev in stream:
-                    spec, _ = self.state()
+                    spec = self.state()[0]
                     name = _named(spec, ev)
                     if name is None:
                         continue
