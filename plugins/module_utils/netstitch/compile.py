@@ -89,7 +89,7 @@ def host_specs(topo):
                     "host_ip": str(p.host_ip) if p.host_ip else None, "protocol": p.protocol,
                     "host_port": p.host_port, "container_port": p.container_port}
                    for c in mine for p in c.publish]
-        links = [_link_spec(topo, ln) for _, ln in sorted(
+        links = [_link_spec(topo, ln) for _index, ln in sorted(
             (pos, ln) for net in here for pos, ln in links_by_net.get(net, ())
             if topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
         specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts,

@@ -159,7 +159,7 @@ def view(desired=None, current=None):
                                     "addresses": [a for a in l["addresses"] if ":" not in a]}
         elif l["kind"] == "veth" and len(words) >= 3:
             ep = {"network": words[2], "host_ifname": name, "mtu": l["mtu"]}
-            cont, _, ifname = words[1].partition("/")
+            cont, _sep, ifname = words[1].partition("/")
             pname, peer, nstate = peers.get((l["index"], l.get("peer_index")), (None, None, None))
             if peer is not None:
                 route = nstate.get("default_route") or {}
@@ -283,7 +283,7 @@ def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LO
     try:
         with HostLock(state_dir, spec["host"], lock_timeout):
             hstate = HostState(state_dir, spec["host"])
-            run_spec, _ = resolve_docker(host, spec, hstate.spec)
+            run_spec = resolve_docker(host, spec, hstate.spec)[0]
             current = host.read(run_spec, hstate)
             addresses, leases = ipam.allocate(run_spec, current, hstate.leases)
             changed = leases != hstate.leases
@@ -495,7 +495,7 @@ def _probe_peers(spec):
             peers.setdefault(addr, set()).add((p["host"], n["name"]))
     down = unreachable(peers)
     return ["peer %s (%s) does not answer on the underlay; networks %s will reach it once it is back"
-            % (", ".join(sorted({h for h, _ in peers[a]})), a, ", ".join(sorted({n for _, n in peers[a]})))
+            % (", ".join(sorted({h for h, _net in peers[a]})), a, ", ".join(sorted({n for _host, n in peers[a]})))
             for a in sorted(down)]
 
 
@@ -560,7 +560,7 @@ def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
     try:
         hstate = HostState(state_dir, host_name)
         spec = hstate.spec or {"host": host_name, "networks": [], "containers": []}
-        spec, _ = resolve_docker(host, spec)
+        spec = resolve_docker(host, spec)[0]
         current = host.read(spec, hstate)
         out = view(current=current)
         out["nft_rules"] = [r["rule"].get("comment") for f in ("inet", "bridge")

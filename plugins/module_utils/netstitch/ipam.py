@@ -64,10 +64,10 @@ def allocate(spec, current, leases):
         net = itf["network"]
         addr = None
         netns = c.get("netns") or c.get("docker")
-        _, link = st.endpoint_peer(current, itf["host_ifname"], netns)
+        link = st.endpoint_peer(current, itf["host_ifname"], netns)[1]
         plen = pools[net][1].prefixlen
         for cidr in (link or {}).get("addresses", []):
-            a, _, l = cidr.partition("/")
+            a, _sep, l = cidr.partition("/")
             if int(l) == plen and usable(net, ipaddress.IPv4Address(a)):
                 addr = ipaddress.IPv4Address(a)
                 break

@@ -13,7 +13,7 @@ def strict_loader():
 
     def mapping(loader, node, deep=False):
         seen = {}
-        for key_node, _ in node.value:
+        for key_node, _value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue    # '<<': merged keys may be overridden
             key = loader.construct_object(key_node, deep=deep)

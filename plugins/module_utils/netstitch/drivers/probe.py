@@ -45,12 +45,12 @@ def unreachable(addresses, timeout=1.0):
             if left <= 0 or not select.select([sock], [], [], left)[0]:
                 break
             try:
-                data, (src, _) = sock.recvfrom(2048)
+                data, (src, _port) = sock.recvfrom(2048)
             except OSError:
                 continue
             ihl = (data[0] & 0x0F) * 4
             if len(data) >= ihl + 8:
-                typ, _, _, rid, _ = struct.unpack("!BBHHH", data[ihl:ihl + 8])
+                typ, _code, _sum, rid, _seq = struct.unpack("!BBHHH", data[ihl:ihl + 8])
                 if typ == 0 and rid == ident:
                     waiting.discard(src)
         return waiting

@@ -190,7 +190,7 @@ class Tinc(object):
         if pid:
             self.writes += 1
             os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
+            for _attempt in range(100):
                 if not _pid_alive(pid, d):
                     break
                 time.sleep(0.05)
