@@ -43,6 +43,13 @@ options:
       - Seconds to wait for another netstitch apply on the same host to finish before failing.
     type: float
     default: 300
+  docker_force:
+    description:
+      - Let a change that Docker cannot make in place re-create a netstitch-bound Docker network even while
+        containers are connected to it (they are disconnected and connected again with their addresses). Without it,
+        such a change fails before anything is touched and names the connected containers.
+    type: bool
+    default: false
   peers:
     description:
       - Every host's facts from M(netstitch.fabric.prepare), keyed by host name, when the topology needs them
@@ -193,6 +200,7 @@ def main():
             state_dir=dict(type="path", default=engine.DEFAULT_STATE_DIR),
             lock_timeout=dict(type="float", default=engine.LOCK_TIMEOUT),
             peers=dict(type="dict"),
+            docker_force=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
@@ -209,7 +217,8 @@ def main():
                          problems=problems)
     try:
         result = engine.apply(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
-                              lock_timeout=module.params["lock_timeout"], peers=module.params["peers"])
+                              lock_timeout=module.params["lock_timeout"], peers=module.params["peers"],
+                              docker_force=module.params["docker_force"])
     except NetstitchError as e:
         module.fail_json(msg=str(e))
     except (IOError, OSError) as e:
