@@ -230,25 +230,9 @@ class Host(object):
             return dockeruser.change("-I" if op == "docker_user_add" else "-D", action["rule"])
         if op.startswith("docker_net_"):
             return self.docker.execute(action)
-        if not op.startswith("tinc_"):
-            return self.netlink.execute(action)
-        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import tinc as tinc_mod
-        t, net = self.tinc, action["network"]
-        if op == "tinc_keygen":
-            t.ensure_key(net)
-        elif op == "tinc_write":
-            r = action["render"]
-            t.write(net, tinc_mod.render(pubkey=tinc_mod.public_key(t.confdir(net), r["host"]), **r))
-        elif op == "tinc_start":
-            if action.get("restart"):
-                t.stop(net)
-            t.start(net, action["device"], exists=self.netlink.link_exists)
-            self.netlink.execute({"op": "link_set", "text": action["text"], "ns": None, "name": action["device"],
-                                  "changes": action["changes"]})
-        elif op == "tinc_reload":
-            t.reload(net)
-        elif op == "tinc_stop":
-            t.stop(net, remove=True)
+        if op.startswith("tinc_"):
+            return self.tinc.execute(action, self.netlink)
+        return self.netlink.execute(action)
 
     @property
     def writes(self):
@@ -290,7 +274,7 @@ def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LO
             if not check_mode:
                 hstate.leases = leases
                 hstate.save()
-        keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
+            keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
     finally:
         if own:
             host.close()

@@ -87,6 +87,27 @@ class Tinc(object):
         if r.returncode != 0:
             raise ApplyError("systemctl %s failed: %s" % (" ".join(args), r.stderr.strip()[-300:]))
 
+    def execute(self, action, netlink):
+        """One tinc action of the plan (netlink configures the TAP port once tincd has made it)."""
+        op, net = action["op"], action["network"]
+        if op == "tinc_keygen":
+            self.ensure_key(net)
+        elif op == "tinc_write":
+            r = action["render"]
+            self.write(net, render(pubkey=public_key(self.confdir(net), r["host"]), **r))
+        elif op == "tinc_start":
+            if action.get("restart"):
+                self.stop(net)
+            self.start(net, action["device"], exists=netlink.link_exists)
+            netlink.execute({"op": "link_set", "text": action["text"], "ns": None, "name": action["device"],
+                             "changes": action["changes"]})
+        elif op == "tinc_reload":
+            self.reload(net)
+        elif op == "tinc_stop":
+            self.stop(net, remove=True)
+        else:
+            raise ApplyError("unknown tinc action %r" % op)
+
     def confdir(self, network):
         return os.path.join(self.root, network)
 
