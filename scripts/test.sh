@@ -15,4 +15,6 @@ python -m pytest -q -p no:cacheprovider tests/
 for extra in scripts/sanity.sh scripts/molecule.sh; do
   if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
 done
+step "benchmark smoke (10 and 100 endpoints: a no-op re-apply makes zero kernel writes, prune leaves nothing)"
+if [ "$(id -u)" -eq 0 ]; then bash bench/run.sh --smoke; else echo "skipped: the benchmark needs root"; fi
 step "all tests passed"

@@ -370,17 +370,17 @@ class Netlink(object):
             items.append((x, idx))
         if not items:
             return
-        mine = {idx for _, idx in items}
+        mine = {idx for _action, idx in items}
         clash = [l["name"] for l in s.links() if l["group"] == group and l["index"] not in mine]
         if not clash:
             try:
                 self._write(s.link_del, group=group)
-                for x, _ in items:
+                for x, _idx in items:
                     self._index[None].pop(x["name"], None)
                 return
             except NetlinkError:
                 pass
-        for x, _ in items:
+        for x, _idx in items:
             try:
                 self._do_link_del(x)
             except NetlinkError as e:

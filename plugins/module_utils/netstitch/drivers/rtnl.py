@@ -191,7 +191,7 @@ class Socket(object):
             data = self.sock.recv(_RECV)
             off, size = 0, len(data)
             while off + 16 <= size:
-                n, kind, flags, mseq, _ = _HDR.unpack_from(data, off)
+                n, kind, flags, mseq, _pid = _HDR.unpack_from(data, off)
                 if n < 16:
                     break
                 end = off + n
@@ -212,14 +212,14 @@ class Socket(object):
 
     def request(self, kind, flags, body):
         """Send one request with NLM_F_ACK and wait for its acknowledgement (one kernel write)."""
-        for _ in self._replies(self._send(kind, flags | NLM_F_ACK, body)):
+        for _reply in self._replies(self._send(kind, flags | NLM_F_ACK, body)):
             pass
 
     def dump(self, kind, body, attempts=3):
         """[(data, payload offset, end)] of a dump; retried when the kernel says it was interrupted by a change."""
-        for _ in range(attempts):
+        for _attempt in range(attempts):
             out, intr = [], False
-            for _, flags, data, off, end in self._replies(self._send(kind, NLM_F_DUMP, body)):
+            for _kind, flags, data, off, end in self._replies(self._send(kind, NLM_F_DUMP, body)):
                 out.append((data, off, end))
                 intr = intr or bool(flags & NLM_F_DUMP_INTR)
             if not intr:
@@ -231,7 +231,7 @@ class Socket(object):
         """[{"index", "name", "flags", "mtu", "link", "master", "address", "alias", "kind", "vxlan"}]"""
         out = []
         for data, off, end in self.dump(RTM_GETLINK, _ifi() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)):
-            _, _, index, flags, _ = _IFI.unpack_from(data, off)
+            index, flags = _IFI.unpack_from(data, off)[2:4]
             a = _attrs(data, off + 16, end)
             kind = vx = None
             info = a.get(IFLA_LINKINFO)
@@ -267,7 +267,8 @@ class Socket(object):
         """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS)."""
         out = []
         for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(socket.AF_INET, 0, 0, 0, 0)):
-            _, plen, _, _, index = _IFA.unpack_from(data, off)
+            fields = _IFA.unpack_from(data, off)
+            plen, index = fields[1], fields[4]
             a = _attrs(data, off + 8, end)
             if IFA_ADDRESS in a:
                 out.append((index, "%s/%d" % (_ip(data, a[IFA_ADDRESS]), plen)))
@@ -278,7 +279,8 @@ class Socket(object):
         out = []
         body = _RTM.pack(socket.AF_INET, 0, 0, 0, table, 0, 0, 0, 0)
         for data, off, end in self.dump(RTM_GETROUTE, body):
-            _, dst_len, _, _, rtable, proto, _, _, _ = _RTM.unpack_from(data, off)
+            fields = _RTM.unpack_from(data, off)
+            dst_len, rtable, proto = fields[1], fields[4], fields[5]
             a = _attrs(data, off + 12, end)
             if (_u32_at(data, a.get(RTA_TABLE)) or rtable) != table:
                 continue
@@ -291,7 +293,7 @@ class Socket(object):
         """[{"ifindex", "state", "flags", "dst", "lladdr"}] (family AF_INET: ARP entries; AF_BRIDGE: the FDB)."""
         out = []
         for data, off, end in self.dump(RTM_GETNEIGH, _NDM.pack(family, 0, 0, 0, 0)):
-            _, ifindex, state, flags, _ = _NDM.unpack_from(data, off)
+            ifindex, state, flags = _NDM.unpack_from(data, off)[1:4]
             a = _attrs(data, off + 12, end)
             out.append({"ifindex": ifindex, "state": state, "flags": flags,
                         "dst": _ip(data, a[NDA_DST]) if NDA_DST in a else None,
@@ -302,7 +304,8 @@ class Socket(object):
         """The index of the link called ``name``, or None (one RTM_GETLINK, not a dump)."""
         found = None
         try:
-            for kind, _, data, off, _ in self._replies(self._send(RTM_GETLINK, NLM_F_ACK, _ifi() + _str(IFLA_IFNAME, name))):
+            seq = self._send(RTM_GETLINK, NLM_F_ACK, _ifi() + _str(IFLA_IFNAME, name))
+            for kind, _flags, data, off, _end in self._replies(seq):
                 if kind == RTM_NEWLINK:
                     found = _IFI.unpack_from(data, off)[2]
         except NetlinkError as e:
@@ -364,7 +367,7 @@ class Socket(object):
 
     def route(self, cmd, dst, gateway, oif=None, proto=RTPROT_STATIC):
         """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route)."""
-        net, _, plen = dst.partition("/")
+        net, _slash, plen = dst.partition("/")
         plen = int(plen or 32)
         attrs = (_nla(RTA_DST, _ip4(net)) if plen else b"") + _nla(RTA_GATEWAY, _ip4(gateway))
         if oif is not None:
