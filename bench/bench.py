@@ -75,37 +75,54 @@ def main(argv=None):
                "command": "bash bench/run.sh" + (" --smoke" if a.smoke else ""), "prefix": run.prefix}
     t0 = time.monotonic()
     failed = False
+
+    def section(name, fn):
+        """Run one section; a failure is recorded (and fails the run) without stopping the other sections."""
+        nonlocal failed
+        try:
+            results[name] = fn()
+        except Exception:
+            failed = True
+            results.setdefault("errors", {})[name] = traceback.format_exc()
+            log("bench: section %s FAILED:\n%s" % (name, results["errors"][name]))
+
+    def apply_section():
+        import b_apply
+        log("== apply: cold / no-op / prune of N endpoints on one host, against iproute2 (reps %d)" % reps)
+        out = {}
+        for n in sizes:
+            rows = b_apply.run_size(run, n, reps, log, ip_prune_reps=1 if n >= 300 else reps)
+            out[str(n)] = {"rows": rows, "summary": b_apply.summary(rows)}
+        return out
+
+    def ansible_section():
+        import b_ansible
+        log("== ansible-playbook: the fabric role against one lab host (reps %d)" % a.ansible_reps)
+        return {str(n): b_ansible.run_size(run, n, a.ansible_reps, log) for n in [int(x) for x in
+                                                                                 a.ansible_sizes.split(",")]}
+
+    def docker_section():
+        import b_docker
+        log("== docker network connect of N containers")
+        return b_docker.run(run, [int(x) for x in a.docker_sizes.split(",")], log)
+
+    def planner_section():
+        import b_planner
+        hosts, per = (20, 50) if a.smoke else (a.planner_hosts, a.planner_per_host)
+        log("== planner alone: %d hosts x %d containers, validated, compiled, planned for one host" % (hosts, per))
+        return b_planner.run(hosts, per, log)
+
+    def dataplane_section():
+        import b_dataplane
+        log("== data plane: iperf3 container to container")
+        return b_dataplane.run(run, a.iperf_seconds, a.iperf_reps, log)
+
+    fns = {"apply": apply_section, "ansible": ansible_section, "docker": docker_section, "planner": planner_section,
+           "dataplane": dataplane_section}
     try:
-        if "apply" in sections:
-            import b_apply
-            log("== apply: cold / no-op / prune of N endpoints on one host, against iproute2 (reps %d)" % reps)
-            results["apply"] = {}
-            for n in sizes:
-                rows = b_apply.run_size(run, n, reps, log, ip_prune_reps=1 if n >= 300 else reps)
-                results["apply"][str(n)] = {"rows": rows, "summary": b_apply.summary(rows)}
-        if "ansible" in sections:
-            import b_ansible
-            log("== ansible-playbook: the fabric role against one lab host (reps %d)" % a.ansible_reps)
-            results["ansible"] = {}
-            for n in [int(x) for x in a.ansible_sizes.split(",")]:
-                results["ansible"][str(n)] = b_ansible.run_size(run, n, a.ansible_reps, log)
-        if "docker" in sections:
-            import b_docker
-            log("== docker network connect of N containers")
-            results["docker"] = b_docker.run(run, [int(x) for x in a.docker_sizes.split(",")], log)
-        if "planner" in sections:
-            import b_planner
-            hosts, per = (20, 50) if a.smoke else (a.planner_hosts, a.planner_per_host)
-            log("== planner alone: %d hosts x %d containers, validated, compiled, planned for one host" % (hosts, per))
-            results["planner"] = b_planner.run(hosts, per, log)
-        if "dataplane" in sections:
-            import b_dataplane
-            log("== data plane: iperf3 container to container")
-            results["dataplane"] = b_dataplane.run(run, a.iperf_seconds, a.iperf_reps, log)
-    except Exception:
-        failed = True
-        results["error"] = traceback.format_exc()
-        log(results["error"])
+        for name in SECTIONS:
+            if name in sections:
+                section(name, fns[name])
     finally:
         run.cleanup()
         left = run.mine()
