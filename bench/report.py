@@ -120,13 +120,16 @@ def render(res, before=None):
     w = L.append
     w("# Benchmarks")
     w("")
-    w("Figures measured on one machine by one command, with the exact code of this commit:")
+    w("Figures measured on one machine by one command, on the code of commit %s:" % res.get("commit", "?"))
     w("")
     w("```")
     w("make bench            # = bash bench/run.sh (as root): about %d minutes; rewrites this page" % max(1, round(res.get("seconds", 0) / 60.0)))
     w("bash bench/run.sh --smoke   # under a minute: 10 and 100 endpoints, asserts no-op = zero writes (also run by scripts/test.sh)")
     w("```")
     w("")
+    if res.get("errors"):
+        w("**Sections that failed in this run** (their figures are missing below): %s." % ", ".join(sorted(res["errors"])))
+        w("")
     w("Raw results: [benchmarks.json](benchmarks.json); the code: `bench/` (one module per section, each says what it "
       "measures). Every namespace and Docker object the run makes carries a unique prefix and is removed at the end, "
       "also on failure; nothing in the machine's own namespace is changed.")
@@ -228,7 +231,7 @@ def render(res, before=None):
           "(netlink, nft, files, tinc, iptables, docker).")
         w("- **prune**: applying a topology without these containers: every veth and bridge netstitch made is removed "
           "(the namespaces it did not create stay); asserted: the host namespace holds nothing but `lo` and the "
-          "containers' namespaces are empty again. *ip prune*: one `ip -batch` with one `link del` per veth and "
+          "containers' namespaces (every tenth checked) are empty again. *ip prune*: one `ip -batch` with one `link del` per veth and "
           "bridge; and one `ip -batch` putting them in a link group and removing the group (what netstitch does).")
         w("")
     # -- docker ------------------------------------------------------------------------------------------------
@@ -266,9 +269,13 @@ def render(res, before=None):
             w("| %s | %s | %s | %s | %s |" % (format(n, ","), s(a["cold"]), s(a["cold_module"]), s(a["noop"]),
                                              s(a["noop_module"])))
         w("")
-        w("The difference between the two columns is Ansible itself (about 2 s of interpreter, templating, the "
-          "controller-side validation and the module transfer here; ../shared/GUIDE.md counts 0.3-0.8 s per task "
-          "for the interpreter alone); one module call per host, whatever N.")
+        ns_ = sorted(an)
+        over = [an[n]["noop"] - an[n]["noop_module"] for n in ns_]
+        w("The difference between a playbook and its module is Ansible itself: %s at N=%s, %s at N=%s (no-op runs), "
+          "for the interpreter, the controller-side validation and compilation, and carrying the spec (every "
+          "container of the host) as the module's argument and back; ../shared/GUIDE.md counts 0.3-0.8 s per task "
+          "for the interpreter alone. netstitch makes one module call per host, whatever N." % (
+              s(over[0]), format(ns_[0], ","), s(over[-1]), format(ns_[-1], ",")))
         w("")
     # -- scaling -----------------------------------------------------------------------------------------------
     if len(sizes) >= 2:
@@ -365,7 +372,8 @@ def render(res, before=None):
           "`net.bridge.bridge-nf-call-iptables` is %s, so every bridged frame of the overlay also passes the inet "
           "hooks: netstitch's forward chain (isolation between networks) and, because that chain and the NAT chain "
           "use connection tracking, conntrack, on both hosts. The controls show how much of the gap each part "
-          "takes. (During development, exempting the tunnel's UDP packets and the frames within a network from "
+          "takes; single rounds vary by about ±10%% on this machine, so differences below about 0.1 are noise. "
+          "(During development, exempting the tunnel's UDP packets and the frames within a network from "
           "conntrack was tried in the same lab and gained nothing measurable, so it was not kept.) "
           "flannel's published ratio for comparison: 0.29 of host to host (../shared/GUIDE.md); tinc, in user "
           "space with encryption, reaches %s of the underlay here." % (dp.get("bridge_nf_call_iptables"),
@@ -414,9 +422,10 @@ OPTIMISATIONS = [
     "O(N²), about 1 s at 1,000 endpoints; now one index.",
     "**HostState.save** rendered the whole state file (with the spec of every container) twice per run to see "
     "whether it changed; it now compares data and renders only to write.",
-    "**compile.host_specs** sorted every container of the topology once per host: 37 s for 1,000 hosts × 50 "
-    "containers, 0.48 s now. **validate** collected the hosts of all containers once per network: 2.3 s → 1.6 s "
-    "there.",
+    "**compile.host_specs** sorted every container of the topology once per host: 37 s for the planner "
+    "benchmark's 1,000 hosts × 50 containers (single run during development, `python bench/b_planner.py`), about "
+    "0.5 s now (Planner alone). **validate** collected the hosts of all containers once per network: about 2.3 s "
+    "→ 1.7 s there.",
 ]
 
 
