@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 
 import labkit  # noqa: E402
 
-SECTIONS = ("apply", "ansible", "docker", "planner", "dataplane")
+SECTIONS = ("apply", "ansible", "docker", "planner", "ports", "dataplane")
 
 
 def _commit():
@@ -50,6 +50,7 @@ def main(argv=None):
     p.add_argument("--ansible-reps", type=int, default=3)
     p.add_argument("--planner-hosts", type=int, default=1000)
     p.add_argument("--planner-per-host", type=int, default=50)
+    p.add_argument("--ports", type=int, default=5000, help="published ports for the ports section")
     p.add_argument("--iperf-seconds", type=int, default=4)
     p.add_argument("--iperf-reps", type=int, default=5)
     p.add_argument("--out", default=None)
@@ -112,12 +113,18 @@ def main(argv=None):
         log("== planner alone: %d hosts x %d containers, validated, compiled, planned for one host" % (hosts, per))
         return b_planner.run(hosts, per, log)
 
+    def ports_section():
+        import b_ports
+        log("== published ports: %d in one transaction, then one changed (reps %d)" % (a.ports, reps))
+        return b_ports.run(run, a.ports, reps, log)
+
     def dataplane_section():
         import b_dataplane
         log("== data plane: iperf3 container to container")
         return b_dataplane.run(run, a.iperf_seconds, a.iperf_reps, log)
 
     fns = {"apply": apply_section, "ansible": ansible_section, "docker": docker_section, "planner": planner_section,
+           "ports": ports_section,
            "dataplane": dataplane_section}
     try:
         for name in SECTIONS:

@@ -175,8 +175,17 @@ def render(res, before=None):
           % (ratio(dp["vxlan_over_hand"]),
              " (%s with netstitch's nftables table removed)" % ratio(notable[0]) if notable else "",
              "met" if dp["vxlan_over_hand"] >= 0.95 else "missed: see Data plane"))
-    w("| 5,000 published ports in one transaction under 1 s; changing one touches one element | pending | see "
-      "Published ports |")
+    pr = res.get("ports")
+    if pr:
+        m = pr["median"]
+        w("| %s published ports in one transaction under 1 s; changing one touches one element | %s for the "
+          "transaction (engine cold apply of the host %s); one change: one map key (%d elements: old value out, new "
+          "in) in %s | %s |" % (format(pr["ports"], ","), ms(m["add_all"]), s(m["engine_cold"]),
+                                m["change_one_elements"], ms(m["change_one"]),
+                                "met" if m["add_all"] < 1 and m["change_one_elements"] <= 2 else "missed"))
+    else:
+        w("| 5,000 published ports in one transaction under 1 s; changing one touches one element | not measured "
+          "in this run | |")
     w("")
     # -- apply -------------------------------------------------------------------------------------------------
     if sizes:
@@ -379,12 +388,41 @@ def render(res, before=None):
           "space with encryption, reaches %s of the underlay here." % (dp.get("bridge_nf_call_iptables"),
                                                                     ratio(dp["tinc_over_underlay"])))
         w("")
-    # -- ports placeholder -------------------------------------------------------------------------------------
+    # -- published ports ---------------------------------------------------------------------------------------
     w("## Published ports")
     w("")
-    w("**Pending** (another issue): 5,000 published ports in one nftables transaction and the change of one port "
-      "will be measured here once that benchmark lands. No figures yet.")
-    w("")
+    pr = res.get("ports")
+    if not pr:
+        w("Not measured in this run (`bench/bench.py --sections ports`).")
+        w("")
+    else:
+        m = pr["median"]
+        w("%s published ports of 5 containers on one host (every host address, tcp), medians of %d repetitions "
+          "(`bench/b_ports.py`)%s:" % (format(pr["ports"], ","), len(pr["rows"]),
+                                       "; measured " + pr["measured"] if pr.get("measured") else ""))
+        w("")
+        w("| what | time | in the transaction |")
+        w("| --- | ---: | --- |")
+        w("| all %s ports added to netstitch's table: **one** nftables transaction (Nft.apply) | **%s** | %d commands, "
+          "%s map elements (address map + port map) |" % (format(pr["ports"], ","), ms(m["add_all"]),
+                                                          m["add_all_commands"], format(m["add_all_elements"], ",")))
+        w("| one port's container port changed | **%s** | %d commands, %d elements: %s |" % (
+            ms(m["change_one"]), m["change_one_commands"], m["change_one_elements"],
+            "; ".join(pr["change_one_texts"])))
+        w("| reading the table back and diffing it (a no-op finds nothing) | %s + %s | - |" % (
+            ms(m["read"]), ms(m["noop_diff"])))
+        w("| engine.apply, cold: the host, 5 containers and the %s ports | %s | one transaction |" % (
+            format(pr["ports"], ","), s(m["engine_cold"])))
+        w("| engine.apply, no-op (asserted: zero writes) | %s (read %s) | none |" % (
+            s(m["engine_noop"]), s(m["engine_noop_read"])))
+        w("| engine.apply, one port changed (asserted: one nft write, no netlink write) | %s | one transaction |"
+          % s(m["engine_change_one"]))
+        w("")
+        w("Published ports are elements of four nftables maps (address and port, for every host address and for one "
+          "address), looked up by one DNAT rule per hook, so a change is an element change, never a rule rewrite. A "
+          "changed mapping is one key of one map: its old value removed and its new value added in the same "
+          "transaction. Most of a no-op's time at this size is reading the 10,000 elements back as JSON.")
+        w("")
     # -- optimisations -----------------------------------------------------------------------------------------
     w("## Optimisations made for these figures")
     w("")

@@ -75,7 +75,6 @@ notes:
   - Needs root (CAP_NET_ADMIN) on the managed host.
   - Linux only.
 requirements:
-  - pyroute2 (Python package) on the managed host
   - the nftables Python binding (Debian package C(nftables) with C(libnftables1), and the C(pip-nftables) package)
     on the managed host
 seealso:
@@ -152,7 +151,6 @@ except ImportError:
     HAS_YAML = False
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import netlink as ns_netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import nft as ns_nft
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
 
@@ -204,8 +202,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not getattr(ns_netlink, "HAS_PYROUTE2", True):
-        module.fail_json(msg=missing_required_lib("pyroute2", url="https://pypi.org/project/pyroute2/"))
     if not ns_nft.HAS_NFTABLES:
         module.fail_json(msg=missing_required_lib(
             "nftables (the libnftables binding: Debian package nftables plus pip-nftables)",

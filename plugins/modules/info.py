@@ -50,7 +50,6 @@ attributes:
 notes:
   - Needs root (CAP_NET_ADMIN is not needed to read, but the namespaces and the nft table are readable by root only).
 requirements:
-  - pyroute2 (Python package) on the managed host
   - the nftables Python binding on the managed host
 seealso:
   - module: netstitch.fabric.apply
@@ -124,7 +123,6 @@ import os
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import netlink as ns_netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import nft as ns_nft
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
 
@@ -150,8 +148,6 @@ def main():
         ),
         supports_check_mode=True,
     )
-    if not getattr(ns_netlink, "HAS_PYROUTE2", True):
-        module.fail_json(msg=missing_required_lib("pyroute2", url="https://pypi.org/project/pyroute2/"))
     if not ns_nft.HAS_NFTABLES:
         module.fail_json(msg=missing_required_lib(
             "nftables (the libnftables binding: Debian package nftables plus pip-nftables)",

@@ -16,10 +16,6 @@ from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.plan import ROUTE_PROTO, ZERO_MAC
 
-# the driver speaks netlink itself (drivers/rtnl.py) and needs no third-party package; the name is kept for the
-# modules that check it
-HAS_PYROUTE2 = True
-
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
 MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
