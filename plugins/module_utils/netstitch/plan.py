@@ -195,15 +195,7 @@ def plan(desired, current):
                 mtu=want["mtu"], master=want["master"], **ident))
             have_fdb = set()
         else:
-            changes = {}
-            if have.get("master") != want["master"]:
-                changes["master"] = want["master"]
-            if have["mtu"] != want["mtu"]:
-                changes["mtu"] = want["mtu"]
-            if have.get("alias") != want["alias"]:
-                changes["alias"] = want["alias"]
-            if not have["up"]:
-                changes["up"] = True
+            changes = _link_changes(have, want["master"], want["mtu"], want["alias"])
             if changes:
                 ovl.append(_act("link_set", "set %s on vxlan %s" % (_fmt(changes), name), ns=None, name=name,
                                 changes=changes))
@@ -256,15 +248,7 @@ def plan(desired, current):
                                peer={"netns": want["netns"], "name": want["ifname"], "mtu": want["mtu"], "mac": want["mac"]}))
             peer = {"mtu": want["mtu"], "mac": want["mac"], "up": False, "addresses": []}
         else:
-            changes = {}
-            if have.get("master") != want["bridge"]:
-                changes["master"] = want["bridge"]
-            if have["mtu"] != want["mtu"]:
-                changes["mtu"] = want["mtu"]
-            if have.get("alias") != want["alias"]:
-                changes["alias"] = want["alias"]
-            if not have["up"]:
-                changes["up"] = True
+            changes = _link_changes(have, want["bridge"], want["mtu"], want["alias"])
             if changes:
                 veth_a.append(_act("link_set", "set %s on veth %s" % (_fmt(changes), hname), ns=None, name=hname, changes=changes))
         ns, ifn = want["netns"], want["ifname"]
@@ -341,14 +325,15 @@ def plan(desired, current):
     return pre + veth_del + bridges_a + veth_a + ctr_a + post, conflicts
 
 
-def _link_changes(have, want):
+def _link_changes(have, master, mtu, alias):
+    """What to set on an existing port of a bridge (veth host end, overlay device) to match the plan."""
     changes = {}
-    if have.get("master") != want["master"]:
-        changes["master"] = want["master"]
-    if have["mtu"] != want["mtu"]:
-        changes["mtu"] = want["mtu"]
-    if have.get("alias") != want["alias"]:
-        changes["alias"] = want["alias"]
+    if have.get("master") != master:
+        changes["master"] = master
+    if have["mtu"] != mtu:
+        changes["mtu"] = mtu
+    if have.get("alias") != alias:
+        changes["alias"] = alias
     if not have["up"]:
         changes["up"] = True
     return changes
@@ -388,7 +373,7 @@ def _plan_tinc(desired, current, links, conflicts):
             continue
         if wrote:
             out.append(_act("tinc_reload", "reload tinc for network %s" % net, network=net))
-        changes = _link_changes(tap, want)
+        changes = _link_changes(tap, want["master"], want["mtu"], want["alias"])
         if changes:
             out.append(_act("link_set", "set %s on tap %s" % (_fmt(changes), want["device"]), ns=None,
                             name=want["device"], changes=changes))
