@@ -5,7 +5,8 @@ until stdin closes (each request is a fresh engine run, as a module call would b
 Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null}
-    (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on)
+    (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on;
+     group: the link group a batch removal uses, to make it clash with a foreign link)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -20,6 +21,7 @@ import traceback
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, NetstitchError
 
 LOCK_TIMES = {}
@@ -76,6 +78,9 @@ def _vanish(name):
 def handle(req):
     LOCK_TIMES.clear()
     saved = _inject_fault(req["fail_at"]) if req.get("fail_at") else None
+    saved_group = netlink._random_group
+    if req.get("group"):      # force the link group of a batch removal (to make it clash with a foreign link)
+        netlink._random_group = lambda: req["group"]
     if req.get("vanish"):
         saved = saved or engine.Host.execute
         _vanish(req["vanish"])
@@ -97,6 +102,7 @@ def handle(req):
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
                 "traceback": traceback.format_exc()}
     finally:
+        netlink._random_group = saved_group
         if saved is not None:
             engine.Host.execute = saved
 

@@ -144,3 +144,34 @@ def test_an_object_in_the_way_fails_the_run_and_nothing_changes(env, make):
     # check mode fails the same way
     err2 = env.apply(topo, check=True, ok=False)
     assert err2["error"] == err["error"]
+
+
+def test_batch_prune_never_removes_a_foreign_link_sharing_its_link_group(env):
+    """Prune removes its veths in one kernel batch by putting them in a random link group and deleting the group.
+    Force that group to be one a foreign veth pair is already in: the dump check must see the clash, fall back to
+    removing netstitch's links one by one, and leave the foreign pair (and its group) alone."""
+    topo = base_topology(env)
+    first = env.apply(topo)
+    eps = endpoints(first)
+    group = 424242
+    run("ip", "-n", env.hostns, "link", "add", "fgn-a", "type", "veth", "peer", "name", "fgn-b")
+    run("ip", "-n", env.hostns, "link", "set", "fgn-a", "group", str(group))
+    foreign = run("ip", "-n", env.hostns, "-d", "link", "show", "dev", "fgn-a").stdout
+    smaller = copy.deepcopy(topo)
+    for name in ("web2", "db"):
+        del smaller["containers"][name]
+    res = env.call("apply", smaller, group=group)
+    # the batch was tried and fell back: 2 group marks + 2 single removals + the 2 namespaces netstitch made
+    assert res["writes"]["netlink"] == 6, res["writes"]
+    gone = [eps["web2/eth0"]["host_ifname"], eps["db/eth0"]["host_ifname"]]
+    assert any(a.startswith("remove veth") for a in res["actions"]), res["actions"]
+    links = run("ip", "-n", env.hostns, "-o", "link", "show").stdout
+    for name in gone:
+        assert name not in links, (name, links)
+    assert eps["web/eth0"]["host_ifname"] in links
+    assert run("ip", "-n", env.hostns, "-d", "link", "show", "dev", "fgn-a").stdout == foreign
+    assert "fgn-b" in links
+    # without a clash, removing everything leaves the foreign pair too
+    res = env.apply({"version": 1, "hosts": topo["hosts"], "networks": {}, "containers": {}})
+    links = run("ip", "-n", env.hostns, "-o", "link", "show").stdout
+    assert "fgn-a" in links and "fgn-b" in links and "nsbr-" not in links
