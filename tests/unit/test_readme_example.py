@@ -1,0 +1,25 @@
+"""The README's tour of the topology format is a valid topology: a newcomer can copy it."""
+
+import os
+import re
+
+import yaml
+
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_the_readme_tour_validates_and_compiles():
+    with open(os.path.join(TOP, "README.md")) as f:
+        text = f.read()
+    m = re.search(r"## A tour of the topology\n\n```yaml\n(.*?)```", text, re.S)
+    assert m, "README.md has no tour of the topology"
+    topo = validate.load(yaml.safe_load(m.group(1)))
+    specs = comp.host_specs(topo)
+    assert set(specs) == {"fab-h1", "fab-h2"}
+    web = [c for c in specs["fab-h1"]["containers"] if c["name"] == "web"][0]
+    assert [i["name"] for i in web["interfaces"]] == ["eth0", "eth1"]
+    assert len(specs["fab-h1"]["publish"]) == 11          # 8080 and the range 9000-9009
+    assert {ln["network"] for ln in specs["fab-h1"]["links"]} == {"back"}
