@@ -168,41 +168,10 @@ def run(run_, seconds, reps, log):
         # firewall's
         bridge_nf = sh("ip", "netns", "exec", lab.hns(1), "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables",
                        check=False).stdout.strip() or None
-        # first: netstitch beside a hand-made VXLAN that also gives its containers a way out (one masquerade rule in
-        # a table of its own on h3 and h4): any outbound NAT turns connection tracking on in the host, and with
-        # br_netfilter every bridged frame then passes the inet prerouting path; that is the fair "same shape"
-        hand_nat = ("table ip handnat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n"
-                    "  ip saddr 10.93.0.0/24 ip daddr != 10.93.0.0/24 masquerade\n }\n}\n")
-        for i in (3, 4):
-            sh("ip", "netns", "exec", lab.hns(i), "nft", "-f", "-", input=hand_nat)
-        got = []
-        for r in range(control_reps):
-            pair = {}
-            for name in ("netstitch_vxlan", "hand_vxlan"):
-                cl, sv, addr = paths[name]
-                labkit.settle(max_wait=5)
-                pair[name] = iperf(cl, sv, addr, seconds)
-            got.append(pair)
-        controls.append({"key": "hand_nat", "label": "beside a hand-made VXLAN with one outbound masquerade rule",
-                         "netstitch_vxlan": median([g["netstitch_vxlan"] for g in got]),
-                         "hand_vxlan": median([g["hand_vxlan"] for g in got]),
-                         "ratio": median([g["netstitch_vxlan"] / g["hand_vxlan"] for g in got]), "rounds": got})
-        log("  control %s: netstitch vxlan %.2f, hand vxlan %.2f Gbit/s, ratio %.2f"
-            % (controls[-1]["label"], controls[-1]["netstitch_vxlan"] / 1e9, controls[-1]["hand_vxlan"] / 1e9,
-               controls[-1]["ratio"]))
-        for i in (3, 4):
-            sh("ip", "netns", "exec", lab.hns(i), "nft", "delete", "table", "ip", "handnat", check=False)
-        steps = [("no_nat", "without the NAT chain", [["delete", "chain", "inet", "netstitch", "postrouting"]]),
-                 ("no_forward", "without the NAT and forward chains (table empty)",
-                  [["delete", "chain", "inet", "netstitch", "forward"]]),
-                 ("no_table", "without netstitch's tables", [["delete", "table", "inet", "netstitch"],
-                                                             ["delete", "table", "bridge", "netstitch"]])]
-        for key, label, cmds in steps:
-            for i in (1, 2):
-                for c in cmds:
-                    sh("ip", "netns", "exec", lab.hns(i), "nft", *c, check=False)
+        def control(key, label):
+            """netstitch's VXLAN measured beside the hand-made one, as the hosts stand now."""
             got = []
-            for r in range(control_reps):
+            for _round in range(control_reps):
                 pair = {}
                 for name in ("netstitch_vxlan", "hand_vxlan"):
                     cl, sv, addr = paths[name]
@@ -215,6 +184,27 @@ def run(run_, seconds, reps, log):
             controls.append(c)
             log("  control %s: netstitch vxlan %.2f, hand vxlan %.2f Gbit/s, ratio %.2f"
                 % (label, c["netstitch_vxlan"] / 1e9, c["hand_vxlan"] / 1e9, c["ratio"]))
+
+        # first: netstitch beside a hand-made VXLAN that also gives its containers a way out (one masquerade rule in
+        # a table of its own on h3 and h4): any outbound NAT turns connection tracking on in the host, and with
+        # br_netfilter every bridged frame then passes the inet prerouting path; that is the fair "same shape"
+        hand_nat = ("table ip handnat {\n chain post {\n  type nat hook postrouting priority srcnat; policy accept;\n"
+                    "  ip saddr 10.93.0.0/24 ip daddr != 10.93.0.0/24 masquerade\n }\n}\n")
+        for i in (3, 4):
+            sh("ip", "netns", "exec", lab.hns(i), "nft", "-f", "-", input=hand_nat)
+        control("hand_nat", "beside a hand-made VXLAN with one outbound masquerade rule")
+        for i in (3, 4):
+            sh("ip", "netns", "exec", lab.hns(i), "nft", "delete", "table", "ip", "handnat", check=False)
+        steps = [("no_nat", "without the NAT chain", [["delete", "chain", "inet", "netstitch", "postrouting"]]),
+                 ("no_forward", "without the NAT and forward chains (table empty)",
+                  [["delete", "chain", "inet", "netstitch", "forward"]]),
+                 ("no_table", "without netstitch's tables", [["delete", "table", "inet", "netstitch"],
+                                                             ["delete", "table", "bridge", "netstitch"]])]
+        for key, label, cmds in steps:
+            for i in (1, 2):
+                for c in cmds:
+                    sh("ip", "netns", "exec", lab.hns(i), "nft", *c, check=False)
+            control(key, label)
     finally:
         lab.down()
         for ns in labkit.netns_list():

@@ -56,21 +56,16 @@ options:
         (RV(netstitch.fabric.validate#module:needs_prepare)), that is tinc public keys and the addresses of linked
         containers on other hosts. A peer missing here is left out with a warning until a run reaches it.
     type: dict
+extends_documentation_fragment:
+  - netstitch.fabric.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The plan and the diff are computed in check mode; nothing is written to the kernel or the state file.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root (CAP_NET_ADMIN) on the managed host.
   - Linux only.

@@ -30,23 +30,18 @@ options:
       - The state directory M(netstitch.fabric.apply) used.
     type: path
     default: /var/lib/netstitch
+extends_documentation_fragment:
+  - netstitch.fabric.attributes
+  - netstitch.fabric.attributes.facts
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   facts:
-    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root (CAP_NET_ADMIN is not needed to read, but the namespaces and the nft table are readable by root only).
 requirements:

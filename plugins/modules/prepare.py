@@ -37,21 +37,16 @@ options:
       - Seconds to wait for another netstitch run on the same host.
     type: float
     default: 300
+extends_documentation_fragment:
+  - netstitch.fabric.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: In check mode no lease is written and no key is generated; a missing key is reported as null.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root on the managed host.
 requirements:

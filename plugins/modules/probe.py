@@ -90,21 +90,16 @@ options:
     description: Fail the task when any outcome differs from its expectation.
     type: bool
     default: true
+extends_documentation_fragment:
+  - netstitch.fabric.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Pings are sent in check mode too; they change nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 notes:
   - Needs root (entering a network namespace) and the C(nsenter) and C(ping) commands on the host.
   - Run it on the host the containers live on; the namespaces of another host are not visible there.

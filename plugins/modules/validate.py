@@ -33,20 +33,15 @@ options:
       - Path of a YAML file holding the topology, on the host the module runs on (normally the controller).
       - Exactly one of O(topology) and O(topology_file) is required.
     type: path
+extends_documentation_fragment:
+  - netstitch.fabric.attributes
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
   idempotent:
-    description: When run twice in a row with the same arguments, the second run reports no change.
     support: full
-  platform:
-    description: Target OS/families that can be operated against.
-    support: full
-    platforms: posix
 requirements:
   - jsonschema (Python package) on the host the module runs on
   - PyYAML (Python package) when O(topology_file) is used
