@@ -140,9 +140,16 @@ def down(name, d=None):
             hosts = json.load(f)["hosts"]
     except (OSError, ValueError, KeyError):
         hosts = 16
-    for ns in sorted(owned_namespaces(d)) + ns_names(name, hosts):
+    owned = sorted(owned_namespaces(d))
+    for ns in owned + ns_names(name, hosts):
         if netns_exists(ns):
             sh("ip", "netns", "del", ns, check=False)
+    try:    # and the names netstitch wrote for those namespaces (/etc/netns/<netns>/hosts)
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import hostsfile
+        for ns in owned:
+            hostsfile.write_block(ns, [])
+    except ImportError:
+        pass
     sh("rm", "-rf", d)
 
 

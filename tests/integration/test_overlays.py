@@ -7,6 +7,7 @@ the topology on every host through the CLI (inside the host's namespace), and te
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import time
 
@@ -40,6 +41,11 @@ class Fabric(object):
         for ns in nskit.netns_list():
             if ns.startswith(self.name + "-"):
                 nskit.del_netns(ns)
+        # hosts files of link names (/etc/netns/<netns>/hosts) made for this fabric's containers
+        if os.path.isdir("/etc/netns"):
+            for d in os.listdir("/etc/netns"):
+                if d.startswith(self.name + "-"):
+                    shutil.rmtree(os.path.join("/etc/netns", d), ignore_errors=True)
 
     def hns(self, host):
         return "%s-%s" % (self.name, host)

@@ -5,12 +5,9 @@ import copy
 import os
 import re
 import subprocess
-import time
-
-import pytest
 
 import nskit
-from test_overlays import Fabric
+from test_overlays import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
 
 HOSTS = ("h1", "h2")
 SERVER = """
@@ -55,21 +52,6 @@ def talk(ns, addr, port, proto="tcp"):
     """The server's answer ("tcp 80 from <source>") or None when the connection fails."""
     r = nskit.nsexec(ns, nskit.SYS_PY, "-c", CLIENT, proto, addr, str(port), check=False, timeout=15)
     return r.stdout.strip() if r.returncode == 0 else None
-
-
-@pytest.fixture
-def fabric(tmp_path):
-    f = Fabric(tmp_path)
-    try:
-        f.up()
-        yield f
-    finally:
-        f.down()
-        for c in ("web", "cli", "far", "mid"):
-            p = "/etc/netns/%s" % f.cns(c)
-            if os.path.isdir(p):
-                subprocess.run(["rm", "-rf", p])
-    assert not [ns for ns in nskit.netns_list() if ns.startswith(f.name)]
 
 
 def topology(fabric):
@@ -180,6 +162,15 @@ def _check_isolation(fabric, topo):
     fabric.apply_all(topo2)
     assert talk(cli, iso["web"], 80) is None
     assert nskit.run("ip", "netns", "exec", cli, "getent", "hosts", "webby", check=False).returncode != 0
+    # a client that goes away takes the names netstitch gave it along
+    fabric.apply_all(topo)
+    assert os.path.exists("/etc/netns/%s/hosts" % cli)
+    gone = copy.deepcopy(topo)
+    del gone["containers"]["cli"]
+    gone["links"] = [ln for ln in gone["links"] if ln["client"] != "cli"]
+    fabric.apply_all(gone)
+    assert not nskit.netns_exists(cli)
+    assert not os.path.exists("/etc/netns/%s" % cli)
 
 
 def test_isolation_and_links_stateful_with_br_netfilter(fabric):

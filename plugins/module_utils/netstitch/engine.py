@@ -232,7 +232,12 @@ class Host(object):
             return self.docker.execute(action)
         if op.startswith("tinc_"):
             return self.tinc.execute(action, self.netlink)
-        return self.netlink.execute(action)
+        self.netlink.execute(action)
+        if op == "netns_del" and hostsfile.read_block(action["netns"]) is not None:
+            # the names netstitch gave the namespace go with it
+            self.files += 1
+            hostsfile.write_block(action["netns"], [])
+        return None
 
     @property
     def writes(self):
