@@ -1,7 +1,7 @@
 """The expected-reachability rules of verify.py (pure: specs and endpoints in, checks out). No kernel, no Ansible."""
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as ns_compile
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate as ns_validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as ns_compile
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate as ns_validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import verify
 
 OUT = "198.51.100.1"

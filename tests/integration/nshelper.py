@@ -19,8 +19,9 @@ import sys
 import time
 import traceback
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, NetstitchError
 

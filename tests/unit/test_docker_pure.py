@@ -9,10 +9,13 @@ import types
 
 import pytest
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import dockerplan, engine, ipam
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import plan as planner
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate, watch
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import docker_network as dockerplan
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import planner
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.actions import Plan
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import watch
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import TopologyError
 
 TOPO = {
@@ -138,6 +141,13 @@ def test_explicit_default_route_conflicts_with_dockers_also_at_the_first_attach(
 
 
 # -- Docker networks --------------------------------------------------------------------------------------------------------
+def _dplan(spec, have, force=False):
+    """The Docker network kind's diff alone: (removals, creations, conflicts)."""
+    out = Plan()
+    dockerplan.diff(spec, have, out, force)
+    return out.phases["docker_remove"], out.phases["docker_create"], out.conflicts
+
+
 def _have(spec, **changes):
     """What Docker reports for the spec's networks as netstitch made them, with some fields changed."""
     out = {}
@@ -151,14 +161,14 @@ def _have(spec, **changes):
 
 def test_docker_network_created_after_the_bridges_and_kept_when_equal():
     spec = specs()["h1"]
-    first, last, conflicts = dockerplan.plan(spec, {})
+    first, last, conflicts = _dplan(spec, {})
     assert first == [] and conflicts == []
     assert [(a["op"], a["name"]) for a in last] == [("docker_net_create", "fabnet"), ("docker_net_create", "lan")]
     assert last[0]["want"] == {"network": "fab", "driver": "bridge", "bridge": "nsbr-fab", "subnet": "10.73.0.0/24",
                                "gateway": "10.73.0.1", "ip_range": "10.73.0.24/29", "mtu": "1450",
                                "masquerade": "false",
                                "labels": {"netstitch.host": "h1", "netstitch.network": "fab"}}
-    assert dockerplan.plan(spec, _have(spec)) == ([], [], [])
+    assert _dplan(spec, _have(spec)) == ([], [], [])
 
 
 def test_options_netstitch_enforces_do_not_touch_the_docker_network():
@@ -168,7 +178,7 @@ def test_options_netstitch_enforces_do_not_touch_the_docker_network():
         t = copy.deepcopy(TOPO)
         t["networks"]["lan"].update(change)
         t["containers"]["db"]["interfaces"][0]["default_route"] = False
-        assert dockerplan.plan(specs(t)["h1"], have) == ([], [], []), change
+        assert _dplan(specs(t)["h1"], have) == ([], [], []), change
 
 
 def test_what_docker_cannot_change_recreates_refused_while_connected_unless_forced():
@@ -178,21 +188,21 @@ def test_what_docker_cannot_change_recreates_refused_while_connected_unless_forc
     t["networks"]["lan"]["mtu"] = 1400
     moved = specs(t)["h1"]
     have = _have(spec, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}])
-    first, last, conflicts = dockerplan.plan(moved, have)
+    first, last, conflicts = _dplan(moved, have)
     assert first == last == []
     assert conflicts == ["networks.lan.docker: Docker network lan must be re-created (Docker cannot change "
                          "ip_range 10.9.0.128/25 -> 10.9.0.192/26, mtu 1500 -> 1400) but containers a1 are connected "
                          "to it; run again with force (netstitch apply --docker-force) to disconnect them and connect "
                          "them again"]
-    first, last, conflicts = dockerplan.plan(moved, have, force=True)
+    first, last, conflicts = _dplan(moved, have, force=True)
     assert conflicts == [] and [a["op"] for a in last] == ["docker_net_recreate"]
     assert last[0]["reconnect"] == [{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}]
     assert "containers connected again: a1 (10.9.0.130)" in last[0]["text"]
     # without containers, no force is needed
-    assert dockerplan.plan(moved, _have(spec))[1][0]["op"] == "docker_net_recreate"
+    assert _dplan(moved, _have(spec))[1][0]["op"] == "docker_net_recreate"
     # a new subnet: the old address does not fit, Docker picks a new one
     t["networks"]["lan"]["subnet"] = "10.8.0.0/24"
-    last = dockerplan.plan(specs(t)["h1"], have, force=True)[1]
+    last = _dplan(specs(t)["h1"], have, force=True)[1]
     assert last[0]["reconnect"][0]["ipv4"] is None and "a1 (a new address)" in last[0]["text"]
 
 
@@ -204,16 +214,16 @@ def test_docker_networks_removed_only_when_netstitch_made_them():
     t = copy.deepcopy(TOPO)
     del t["networks"]["lan"]["docker"]
     plain = specs(t)["h1"]
-    first, last, conflicts = dockerplan.plan(plain, have)
+    first, last, conflicts = _dplan(plain, have)
     assert first == [] and len(conflicts) == 1 and "Docker network lan is no longer offered on host h1 but " \
         "containers a1 are connected" in conflicts[0]
-    first, last, conflicts = dockerplan.plan(plain, have, force=True)
+    first, last, conflicts = _dplan(plain, have, force=True)
     assert [(a["op"], a["name"], [c["name"] for c in a["disconnect"]]) for a in first] == [
         ("docker_net_remove", "lan", ["a1"])]
     # a network of that name that netstitch did not make is someone else's
     foreign = _have(spec)
     foreign["lan"]["labels"] = {}
-    assert dockerplan.plan(spec, foreign)[2] == ["networks.lan.docker: Docker network lan exists on host h1 and "
+    assert _dplan(spec, foreign)[2] == ["networks.lan.docker: Docker network lan exists on host h1 and "
                                                  "netstitch did not create it"]
 
 
@@ -237,9 +247,8 @@ def test_docker_addresses_are_reserved_from_netstitch():
     spec = specs()["h1"]
     have = _have(spec, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.2"},
                                    {"id": "c2", "name": "a2", "ipv4": "10.9.0.3"}])
-    out = dockerplan.reserve_docker_addresses(spec, have, {"lan": {"web/eth2": "10.9.0.3"}})
-    lan = {n["name"]: n for n in out["networks"]}["lan"]
-    assert lan["reserved"] == ["10.9.0.2"]      # 10.9.0.3 is netstitch's lease: netstitch keeps it
+    out = dockerplan.reserved_by_docker(spec, have, {"lan": {"web/eth2": "10.9.0.3"}})
+    assert out["lan"] == ["10.9.0.2"]      # 10.9.0.3 is netstitch's lease: netstitch keeps it
     assert {n["name"]: n for n in spec["networks"]}["lan"]["reserved"] == []    # the spec itself is not changed
 
 

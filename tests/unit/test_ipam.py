@@ -6,8 +6,9 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, plan, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, marks
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, TopologyError
 
 A = ipaddress.IPv4Address
@@ -52,7 +53,7 @@ def kernel(sp, addresses, prefixlen=None):
         for j, itf in enumerate(c["interfaces"]):
             idx += 1
             links[itf["host_ifname"]] = {
-                "index": idx, "kind": "veth", "alias": plan.veth_alias(c["name"], itf["name"], itf["network"]),
+                "index": idx, "kind": "veth", "alias": marks.veth_alias(c["name"], itf["name"], itf["network"]),
                 "master": "nsbr-" + itf["network"], "mtu": 1500, "up": True, "mac": "6a:00:00:00:00:01",
                 "peer_index": 2 + j, "addresses": []}
             addr = addresses.get((c["name"], itf["name"]))

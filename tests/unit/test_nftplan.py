@@ -4,8 +4,9 @@ and an existing table that is no longer needed (removed, and nothing but it)."""
 
 import copy
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import nftplan, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import nft as nftplan
 
 from .conftest import BASE
 
@@ -117,7 +118,6 @@ def test_comments_are_unique_and_carry_the_hash_of_the_expression():
 
 def test_a_host_without_networks_needs_no_table():
     assert nftplan.desired_tables(spec_of(copy.deepcopy(BASE), "h3")) == {}
-    assert nftplan.desired_table(spec_of(copy.deepcopy(BASE), "h3")) == {}
 
 
 # -- diff ------------------------------------------------------------------------------------------------------------
@@ -213,16 +213,6 @@ def test_an_empty_desired_removes_only_netstitchs_table():
     # nothing there, nothing wanted: nothing to do
     assert nftplan.diff_all({}, {}) == ([], [])
     assert nftplan.diff_all({}, None) == ([], [])
-
-
-def test_legacy_single_table_api_agrees():
-    sp = spec_of(copy.deepcopy(BASE), "h1")
-    chains = nftplan.desired_table(sp)
-    assert chains == nftplan.desired_tables(sp)["inet"]["chains"]
-    lst = listing(nftplan.desired_tables(sp))
-    assert nftplan.diff(chains, nftplan.current_table(lst)) == ([], [])
-    assert nftplan.diff({}, nftplan.current_table(lst))[0] == [{"delete": {"table": TABLE}}]
-    assert nftplan.current_table(None) is None
 
 
 # -- published ports: one change, one element ----------------------------------------------------------------------

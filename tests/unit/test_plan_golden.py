@@ -13,8 +13,8 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, plan
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, planner
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import ALIAS_PREFIX
 
 from .conftest import HERE, read_yaml
 
@@ -32,8 +32,8 @@ def compute(case):
     leases_path = os.path.join(d, "leases.yml")
     leases = read_yaml(leases_path) if os.path.exists(leases_path) else {}
     addresses, _ = ipam.allocate(spec, current, leases)
-    desired = plan.desired_state(spec, addresses)
-    actions, conflicts = plan.plan(desired, current)
+    desired = planner.desired_state(spec, addresses)
+    actions, conflicts = planner.plan(desired, current)
     for a in actions:
         assert isinstance(a.get("text"), str) and a["text"], a     # every action explains itself
     out = [dict([("op", a["op"])] + sorted((k, v) for k, v in a.items() if k not in ("op", "text"))) for a in actions]

@@ -13,10 +13,10 @@ import argparse
 import json
 import sys
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.topofile import load_file
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller.topofile import load_file
 
 
 def main(argv=None):

@@ -9,7 +9,7 @@ renumbers at all. Leases survive a container restart (a new namespace), so it ge
 
 import ipaddress
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.current import endpoint_peer
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 
 
@@ -17,8 +17,9 @@ def lease_key(container, ifname):
     return "%s/%s" % (container, ifname)
 
 
-def allocate(spec, current, leases):
-    """Return ({(container, ifname): IPv4Address}, new_leases). ``leases`` is {network: {lease_key: "a.b.c.d"}}."""
+def allocate(spec, current, leases, reserved=None):
+    """Return ({(container, ifname): IPv4Address}, new_leases). ``leases`` is {network: {lease_key: "a.b.c.d"}};
+    ``reserved``: {network: addresses} never to hand out beyond the spec's own (those Docker's containers hold)."""
     nets = {n["name"]: n for n in spec["networks"]}
     result = {}
     taken = {}      # network -> set of addresses in use or reserved
@@ -32,6 +33,7 @@ def allocate(spec, current, leases):
             docker[name] = ipaddress.IPv4Network(n["docker"]["ip_range"])
         taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
         taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])
+        taken[name].update(ipaddress.IPv4Address(a) for a in (reserved or {}).get(name, ()))
     todo = []
     for c in spec["containers"]:
         for itf in c["interfaces"]:
@@ -64,7 +66,7 @@ def allocate(spec, current, leases):
         net = itf["network"]
         addr = None
         netns = c.get("netns") or c.get("docker")
-        link = st.endpoint_peer(current, itf["host_ifname"], netns)[1]
+        link = endpoint_peer(current, itf["host_ifname"], netns)[1]
         plen = pools[net][1].prefixlen
         for cidr in (link or {}).get("addresses", []):
             a, _sep, l = cidr.partition("/")

@@ -10,7 +10,8 @@ Docker's files or touches Docker's firewall.
 import os
 import sys
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import dockerplan
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import LABEL_HOST
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
 
 DEFAULT_URL = "unix:///var/run/docker.sock"
@@ -72,7 +73,7 @@ class Engine(object):
     # -- networks ----------------------------------------------------------------------------------------------------
     def networks(self, names):
         """The Docker networks named ``names`` and those netstitch made for this host (by label), as
-        {name: dockerplan view}."""
+        {name: docker_network view}."""
         try:
             listed = self.api.networks()
         except Exception as e:
@@ -80,14 +81,14 @@ class Engine(object):
         out = {}
         for n in listed:
             labels = n.get("Labels") or {}
-            if n["Name"] in names or labels.get(dockerplan.LABEL_HOST) == self.host:
+            if n["Name"] in names or labels.get(LABEL_HOST) == self.host:
                 try:
                     full = self.api.inspect_network(n["Id"])
                 except self.errors.NotFound:
                     continue
                 except Exception as e:
                     raise self._fail("inspecting network %s" % n["Name"], e)
-                out[full["Name"]] = dockerplan.view(full)
+                out[full["Name"]] = docker_network.view(full)
         return out
 
     def create_network(self, name, want):
@@ -95,7 +96,7 @@ class Engine(object):
         self.writes += 1
         try:
             self.api.create_network(
-                name, driver=want["driver"], options=dockerplan.options(want), labels=want["labels"],
+                name, driver=want["driver"], options=docker_network.options(want), labels=want["labels"],
                 ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=want["subnet"], iprange=want["ip_range"],
                                                        gateway=want["gateway"])]),
                 check_duplicate=True)

@@ -1,10 +1,11 @@
-"""Names for namespace containers: a block that netstitch manages in /etc/netns/<netns>/hosts, the file that
+"""Hosts-file driver: the block netstitch manages in /etc/netns/<netns>/hosts (kinds.hosts_file), the file that
 `ip netns exec` bind-mounts over /etc/hosts inside the namespace. Lines outside the block are the user's and stay."""
 
 import os
 
-BEGIN = "# BEGIN netstitch (managed: links of this container)"
-END = "# END netstitch"
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import HOSTS_BEGIN as BEGIN
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import HOSTS_END as END
+
 BASE = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
 ETC_NETNS = "/etc/netns"
 
@@ -58,3 +59,23 @@ def write_block(netns, entries):
     with open(tmp, "w") as f:
         f.write("\n".join(lines) + "\n")
     os.rename(tmp, p)
+
+
+class HostsFiles(object):
+    """The driver of the hosts_write action; counts the files it writes."""
+
+    def __init__(self):
+        self.writes = 0
+
+    def read(self, namespaces):
+        return {ns: read_block(ns) for ns in namespaces}
+
+    def execute(self, action):
+        self.writes += 1
+        write_block(action["netns"], action["entries"])
+
+    def forget(self, netns):
+        """A namespace netstitch removed: the names it wrote for it go too."""
+        if read_block(netns) is not None:
+            self.writes += 1
+            write_block(netns, [])

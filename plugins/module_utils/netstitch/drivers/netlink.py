@@ -10,11 +10,12 @@ import random
 import socket
 import threading
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import state as st
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.actions import ZERO_MAC, ops_of
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import rtnl
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.rtnl import NetlinkError
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.plan import ROUTE_PROTO, ZERO_MAC
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import ROUTE_PROTO
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -132,6 +133,7 @@ class Netlink(object):
         self.ipr = rtnl.Socket()
         self._ns = {}
         self._index = {None: {}}   # ns -> {ifname: index}
+        self._ops = None
 
     def close(self):
         for s in self._ns.values():
@@ -193,7 +195,7 @@ class Netlink(object):
 
     def _fdb(self, links):
         """Remote entries (with a destination) of the VXLAN devices netstitch owns: one dump."""
-        vx = {l["index"]: l for l in links.values() if l.get("kind") == "vxlan" and st.owned(l)}
+        vx = {l["index"]: l for l in links.values() if l.get("kind") == "vxlan" and marks.owned(l)}
         if not vx:
             return
         for f in self.ipr.neighbours(rtnl.AF_BRIDGE):
@@ -249,9 +251,12 @@ class Netlink(object):
         return idx
 
     def execute(self, action):
-        op = action["op"]
+        """Carry out one action of the netlink driver's operations (actions.OPS)."""
+        if self._ops is None:
+            # the table of operations: every op actions.OPS gives this driver has its handler (checked once)
+            self._ops = {op: getattr(self, "_do_" + op) for op in ops_of("netlink")}
         try:
-            getattr(self, "_do_" + op)(action)
+            self._ops[action["op"]](action)
         except NetlinkError as e:
             raise ApplyError("%s: kernel said: %s" % (action["text"], e.args[1] if len(e.args) > 1 else e))
         except OSError as e:

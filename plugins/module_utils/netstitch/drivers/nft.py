@@ -4,7 +4,8 @@ transaction. Never touches another table and never flushes the ruleset."""
 import json
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.nftplan import FAMILY, TABLE
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import NFT_FAMILY as FAMILY
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import NFT_TABLE as TABLE
 
 try:
     import nftables

@@ -16,14 +16,10 @@ import subprocess
 import time
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds.tinc import node_name, render
 
 KEY_BITS = 2048
 PEM_RE = re.compile(r"-----BEGIN RSA PUBLIC KEY-----.*?-----END RSA PUBLIC KEY-----\n?", re.S)
-
-
-def node_name(host):
-    """tinc node names allow only letters, digits and '_'."""
-    return re.sub(r"[^A-Za-z0-9_]", "_", host)
 
 
 def read_text(path):
@@ -217,23 +213,3 @@ class Tinc(object):
                 time.sleep(0.05)
         if remove:
             shutil.rmtree(d, ignore_errors=True)
-
-
-def render(host, network, port, local, peers, pubkey):
-    """The files of one host's tinc instance: {relpath: text}. ``peers`` = [{"host", "underlay", "pubkey"}]."""
-    me = node_name(host)
-    conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
-            "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4"]
-    conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
-    files = {"tinc.conf": "\n".join(conf) + "\n"}
-
-    def host_file(address, key):
-        head = "Address = %s\nPort = %d\nCipher = aes-256-cbc\nDigest = sha256\nMACLength = 16\nCompression = 0\n" \
-            % (address, port)
-        return head + "\n" + (key or "")
-
-    files["hosts/" + me] = host_file(local, pubkey)
-    for p in peers:
-        if p.get("pubkey"):
-            files["hosts/" + node_name(p["host"])] = host_file(p["underlay"], p["pubkey"])
-    return files

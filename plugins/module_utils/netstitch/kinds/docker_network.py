@@ -1,4 +1,4 @@
-"""Docker networks that netstitch offers (pure): desired state from a host spec, the view of what Docker has, and the
+"""Kind: the Docker networks netstitch offers (pure): desired state from a host spec, the view of what Docker has, and the
 actions that make them agree.
 
 A network with ``docker:`` becomes, on each host carrying it, a Docker network of the bridge driver bound to
@@ -14,10 +14,10 @@ re-creates marked ones.
 
 import ipaddress
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.model import ALIAS_PREFIX
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.actions import act
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import LABEL_HOST, LABEL_NETWORK
 
-LABEL_HOST = "netstitch.host"
-LABEL_NETWORK = "netstitch.network"
 OPT_BRIDGE = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
@@ -65,9 +65,7 @@ def _canon(cidr):
         return cidr
 
 
-def owned(have, host):
-    labels = have.get("labels") or {}
-    return labels.get(LABEL_HOST) == host and LABEL_NETWORK in labels
+owned = marks.docker_network_owned
 
 
 def needed(spec, previous=None):
@@ -76,29 +74,22 @@ def needed(spec, previous=None):
     return bool(desired(spec)) or bool(previous and desired(previous))
 
 
-def _act(op, text, **kw):
-    kw["op"] = op
-    kw["text"] = text
-    return kw
-
-
-def plan(spec, have, force=False):
-    """Return (first, last, conflicts): removals to run before the kernel actions (while the bridges still exist),
-    creations and re-creations to run after them (once the bridges exist with their addresses)."""
+def diff(spec, have, out, force=False):
+    """Removals run before the kernel actions (while the bridges still exist), creations and re-creations after them
+    (once the bridges exist with their addresses)."""
     want = desired(spec)
     host = spec["host"]
     have = have or {}
-    first, last, conflicts = [], [], []
     for name, w in sorted(want.items()):
         h = have.get(name)
         where = "networks.%s.docker" % w["network"]
         if h is None:
-            last.append(_act("docker_net_create", "create Docker network %s on bridge %s (subnet %s, gateway %s, "
+            out.add("docker_create", act("docker_net_create", "create Docker network %s on bridge %s (subnet %s, gateway %s, "
                              "ip_range %s, mtu %s)" % (name, w["bridge"], w["subnet"], w["gateway"], w["ip_range"],
                                                        w["mtu"]), name=name, want=w))
             continue
         if not owned(h, host):
-            conflicts.append("%s: Docker network %s exists on host %s and netstitch did not create it"
+            out.conflict("%s: Docker network %s exists on host %s and netstitch did not create it"
                              % (where, name, host))
             continue
         diffs = ["%s %s -> %s" % (k, h.get(k), w[k]) for k in FIXED if h.get(k) != w[k]]
@@ -111,48 +102,46 @@ def plan(spec, have, force=False):
                           c["ipv4"] != w["gateway"] else None) for c in h["containers"]]
         why = "Docker cannot change %s" % ", ".join(diffs)
         if reconnect and not force:
-            conflicts.append("%s: Docker network %s must be re-created (%s) but containers %s are connected to it; "
+            out.conflict("%s: Docker network %s must be re-created (%s) but containers %s are connected to it; "
                              "run again with force (netstitch apply --docker-force) to disconnect them and connect "
                              "them again" % (where, name, why, ", ".join(c["name"] for c in reconnect)))
             continue
         again = "; containers connected again: %s" % ", ".join(
             "%s (%s)" % (c["name"], c["ipv4"] or "a new address") for c in reconnect) if reconnect else ""
-        last.append(_act("docker_net_recreate", "re-create Docker network %s (%s)%s" % (name, why, again),
+        out.add("docker_create", act("docker_net_recreate", "re-create Docker network %s (%s)%s" % (name, why, again),
                          name=name, want=w, reconnect=reconnect))
     for name, h in sorted(have.items()):
         if name in want or not owned(h, host):
             continue
         net = h["labels"].get(LABEL_NETWORK)
         if h["containers"] and not force:
-            conflicts.append("networks.%s: Docker network %s is no longer offered on host %s but containers %s are "
+            out.conflict("networks.%s: Docker network %s is no longer offered on host %s but containers %s are "
                              "connected to it; disconnect them or run again with force (netstitch apply --docker-force)"
                              % (net, name, host, ", ".join(c["name"] for c in h["containers"])))
             continue
         gone = " (disconnecting %s)" % ", ".join(c["name"] for c in h["containers"]) if h["containers"] else ""
-        first.append(_act("docker_net_remove", "remove Docker network %s (network %s is not offered to Docker on this "
+        out.add("docker_remove", act("docker_net_remove", "remove Docker network %s (network %s is not offered to Docker on this "
                           "host any more)%s" % (name, net, gone), name=name, disconnect=h["containers"]))
-    return first, last, conflicts
 
 
-def reserve_docker_addresses(spec, have, leases):
-    """A copy of ``spec`` whose offered networks also reserve the addresses Docker's containers hold there (an
-    address given with `docker run --ip`, or one left from a larger Docker range), except addresses netstitch had
-    already leased or fixed: netstitch never hands out an address Docker uses."""
+def reserved_by_docker(spec, have, leases):
+    """{network: addresses} that Docker's containers hold on netstitch's offered networks (an address given with
+    `docker run --ip`, or one left from a larger Docker range), except addresses netstitch had already leased or
+    fixed: netstitch never hands out an address Docker uses (ipam.allocate takes them as reserved)."""
     by_net = {}
     for name, w in desired(spec).items():
         h = (have or {}).get(name)
         if h is not None and owned(h, spec["host"]):
             by_net[w["network"]] = {c["ipv4"] for c in h["containers"] if c["ipv4"]}
     if not any(by_net.values()):
-        return spec
+        return {}
     fixed = {i["ip"] for c in spec["containers"] for i in c["interfaces"] if i["ip"]}
-    nets = []
+    out = {}
     for n in spec["networks"]:
         extra = by_net.get(n["name"], set()) - fixed - set((leases or {}).get(n["name"], {}).values())
         if extra:
-            n = dict(n, reserved=sorted(set(n["reserved"]) | extra, key=ipaddress.IPv4Address))
-        nets.append(n)
-    return dict(spec, networks=nets)
+            out[n["name"]] = sorted(extra, key=ipaddress.IPv4Address)
+    return out
 
 
 def adoptable_bridges(spec, have, links):
@@ -164,6 +153,6 @@ def adoptable_bridges(spec, have, links):
         h = (have or {}).get(name)
         link = (links or {}).get(w["bridge"])
         if h is not None and owned(h, spec["host"]) and h.get("bridge") == w["bridge"] and link is not None \
-                and link.get("kind") == "bridge" and not (link.get("alias") or "").startswith(ALIAS_PREFIX):
+                and link.get("kind") == "bridge" and not marks.owned(link):
             out.append(w["bridge"])
     return sorted(out)

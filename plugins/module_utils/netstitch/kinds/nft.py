@@ -1,4 +1,4 @@
-"""netstitch's nftables rules for one host (pure): the desired tables, and the diff against the current ones.
+"""Kind: netstitch's nftables ruleset for one host (pure): the desired tables, and the diff against the current ones.
 
 netstitch owns exactly two tables and never reads or writes any other: ``inet netstitch`` (forwarding policy, NAT,
 published ports, stateful isolation) and, only where bridged traffic does not pass the inet hooks (no
@@ -11,8 +11,8 @@ one atomic transaction.
 import hashlib
 import json
 
-FAMILY = "inet"
-TABLE = "netstitch"
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import NFT_FAMILY as FAMILY
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import NFT_TABLE as TABLE
 
 BASE_CHAINS = {
     "forward": {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"},
@@ -88,89 +88,17 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
     addresses = addresses or {}
     links = links or []
     nets = {n["name"]: n for n in spec["networks"]}
-    fwd_iso, fwd, nat, pre = [], [], [], []
+    fwd_iso, fwd, nat = [], [], []
     published = {}
     for p in spec.get("publish", []):
         published.setdefault(p["network"], []).append(p)
     for n in spec["networks"]:
-        br, name = n["bridge"], n["name"]
-        o = n.get("overlay") or {}
-        whole = o.get("subnet", n["subnet"])
-        own = [ln for ln in links if ln["network"] == name]
-        if n.get("isolated") and bridge_nf:
-            # bridged and routed traffic alike: only linked connections start inside an isolated network
-            into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
-            fwd_iso.append(_rule("iso %s: replies" % name, into + [
-                _match({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None}]))
-            fwd_iso.append(_rule("iso %s: published" % name, into + [
-                _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
-            for ln in own:
-                fwd_iso.append(_rule("iso %s: link %d" % (name, ln["index"]),
-                                     [_match(_meta("iifname"), br)] + _link_match(ln) + [{"accept": None}]))
-            fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
-        # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
-        fwd.append(_rule("in %s: within" % name, [
-            _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
-        fwd.append(_rule("in %s: replies" % name, [
-            _match(_meta("oifname"), br),
-            _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
-            {"accept": None}]))
-        if published.get(name):
-            fwd.append(_rule("in %s: published" % name, [
-                _match(_meta("oifname"), br), _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
-        if o.get("type") == "routed":
-            if n.get("isolated"):
-                for ln in own:
-                    fwd.append(_rule("in %s: link %d" % (name, ln["index"]),
-                                     [_match(_meta("oifname"), br)] + _link_match(ln) + [{"accept": None}]))
-            else:
-                # the other hosts' slices of a routed network arrive through the underlay
-                fwd.append(_rule("in %s: from its other slices" % name, [
-                    _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
-        # nothing else (another network, the uplink) opens a connection into a network
-        fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
-        if n["internal"]:
-            fwd.append(_rule("out %s: internal" % name, [_match(_meta("iifname"), br), {"drop": None}]))
-        if published.get(name):
-            # hairpin: a container reaching a published port of its own network gets the host as the source,
-            # so the answer comes back through the host's NAT
-            nat.append(_rule("hairpin %s" % name, [
-                _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
-                _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
-        if n["masquerade"] and not n["internal"]:
-            nat.append(_rule("masquerade %s" % name, [
-                _match(_ip("saddr"), _prefix(whole)),
-                _match(_ip("daddr"), _prefix(whole), op="!="),
-                _match(_meta("oifname"), br, op="!="),
-                {"masquerade": None}]))
-    sets = {}
-    if spec.get("publish"):
-        el = {name: set() for name in PUB_MAPS}
-        for p in spec["publish"]:
-            ip = addresses.get((p["container"], p["ifname"]))
-            if ip is None:
-                continue
-            ip = str(ip).split("/")[0]
-            if p["host_ip"]:
-                key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
-            else:
-                key, kind = (p["protocol"], p["host_port"]), "any"
-            el["pub_%s_addr" % kind].add((key, (ip,)))
-            el["pub_%s_port" % kind].add((key, (p["container_port"],)))
-        for name, d in PUB_MAPS.items():
-            sets[name] = {"def": d, "elements": sorted(el[name])}
-        th = {"payload": {"protocol": "th", "field": "dport"}}
-        key_any = {"concat": [_meta("l4proto"), th]}
-        key_one = {"concat": [_ip("daddr"), _meta("l4proto"), th]}
-
-        def dnat(key, kind):
-            return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": "@pub_%s_addr" % kind}},
-                             "port": {"map": {"key": key, "data": "@pub_%s_port" % kind}}}}
-        pre = [
-            _rule("published on every host address", [
-                _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), dnat(key_any, "any")]),
-            _rule("published on one host address", [dnat(key_one, "one")]),
-        ]
+        iso, f, m = _network_rules(n, [ln for ln in links if ln["network"] == n["name"]], published.get(n["name"]),
+                                   bridge_nf)
+        fwd_iso += iso
+        fwd += f
+        nat += m
+    sets, pre = _published(spec, addresses) if spec.get("publish") else ({}, [])
     chains = {}
     if fwd_iso or fwd:
         chains["forward"] = {"def": BASE_CHAINS["forward"], "rules": fwd_iso + fwd}
@@ -187,6 +115,94 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
         if br:
             out["bridge"] = br
     return out
+
+
+def _network_rules(n, own, published, bridge_nf):
+    """The rules of one network: (isolation rules, forward rules, NAT rules). ``own``: its resolved links;
+    ``published``: its published ports."""
+    fwd_iso, fwd, nat = [], [], []
+    br, name = n["bridge"], n["name"]
+    o = n.get("overlay") or {}
+    whole = o.get("subnet", n["subnet"])
+    if n.get("isolated") and bridge_nf:
+        # bridged and routed traffic alike: only linked connections start inside an isolated network
+        into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
+        fwd_iso.append(_rule("iso %s: replies" % name, into + [
+            _match({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None}]))
+        fwd_iso.append(_rule("iso %s: published" % name, into + [
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
+        for ln in own:
+            fwd_iso.append(_rule("iso %s: link %d" % (name, ln["index"]),
+                                 [_match(_meta("iifname"), br)] + _link_match(ln) + [{"accept": None}]))
+        fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
+    # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
+    fwd.append(_rule("in %s: within" % name, [
+        _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
+    fwd.append(_rule("in %s: replies" % name, [
+        _match(_meta("oifname"), br),
+        _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+        {"accept": None}]))
+    if published:
+        fwd.append(_rule("in %s: published" % name, [
+            _match(_meta("oifname"), br), _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
+    if o.get("type") == "routed":
+        if n.get("isolated"):
+            for ln in own:
+                fwd.append(_rule("in %s: link %d" % (name, ln["index"]),
+                                 [_match(_meta("oifname"), br)] + _link_match(ln) + [{"accept": None}]))
+        else:
+            # the other hosts' slices of a routed network arrive through the underlay
+            fwd.append(_rule("in %s: from its other slices" % name, [
+                _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
+    # nothing else (another network, the uplink) opens a connection into a network
+    fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
+    if n["internal"]:
+        fwd.append(_rule("out %s: internal" % name, [_match(_meta("iifname"), br), {"drop": None}]))
+    if published:
+        # hairpin: a container reaching a published port of its own network gets the host as the source,
+        # so the answer comes back through the host's NAT
+        nat.append(_rule("hairpin %s" % name, [
+            _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
+    if n["masquerade"] and not n["internal"]:
+        nat.append(_rule("masquerade %s" % name, [
+            _match(_ip("saddr"), _prefix(whole)),
+            _match(_ip("daddr"), _prefix(whole), op="!="),
+            _match(_meta("oifname"), br, op="!="),
+            {"masquerade": None}]))
+    return fwd_iso, fwd, nat
+
+
+def _published(spec, addresses):
+    """Published ports: the four maps and the two DNAT rules (one per hook) that read them."""
+    sets = {}
+    el = {name: set() for name in PUB_MAPS}
+    for p in spec["publish"]:
+        ip = addresses.get((p["container"], p["ifname"]))
+        if ip is None:
+            continue
+        ip = str(ip).split("/")[0]
+        if p["host_ip"]:
+            key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
+        else:
+            key, kind = (p["protocol"], p["host_port"]), "any"
+        el["pub_%s_addr" % kind].add((key, (ip,)))
+        el["pub_%s_port" % kind].add((key, (p["container_port"],)))
+    for name, d in PUB_MAPS.items():
+        sets[name] = {"def": d, "elements": sorted(el[name])}
+    th = {"payload": {"protocol": "th", "field": "dport"}}
+    key_any = {"concat": [_meta("l4proto"), th]}
+    key_one = {"concat": [_ip("daddr"), _meta("l4proto"), th]}
+
+    def dnat(key, kind):
+        return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": "@pub_%s_addr" % kind}},
+                         "port": {"map": {"key": key, "data": "@pub_%s_port" % kind}}}}
+    pre = [
+        _rule("published on every host address", [
+            _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), dnat(key_any, "any")]),
+        _rule("published on one host address", [dnat(key_one, "one")]),
+    ]
+    return sets, pre
 
 
 def _bridge_table(spec, nets, links):
@@ -378,18 +394,3 @@ def _chain_cmd(family, verb, name, d=None):
     if d:
         c.update(d)
     return {verb: {"chain": c}}
-
-
-# -- the inet chains alone (kept for callers that only look at the forwarding/NAT chains) ---------------------------
-def desired_table(spec):
-    return desired_tables(spec).get("inet", {}).get("chains", {})
-
-
-def current_table(listing):
-    cur = current_tables({"inet": listing}).get("inet")
-    return None if cur is None else cur["chains"]
-
-
-def diff(desired, current):
-    return diff_table("inet", {"chains": desired, "sets": {}} if desired else None,
-                      None if current is None else {"chains": current, "sets": {}})

@@ -1,0 +1,39 @@
+"""Links resolved to addresses for one host (pure): the input of the isolation rules (kinds.nft) and of the names in
+hosts files (kinds.hosts_file). A container's address on this host comes from its allocation, one on another host
+from the facts the run gathered (prepare)."""
+
+
+def _address_of(ref, spec, addresses, peers):
+    if ref["ip"]:
+        return ref["ip"]
+    if ref["host"] == spec["host"]:
+        a = addresses.get((ref["container"], ref["ifname"]))
+        return str(a) if a is not None else None
+    return (((peers or {}).get(ref["host"]) or {}).get("addresses") or {}).get(
+        "%s/%s" % (ref["container"], ref["ifname"]))
+
+
+def resolve_links(spec, addresses, peers):
+    """Links with addresses: [{index, network, protocol, ports, client_ip, server_match}], the hosts-file entries
+    {netns: [[ip, name]]} of this host's clients, and warnings for addresses no one could tell."""
+    nets = {n["name"]: n for n in spec["networks"]}
+    netns_of = {c["name"]: c["netns"] for c in spec["containers"] if c["kind"] == "netns"}
+    links, names, warnings = [], {}, []
+    for ln in spec.get("links", []):
+        client = _address_of(ln["client"], spec, addresses, peers)
+        if ln["server"] is None:
+            n = nets[ln["network"]]
+            server = (n.get("overlay") or {}).get("subnet", n["subnet"])
+        else:
+            server = _address_of(ln["server"], spec, addresses, peers)
+        if client is None or server is None:
+            missing = ln["client"] if client is None else ln["server"]
+            warnings.append("links[%d]: the address of %s on host %s is not known in this run (host down?); the link "
+                            "is left out here until a run reaches it" % (ln["index"], missing["container"],
+                                                                         missing["host"]))
+            continue
+        links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
+                      "ports": ln["ports"], "client_ip": client, "server_match": server})
+        if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:
+            names.setdefault(netns_of[ln["client"]["container"]], []).append([server, ln["name"]])
+    return links, {ns: sorted(e) for ns, e in names.items()}, warnings

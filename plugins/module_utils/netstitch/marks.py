@@ -1,0 +1,54 @@
+"""Ownership marks: how netstitch recognises what it made, in one place. Only objects carrying one of these marks
+are ever changed or removed; everything else on a host is someone else's.
+
+- interfaces: the alias (IFLA_IFALIAS) starts with ``ALIAS_PREFIX``;
+- routes: the route protocol ``ROUTE_PROTO``;
+- nftables: the tables ``inet netstitch`` and ``bridge netstitch``;
+- Docker networks: the labels ``LABEL_HOST`` and ``LABEL_NETWORK``;
+- DOCKER-USER: rules whose comment starts with ``DOCKER_USER_MARK``;
+- hosts files: the block between ``HOSTS_BEGIN`` and ``HOSTS_END``;
+- network namespaces: the list in the host's state file (see host.statefile).
+"""
+
+ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
+ROUTE_PROTO = 159      # rtm_protocol of the routes netstitch adds (routed overlays)
+NFT_TABLE = "netstitch"
+NFT_FAMILY = "inet"    # the usual family of netstitch's table; "bridge" only where bridged traffic skips inet
+LABEL_HOST = "netstitch.host"
+LABEL_NETWORK = "netstitch.network"
+DOCKER_USER_CHAIN = "DOCKER-USER"
+DOCKER_USER_MARK = "netstitch"
+HOSTS_BEGIN = "# BEGIN netstitch (managed: links of this container)"
+HOSTS_END = "# END netstitch"
+
+
+def owned(link):
+    """Whether an interface (as the netlink driver reads it) is netstitch's."""
+    return bool(link) and (link.get("alias") or "").startswith(ALIAS_PREFIX)
+
+
+def alias_text(link):
+    """The part of an owned interface's alias after the prefix ("bridge front", "veth web/eth0 front")."""
+    return link["alias"][len(ALIAS_PREFIX):]
+
+
+def bridge_alias(network):
+    return "%sbridge %s" % (ALIAS_PREFIX, network)
+
+
+def vxlan_alias(network):
+    return "%svxlan %s" % (ALIAS_PREFIX, network)
+
+
+def tap_alias(network):
+    return "%stap %s" % (ALIAS_PREFIX, network)
+
+
+def veth_alias(container, ifname, network):
+    return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
+
+
+def docker_network_owned(have, host):
+    """Whether a Docker network (as kinds.docker_network.view gives it) is netstitch's on this host."""
+    labels = have.get("labels") or {}
+    return labels.get(LABEL_HOST) == host and LABEL_NETWORK in labels
