@@ -24,7 +24,7 @@ import time
 import labkit
 from labkit import TOP, median, run as sh
 
-CLI = [labkit.PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.cli"]
+CLI = [labkit.PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.cli"]
 
 
 def _load_lab():

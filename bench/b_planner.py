@@ -40,9 +40,9 @@ def topology(hosts, per_host):
 
 
 def measure(hosts, per_host, trace):
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
     topo = topology(hosts, per_host)
     if trace:
         import tracemalloc

@@ -27,8 +27,8 @@ CONTAINERS = 5
 
 WORKER = r'''
 import json, sys, time
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import nft as nftplan
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers.nft import Nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import nft as nftplan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nft import Nft
 spec, addresses = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
 addr = {tuple(k.split("/")): v for k, v in addresses.items()}
 nft = Nft()

@@ -26,7 +26,7 @@ SECTIONS = ("apply", "ansible", "docker", "planner", "ports", "dataplane")
 
 def _commit():
     """The commit of the netstitch code this run measures (the tree the engine is imported from)."""
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
     r = labkit.run("git", "-C", os.path.dirname(os.path.realpath(engine.__file__)), "rev-parse", "--short", "HEAD",
                    check=False)
     dirty = labkit.run("git", "-C", os.path.dirname(os.path.realpath(engine.__file__)), "status", "--porcelain",

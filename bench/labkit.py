@@ -119,8 +119,8 @@ def empty_topology(host):
 
 
 def host_spec(topology, host):
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
     return comp.host_specs(validate.load(topology))[host]
 
 

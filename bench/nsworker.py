@@ -12,7 +12,7 @@ import resource
 import sys
 import time
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
 
 
 def main():

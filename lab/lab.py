@@ -145,7 +145,7 @@ def down(name, d=None):
         if netns_exists(ns):
             sh("ip", "netns", "del", ns, check=False)
     try:    # and the names netstitch wrote for those namespaces (/etc/netns/<netns>/hosts)
-        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import hostsfile
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import hostsfile
         for ns in owned:
             hostsfile.write_block(ns, [])
     except ImportError:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Generate plugins/module_utils/netstitch/controller/schema.py from schemas/topology.schema.json (the one source of truth).
+"""Generate plugins/module_utils/_netstitch/controller/schema.py from schemas/topology.schema.json (the one source of truth).
 
 Modules run on managed hosts, which receive only plugins/module_utils, so the schema travels as Python.
 tests/unit/test_schema_sync.py fails when the two differ. Usage: scripts/gen_schema.py [--check]
@@ -11,7 +11,7 @@ import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(TOP, "schemas", "topology.schema.json")
-DST = os.path.join(TOP, "plugins", "module_utils", "netstitch", "controller", "schema.py")
+DST = os.path.join(TOP, "plugins", "module_utils", "_netstitch", "controller", "schema.py")
 
 
 def render():

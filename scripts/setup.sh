@@ -37,6 +37,6 @@ mkdir -p .build/collections/ansible_collections/netstitch
 ln -sfn "$top" .build/collections/ansible_collections/netstitch/fabric
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$top/.build/collections" > "$site/netstitch-collection.pth"
-.venv/bin/python -c 'import ansible_collections.netstitch.fabric.plugins.module_utils.netstitch' \
+.venv/bin/python -c 'import ansible_collections.netstitch.fabric.plugins.module_utils._netstitch' \
   || { echo "setup: the collection is not importable" >&2; exit 1; }
 echo "setup: ok"

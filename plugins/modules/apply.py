@@ -145,9 +145,9 @@ try:
 except ImportError:
     HAS_YAML = False
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import nft as ns_nft
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import nft as ns_nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
 
 def to_text_block(data):

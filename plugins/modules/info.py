@@ -117,9 +117,9 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import nft as ns_nft
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import nft as ns_nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
 
 def default_host(module, state_dir):

@@ -101,8 +101,8 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
 
 def main():

@@ -181,7 +181,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import verify
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import reachability
 
 NETNS_RUN_DIR = "/run/netns"
 
@@ -246,13 +246,13 @@ def derive(module):
         if not isinstance(exp.get(key), dict):
             module.fail_json(msg="expected.%s must be a mapping keyed by host name" % key)
     try:
-        checks, skipped = verify.expected_checks(exp["specs"], exp["endpoints"],
+        checks, skipped = reachability.expected_checks(exp["specs"], exp["endpoints"],
                                                  outside=exp.get("outside") or [], pairs=exp.get("pairs", True))
     except (KeyError, TypeError, AttributeError) as e:
         module.fail_json(msg="expected.specs or expected.endpoints is not what validate and apply return (%s: %s)"
                          % (type(e).__name__, e))
     if exp.get("host"):
-        checks = verify.for_host(checks, exp["host"])
+        checks = reachability.for_host(checks, exp["host"])
         skipped = [s for s in skipped if str(s.get("from", "")).endswith("@%s" % exp["host"])
                    or s.get("from") == exp["host"]]
     return checks, skipped
@@ -266,7 +266,7 @@ def main():
                 specs=dict(type="dict", required=True),
                 endpoints=dict(type="dict", required=True),
                 host=dict(type="str"),
-                outside=dict(type="list", elements="str", default=list(verify.OUTSIDE)),
+                outside=dict(type="list", elements="str", default=list(reachability.OUTSIDE)),
                 pairs=dict(type="bool", default=True),
             )),
             timeout=dict(type="int", default=1),
@@ -300,7 +300,7 @@ def main():
         mismatches=mismatches,
         all_ok=not mismatches,
         counts={"checks": len(results), "ok": len(results) - len(mismatches), "mismatched": len(mismatches)},
-        report=verify.report(results, title=title),
+        report=reachability.report(results, title=title),
         unchecked=skipped,
     )
     if mismatches and module.params["fail_on_mismatch"]:

@@ -128,10 +128,10 @@ problems:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as ns_compile
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate as ns_validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError, Problem, TopologyError
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller.topofile import load_file
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as ns_compile
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate as ns_validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError, Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.topofile import load_file
 
 
 def read_topology(module, path):

@@ -1,8 +1,8 @@
-"""The expected-reachability rules of verify.py (pure: specs and endpoints in, checks out). No kernel, no Ansible."""
+"""The expected-reachability rules of controller/reachability.py (pure: specs and endpoints in, checks out). No kernel, no Ansible."""
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as ns_compile
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate as ns_validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import verify
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as ns_compile
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate as ns_validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import reachability
 
 OUT = "198.51.100.1"
 
@@ -44,7 +44,7 @@ ADDR = {"a/eth0": "198.51.100.66/26", "a/eth1": "198.51.100.130/26", "b/eth0": "
 
 def test_host_local_networks():
     specs, eps = fabric(BASE, ADDR)
-    checks, skipped = verify.expected_checks(specs, eps, outside=[OUT])
+    checks, skipped = reachability.expected_checks(specs, eps, outside=[OUT])
     by = index(checks)
     # same network, same host: reach; and each reaches its own gateway
     assert by[("a", "198.51.100.67")]["expect"] is True
@@ -67,7 +67,7 @@ def test_host_local_networks():
 def test_an_address_used_on_both_hosts_segments_is_not_checked():
     addr = dict(ADDR, **{"d/eth0": "198.51.100.67/26"})              # same as b's, on h2's own segment of front
     specs, eps = fabric(BASE, addr)
-    checks, skipped = verify.expected_checks(specs, eps, outside=[])
+    checks, skipped = reachability.expected_checks(specs, eps, outside=[])
     assert ("a", "198.51.100.67") in index(checks)                  # b, on a's own segment
     assert any(s["to"] == "d@h2/eth0" for s in skipped)
 
@@ -80,7 +80,7 @@ def test_overlay_spans_hosts():
                        "d": {"host": "h2", "interfaces": [{"network": "front"}]}},
     }
     specs, eps = fabric(topo, {"b/eth0": "198.51.100.81/26", "d/eth0": "198.51.100.97/26"})
-    by = index(verify.expected_checks(specs, eps, outside=[])[0])
+    by = index(reachability.expected_checks(specs, eps, outside=[])[0])
     assert by[("b", "198.51.100.97")]["kind"] == "overlay" and by[("b", "198.51.100.97")]["expect"] is True
     assert by[("d", "198.51.100.81")]["expect"] is True
 
@@ -95,7 +95,7 @@ def test_isolated_network_and_links():
     }
     specs, eps = fabric(topo, {"x/eth0": "198.51.100.66/26", "y/eth0": "198.51.100.67/26",
                                "z/eth0": "198.51.100.68/26"})
-    by = index(verify.expected_checks(specs, eps, outside=[])[0])
+    by = index(reachability.expected_checks(specs, eps, outside=[])[0])
     assert by[("x", "198.51.100.67")]["kind"] == "link" and by[("x", "198.51.100.67")]["expect"] is True
     assert by[("y", "198.51.100.66")]["expect"] is False            # a link is one-way
     assert by[("z", "198.51.100.66")]["expect"] is False            # a tcp link does not let pings through
@@ -104,12 +104,12 @@ def test_isolated_network_and_links():
 
 def test_for_host_and_report():
     specs, eps = fabric(BASE, ADDR)
-    checks, _skipped = verify.expected_checks(specs, eps, outside=[OUT])
-    mine = verify.for_host(checks, "h2")
+    checks, _skipped = reachability.expected_checks(specs, eps, outside=[OUT])
+    mine = reachability.for_host(checks, "h2")
     assert mine and all(c["from_host"] == "h2" for c in mine)
     results = [dict(c, reached=c["expect"], ok=True, error=None) for c in mine]
     results[0] = dict(results[0], reached=not results[0]["expect"], ok=False)
-    lines = verify.report(results, title="from h2")
+    lines = reachability.report(results, title="from h2")
     assert lines[0] == "from h2: %d checks, %d as expected, 1 mismatched" % (len(mine), len(mine) - 1)
     assert lines[1].split() == ["FROM", "TO", "ADDRESS", "KIND", "EXPECT", "GOT", "RESULT"]
     assert sum("MISMATCH" in line for line in lines) == 1
@@ -118,6 +118,6 @@ def test_for_host_and_report():
 def test_missing_apply_result_is_reported_not_guessed():
     specs, eps = fabric(BASE, ADDR)
     del eps["h2"]
-    checks, skipped = verify.expected_checks(specs, eps, outside=[OUT])
+    checks, skipped = reachability.expected_checks(specs, eps, outside=[OUT])
     assert not [c for c in checks if c["from_host"] == "h2" or c["to"] == "198.51.100.68"]
     assert any("h2" in s["why"] for s in skipped)

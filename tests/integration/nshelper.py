@@ -19,11 +19,11 @@ import sys
 import time
 import traceback
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.drivers import netlink
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 
 LOCK_TIMES = {}
 

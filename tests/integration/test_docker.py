@@ -455,7 +455,7 @@ def test_docker_network_on_the_fabric(dl):
 NO_SDK = """
 import sys
 sys.modules["docker"] = None      # as on a host without the Docker SDK: importing it fails
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import cli
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import cli
 sys.exit(cli.main(sys.argv[1:]))
 """
 

@@ -2,7 +2,7 @@
 
 import time
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
 
 from nskit import base_topology, netns_exists
 

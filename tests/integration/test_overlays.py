@@ -16,7 +16,7 @@ import pytest
 import nskit
 
 TOP = nskit.TOP
-CLI = [nskit.PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.cli"]
+CLI = [nskit.PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.cli"]
 OUTPUT = os.path.join(TOP, "tests", "output")
 HOSTS = ("h1", "h2", "h3")
 SUBNET = {"vxlan": "10.81.0.0/24", "routed": "10.82.0.0/16", "tinc": "10.83.0.0/24"}

@@ -102,7 +102,7 @@ def test_compile_unknown_host_is_an_error_not_a_traceback(tmp_path):
 @pytest.mark.parametrize("case", sorted(os.listdir(os.path.join(HERE, "invalid"))))
 def test_every_invalid_fixture_through_the_cli(tmp_path, capsys, case):
     """In-process (cli.main) for speed: exit 1, every expected problem printed with its path, nothing on stdout."""
-    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import cli
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import cli
     fixture = read_yaml(os.path.join(HERE, "invalid", case))
     path = _write(tmp_path, "t.yml", fixture["topology"])
     assert cli.main(["validate", path]) == 1

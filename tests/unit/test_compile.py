@@ -5,8 +5,8 @@ import copy
 import ipaddress
 import json
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import model, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, validate
 
 from .conftest import BASE
 

@@ -9,14 +9,14 @@ import types
 
 import pytest
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, ipam
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import docker_network as dockerplan
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import planner
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import watch
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine, ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network as dockerplan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import watch
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import TopologyError
 
 TOPO = {
     "hosts": {"h1": {"underlay": "192.0.2.1/24", "docker_host": "unix:///run/d1.sock"},
@@ -144,7 +144,7 @@ def test_explicit_default_route_conflicts_with_dockers_also_at_the_first_attach(
 def _dplan(spec, have, force=False):
     """The Docker network kind's diff alone: (removals, creations, conflicts)."""
     out = Plan()
-    dockerplan.diff(spec, have, out, force)
+    dockerplan.diff_networks(spec, have, out, force)
     return out.phases["docker_remove"], out.phases["docker_create"], out.conflicts
 
 

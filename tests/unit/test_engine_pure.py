@@ -5,8 +5,8 @@ import copy
 import os
 import types
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import nft as nftplan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import nft as nftplan
 
 from .conftest import HERE, read_yaml
 

@@ -22,7 +22,7 @@ import types
 import pytest
 import yaml
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
 
 from .conftest import HERE, read_yaml
 

@@ -6,10 +6,10 @@ import ipaddress
 
 import pytest
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, marks
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import ApplyError, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam, marks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, TopologyError
 
 A = ipaddress.IPv4Address
 

@@ -4,9 +4,9 @@ and an existing table that is no longer needed (removed, and nothing but it)."""
 
 import copy
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.kinds import nft as nftplan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import nft as nftplan
 
 from .conftest import BASE
 

@@ -13,8 +13,8 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import ipam, planner
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.marks import ALIAS_PREFIX
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam, planner
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 from .conftest import HERE, read_yaml
 

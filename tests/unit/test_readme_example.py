@@ -5,8 +5,8 @@ import re
 
 import yaml
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

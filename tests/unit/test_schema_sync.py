@@ -1,4 +1,4 @@
-"""The schema shipped to managed hosts (plugins/module_utils/netstitch/controller/schema.py) is generated from
+"""The schema shipped to managed hosts (plugins/module_utils/_netstitch/controller/schema.py) is generated from
 schemas/topology.schema.json, the one source of truth; this fails when the two differ or a property is undocumented."""
 
 import json
@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller.schema import SCHEMA
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SRC = os.path.join(TOP, "schemas", "topology.schema.json")
@@ -57,9 +57,9 @@ def test_check_mode_detects_a_stale_schema_module(tmp_path):
     import shutil
     for sub in ("scripts", "schemas"):
         shutil.copytree(os.path.join(TOP, sub), str(tmp_path / sub))
-    dst = tmp_path / "plugins" / "module_utils" / "netstitch" / "controller"
+    dst = tmp_path / "plugins" / "module_utils" / "_netstitch" / "controller"
     dst.mkdir(parents=True)
-    with open(os.path.join(TOP, "plugins", "module_utils", "netstitch", "controller", "schema.py")) as f:
+    with open(os.path.join(TOP, "plugins", "module_utils", "_netstitch", "controller", "schema.py")) as f:
         text = f.read()
     (dst / "schema.py").write_text(text)
     script = str(tmp_path / "scripts" / "gen_schema.py")

@@ -13,9 +13,9 @@ import random
 
 import pytest
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.controller import model, validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem, TopologyError
 
 from .conftest import BASE, HERE, read_yaml
 

@@ -1,0 +1,31 @@
+"""Semantic checks of the hosts section."""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
+
+
+class HostChecks(object):
+    def hosts(self):
+        out = {}
+        hosts = self.data.get("hosts")
+        if not is_dict(hosts):
+            return out
+        for name, spec in hosts.items():
+            if not is_dict(spec) or not isinstance(name, str):
+                continue    # the schema reports it
+            p = "hosts.%s" % name
+            underlay = None
+            if isinstance(spec.get("underlay"), str):
+                try:
+                    text = spec["underlay"]
+                    underlay = ipaddress.IPv4Interface(text if "/" in text else text + "/32")
+                except ValueError as e:
+                    self.add(p + ".underlay", "%r is not an IPv4 address (%s)" % (spec["underlay"], e))
+            mtu = spec.get("underlay_mtu", model.DEFAULT_MTU)
+            if not self.mtu(p + ".underlay_mtu", mtu):
+                mtu = model.DEFAULT_MTU
+            docker_host = spec.get("docker_host") if isinstance(spec.get("docker_host"), str) else None
+            out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host)
+        return out

@@ -1,0 +1,77 @@
+"""Semantic checks of the links section."""
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports
+
+
+class LinkChecks(object):
+    def links(self, conts, nets):
+        out = []
+        raw = self.data.get("links")
+        if not isinstance(raw, list):
+            return out
+        names = {}     # client -> {name: path}
+        known = self.data.get("containers") if is_dict(self.data.get("containers")) else {}
+        for i, ln in enumerate(raw):
+            if not is_dict(ln):
+                continue
+            p = "links[%d]" % i
+            # values of the wrong type are the schema's to report; they only stop the checks here
+            ok = all(ln.get(k) is None or isinstance(ln[k], str) for k in ("client", "server", "network", "name")) \
+                and ln.get("protocol", "tcp") in ("tcp", "udp", "any") and isinstance(ln.get("ports", []), list)
+            client = ln.get("client")
+            if isinstance(client, str) and client not in known:
+                self.add(p + ".client", "unknown container %r (not under containers)" % client)
+                ok = False
+            server, network = ln.get("server"), ln.get("network")
+            if (server is None) == (network is None):
+                self.add(p, "a link names either a server container or a server network")
+                ok = False
+            if isinstance(server, str) and server not in known:
+                self.add(p + ".server", "unknown container %r (not under containers)" % server)
+                ok = False
+            if isinstance(network, str) and network not in nets:
+                self.add(p + ".network", "unknown network %r (not under networks)" % network)
+                ok = False
+            if server is not None and server == client:
+                self.add(p + ".server", "a container does not need a link to itself")
+                ok = False
+            proto = ln.get("protocol", "tcp")
+            ports = []
+            for j, v in enumerate(ln.get("ports") if isinstance(ln.get("ports"), list) else []):
+                r = parse_ports(v)
+                if isinstance(r, str):
+                    self.add("%s.ports[%d]" % (p, j), r)
+                    ok = False
+                else:
+                    ports.append(r)
+            if ports and proto == "any":
+                self.add(p + ".ports", "ports need protocol tcp or udp")
+                ok = False
+            if network is not None and "name" in ln:
+                self.add(p + ".name", "a link to a whole network gives no name")
+                ok = False
+            if not ok or client not in conts or (server is not None and server not in conts):
+                continue
+            c = conts[client]
+            if server is not None:
+                # the link holds on every network the two share; the name points at the first
+                shared = [itf.network for itf in c.interfaces if conts[server].interface_on(itf.network)]
+                if not shared:
+                    self.add(p, "containers %s and %s share no network" % (client, server))
+                    continue
+            else:
+                if not c.interface_on(network):
+                    self.add(p + ".network", "container %s has no interface on network %s" % (client, network))
+                    continue
+                shared = [network]
+            name = ln.get("name", server) if server is not None else None
+            if name is not None:
+                other = names.setdefault(client, {}).get(name)
+                if other:
+                    self.add(p + ".name", "container %s already knows %r from %s" % (client, name, other))
+                    continue
+                names[client][name] = p
+            for k, net in enumerate(shared):
+                out.append(model.Link(i, client, server, net, proto, ports, name if k == 0 else None))
+        return out

@@ -1,0 +1,119 @@
+"""Topology validation: JSON Schema (structure) plus semantic checks, every problem reported at once with its path.
+
+``load(data)`` returns a ``model.Topology`` or raises ``errors.TopologyError`` listing all problems. It is pure: no
+host is looked at or touched, so it runs on the controller before anything is applied.
+"""
+
+import copy
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
+
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+except ImportError:  # pragma: no cover - reported by load()
+    HAS_JSONSCHEMA = False
+
+
+try:
+    import fastjsonschema
+    HAS_FASTJSONSCHEMA = True
+except ImportError:  # pragma: no cover - the slower jsonschema alone still gives the same answers
+    HAS_FASTJSONSCHEMA = False
+
+_FAST = []
+
+
+def _fast_valid(data):
+    """True when the compiled validator (fastjsonschema, ~50x faster) accepts the topology; False when it rejects
+    it or is not available: jsonschema then lists every problem with its path."""
+    if not HAS_FASTJSONSCHEMA:
+        return False
+    if not _FAST:
+        schema = copy.deepcopy(SCHEMA)      # the compiler annotates what it is given
+        schema["$schema"] = "http://json-schema.org/draft-07/schema#"     # the keywords used are all draft-07
+        _FAST.append(fastjsonschema.compile(schema))
+    try:
+        _FAST[0](data)
+        return True
+    except fastjsonschema.JsonSchemaException:
+        return False
+
+
+def schema_problems(data):
+    if _fast_valid(data):
+        return []
+    if not HAS_JSONSCHEMA:
+        return [Problem("", "the Python package 'jsonschema' is needed to validate a topology (pip install jsonschema)")]
+    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    problems = []
+    for err in validator.iter_errors(data):
+        path = list(err.absolute_path)
+        if err.validator == "propertyNames" or list(err.absolute_schema_path)[-2:-1] == ["propertyNames"]:
+            # the offending key is in the instance (jsonschema reports it as a pattern/type error of the key,
+            # with the mapping's path); name it in the path
+            path.append(str(err.instance))
+            if isinstance(err.instance, str):
+                reason = "is not a valid name (letters, digits, '_', '.', '-'; at most 63 characters, starting with a letter or digit)"
+            else:
+                reason = "is not a valid name: a name is a string (quote %r in YAML)" % (err.instance,)
+        elif err.validator == "additionalProperties" and err.validator_value is False and is_dict(err.instance):
+            # one problem per unknown key, at the key's own path
+            known = sorted((err.schema.get("properties") or {}).keys())
+            for key in err.instance:
+                if key not in known:
+                    problems.append(Problem(path_text(path + [key]), "unknown key (expected one of: %s)" % ", ".join(known)))
+            continue
+        elif err.validator == "required" and is_dict(err.instance):
+            # at the missing key's own path
+            for key in err.validator_value:
+                if key not in err.instance:
+                    problems.append(Problem(path_text(path + [key]), "is required but missing"))
+            continue
+        elif err.validator == "pattern" and err.schema.get("pattern", "").startswith("^[0-9A-Fa-f]{2}"):
+            reason = "%r is not a MAC address (six colon-separated hex bytes)" % (err.instance,)
+        elif err.validator == "pattern" and err.schema.get("pattern") == "^[A-Za-z0-9_.-]+$":
+            reason = "%r is not a valid interface name (letters, digits, '_', '.', '-')" % (err.instance,)
+        else:
+            reason = err.message
+        problems.append(Problem(path_text(path), reason))
+    return sorted(set(problems), key=lambda p: (p.path, p.reason))
+
+
+class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, LinkChecks):
+    """Every section's checks over one topology."""
+
+
+def load(data):
+    """Validate a topology (a dict as parsed from YAML) and return the normalised model."""
+    if not is_dict(data):
+        raise TopologyError([Problem("", "a topology is a mapping with hosts, networks and containers, not %s"
+                                     % type(data).__name__)])
+    problems = schema_problems(data)
+    chk = _Checker(data)
+    hosts = chk.hosts()
+    nets = chk.networks(hosts)
+    conts = chk.containers(hosts, nets)
+    # a network is carried by the hosts it names plus the hosts of the containers on it
+    for host, netname in chk.carried:
+        nets[netname].hosts.add(host)
+    chk.place_overlays(hosts, nets)
+    chk.docker_ranges(conts, nets)
+    chk.capacity(conts, nets)
+    links = chk.links(conts, nets)
+    seen = set(problems)
+    for p in chk.problems:
+        if p not in seen:
+            problems.append(p)
+            seen.add(p)
+    if problems:
+        raise TopologyError(problems)
+    return model.Topology(hosts, nets, conts, links)

@@ -1,0 +1,193 @@
+"""Docker Engine driver: finds the network namespaces of Docker containers and keeps the Docker networks netstitch
+offers in step with the spec. Imported only when a host's spec involves Docker (a ``kind: docker`` container or a
+network with ``docker:``), so hosts without Docker need neither the SDK nor the engine.
+
+netstitch talks to the engine named by the host's ``docker_host`` in the topology, else ``DOCKER_HOST``, else the
+default socket. Everything here goes through the Docker Engine API (the SDK's low-level client); nothing reads
+Docker's files or touches Docker's firewall.
+"""
+
+import os
+import sys
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import LABEL_HOST
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
+
+DEFAULT_URL = "unix:///var/run/docker.sock"
+TIMEOUT = 30
+
+
+def url_of(spec):
+    return spec.get("docker_host") or os.environ.get("DOCKER_HOST") or DEFAULT_URL
+
+
+def _sdk(host, why):
+    try:
+        import docker
+        import docker.errors   # noqa: F401
+    except ImportError:
+        raise ApplyError("host %s: the Docker SDK for Python (package 'docker'), needed for %s, is not installed "
+                         "for %s (pip install docker)" % (host, why, sys.executable))
+    return docker
+
+
+class Engine(object):
+    """One Docker Engine API client for one apply (or one watcher)."""
+
+    def __init__(self, url, host, why):
+        self.url = url
+        self.host = host
+        self.why = why
+        self.writes = 0
+        docker = _sdk(host, why)
+        self.errors = docker.errors
+        try:
+            self.api = docker.APIClient(base_url=url, version="auto", timeout=TIMEOUT)
+        except Exception as e:    # the SDK raises several kinds (DockerException, requests' ConnectionError)
+            raise ApplyError("host %s: cannot reach the Docker Engine at %s, needed for %s: %s"
+                             % (host, url, why, _short(e)))
+
+    def close(self):
+        try:
+            self.api.close()
+        except Exception:
+            pass
+
+    def _fail(self, what, e):
+        return ApplyError("host %s: Docker Engine at %s: %s: %s" % (self.host, self.url, what, _short(e)))
+
+    # -- containers --------------------------------------------------------------------------------------------------
+    def container(self, ref):
+        """{"id", "name", "running", "status", "pid"} of a container by name or id, or None when there is none."""
+        try:
+            d = self.api.inspect_container(ref)
+        except self.errors.NotFound:
+            return None
+        except Exception as e:
+            raise self._fail("inspecting container %s" % ref, e)
+        st = d.get("State") or {}
+        return {"id": d["Id"], "name": (d.get("Name") or "").lstrip("/"), "running": bool(st.get("Running")),
+                "status": st.get("Status"), "pid": st.get("Pid") or 0}
+
+    # -- networks ----------------------------------------------------------------------------------------------------
+    def networks(self, names):
+        """The Docker networks named ``names`` and those netstitch made for this host (by label), as
+        {name: docker_network view}."""
+        try:
+            listed = self.api.networks()
+        except Exception as e:
+            raise self._fail("listing networks", e)
+        out = {}
+        for n in listed:
+            labels = n.get("Labels") or {}
+            if n["Name"] in names or labels.get(LABEL_HOST) == self.host:
+                try:
+                    full = self.api.inspect_network(n["Id"])
+                except self.errors.NotFound:
+                    continue
+                except Exception as e:
+                    raise self._fail("inspecting network %s" % n["Name"], e)
+                out[full["Name"]] = docker_network.view(full)
+        return out
+
+    def create_network(self, name, want):
+        from docker.types import IPAMConfig, IPAMPool
+        self.writes += 1
+        try:
+            self.api.create_network(
+                name, driver=want["driver"], options=docker_network.options(want), labels=want["labels"],
+                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=want["subnet"], iprange=want["ip_range"],
+                                                       gateway=want["gateway"])]),
+                check_duplicate=True)
+        except Exception as e:
+            raise self._fail("creating network %s" % name, e)
+
+    def remove_network(self, name, disconnect=()):
+        for c in disconnect:
+            self.writes += 1
+            try:
+                self.api.disconnect_container_from_network(c["id"], name, force=True)
+            except self.errors.NotFound:
+                pass
+            except Exception as e:
+                raise self._fail("disconnecting container %s from network %s" % (c["name"], name), e)
+        self.writes += 1
+        try:
+            self.api.remove_network(name)
+        except self.errors.NotFound:
+            pass
+        except Exception as e:
+            raise self._fail("removing network %s" % name, e)
+
+    def connect(self, name, c):
+        self.writes += 1
+        try:
+            self.api.connect_container_to_network(c["id"], name, ipv4_address=c.get("ipv4"))
+        except Exception as e:
+            raise self._fail("reconnecting container %s to network %s%s" % (
+                c["name"], name, " with address %s" % c["ipv4"] if c.get("ipv4") else ""), e)
+
+    def execute(self, action):
+        op = action["op"]
+        if op == "docker_net_create":
+            self.create_network(action["name"], action["want"])
+        elif op == "docker_net_remove":
+            self.remove_network(action["name"], action["disconnect"])
+        elif op == "docker_net_recreate":
+            self.remove_network(action["name"], action["reconnect"])
+            self.create_network(action["name"], action["want"])
+            for c in action["reconnect"]:
+                self.connect(action["name"], c)
+        else:
+            raise ValueError("not a Docker action: %r" % op)
+
+    # -- events (netstitch watch) ------------------------------------------------------------------------------------
+    def starts(self, since=None):
+        """A blocking stream of container start events: {"id", "name", "time_nano"}."""
+        try:
+            stream = self.api.events(decode=True, since=since,
+                                     filters={"type": ["container"], "event": ["start"]})
+        except Exception as e:
+            raise self._fail("subscribing to events", e)
+        for ev in stream:
+            actor = ev.get("Actor") or {}
+            yield {"id": actor.get("ID") or ev.get("id"), "name": (actor.get("Attributes") or {}).get("name"),
+                   "time_nano": ev.get("timeNano") or (ev.get("time") or 0) * 10 ** 9}
+
+
+def _short(e):
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+def resolve_containers(spec, engine):
+    """Point each Docker container of a spec (a copy is returned) at its network namespace, /proc/<pid>/ns/net, for
+    this run. A container that does not exist or does not run is marked absent: its interfaces are left out of this
+    run (a stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so
+    it gets the same addresses when it runs again. Returns (spec, warnings)."""
+    warnings = []
+    out = dict(spec)
+    out["containers"] = []
+    for c in spec["containers"]:
+        if c["kind"] != "docker":
+            out["containers"].append(c)
+            continue
+        c = dict(c)
+        info = engine.container(c["docker"])
+        path = "/proc/%d/ns/net" % info["pid"] if info and info["running"] and info["pid"] else None
+        if path is not None and not os.path.exists(path):
+            path = None     # it stopped a moment ago
+        if path is None:
+            c["netns"], c["absent"] = None, True
+            if info is None:
+                what = "there is no Docker container %r" % c["docker"]
+            else:
+                what = "Docker container %r is not running (%s)" % (c["docker"], info["status"] or "no process")
+            warnings.append("containers.%s: %s on host %s (Docker Engine at %s); its interfaces are left out until it "
+                            "runs (the next apply, or `netstitch watch`, attaches it with the same addresses)"
+                            % (c["name"], what, spec["host"], engine.url))
+        else:
+            c["netns"] = path
+        out["containers"].append(c)
+    return out, warnings

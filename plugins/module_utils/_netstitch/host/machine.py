@@ -1,0 +1,116 @@
+"""The host this process runs on: its drivers, how its current state is read, and how an action is dispatched to
+the driver that carries it out (actions.OPS). Drivers are made lazily, so planning-only paths need no kernel."""
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network, hosts_file, nft, sysctl, tinc
+
+
+def namespaces(spec):
+    """The container namespaces of a spec (a Docker container's is the /proc path resolve_docker() put in "netns";
+    absent ones have none)."""
+    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if not c.get("absent")})
+
+
+class Host(object):
+    """The drivers for the host this process runs in."""
+
+    def __init__(self):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.dockeruser import DockerUser
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.hostsfile import HostsFiles
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import Netlink
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nft import Nft
+        self.netlink = Netlink()
+        self.nft = Nft()
+        self.hosts_files = HostsFiles()
+        self.docker_user = DockerUser()
+        self.tinc = None
+        self.docker = None      # the Docker Engine client, only for a spec that involves Docker
+        self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
+                          "files": self.hosts_files.execute, "iptables": self.docker_user.execute}
+
+    def close(self):
+        self.netlink.close()
+        if self.docker is not None:
+            self.docker.close()
+
+    def docker_engine(self, spec, why):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
+        url = docker_mod.url_of(spec)
+        if self.docker is None or self.docker.url != url or self.docker.host != spec["host"]:
+            if self.docker is not None:
+                self.docker.close()
+            self.docker = None
+            self.docker = docker_mod.Engine(url, spec["host"], why)
+        return self.docker
+
+    def tinc_driver(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.tinc import Tinc
+        if self.tinc is None or self.tinc.host != host:
+            self.tinc = Tinc(state_dir, host)
+        return self.tinc
+
+    def read(self, spec, hstate, namespaces_=None):
+        """The current state (current.py) for a spec: the host namespace and the spec's container namespaces (or
+        only ``namespaces_``), netstitch's nft tables, hosts files, DOCKER-USER rules, tinc instances and, when
+        Docker is involved, the Docker networks."""
+        cur = self.netlink.read(namespaces(spec) if namespaces_ is None else namespaces_, sysctls=sysctl.READ)
+        # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
+        hstate.owned_netns &= set(cur["named_netns"])
+        cur["owned_netns"] = sorted(hstate.owned_netns)
+        cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
+        cur["hosts_files"] = self.hosts_files.read(hosts_file.namespaces(spec))
+        cur["docker_user"] = self.docker_user.read()
+        cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
+        if self.docker is not None and docker_network.needed(spec, hstate.spec):
+            cur["docker_networks"] = self.docker.networks(set(docker_network.desired(spec)))
+        return cur
+
+    def execute(self, action):
+        """Carry out one action through the driver actions.OPS names for it."""
+        return self._dispatch[OPS[action["op"]]](action)
+
+    def _netlink(self, action):
+        self.netlink.execute(action)
+        if action["op"] == "netns_del":
+            self.hosts_files.forget(action["netns"])
+
+    def _tinc_op(self, action):
+        return self.tinc.execute(action, self.netlink)
+
+    def _docker_op(self, action):
+        return self.docker.execute(action)
+
+    @property
+    def writes(self):
+        return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
+                "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
+                "docker": self.docker.writes if self.docker else 0}
+
+
+def _docker_users(spec, previous=None):
+    """What on this host needs the Docker Engine (for error messages), or "" when nothing does."""
+    conts = [c["name"] for c in spec["containers"] if c["kind"] == "docker"]
+    nets = sorted(set(docker_network.desired(spec)) | set(docker_network.desired(previous) if previous else ()))
+    parts = []
+    if conts:
+        parts.append("Docker container%s %s" % ("s" if len(conts) > 1 else "", ", ".join(conts)))
+    if nets:
+        parts.append("Docker network%s %s" % ("s" if len(nets) > 1 else "", ", ".join(nets)))
+    return " and ".join(parts)
+
+
+def resolve_docker(host, spec, previous=None):
+    """Connect to this host's Docker Engine when the spec (or the last one applied here) involves Docker, and point
+    each Docker container at its network namespace for this run. Returns (spec for this run, warnings); a spec
+    without Docker is returned as it is, and then neither the SDK nor the engine is needed."""
+    why = _docker_users(spec, previous)
+    if not why:
+        host.docker = None
+        return spec, []
+    # the engine the spec names; a spec that names none cleans up on the engine the last one named
+    engine = host.docker_engine(spec if spec.get("docker_host") or not previous else
+                                dict(spec, docker_host=previous.get("docker_host")), why)
+    if not any(c["kind"] == "docker" for c in spec["containers"]):
+        return spec, []
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
+    return docker_mod.resolve_containers(spec, engine)

@@ -1,0 +1,47 @@
+"""The first phase of a run, on each host that other hosts need facts from (compile says when): this host's
+allocated addresses, reserved in its lease file, and its tinc public keys (generated here if missing; private keys
+never leave the host)."""
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock, NoLock
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
+
+
+def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
+    """Returns (facts, changed): facts = {"addresses": {"container/ifname": address}, "tinc": {network: key}}."""
+    own = host is None
+    host = host or Host()
+    try:
+        with HostLock(state_dir, spec["host"], lock_timeout):
+            hstate = HostState(state_dir, spec["host"])
+            run_spec = resolve_docker(host, spec, hstate.spec)[0]
+            current = host.read(run_spec, hstate)
+            addresses, leases = ipam.allocate(run_spec, current, hstate.leases)
+            changed = leases != hstate.leases
+            if not check_mode:
+                hstate.leases = leases
+                hstate.save()
+            keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
+    finally:
+        if own:
+            host.close()
+    facts = {"addresses": {"%s/%s" % k: str(v) for k, v in sorted(addresses.items())}, "tinc": keys}
+    return facts, changed or kchanged
+
+
+def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock=True):
+    """Make sure this host has a tinc key pair for each of its tinc networks; return (public keys, changed)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.tinc import Tinc, public_key
+    t = Tinc(state_dir, spec["host"])
+    keys, changed = {}, False
+    with (HostLock(state_dir, spec["host"]) if lock else NoLock()):
+        for net in tinc.networks(spec):
+            if check_mode:
+                keys[net] = public_key(t.confdir(net), spec["host"])
+                changed = changed or keys[net] is None
+            else:
+                keys[net], gen = t.ensure_key(net)
+                changed = changed or gen
+    return keys, changed

@@ -1,0 +1,103 @@
+"""Host-local, stable address allocation.
+
+Each host allocates from its own pool (the whole subnet of a host-local network; later a host's slice of an overlay).
+Priority for an interface without a fixed address: its lease from the host's lease file, then the address it has in
+the kernel now, then the lowest free address of the pool. Fixed addresses, the gateway and every address already
+kept are never handed out again, so adding or removing a container never renumbers another, and a rerun never
+renumbers at all. Leases survive a container restart (a new namespace), so it gets its address back.
+"""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.current import endpoint_peer
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
+
+
+def lease_key(container, ifname):
+    return "%s/%s" % (container, ifname)
+
+
+def allocate(spec, current, leases, reserved=None):
+    """Return ({(container, ifname): IPv4Address}, new_leases). ``leases`` is {network: {lease_key: "a.b.c.d"}};
+    ``reserved``: {network: addresses} never to hand out beyond the spec's own (those Docker's containers hold)."""
+    nets = {n["name"]: n for n in spec["networks"]}
+    result = {}
+    taken = {}      # network -> set of addresses in use or reserved
+    pools = {}
+    docker = {}     # network -> the range of the pool Docker allocates from (a network offered to Docker)
+    for name, n in nets.items():
+        pool = ipaddress.IPv4Network(n["pool"])
+        subnet = ipaddress.IPv4Network(n["subnet"])
+        pools[name] = (pool, subnet)
+        if n.get("docker"):
+            docker[name] = ipaddress.IPv4Network(n["docker"]["ip_range"])
+        taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
+        taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])
+        taken[name].update(ipaddress.IPv4Address(a) for a in (reserved or {}).get(name, ()))
+    todo = []
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            key = (c["name"], itf["name"])
+            if itf["ip"]:
+                result[key] = ipaddress.IPv4Address(itf["ip"])
+                taken[itf["network"]].add(result[key])
+            else:
+                todo.append((c, itf))
+
+    def usable(net, addr):
+        pool, subnet = pools[net]
+        return addr is not None and addr in pool and addr in subnet and addr not in taken[net] and \
+            not (net in docker and addr in docker[net])
+
+    # 1. the lease (netstitch's record: an address changed by hand is drift, put back); 2. then what the kernel has
+    # now (kept when there is no usable lease, e.g. a lost state directory)
+    rest = []
+    for c, itf in todo:
+        net = itf["network"]
+        leased = leases.get(net, {}).get(lease_key(c["name"], itf["name"]))
+        addr = ipaddress.IPv4Address(leased) if leased else None
+        if usable(net, addr):
+            result[(c["name"], itf["name"])] = addr
+            taken[net].add(addr)
+        else:
+            rest.append((c, itf))
+    rest2 = []
+    for c, itf in rest:
+        net = itf["network"]
+        addr = None
+        netns = c.get("netns") or c.get("docker")
+        link = endpoint_peer(current, itf["host_ifname"], netns)[1]
+        plen = pools[net][1].prefixlen
+        for cidr in (link or {}).get("addresses", []):
+            a, _sep, l = cidr.partition("/")
+            if int(l) == plen and usable(net, ipaddress.IPv4Address(a)):
+                addr = ipaddress.IPv4Address(a)
+                break
+        if addr is not None:
+            result[(c["name"], itf["name"])] = addr
+            taken[net].add(addr)
+        else:
+            rest2.append((c, itf))
+    # 3. lowest free address (addresses only get taken, so one cursor per pool suffices). The whole pool: the
+    # segment's network, broadcast and gateway addresses are in ``taken``, while the first and last address of an
+    # overlay slice are ordinary addresses of the shared segment (the validator counts them as free, too)
+    cursors = {}
+    for c, itf in rest2:
+        net = itf["network"]
+        pool = pools[net][0]
+        cur = cursors.setdefault(net, iter(pool))
+        for addr in cur:
+            if usable(net, addr):
+                break
+        else:
+            raise ApplyError("networks.%s: no free address left in pool %s on host %s for containers.%s interface %s"
+                             % (net, pool, spec["host"], c["name"], itf["name"]))
+        result[(c["name"], itf["name"])] = addr
+        taken[net].add(addr)
+    new_leases = {}
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            if not itf["ip"]:
+                new_leases.setdefault(itf["network"], {})[lease_key(c["name"], itf["name"])] = \
+                    str(result[(c["name"], itf["name"])])
+    return result, new_leases

@@ -1,0 +1,72 @@
+"""Kind: one Linux bridge per network on each host carrying it, with the network's gateway address (its own slice's
+gateway on a routed overlay) and a MAC unique per host."""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, v4
+
+
+KEY = "bridges"
+
+
+def desired(ctx):
+    spec = ctx.spec
+    bridges = {}
+    for n in spec["networks"]:
+        subnet = ipaddress.IPv4Network(n["subnet"])
+        bridges[n["bridge"]] = {
+            "network": n["name"],
+            "alias": marks.bridge_alias(n["name"]),
+            "mtu": n["mtu"],
+            "mac": n["bridge_mac"],
+            "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
+        }
+    return bridges
+
+
+def diff(desired_state, current, out, ctx):
+    """``ctx.adopt``: bridges Docker made for netstitch's Docker networks (kinds.docker_network.adoptable_bridges):
+    netstitch's to manage although they carry no mark yet."""
+    links = current.get("links", {})
+    adopt = ctx.adopt
+    for name, want in sorted(desired_state["bridges"].items()):
+        have = links.get(name)
+        if have is None:
+            out.add("bridges", act("bridge_add", "create bridge %s (network %s, mtu %d)" % (
+                name, want["network"], want["mtu"]), name=name, mtu=want["mtu"], mac=want["mac"], alias=want["alias"]))
+            have = {"addresses": [], "up": False}
+        elif (not marks.owned(have) and name not in adopt) or have.get("kind") != "bridge":
+            out.conflict("networks.%s.bridge: interface %s exists on host %s and netstitch did not create it%s"
+                         % (want["network"], name, desired_state["host"],
+                            "" if have.get("kind") == "bridge" else " (it is a %s)" % (have.get("kind") or "device")))
+            continue
+        else:
+            _changes(name, want, have, out)
+        for a in v4(have["addresses"]):
+            if a not in want["addresses"]:
+                out.add("bridges", act("addr_del", "remove address %s from bridge %s" % (a, name), ns=None, name=name,
+                                       address=a))
+        for a in want["addresses"]:
+            if a not in have["addresses"]:
+                out.add("bridges", act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name,
+                                       address=a))
+        if not have["up"]:
+            out.add("bridges", act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
+    for name, link in sorted(links.items()):
+        if marks.owned(link) and link.get("kind") == "bridge" and name not in desired_state["bridges"]:
+            out.add("post", act("link_del", "remove bridge %s (%s)" % (name, marks.alias_text(link)), ns=None,
+                                name=name))
+
+
+def _changes(name, want, have, out):
+    changes = {}
+    if have["mtu"] != want["mtu"]:
+        changes["mtu"] = want["mtu"]
+    if have.get("mac") != want["mac"]:
+        changes["mac"] = want["mac"]
+    if have.get("alias") != want["alias"]:
+        changes["alias"] = want["alias"]
+    if changes:
+        out.add("bridges", act("link_set", "set %s on bridge %s" % (fmt_changes(changes), name), ns=None, name=name,
+                               changes=changes))

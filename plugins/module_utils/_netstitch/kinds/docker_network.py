@@ -1,0 +1,170 @@
+"""Kind: the Docker networks netstitch offers (pure): desired state from a host spec, the view of what Docker has,
+and the actions that make them agree.
+
+A network with ``docker:`` becomes, on each host carrying it, a Docker network of the bridge driver bound to
+netstitch's bridge (``com.docker.network.bridge.name``), with the subnet and gateway the host's bridge has and an
+ip_range (the block of the host's pool that netstitch leaves to Docker). Docker's own masquerading is off: netstitch
+enforces masquerade, internal, isolation, links and published ports in its own nftables table, by bridge, so those
+options change without touching the Docker network. Docker cannot change anything of a network once created, so a
+difference in what it holds (bridge, subnet, gateway, ip_range, MTU) means re-creating it: the plan says so first,
+and while containers are connected it refuses unless forced (then they are disconnected and connected again, with
+the same addresses where these still fit). netstitch marks its Docker networks with labels and only ever removes or
+re-creates marked ones.
+"""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import LABEL_HOST, LABEL_NETWORK
+
+OPT_BRIDGE = "com.docker.network.bridge.name"
+OPT_MTU = "com.docker.network.driver.mtu"
+OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+FIXED = ("driver", "bridge", "subnet", "gateway", "ip_range", "mtu", "masquerade")   # what Docker cannot change
+
+
+def desired(spec):
+    """{Docker network name: want} for the networks of a host spec offered to Docker."""
+    out = {}
+    for n in spec["networks"]:
+        d = n.get("docker")
+        if not d:
+            continue
+        out[d["name"]] = {
+            "network": n["name"], "driver": "bridge", "bridge": n["bridge"], "subnet": n["subnet"],
+            "gateway": n["gateway"], "ip_range": d["ip_range"], "mtu": str(n["mtu"]), "masquerade": "false",
+            "labels": {LABEL_HOST: spec["host"], LABEL_NETWORK: n["name"]},
+        }
+    return out
+
+
+def options(want):
+    return {OPT_BRIDGE: want["bridge"], OPT_MTU: want["mtu"], OPT_MASQ: want["masquerade"]}
+
+
+def view(d):
+    """The parts of a `docker network inspect` document netstitch compares."""
+    configs = (d.get("IPAM") or {}).get("Config") or []
+    c = configs[0] if len(configs) == 1 else {}
+    opts = d.get("Options") or {}
+    conts = []
+    for cid, e in sorted((d.get("Containers") or {}).items()):
+        conts.append({"id": cid, "name": e.get("Name") or cid[:12],
+                      "ipv4": (e.get("IPv4Address") or "").split("/")[0] or None})
+    return {"id": d.get("Id"), "labels": d.get("Labels") or {}, "driver": d.get("Driver"),
+            "bridge": opts.get(OPT_BRIDGE), "mtu": opts.get(OPT_MTU), "masquerade": opts.get(OPT_MASQ),
+            "subnet": _canon(c.get("Subnet")), "gateway": c.get("Gateway"), "ip_range": _canon(c.get("IPRange")),
+            "configs": len(configs), "containers": sorted(conts, key=lambda x: x["name"])}
+
+
+def _canon(cidr):
+    try:
+        return str(ipaddress.IPv4Network(cidr, strict=False)) if cidr else cidr
+    except ValueError:
+        return cidr
+
+
+owned = marks.docker_network_owned
+
+
+def needed(spec, previous=None):
+    """Whether a run needs the Docker Engine for networks: this spec offers one, or the last applied spec did (its
+    Docker networks may have to go)."""
+    return bool(desired(spec)) or bool(previous and desired(previous))
+
+
+KEY = None      # not part of the kernel's desired state: Docker's networks are compared with the spec directly
+
+
+def diff(desired_state, current, out, ctx):
+    """Removals run before the kernel actions (while the bridges still exist), creations and re-creations after them
+    (once the bridges exist with their addresses); nothing when the Docker Engine is not involved in this run."""
+    if current.get("docker_networks") is not None:
+        diff_networks(ctx.spec, current["docker_networks"], out, ctx.docker_force)
+
+
+def diff_networks(spec, have, out, force=False):
+    """The Docker networks of a spec against those Docker has ({name: view}); ``force``: re-create or remove them
+    even while containers are connected."""
+    want = desired(spec)
+    host = spec["host"]
+    have = have or {}
+    for name, w in sorted(want.items()):
+        h = have.get(name)
+        where = "networks.%s.docker" % w["network"]
+        if h is None:
+            out.add("docker_create", act("docker_net_create", "create Docker network %s on bridge %s (subnet %s, "
+                                         "gateway %s, ip_range %s, mtu %s)" % (name, w["bridge"], w["subnet"],
+                                                                              w["gateway"], w["ip_range"], w["mtu"]),
+                                         name=name, want=w))
+            continue
+        if not owned(h, host):
+            out.conflict("%s: Docker network %s exists on host %s and netstitch did not create it"
+                             % (where, name, host))
+            continue
+        diffs = ["%s %s -> %s" % (k, h.get(k), w[k]) for k in FIXED if h.get(k) != w[k]]
+        if h.get("configs") != 1:
+            diffs.append("IPAM configs %s -> 1" % h.get("configs"))
+        if not diffs:
+            continue
+        subnet = ipaddress.IPv4Network(w["subnet"])
+        reconnect = [dict(c, ipv4=c["ipv4"] if c["ipv4"] and ipaddress.IPv4Address(c["ipv4"]) in subnet and
+                          c["ipv4"] != w["gateway"] else None) for c in h["containers"]]
+        why = "Docker cannot change %s" % ", ".join(diffs)
+        if reconnect and not force:
+            out.conflict("%s: Docker network %s must be re-created (%s) but containers %s are connected to it; "
+                             "run again with force (netstitch apply --docker-force) to disconnect them and connect "
+                             "them again" % (where, name, why, ", ".join(c["name"] for c in reconnect)))
+            continue
+        again = "; containers connected again: %s" % ", ".join(
+            "%s (%s)" % (c["name"], c["ipv4"] or "a new address") for c in reconnect) if reconnect else ""
+        out.add("docker_create", act("docker_net_recreate", "re-create Docker network %s (%s)%s" % (name, why, again),
+                         name=name, want=w, reconnect=reconnect))
+    for name, h in sorted(have.items()):
+        if name in want or not owned(h, host):
+            continue
+        net = h["labels"].get(LABEL_NETWORK)
+        if h["containers"] and not force:
+            out.conflict("networks.%s: Docker network %s is no longer offered on host %s but containers %s are "
+                             "connected to it; disconnect them or run again with force (netstitch apply --docker-force)"
+                             % (net, name, host, ", ".join(c["name"] for c in h["containers"])))
+            continue
+        gone = " (disconnecting %s)" % ", ".join(c["name"] for c in h["containers"]) if h["containers"] else ""
+        out.add("docker_remove", act("docker_net_remove", "remove Docker network %s (network %s is not offered to Docker "
+                                     "on this host any more)%s" % (name, net, gone), name=name,
+                                     disconnect=h["containers"]))
+
+
+def reserved_by_docker(spec, have, leases):
+    """{network: addresses} that Docker's containers hold on netstitch's offered networks (an address given with
+    `docker run --ip`, or one left from a larger Docker range), except addresses netstitch had already leased or
+    fixed: netstitch never hands out an address Docker uses (ipam.allocate takes them as reserved)."""
+    by_net = {}
+    for name, w in desired(spec).items():
+        h = (have or {}).get(name)
+        if h is not None and owned(h, spec["host"]):
+            by_net[w["network"]] = {c["ipv4"] for c in h["containers"] if c["ipv4"]}
+    if not any(by_net.values()):
+        return {}
+    fixed = {i["ip"] for c in spec["containers"] for i in c["interfaces"] if i["ip"]}
+    out = {}
+    for n in spec["networks"]:
+        extra = by_net.get(n["name"], set()) - fixed - set((leases or {}).get(n["name"], {}).values())
+        if extra:
+            out[n["name"]] = sorted(extra, key=ipaddress.IPv4Address)
+    return out
+
+
+def adoptable_bridges(spec, have, links):
+    """Bridges of netstitch's Docker networks that Docker made itself (its daemon started before netstitch had put
+    the bridge back, after a reboot): the bridge is netstitch's to manage, so it is adopted rather than reported as
+    someone else's. Returns the bridge names."""
+    out = []
+    for name, w in desired(spec).items():
+        h = (have or {}).get(name)
+        link = (links or {}).get(w["bridge"])
+        if h is not None and owned(h, spec["host"]) and h.get("bridge") == w["bridge"] and link is not None \
+                and link.get("kind") == "bridge" and not marks.owned(link):
+            out.append(w["bridge"])
+    return sorted(out)

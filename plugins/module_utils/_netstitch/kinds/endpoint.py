@@ -1,0 +1,176 @@
+"""Kind: a container's interface on a network: a veth pair, the host end a port of the network's bridge, the
+container end in the container's namespace with its address, default route, the route to the rest of a routed
+overlay, and on shared overlays (vxlan, tinc) the local gateway pinned by a permanent neighbour entry."""
+
+import ipaddress
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, port_changes, v4
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.current import endpoint_peer
+
+
+KEY = "endpoints"
+
+
+def desired(ctx):
+    """{host_ifname: endpoint}. ``ctx.addresses`` maps (container, ifname) to an IPv4Address (ipam.allocate)."""
+    spec, addresses = ctx.spec, ctx.addresses
+    nets = {n["name"]: n for n in spec["networks"]}
+    endpoints = {}
+    for c in spec["containers"]:
+        if c.get("absent"):
+            continue        # a Docker container that is not running: nothing to attach (its lease is kept)
+        # a Docker container's namespace: the path the engine resolved it to (/proc/PID/ns/net), else its reference
+        ns = c.get("netns") or c["docker"]
+        for itf in c["interfaces"]:
+            endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
+    return endpoints
+
+
+def _endpoint(c, ns, itf, n, addresses):
+    plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
+    soft = bool(itf.get("default_route_soft"))
+    overlay = (n.get("overlay") or {}).get("type")
+    return {
+        "container": c["name"],
+        "netns": ns,
+        "ifname": itf["name"],
+        "network": n["name"],
+        "bridge": n["bridge"],
+        "alias": marks.veth_alias(c["name"], itf["name"], n["name"]),
+        "mtu": n["mtu"],
+        "mac": itf["mac"],
+        "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
+        "gateway": n["gateway"] if itf["default_route"] else None,
+        # the implicit default route of a Docker container yields to a default route Docker gave it
+        "gateway_soft": soft,
+        # routed: the rest of the overlay is behind the local gateway (unless the default route says so; a default
+        # route that may yield does not)
+        "routes": [[n["overlay"]["subnet"], n["gateway"]]] if overlay == "routed" and
+        (soft or not itf["default_route"]) else [],
+        # on a shared overlay every host's bridge holds the gateway address: pin the local one
+        "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") else None,
+    }
+
+
+def diff(desired_state, current, out, ctx):
+    """``ctx.lingering``: host ends of the veths of Docker containers that are not running (the kernel removes them
+    with the container's namespace a moment after it stops): neither pruned nor touched meanwhile."""
+    links = current.get("links", {})
+    known_ns = set(current.get("named_netns", [])) | set(desired_state["netns"])
+    for hname, want in sorted(desired_state["endpoints"].items()):
+        _one(hname, want, desired_state, current, links, known_ns, out)
+    for name, link in sorted(links.items()):
+        if marks.owned(link) and link.get("kind") == "veth" and name not in desired_state["endpoints"] \
+                and name not in ctx.lingering:
+            out.add("prune", act("link_del", "remove veth %s (%s)" % (name, marks.alias_text(link)), ns=None,
+                                 name=name))
+
+
+def _one(hname, want, desired_state, current, links, known_ns, out):
+    host = desired_state["host"]
+    have = links.get(hname)
+    where = "containers.%s (interface %s)" % (want["container"], want["ifname"])
+    ns_state = (current.get("netns") or {}).get(want["netns"])
+    if want["netns"] not in known_ns and ns_state is None:
+        out.conflict("%s: network namespace %s does not exist on host %s" % (where, want["netns"], host))
+        return
+    if have is not None and (not marks.owned(have) or have.get("kind") != "veth"):
+        out.conflict("%s: interface %s exists on host %s and netstitch did not create it" % (where, hname, host))
+        return
+    peer_name, peer = endpoint_peer(current, hname, want["netns"])
+    if have is not None and peer_name != want["ifname"]:
+        # the pair is broken, moved or renamed: replace it
+        out.add("replace", act("link_del", "replace veth %s (its container end is not %s in %s)"
+                               % (hname, want["ifname"], want["netns"]), ns=None, name=hname))
+        have = peer = None
+    in_the_way = (ns_state or {}).get("links", {}).get(want["ifname"]) if peer is None else None
+    if in_the_way is not None:
+        out.conflict("%s: interface %s already exists in namespace %s and netstitch did not create it"
+                     % (where, want["ifname"], want["netns"]))
+        return
+    if have is None:
+        out.add("veths", act("veth_add", "create veth %s on %s, container end %s in %s (mtu %d)"
+                             % (hname, want["bridge"], want["ifname"], want["netns"], want["mtu"]),
+                             name=hname, master=want["bridge"], mtu=want["mtu"], alias=want["alias"],
+                             peer={"netns": want["netns"], "name": want["ifname"], "mtu": want["mtu"],
+                                   "mac": want["mac"]}))
+        peer = {"mtu": want["mtu"], "mac": want["mac"], "up": False, "addresses": []}
+    else:
+        changes = port_changes(have, want["bridge"], want["mtu"], want["alias"])
+        if changes:
+            out.add("veths", act("link_set", "set %s on veth %s" % (fmt_changes(changes), hname), ns=None,
+                                 name=hname, changes=changes))
+    flushed = _container_end(want, peer, out)
+    if _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
+        _routes_and_neighbours(want, ns_state, peer_name, flushed, out)
+
+
+def _container_end(want, peer, out):
+    """Link settings and address of the container end; returns whether its old addresses all go (the kernel then
+    drops the routes through it)."""
+    ns, ifn = want["netns"], want["ifname"]
+    changes = {}
+    if peer["mtu"] != want["mtu"]:
+        changes["mtu"] = want["mtu"]
+    if peer.get("mac") != want["mac"]:
+        changes["mac"] = want["mac"]
+    if not peer["up"]:
+        changes["up"] = True
+    if changes:
+        out.add("containers", act("link_set", "set %s on %s in %s" % (fmt_changes(changes), ifn, ns), ns=ns, name=ifn,
+                                  changes=changes))
+    for a in v4(peer["addresses"]):
+        if a != want["address"]:
+            out.add("containers", act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn,
+                                      address=a))
+    if want["address"] not in peer["addresses"]:
+        out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns,
+                                  name=ifn, address=want["address"]))
+    return bool(v4(peer["addresses"])) and want["address"] not in peer["addresses"]
+
+
+def _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
+    """The namespace's default route, also before its veth exists (a foreign one must be seen at the first attach).
+    Returns False on a conflict."""
+    ns, ifn = want["netns"], want["ifname"]
+    route = (ns_state or {}).get("default_route")
+    if flushed and route is not None and route.get("dev") == ifn:
+        route = None
+    if want["gateway"]:
+        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in {
+            e["ifname"] for e in desired_state["endpoints"].values() if e["netns"] == ns}
+        if foreign and not want.get("gateway_soft"):
+            out.conflict("%s: namespace %s already has a default route via %s that netstitch did not create; "
+                         "set default_route: false" % (where, ns, route.get("dev")))
+            return False
+        if not foreign and route != {"gateway": want["gateway"], "dev": ifn}:
+            out.add("containers", act("route_replace", "route default via %s dev %s in %s" % (want["gateway"], ifn, ns),
+                                      ns=ns, dev=ifn, gateway=want["gateway"]))
+    elif route is not None and route.get("dev") == ifn and peer_name:
+        out.add("containers", act("route_del_default", "remove default route via %s dev %s in %s" % (
+            route["gateway"], ifn, ns), ns=ns, dev=ifn, gateway=route["gateway"]))
+    return True
+
+
+def _routes_and_neighbours(want, ns_state, peer_name, flushed, out):
+    ns, ifn = want["netns"], want["ifname"]
+    have_routes = {(r["dst"], r["gateway"]) for r in (ns_state or {}).get("routes", []) if r["dev"] == ifn} \
+        if peer_name and not flushed else set()
+    want_routes = set(tuple(r) for r in want.get("routes", []))
+    for dst, gw in sorted(have_routes - want_routes):
+        out.add("containers", act("route_del_ns", "remove route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
+                                  ns=ns, dev=ifn, dst=dst, gateway=gw))
+    for dst, gw in sorted(want_routes - have_routes):
+        out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
+                                  ns=ns, dev=ifn, dst=dst, gateway=gw))
+    neighs = (ns_state or {}).get("neighbours", []) if peer_name else []
+    pinned = {n["ip"]: n["mac"] for n in neighs if n["dev"] == ifn}
+    if want.get("gateway_neigh"):
+        gw, mac = want["gateway_neigh"]
+        if pinned.get(gw) != mac:
+            out.add("containers", act("neigh_replace", "pin gateway %s at %s on %s in %s" % (gw, mac, ifn, ns),
+                                      ns=ns, dev=ifn, ip=gw, mac=mac))
+    for ip in sorted(pinned):
+        if not want.get("gateway_neigh") or ip != want["gateway_neigh"][0]:
+            out.add("containers", act("neigh_del", "unpin %s on %s in %s" % (ip, ifn, ns), ns=ns, dev=ifn, ip=ip))

@@ -1,0 +1,396 @@
+"""Kind: netstitch's nftables ruleset for one host (pure): the desired tables, and the diff against the current ones.
+
+netstitch owns exactly two tables and never reads or writes any other: ``inet netstitch`` (forwarding policy, NAT,
+published ports, stateful isolation) and, only where bridged traffic does not pass the inet hooks (no
+br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). Every rule carries a comment
+"<purpose> #<hash of its expression>", so comparing a chain is comparing comment lists; a changed chain is rewritten
+(flush + add). Sets and maps (published ports, isolated ports) change element by element. One host's whole change is
+one atomic transaction.
+"""
+
+import hashlib
+import json
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
+
+BASE_CHAINS = {
+    "forward": {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"},
+    "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
+    "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
+    "output": {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"},
+}
+BRIDGE_FORWARD = {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}
+
+# published ports: (protocol, host port) -> container address and -> container port, for every address of the
+# host; (host address, protocol, host port) -> the same, for one address. Address and port live in two maps of one
+# key each, because this nftables release cannot take a concatenated map value through its JSON API.
+PUB_MAPS = {
+    "pub_any_addr": {"type": ["inet_proto", "inet_service"], "map": "ipv4_addr"},
+    "pub_any_port": {"type": ["inet_proto", "inet_service"], "map": "inet_service"},
+    "pub_one_addr": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "ipv4_addr"},
+    "pub_one_port": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"},
+}
+IFNAME_SET_DEF = {"type": "ifname"}
+
+
+def _match(left, right, op="=="):
+    return {"match": {"op": op, "left": left, "right": right}}
+
+
+def _meta(key):
+    return {"meta": {"key": key}}
+
+
+def _ip(field):
+    return {"payload": {"protocol": "ip", "field": field}}
+
+
+def _prefix(cidr):
+    if "/" not in cidr or cidr.endswith("/32"):
+        return cidr.split("/")[0]
+    addr, plen = cidr.split("/")
+    return {"prefix": {"addr": addr, "len": int(plen)}}
+
+
+def _rule(purpose, expr):
+    h = hashlib.sha1(json.dumps(expr, sort_keys=True).encode()).hexdigest()[:10]
+    return {"comment": "%s #%s" % (purpose, h), "expr": expr}
+
+
+def _ports_expr(ports, field):
+    """Match ``th <field>`` against a list of [first, last] ranges (empty: no match expression)."""
+    if not ports:
+        return []
+    items = [p[0] if p[0] == p[1] else {"range": [p[0], p[1]]} for p in ports]
+    right = items[0] if len(items) == 1 and not isinstance(items[0], dict) else {"set": items}
+    return [_match({"payload": {"protocol": "th", "field": field}}, right)]
+
+
+def _link_match(ln, reply=False):
+    """The expression of a resolved link: client -> server (or, for stateless replies, server -> client)."""
+    src, dst = (ln["server_match"], ln["client_ip"]) if reply else (ln["client_ip"], ln["server_match"])
+    expr = [_match(_ip("saddr"), _prefix(src)), _match(_ip("daddr"), _prefix(dst))]
+    if ln["protocol"] != "any":
+        expr.append(_match(_meta("l4proto"), ln["protocol"]))
+        expr += _ports_expr(ln["ports"], "sport" if reply else "dport")
+    return expr
+
+
+def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
+    """The desired tables for a host spec: {family: {"chains": {name: {"def", "rules"}}, "sets": {name: {"def",
+    "elements"}}}}; a family is absent when netstitch needs no table of it on this host.
+
+    ``addresses``: {(container, ifname): address} from the host's allocation (for published ports);
+    ``links``: resolved links (client_ip, server_match = an address or a subnet, protocol, ports, network);
+    ``bridge_nf``: bridged IPv4 traffic passes the inet hooks (br_netfilter), so isolation can be stateful there.
+    """
+    addresses = addresses or {}
+    links = links or []
+    nets = {n["name"]: n for n in spec["networks"]}
+    fwd_iso, fwd, nat = [], [], []
+    published = {}
+    for p in spec.get("publish", []):
+        published.setdefault(p["network"], []).append(p)
+    for n in spec["networks"]:
+        iso, f, m = _network_rules(n, [ln for ln in links if ln["network"] == n["name"]], published.get(n["name"]),
+                                   bridge_nf)
+        fwd_iso += iso
+        fwd += f
+        nat += m
+    sets, pre = _published(spec, addresses) if spec.get("publish") else ({}, [])
+    chains = {}
+    if fwd_iso or fwd:
+        chains["forward"] = {"def": BASE_CHAINS["forward"], "rules": fwd_iso + fwd}
+    if nat:
+        chains["postrouting"] = {"def": BASE_CHAINS["postrouting"], "rules": nat}
+    if pre:
+        chains["prerouting"] = {"def": BASE_CHAINS["prerouting"], "rules": pre}
+        chains["output"] = {"def": BASE_CHAINS["output"], "rules": pre}
+    out = {}
+    if chains or sets:
+        out["inet"] = {"chains": chains, "sets": sets}
+    if not bridge_nf:
+        br = _bridge_table(spec, nets, links)
+        if br:
+            out["bridge"] = br
+    return out
+
+
+def _network_rules(n, own, published, bridge_nf):
+    """The rules of one network: (isolation rules, forward rules, NAT rules). ``own``: its resolved links;
+    ``published``: its published ports."""
+    fwd_iso, fwd, nat = [], [], []
+    br, name = n["bridge"], n["name"]
+    o = n.get("overlay") or {}
+    whole = o.get("subnet", n["subnet"])
+    if n.get("isolated") and bridge_nf:
+        # bridged and routed traffic alike: only linked connections start inside an isolated network
+        into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
+        fwd_iso.append(_rule("iso %s: replies" % name, into + [
+            _match({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None}]))
+        fwd_iso.append(_rule("iso %s: published" % name, into + [
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
+        for ln in own:
+            fwd_iso.append(_rule("iso %s: link %d" % (name, ln["index"]),
+                                 [_match(_meta("iifname"), br)] + _link_match(ln) + [{"accept": None}]))
+        fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
+    # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
+    fwd.append(_rule("in %s: within" % name, [
+        _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
+    fwd.append(_rule("in %s: replies" % name, [
+        _match(_meta("oifname"), br),
+        _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+        {"accept": None}]))
+    if published:
+        fwd.append(_rule("in %s: published" % name, [
+            _match(_meta("oifname"), br), _match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
+    if o.get("type") == "routed":
+        if n.get("isolated"):
+            for ln in own:
+                fwd.append(_rule("in %s: link %d" % (name, ln["index"]),
+                                 [_match(_meta("oifname"), br)] + _link_match(ln) + [{"accept": None}]))
+        else:
+            # the other hosts' slices of a routed network arrive through the underlay
+            fwd.append(_rule("in %s: from its other slices" % name, [
+                _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
+    # nothing else (another network, the uplink) opens a connection into a network
+    fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
+    if n["internal"]:
+        fwd.append(_rule("out %s: internal" % name, [_match(_meta("iifname"), br), {"drop": None}]))
+    if published:
+        # hairpin: a container reaching a published port of its own network gets the host as the source,
+        # so the answer comes back through the host's NAT
+        nat.append(_rule("hairpin %s" % name, [
+            _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
+    if n["masquerade"] and not n["internal"]:
+        nat.append(_rule("masquerade %s" % name, [
+            _match(_ip("saddr"), _prefix(whole)),
+            _match(_ip("daddr"), _prefix(whole), op="!="),
+            _match(_meta("oifname"), br, op="!="),
+            {"masquerade": None}]))
+    return fwd_iso, fwd, nat
+
+
+def _published(spec, addresses):
+    """Published ports: the four maps and the two DNAT rules (one per hook) that read them."""
+    sets = {}
+    el = {name: set() for name in PUB_MAPS}
+    for p in spec["publish"]:
+        ip = addresses.get((p["container"], p["ifname"]))
+        if ip is None:
+            continue
+        ip = str(ip).split("/")[0]
+        if p["host_ip"]:
+            key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
+        else:
+            key, kind = (p["protocol"], p["host_port"]), "any"
+        el["pub_%s_addr" % kind].add((key, (ip,)))
+        el["pub_%s_port" % kind].add((key, (p["container_port"],)))
+    for name, d in PUB_MAPS.items():
+        sets[name] = {"def": d, "elements": sorted(el[name])}
+    th = {"payload": {"protocol": "th", "field": "dport"}}
+    key_any = {"concat": [_meta("l4proto"), th]}
+    key_one = {"concat": [_ip("daddr"), _meta("l4proto"), th]}
+
+    def dnat(key, kind):
+        return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": "@pub_%s_addr" % kind}},
+                         "port": {"map": {"key": key, "data": "@pub_%s_port" % kind}}}}
+    pre = [
+        _rule("published on every host address", [
+            _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), dnat(key_any, "any")]),
+        _rule("published on one host address", [dnat(key_one, "one")]),
+    ]
+    return sets, pre
+
+
+def _bridge_table(spec, nets, links):
+    """Stateless isolation between bridge ports, for hosts where bridged traffic skips the inet hooks: linked
+    requests pass by destination port and their replies by source port."""
+    rules, sets = [], {}
+    for n in spec["networks"]:
+        if not n.get("isolated"):
+            continue
+        name = "iso_%s" % n["name"]
+        members = {p["host_ifname"] for c in spec["containers"] for p in c["interfaces"] if p["network"] == n["name"]}
+        o = n.get("overlay") or {}
+        if o.get("device"):
+            members.add(o["device"])
+        sets[name] = {"def": IFNAME_SET_DEF, "elements": sorted(members)}
+        port = _match(_meta("iifname"), "@" + name)
+        for ln in links:
+            if ln["network"] == n["name"]:
+                rules.append(_rule("iso %s: link %d" % (n["name"], ln["index"]),
+                                   [port] + _link_match(ln) + [{"accept": None}]))
+                rules.append(_rule("iso %s: link %d replies" % (n["name"], ln["index"]),
+                                   [port] + _link_match(ln, reply=True) + [{"accept": None}]))
+        rules.append(_rule("iso %s: isolated" % n["name"], [
+            port, _match(_meta("oifname"), "@" + name), _match({"payload": {"protocol": "ether", "field": "type"}}, "ip"),
+            {"drop": None}]))
+    if not rules:
+        return None
+    return {"chains": {"forward": {"def": BRIDGE_FORWARD, "rules": rules}}, "sets": sets}
+
+
+# -- current state -------------------------------------------------------------------------------------------------
+def _elem_key(e):
+    """A set/map element of a listing in canonical form: a string, or ((key...), (value...))."""
+    def flat(x):
+        if isinstance(x, dict) and "concat" in x:
+            return tuple(x["concat"])
+        return (x,)
+    if isinstance(e, list):
+        return (flat(e[0]), flat(e[1]))
+    if isinstance(e, dict) and "elem" in e:
+        return _elem_key(e["elem"]["val"])
+    return e
+
+
+def _canon_def(d):
+    out = {}
+    for k in ("type", "map"):
+        if k in d:
+            v = d[k]
+            if isinstance(v, str) and " . " in v:
+                v = v.split(" . ")
+            out[k] = v
+    return out
+
+
+def current_tables(listings):
+    """Normalise {family: JSON of `list table <family> netstitch` or None} to the desired_tables shape, with rules
+    as comment lists."""
+    out = {}
+    for family, listing in listings.items():
+        if listing is None:
+            continue
+        chains, sets = {}, {}
+        for item in listing.get("nftables", []):
+            if "chain" in item:
+                c = item["chain"]
+                chains[c["name"]] = {"def": {k: c[k] for k in ("type", "hook", "prio", "policy") if k in c},
+                                     "comments": []}
+            elif "rule" in item:
+                r = item["rule"]
+                chains.setdefault(r["chain"], {"def": {}, "comments": []})["comments"].append(r.get("comment"))
+            elif "set" in item or "map" in item:
+                s = item.get("set") or item.get("map")
+                sets[s["name"]] = {"def": _canon_def(s), "elements": sorted(_elem_key(e) for e in s.get("elem", []))}
+        out[family] = {"chains": chains, "sets": sets}
+    return out
+
+
+def _elem_json(e):
+    if isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], tuple):
+        def cat(t):
+            return {"concat": list(t)} if len(t) > 1 else t[0]
+        return [cat(e[0]), cat(e[1])]
+    return e
+
+
+def _canon_elements(elements):
+    out = set()
+    for e in elements:
+        if isinstance(e, (list, tuple)) and len(e) == 2 and isinstance(e[0], (list, tuple)):
+            out.add((tuple(e[0]), tuple(e[1])))
+        else:
+            out.add(e)
+    return out
+
+
+def diff_table(family, desired, current):
+    """(commands, texts) turning one of netstitch's tables from current into desired (None = absent)."""
+    cmds, texts = [], []
+    tbl = {"family": family, "name": TABLE}
+    if not desired:
+        if current is not None:
+            cmds.append({"delete": {"table": tbl}})
+            texts.append("remove nft table %s %s" % (family, TABLE))
+        return cmds, texts
+    if current is None:
+        cmds.append({"add": {"table": tbl}})
+        texts.append("create nft table %s %s" % (family, TABLE))
+        current = {"chains": {}, "sets": {}}
+    have_sets, have_chains = current.get("sets", {}), current.get("chains", {})
+    q = "" if family == FAMILY else family + " "     # the inet table is the usual one: name the others
+    for name, want in sorted(desired.get("sets", {}).items()):
+        have = have_sets.get(name)
+        kind = "map" if "map" in want["def"] else "set"
+        obj = dict({"family": family, "table": TABLE, "name": name}, **want["def"])
+        if have is not None and _canon_def(have["def"]) != want["def"]:
+            raise ValueError("nft %s %s has an unexpected type; remove table %s %s to let netstitch recreate it"
+                             % (kind, name, family, TABLE))
+        if have is None:
+            cmds.append({"add": {kind: obj}})
+            texts.append("create nft %s %s" % (kind, name))
+            have_el = set()
+        else:
+            have_el = _canon_elements(have["elements"])
+        want_el = _canon_elements(want["elements"])
+        el = {"family": family, "table": TABLE, "name": name}
+        add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
+        if rm:      # first, so that a map key whose value changes is deleted before it is added again
+            cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
+                                                              for e in rm])}})
+            texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
+                                                                     _sample(rm)))
+        if add:
+            cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
+            texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
+                                                                _sample(add)))
+    for name in sorted(set(have_chains) - set(desired.get("chains", {}))):
+        cmds += [_chain_cmd(family, "flush", name), _chain_cmd(family, "delete", name)]
+        texts.append("remove nft chain %s%s" % (q, name))
+    for name, want in sorted(desired.get("chains", {}).items()):
+        have = have_chains.get(name)
+        comments = [r["comment"] for r in want["rules"]]
+        if have is not None and have["def"] == want["def"] and have["comments"] == comments:
+            continue
+        if have is None:
+            cmds.append(_chain_cmd(family, "add", name, want["def"]))
+            texts.append("create nft chain %s%s" % (q, name))
+        elif have["def"] != want["def"]:
+            cmds += [_chain_cmd(family, "flush", name), _chain_cmd(family, "delete", name),
+                     _chain_cmd(family, "add", name, want["def"])]
+            texts.append("recreate nft chain %s%s" % (q, name))
+        else:
+            cmds.append(_chain_cmd(family, "flush", name))
+            texts.append("rewrite nft chain %s%s (%d rules)" % (q, name, len(want["rules"])))
+        for r in want["rules"]:
+            cmds.append({"add": {"rule": {"family": family, "table": TABLE, "chain": name,
+                                          "expr": r["expr"], "comment": r["comment"]}}})
+            texts.append("  rule: %s" % r["comment"])
+    for name in sorted(set(have_sets) - set(desired.get("sets", {}))):
+        kind = "map" if "map" in have_sets[name]["def"] else "set"
+        cmds.append({"delete": {kind: {"family": family, "table": TABLE, "name": name}}})
+        texts.append("remove nft %s %s" % (kind, name))
+    return cmds, texts
+
+
+def _sample(elements, n=3):
+    shown = ", ".join(_elem_text(e) for e in elements[:n])
+    return " (%s%s)" % (shown, ", ..." if len(elements) > n else "")
+
+
+def _elem_text(e):
+    if isinstance(e, tuple) and len(e) == 2 and isinstance(e[0], tuple):
+        return "%s -> %s" % (" . ".join(str(x) for x in e[0]), " . ".join(str(x) for x in e[1]))
+    return str(e)
+
+
+def diff_all(desired, current):
+    """One transaction for every family netstitch uses (inet, bridge)."""
+    cmds, texts = [], []
+    for family in ("inet", "bridge"):
+        c, t = diff_table(family, desired.get(family), (current or {}).get(family))
+        cmds += c
+        texts += t
+    return cmds, texts
+
+
+def _chain_cmd(family, verb, name, d=None):
+    c = {"family": family, "table": TABLE, "name": name}
+    if d:
+        c.update(d)
+    return {verb: {"chain": c}}

@@ -1,0 +1,119 @@
+"""Kind: tinc overlays, an encrypted layer-2 mesh (tinc 1.0, switch mode): per network and host a tinc instance
+(key pair, configuration files, daemon) and its TAP device as a port of the network's bridge. The peers' public keys
+travel through the run (host.prepare gathers them; ``merge_peer_keys`` puts them into the spec); private keys
+never leave their host."""
+
+import re
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, port_changes
+
+
+def networks(spec):
+    """The names of a host spec's tinc networks."""
+    return [n["name"] for n in spec["networks"] if (n.get("overlay") or {}).get("type") == "tinc"]
+
+
+def node_name(host):
+    """tinc node names allow only [A-Za-z0-9_]."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", host)
+
+
+def merge_peer_keys(spec, peers):
+    """Put the peers' tinc public keys (gathered from every host in the run by prepare()) into a host spec; return
+    warnings for peers without a key (a host that is down or not yet set up)."""
+    warnings = []
+    for n in spec["networks"]:
+        o = n.get("overlay") or {}
+        if o.get("type") != "tinc":
+            continue
+        for p in o["peers"]:
+            key = (((peers or {}).get(p["host"]) or {}).get("tinc") or {}).get(n["name"])
+            p["pubkey"] = key
+            if not key:
+                warnings.append("network %s: no tinc key from peer %s (down or not reached in this run); "
+                                "it is left out until a run reaches it" % (n["name"], p["host"]))
+    return warnings
+
+
+def render(host, network, port, local, peers, pubkey):
+    """The files of one host's tinc instance: {relpath: text}. ``peers`` = [{"host", "underlay", "pubkey"}]."""
+    me = node_name(host)
+    conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
+            "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4"]
+    conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
+    files = {"tinc.conf": "\n".join(conf) + "\n"}
+
+    def host_file(address, key):
+        head = "Address = %s\nPort = %d\nCipher = aes-256-cbc\nDigest = sha256\nMACLength = 16\nCompression = 0\n" \
+            % (address, port)
+        return head + "\n" + (key or "")
+
+    files["hosts/" + me] = host_file(local, pubkey)
+    for p in peers:
+        if p.get("pubkey"):
+            files["hosts/" + node_name(p["host"])] = host_file(p["underlay"], p["pubkey"])
+    return files
+
+
+KEY = "tincs"
+
+
+def desired(ctx):
+    spec = ctx.spec
+    tincs = {}
+    for n in spec["networks"]:
+        o = n.get("overlay")
+        if not o or o["type"] != "tinc":
+            continue
+        tincs[n["name"]] = {
+            "network": n["name"], "device": o["device"], "port": o["port"], "local": o["local"],
+            "peers": [{"host": p["host"], "underlay": p["underlay"], "pubkey": p.get("pubkey")} for p in o["peers"]],
+            "master": n["bridge"], "mtu": n["mtu"], "alias": marks.tap_alias(n["name"])}
+    return tincs
+
+
+def diff(desired_state, current, out, ctx):
+    """tinc instances: key, configuration files, daemon, and its TAP port on the bridge."""
+    links = current.get("links", {})
+    for net, want in sorted(desired_state.get("tincs", {}).items()):
+        have = (current.get("tinc") or {}).get(net) or {}
+        tap = links.get(want["device"])
+        if tap is not None and not marks.owned(tap) and not have.get("pid"):
+            out.conflict("networks.%s.overlay.device: interface %s exists on host %s and netstitch did not "
+                         "create it" % (net, want["device"], desired_state["host"]))
+            continue
+        wrote = _files(net, want, have, desired_state["host"], out)
+        if not have.get("pid") or tap is None:
+            out.add("overlays", act("tinc_start", "start tinc for network %s (%s on %s, mtu %d)" % (
+                net, want["device"], want["master"], want["mtu"]), network=net, device=want["device"],
+                changes={"master": want["master"], "mtu": want["mtu"], "alias": want["alias"], "up": True},
+                restart=bool(have.get("pid"))))
+            continue
+        if wrote:
+            out.add("overlays", act("tinc_reload", "reload tinc for network %s" % net, network=net))
+        changes = port_changes(tap, want["master"], want["mtu"], want["alias"])
+        if changes:
+            out.add("overlays", act("link_set", "set %s on tap %s" % (fmt_changes(changes), want["device"]), ns=None,
+                                    name=want["device"], changes=changes))
+    for net in sorted(set(current.get("tinc") or {}) - set(desired_state.get("tincs", {}))):
+        out.add("stop", act("tinc_stop", "stop tinc for network %s and remove its configuration" % net, network=net))
+
+
+def _files(net, want, have, host, out):
+    """Key and configuration files; returns whether they are (re)written."""
+    args = {"host": host, "network": {"device": want["device"]}, "port": want["port"], "local": want["local"],
+            "peers": want["peers"]}
+    if not have.get("pubkey") or not have.get("has_key"):
+        out.add("overlays", act("tinc_keygen", "generate the tinc key pair of network %s" % net, network=net))
+        out.add("overlays", act("tinc_write", "write tinc configuration of network %s" % net, network=net,
+                                render=args))
+        return True
+    files = render(pubkey=have["pubkey"], **args)
+    if files == have.get("files"):
+        return False
+    changed = sorted(k for k in set(files) | set(have.get("files") or {})
+                     if files.get(k) != (have.get("files") or {}).get(k))
+    out.add("overlays", act("tinc_write", "write tinc configuration of network %s (%s)" % (net, ", ".join(changed)),
+                            network=net, render=args))
+    return True

@@ -1,0 +1,89 @@
+"""The pure core of a host: a host spec and the host's current state in, everything the host must do out.
+
+    spec + current + leases (+ peers' facts) --ipam--> addresses
+        --kinds.*.desired--> desired state --kinds.*.diff--> actions (by phase) + conflicts
+        --kinds.nft--> one nftables transaction
+
+Nothing here touches a host or imports a driver. Each resource kind (kinds/) owns its desired state, its diff
+against the current state and the actions it needs; this module only lists the kinds and composes them.
+"""
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, docker_user, endpoint, hosts_file, netns, nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
+
+# every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
+# (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
+# when KEY is set, and diff(desired_state, current, out, ctx).
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, netns, docker_network, hosts_file, docker_user)
+
+
+class Context(object):
+    """What the kinds may need beyond the desired and current state of the host."""
+
+    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False):
+        self.spec = spec
+        self.addresses = addresses or {}
+        self.adopt = adopt              # unmarked bridges that are netstitch's anyway (made by Docker for it)
+        self.lingering = lingering      # veths of stopped Docker containers that the kernel is about to remove
+        self.names = names or {}        # hosts-file entries {netns: [[ip, name]]} (links.resolve_links)
+        self.docker_force = docker_force
+
+
+def desired_state(spec, addresses):
+    """Resolve a host spec into the desired state of the host. ``addresses`` maps (container, ifname) to an
+    IPv4Address (from ipam.allocate)."""
+    ctx = Context(spec, addresses)
+    out = {"host": spec["host"]}
+    for kind in KINDS:
+        if kind.KEY:
+            out[kind.KEY] = kind.desired(ctx)
+    return out
+
+
+def diff(desired, current, ctx):
+    """Every kind's diff: (actions in order, conflicts). Conflicts are strings; when there are any, nothing may be
+    applied."""
+    out = Plan()
+    for kind in KINDS:
+        kind.diff(desired, current, out, ctx)
+    return out.actions(), out.conflicts
+
+
+def plan(desired, current):
+    """The diff of a desired state against a current state with nothing else known (no Docker, no links)."""
+    return diff(desired, current, Context({"host": desired["host"]}))
+
+
+class Computed(object):
+    """What compute() works out for a host: desired state, new leases, actions (netlink, files, tinc, Docker), the
+    nft transaction, its readable lines, conflicts and warnings."""
+
+    def __init__(self, **kw):
+        self.__dict__.update(kw)
+
+    @property
+    def pending(self):
+        return [a["text"] for a in self.actions] + self.nft_texts + self.conflicts
+
+
+def compute(spec, current, leases, peers=None, docker_force=False):
+    """Pure: everything the host needs to do for a spec against a current state. ``leases``: the host's address
+    leases; ``peers``: {host: facts from prepare}; ``docker_force``: re-create or remove Docker networks even
+    while containers are connected."""
+    have_docker = current.get("docker_networks")
+    extra = docker_network.reserved_by_docker(spec, have_docker, leases) if have_docker else None
+    addresses, new_leases = ipam.allocate(spec, current, leases, extra)
+    desired = desired_state(spec, addresses)
+    links, names, warnings = resolve_links(spec, addresses, peers)
+    ctx = Context(spec, addresses, names=names, docker_force=docker_force,
+                  adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
+                  is not None else (),
+                  lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})
+    actions, conflicts = diff(desired, current, ctx)
+    tables = nft.desired_tables(spec, addresses, links, sysctl.bridge_nf(current))
+    nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
+    return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,
+                    conflicts=conflicts, warnings=warnings)

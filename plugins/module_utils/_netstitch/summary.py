@@ -1,0 +1,61 @@
+"""A readable summary of what netstitch manages on a host (pure), from the desired or the current state: the
+module's --diff (before/after) and ``info``."""
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
+
+
+def view(desired=None, current=None):
+    """The summary of a desired state (planner.desired_state) or, without one, of a current state."""
+    if desired is not None:
+        return _of_desired(desired)
+    return _of_current(current)
+
+
+def _of_desired(desired):
+    out = {"bridges": {}, "endpoints": {}}
+    for name, b in desired["bridges"].items():
+        out["bridges"][name] = {"network": b["network"], "mtu": b["mtu"], "addresses": b["addresses"]}
+    for hname, e in desired["endpoints"].items():
+        out["endpoints"]["%s/%s" % (e["container"], e["ifname"])] = {
+            "network": e["network"], "host_ifname": hname, "address": e["address"], "mtu": e["mtu"],
+            "mac": e["mac"], "default_route": e["gateway"]}
+    out["namespaces"] = desired["netns"]
+    return out
+
+
+def _of_current(current):
+    out = {"bridges": {}, "endpoints": {}}
+    # container ends by (index of the host end, own index): one pass, not a scan of every namespace per veth
+    peers = {}
+    for ns, nstate in (current.get("netns") or {}).items():
+        for pname, peer in (nstate or {}).get("links", {}).items():
+            peers.setdefault((peer.get("peer_index"), peer["index"]), (pname, peer, nstate))
+    for name, l in sorted(current["links"].items()):
+        if not marks.owned(l):
+            continue
+        words = marks.alias_text(l).split()
+        if l["kind"] == "bridge":
+            out["bridges"][name] = {"network": words[1] if len(words) > 1 else None, "mtu": l["mtu"],
+                                    "addresses": [a for a in l["addresses"] if ":" not in a]}
+        elif l["kind"] == "veth" and len(words) >= 3:
+            out["endpoints"]["%s/%s" % tuple(words[1].partition("/")[::2])] = _endpoint(name, l, words, peers)
+    out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
+    return out
+
+
+def _endpoint(name, l, words, peers):
+    ep = {"network": words[2], "host_ifname": name, "mtu": l["mtu"]}
+    pname, peer, nstate = peers.get((l["index"], l.get("peer_index")), (None, None, None))
+    if peer is not None:
+        route = nstate.get("default_route") or {}
+        ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
+                   "mtu": peer["mtu"], "mac": peer["mac"],
+                   "default_route": route.get("gateway") if route.get("dev") == pname else None})
+    return ep
+
+
+def endpoints(desired):
+    """The endpoints of a desired state as the apply module returns them."""
+    return [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
+             "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
+            for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]
