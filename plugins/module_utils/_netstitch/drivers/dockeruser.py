@@ -37,7 +37,7 @@ class DockerUser(object):
 
     def execute(self, action):
         """docker_user_add inserts at the top (before Docker's RETURN), docker_user_del deletes."""
-        verb = "-I" if action["op"] == "docker_user_add" else "-D"
+        verb = {"docker_user_add": "-I", "docker_user_del": "-D"}[action["op"]]
         rule = action["rule"]
         self.writes += 1
         args = [_iptables(), "-w", "5", verb, CHAIN] + (["1"] if verb == "-I" else []) + list(rule)
