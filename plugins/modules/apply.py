@@ -146,6 +146,7 @@ except ImportError:
     HAS_YAML = False
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import spec_problems
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import nft as ns_nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
@@ -155,35 +156,6 @@ def to_text_block(data):
     if HAS_YAML:
         return yaml.safe_dump(data, default_flow_style=False, sort_keys=True, width=120)
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def spec_problems(spec):
-    """Shape checks of a spec, so that a hand-made one fails with a message instead of a traceback."""
-    problems = []
-    for key, kind in (("host", str), ("networks", list), ("containers", list)):
-        if not isinstance(spec.get(key), kind):
-            problems.append("spec.%s must be a %s" % (key, "string" if kind is str else "list"))
-    if problems:
-        return problems
-    for i, n in enumerate(spec["networks"]):
-        if not isinstance(n, dict):
-            problems.append("spec.networks[%d] must be a mapping" % i)
-            continue
-        for key in ("name", "bridge", "bridge_mac", "subnet", "gateway", "mtu", "pool"):
-            if key not in n:
-                problems.append("spec.networks[%d].%s is missing" % (i, key))
-    for i, c in enumerate(spec["containers"]):
-        if not isinstance(c, dict):
-            problems.append("spec.containers[%d] must be a mapping" % i)
-            continue
-        for key in ("name", "kind", "interfaces"):
-            if key not in c:
-                problems.append("spec.containers[%d].%s is missing" % (i, key))
-        for j, itf in enumerate(c.get("interfaces") or []):
-            for key in ("name", "network", "host_ifname", "mac"):
-                if not isinstance(itf, dict) or key not in itf:
-                    problems.append("spec.containers[%d].interfaces[%d].%s is missing" % (i, j, key))
-    return problems
 
 
 def main():

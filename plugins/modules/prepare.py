@@ -102,6 +102,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import spec_problems
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
 
@@ -115,10 +116,12 @@ def main():
         supports_check_mode=True,
     )
     spec = module.params["spec"]
-    for key, kind in (("host", str), ("networks", list), ("containers", list)):
-        if not isinstance(spec.get(key), kind):
-            module.fail_json(msg="the spec is not one netstitch.fabric.validate made: spec.%s must be a %s"
-                             % (key, "string" if kind is str else "list"))
+    problems = spec_problems(spec)
+    if problems:
+        module.fail_json(msg="the spec is not one this netstitch.fabric.validate makes:
+  - %s" % "
+  - ".join(problems),
+                         problems=problems)
     try:
         facts, changed = engine.prepare(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
                                         lock_timeout=module.params["lock_timeout"])

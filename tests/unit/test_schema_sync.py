@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,18 +54,22 @@ def test_every_property_has_a_description():
     assert missing == [], "properties without a description: %s" % ", ".join(missing)
 
 
-def test_check_mode_detects_a_stale_schema_module(tmp_path):
-    """gen_schema.py --check must fail when schema.py differs (run on a copy of the tree, never the real file)."""
+@pytest.mark.parametrize("module", ["schema.py", "hostspec_schema.py"])
+def test_check_mode_detects_a_stale_schema_module(tmp_path, module):
+    """gen_schema.py --check must fail when a generated schema module differs (run on a copy of the tree, never the
+    real files)."""
     import shutil
     for sub in ("scripts", "schemas"):
         shutil.copytree(os.path.join(TOP, sub), str(tmp_path / sub))
     dst = tmp_path / "plugins" / "module_utils" / "_netstitch" / "controller"
     dst.mkdir(parents=True)
-    with open(os.path.join(TOP, "plugins", "module_utils", "_netstitch", "controller", "schema.py")) as f:
-        text = f.read()
-    (dst / "schema.py").write_text(text)
+    texts = {}
+    for name in ("schema.py", "hostspec_schema.py"):
+        with open(os.path.join(TOP, "plugins", "module_utils", "_netstitch", "controller", name)) as f:
+            texts[name] = f.read()
+        (dst / name).write_text(texts[name])
     script = str(tmp_path / "scripts" / "gen_schema.py")
     assert subprocess.run([sys.executable, script, "--check"], capture_output=True, timeout=60).returncode == 0
-    (dst / "schema.py").write_text(text + "# edited by hand\n")
+    (dst / module).write_text(texts[module] + "# edited by hand\n")
     r = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True, timeout=60)
-    assert r.returncode != 0 and "out of date" in r.stderr
+    assert r.returncode != 0 and "%s is out of date" % module in r.stderr

@@ -6,7 +6,24 @@ programming) or, in routed mode, the routes to the peers' slices. Addresses left
 host (see ipam), from the host's own pool, so a host never needs another host's state.
 """
 
-SPEC_VERSION = 1
+import copy
+
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
+
+try:
+    import fastjsonschema
+    HAS_FASTJSONSCHEMA = True
+except ImportError:  # pragma: no cover - jsonschema, or the hand checks below, still answer
+    HAS_FASTJSONSCHEMA = False
+try:
+    import jsonschema
+    HAS_JSONSCHEMA = True
+except ImportError:  # pragma: no cover - managed hosts need not have it
+    HAS_JSONSCHEMA = False
+
+HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
+SPEC_VERSION = HOST_SPEC_VERSION
+_FAST = []
 
 
 def _overlay_spec(topo, net, host, macs_by_host):
@@ -92,7 +109,7 @@ def host_specs(topo):
         links = [_link_spec(topo, ln) for _index, ln in sorted(
             (pos, ln) for net in here for pos, ln in links_by_net.get(net, ())
             if topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
-        specs[host] = {"version": SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
+        specs[host] = {"version": HOST_SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
                        "publish": publish, "links": links}
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
@@ -132,3 +149,64 @@ def needs_prepare(spec):
             if ref and ref["host"] != spec["host"] and not ref["ip"]:
                 return True
     return False
+
+
+def version_problem(spec):
+    """Why a host spec of another format version cannot be applied here, or None."""
+    version = spec.get("version") if isinstance(spec, dict) else None
+    if version == HOST_SPEC_VERSION and not isinstance(version, bool):
+        return None
+    what = "version %r" % (version,) if version is not None else "without a version"
+    return ("spec.version: this host spec is %s, but this netstitch.fabric collection applies host specs of version "
+            "%d only; make the spec with the validate module (or bin/netstitch compile) of the same collection "
+            "version as the apply" % (what, HOST_SPEC_VERSION))
+
+
+def spec_problems(spec):
+    """Every problem of a host spec, as "path: reason" lines: its version first (alone when it differs, since the
+    rest of another format means nothing here), then its structure against schemas/hostspec.schema.json."""
+    if not isinstance(spec, dict):
+        return ["spec: a host spec is a mapping, not %s" % type(spec).__name__]
+    problem = version_problem(spec)
+    if problem:
+        return [problem]
+    if HAS_FASTJSONSCHEMA:
+        if not _FAST:
+            schema = copy.deepcopy(HOSTSPEC_SCHEMA)     # the compiler annotates what it is given
+            schema["$schema"] = "http://json-schema.org/draft-07/schema#"     # the keywords used are all draft-07
+            _FAST.append(fastjsonschema.compile(schema))
+        try:
+            _FAST[0](spec)
+            return []
+        except fastjsonschema.JsonSchemaException:
+            pass
+    if HAS_JSONSCHEMA:
+        validator = jsonschema.Draft202012Validator(HOSTSPEC_SCHEMA)
+        return sorted("spec%s: %s" % ("".join("[%d]" % p if isinstance(p, int) else ".%s" % p for p in e.absolute_path),
+                                      e.message) for e in validator.iter_errors(spec))
+    return _hand_checks(spec)
+
+
+def _hand_checks(spec):
+    """The structure a host needs, without a JSON Schema library (a managed host need not have one)."""
+    problems = []
+    for key, kind in (("host", str), ("networks", list), ("containers", list)):
+        if not isinstance(spec.get(key), kind):
+            problems.append("spec.%s must be a %s" % (key, "string" if kind is str else "list"))
+    if problems:
+        return problems
+    for i, n in enumerate(spec["networks"]):
+        if not isinstance(n, dict):
+            problems.append("spec.networks[%d] must be a mapping" % i)
+            continue
+        problems += ["spec.networks[%d].%s is missing" % (i, k) for k in
+                     ("name", "bridge", "bridge_mac", "subnet", "gateway", "mtu", "pool") if k not in n]
+    for i, c in enumerate(spec["containers"]):
+        if not isinstance(c, dict):
+            problems.append("spec.containers[%d] must be a mapping" % i)
+            continue
+        problems += ["spec.containers[%d].%s is missing" % (i, k) for k in ("name", "kind", "interfaces") if k not in c]
+        for j, itf in enumerate(c.get("interfaces") or []):
+            problems += ["spec.containers[%d].interfaces[%d].%s is missing" % (i, j, k)
+                         for k in ("name", "network", "host_ifname", "mac") if not isinstance(itf, dict) or k not in itf]
+    return problems

@@ -5,12 +5,14 @@ never leave the host)."""
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock, NoLock
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import check_version
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
 
 
 def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
     """Returns (facts, changed): facts = {"addresses": {"container/ifname": address}, "tinc": {network: key}}."""
+    check_version(spec)
     own = host is None
     host = host or Host()
     try:

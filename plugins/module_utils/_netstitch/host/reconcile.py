@@ -9,6 +9,7 @@ import copy
 import time
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, namespaces, resolve_docker
@@ -24,6 +25,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
     ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers).
     ``docker_force``: re-create or remove Docker networks even while containers are connected to them."""
     t0 = time.monotonic()
+    check_version(spec)
     spec = copy.deepcopy(spec)
     warnings = merge_peer_keys(spec, peers)
     own = host is None
@@ -62,6 +64,13 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
     finally:
         if own:
             host.close()
+
+
+def check_version(spec):
+    """Refuse a host spec of another format version, saying so (before anything is read or changed)."""
+    problem = version_problem(spec)
+    if problem:
+        raise ApplyError("host %s: %s" % (spec.get("host") if isinstance(spec, dict) else "?", problem))
 
 
 def _execute(host, hstate, plan, spec, peers):
