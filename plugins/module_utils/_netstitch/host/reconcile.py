@@ -74,6 +74,9 @@ def check_version(spec):
 
 
 def _execute(host, hstate, plan, spec, peers):
+    # what the host is being made to match, recorded also when a step fails: gather then reports it out of sync
+    hstate.spec = spec
+    hstate.peers = peers
     try:
         for a in batched(plan.actions):
             host.execute(a)
@@ -84,8 +87,6 @@ def _execute(host, hstate, plan, spec, peers):
     finally:
         hstate.save()   # namespaces made before a failing action are netstitch's: record them anyway
     hstate.leases = plan.leases
-    hstate.spec = spec
-    hstate.peers = peers
     hstate.save()
     host.nft.apply(plan.nft_cmds)
 
