@@ -12,14 +12,11 @@ Extended acks (NETLINK_EXT_ACK) are on: a request the kernel refuses raises Netl
 ("Nexthop has invalid gateway") after the errno's.
 """
 
-import ctypes
-import ctypes.util
 import os
 import socket
 import struct
 
-NETLINK_ROUTE = 0
-CLONE_NEWNET = 0x40000000
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nlsocket import open_socket
 
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_DUMP_INTR = 0x10
@@ -27,7 +24,6 @@ NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x100, 0x200, 0x400, 0x800
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200      # flags of an error ack: request not echoed in full; TLVs follow
-SOL_NETLINK, NETLINK_EXT_ACK = 270, 11
 NLMSGERR_ATTR_MSG = 1
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
@@ -64,9 +60,6 @@ _I32 = struct.Struct("=i")
 _BE16 = struct.Struct("!H")
 _RECV = 1 << 16
 
-_libc = None
-
-
 class NetlinkError(Exception):
     """The kernel refused a request: args are (errno, message), as pyroute2's NetlinkError; the message is the
     errno's text, then the kernel's own explanation when it gave one (extended ack)."""
@@ -78,47 +71,6 @@ class NetlinkError(Exception):
         super(NetlinkError, self).__init__(code, text)
         self.code = code
         self.kernel_text = kernel_text
-
-
-def _setns(fd):
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        e = ctypes.get_errno()
-        raise OSError(e, "setns: %s" % os.strerror(e))
-
-
-def open_socket(netns_path=None, home_fd=None):
-    """A NETLINK_ROUTE socket bound in the network namespace at ``netns_path`` (None: this thread's own). The
-    calling thread enters the namespace just long enough to create the socket (a socket stays in the namespace it
-    was made in), then returns to ``home_fd`` (its own namespace, opened by the caller once)."""
-    if netns_path is None:
-        return _new_socket()
-    fd = os.open(netns_path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        _setns(fd)
-        try:
-            return _new_socket()
-        finally:
-            _setns(home_fd)
-    finally:
-        os.close(fd)
-
-
-def _new_socket():
-    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
-        try:
-            s.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
-        except OSError:     # a kernel before 4.12: refusals come without the kernel's text
-            pass
-        s.bind((0, 0))
-    except OSError:
-        s.close()
-        raise
-    return s
 
 
 # -- encoding ----------------------------------------------------------------------------------------------------------
