@@ -148,23 +148,7 @@ class NetworkChecks(object):
         kind = spec.get("type")
         if kind not in ("vxlan", "routed", "tinc"):
             return None     # the schema reported it
-        ok = True
-        vni = spec.get("vni")
-        if kind == "vxlan":
-            if vni is None:
-                self.add(p + ".vni", "a vxlan overlay needs a vni (1 to %d)" % model.VNI_MAX)
-                ok = False
-            elif isinstance(vni, int) and not 1 <= vni <= model.VNI_MAX:
-                self.add(p + ".vni", "VNI %d is out of range (1 to %d)" % (vni, model.VNI_MAX))
-                ok = False
-            elif isinstance(vni, int):
-                if vni in self.vnis:
-                    self.add(p + ".vni", "VNI %d is also used by networks.%s" % (vni, self.vnis[vni]))
-                    ok = False
-                self.vnis.setdefault(vni, netname)
-        elif vni is not None:
-            self.add(p + ".vni", "vni applies to vxlan overlays only")
-            ok = False
+        vni, ok = self._vni(p, netname, spec, kind)
         port = spec.get("port")
         if port is not None and kind == "routed":
             self.add(p + ".port", "a routed overlay has no tunnel, so no port")
@@ -190,7 +174,37 @@ class NetworkChecks(object):
             device = "nstc-%s" % netname
         if isinstance(device, str):
             self.ifname(p + ".device", device, generated="device" not in spec)
+        slice_len, len_ok = self._slice_len(p, spec, kind, subnet)
+        slices, slices_ok = self._explicit_slices(p, spec, subnet, slice_len)
+        if not (ok and len_ok and slices_ok) or subnet is None:
+            return None
+        return model.Overlay(kind, vni, port, spec.get("learning", False) is True, device, slice_len, slices)
+
+    def _vni(self, p, netname, spec, kind):
+        """(the VNI, whether it is fine): a vxlan overlay needs one, unique; the others have none."""
+        vni = spec.get("vni")
+        if kind != "vxlan":
+            if vni is not None:
+                self.add(p + ".vni", "vni applies to vxlan overlays only")
+                return vni, False
+            return vni, True
+        if vni is None:
+            self.add(p + ".vni", "a vxlan overlay needs a vni (1 to %d)" % model.VNI_MAX)
+            return vni, False
+        if isinstance(vni, int) and not 1 <= vni <= model.VNI_MAX:
+            self.add(p + ".vni", "VNI %d is out of range (1 to %d)" % (vni, model.VNI_MAX))
+            return vni, False
+        ok = True
+        if isinstance(vni, int):
+            if vni in self.vnis:
+                self.add(p + ".vni", "VNI %d is also used by networks.%s" % (vni, self.vnis[vni]))
+                ok = False
+            self.vnis.setdefault(vni, netname)
+        return vni, ok
+
+    def _slice_len(self, p, spec, kind, subnet):
         slice_len = spec.get("slice_len")
+        ok = True
         if slice_len is not None and (not isinstance(slice_len, int) or isinstance(slice_len, bool)):
             ok = False      # the schema reports the type
         if subnet is not None:
@@ -201,7 +215,11 @@ class NetworkChecks(object):
                 self.add(p + ".slice_len", "slice length %d is out of range for %s (%d to %d)"
                          % (slice_len, subnet, subnet.prefixlen, limit))
                 ok = False
-        slices = {}
+        return slice_len, ok
+
+    def _explicit_slices(self, p, spec, subnet, slice_len):
+        """The slices the topology gives ({host: IPv4Network}), and whether they are all fine."""
+        slices, ok = {}, True
         raw = spec.get("slices") if is_dict(spec.get("slices")) else {}
         for h, text in raw.items():
             sp = "%s.slices.%s" % (p, h)
@@ -225,9 +243,7 @@ class NetworkChecks(object):
                 self.add(sp, "%s is not a /%d (the overlay's slice_len)" % (sl, slice_len))
                 ok = False
             slices[h] = sl
-        if not ok or subnet is None:
-            return None
-        return model.Overlay(kind, vni, port, spec.get("learning", False) is True, device, slice_len, slices)
+        return slices, ok
 
     def overlaps(self, nets):
         items = sorted((n.subnet, name) for name, n in nets.items() if n is not None)
