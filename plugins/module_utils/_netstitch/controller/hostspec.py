@@ -45,20 +45,7 @@ def _overlay_spec(topo, net, host, macs_by_host):
 def host_specs(topo):
     """Return {host name: spec dict} for every host in the topology (a host without networks gets an empty spec,
     which prunes whatever netstitch had made there)."""
-    fixed = {}          # (network, host or None for overlays) -> set of fixed addresses
-    macs = {}           # network -> host -> set of MACs (endpoints and the host's bridge), overlays only
-    for c in topo.containers.values():
-        for itf in c.interfaces:
-            net = topo.networks[itf.network]
-            overlay = net.overlay is not None and not net.routed
-            if itf.ip is not None:
-                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
-            if overlay:
-                macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
-    for net in topo.networks.values():
-        if net.overlay is not None and not net.routed:
-            for h in net.overlay.slices:
-                macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+    fixed, macs = _fixed_and_macs(topo)
     # grouped once (not per host: a topology of 1,000 hosts x 50 containers would sort 50,000 containers 1,000 times)
     by_host = {}
     for c in sorted(topo.containers.values(), key=lambda c: c.name):
@@ -69,38 +56,11 @@ def host_specs(topo):
         links_by_net.setdefault(ln.network, []).append((pos, ln))
     specs = {}
     for host in topo.hosts:
-        nets = []
         mine = by_host.get(host, [])
-        for net in nets_sorted:
-            if host not in net.hosts:
-                continue
-            shared = net.overlay is not None and not net.routed
-            nets.append({
-                "name": net.name,
-                "bridge": net.bridge,
-                "bridge_mac": net.bridge_mac(host),
-                "subnet": str(net.segment(host)),
-                "gateway": str(net.gateway_on(host)),
-                "mtu": net.mtu,
-                "masquerade": net.masquerade,
-                "internal": net.internal,
-                "pool": str(net.pool(host)),
-                "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
-                "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
-                "isolated": net.isolated,
-            })
-            if net.offered_to_docker(host):
-                # keys that exist only where Docker is involved: specs of other topologies stay as they were
-                nets[-1]["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
-        conts = []
-        for c in mine:
-            conts.append({
-                "name": c.name,
-                "kind": c.kind,
-                "netns": c.netns if c.kind == "netns" else None,
-                "docker": c.docker if c.kind == "docker" else None,
-                "interfaces": [_interface_spec(i) for i in c.interfaces],
-            })
+        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted if host in net.hosts]
+        conts = [{"name": c.name, "kind": c.kind, "netns": c.netns if c.kind == "netns" else None,
+                  "docker": c.docker if c.kind == "docker" else None,
+                  "interfaces": [_interface_spec(i) for i in c.interfaces]} for c in mine]
         here = {n["name"] for n in nets}
         publish = [{"container": c.name, "ifname": c.interface_on(p.network).name, "network": p.network,
                     "host_ip": str(p.host_ip) if p.host_ip else None, "protocol": p.protocol,
@@ -114,6 +74,47 @@ def host_specs(topo):
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs
+
+
+def _fixed_and_macs(topo):
+    """The fixed addresses {(network, host or None for overlays): addresses} and, for shared overlays, the MACs
+    behind each host {network: {host: MACs}} (its endpoints' and its bridge's), for static FDB programming."""
+    fixed, macs = {}, {}
+    for c in topo.containers.values():
+        for itf in c.interfaces:
+            net = topo.networks[itf.network]
+            overlay = net.overlay is not None and not net.routed
+            if itf.ip is not None:
+                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
+            if overlay:
+                macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
+    for net in topo.networks.values():
+        if net.overlay is not None and not net.routed:
+            for h in net.overlay.slices:
+                macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+    return fixed, macs
+
+
+def _network_spec(topo, net, host, fixed, macs):
+    shared = net.overlay is not None and not net.routed
+    out = {
+        "name": net.name,
+        "bridge": net.bridge,
+        "bridge_mac": net.bridge_mac(host),
+        "subnet": str(net.segment(host)),
+        "gateway": str(net.gateway_on(host)),
+        "mtu": net.mtu,
+        "masquerade": net.masquerade,
+        "internal": net.internal,
+        "pool": str(net.pool(host)),
+        "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
+        "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
+        "isolated": net.isolated,
+    }
+    if net.offered_to_docker(host):
+        # keys that exist only where Docker is involved: specs of other topologies stay as they were
+        out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
+    return out
 
 
 def _interface_spec(i):
