@@ -10,20 +10,23 @@ import copy
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
 
-try:
-    import fastjsonschema
-    HAS_FASTJSONSCHEMA = True
-except ImportError:  # pragma: no cover - jsonschema, or the hand checks below, still answer
-    HAS_FASTJSONSCHEMA = False
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - managed hosts need not have it
-    HAS_JSONSCHEMA = False
-
 HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
 SPEC_VERSION = HOST_SPEC_VERSION
 _FAST = []
+
+
+def schema_libraries():
+    """(fastjsonschema or None, jsonschema or None), imported only when a spec's structure is checked (the modules
+    do; the engine checks only the version), so an apply does not pay for their import."""
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - jsonschema, or the hand checks below, still answer
+        fastjsonschema = None
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - managed hosts need not have it
+        jsonschema = None
+    return fastjsonschema, jsonschema
 
 
 def _overlay_spec(topo, net, host, macs_by_host):
@@ -171,7 +174,8 @@ def spec_problems(spec):
     problem = version_problem(spec)
     if problem:
         return [problem]
-    if HAS_FASTJSONSCHEMA:
+    fastjsonschema, jsonschema = schema_libraries()
+    if fastjsonschema is not None:
         if not _FAST:
             schema = copy.deepcopy(HOSTSPEC_SCHEMA)     # the compiler annotates what it is given
             schema["$schema"] = "http://json-schema.org/draft-07/schema#"     # the keywords used are all draft-07
@@ -181,7 +185,7 @@ def spec_problems(spec):
             return []
         except fastjsonschema.JsonSchemaException:
             pass
-    if HAS_JSONSCHEMA:
+    if jsonschema is not None:
         validator = jsonschema.Draft202012Validator(HOSTSPEC_SCHEMA)
         return sorted("spec%s: %s" % ("".join("[%d]" % p if isinstance(p, int) else ".%s" % p for p in e.absolute_path),
                                       e.message) for e in validator.iter_errors(spec))
