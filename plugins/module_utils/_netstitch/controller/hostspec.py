@@ -7,6 +7,7 @@ host (see ipam), from the host's own pool, so a host never needs another host's 
 """
 
 import copy
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
 
@@ -45,7 +46,7 @@ def _overlay_spec(topo, net, host, macs_by_host):
     return out
 
 
-def host_specs(topo):
+def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
     """Return {host name: spec dict} for every host in the topology (a host without networks gets an empty spec,
     which prunes whatever netstitch had made there)."""
     fixed, macs = _fixed_and_macs(topo)
@@ -143,7 +144,7 @@ def _link_spec(topo, ln):
             "server": _ref(topo, ln.server, ln.network) if ln.server else None}
 
 
-def needs_prepare(spec):
+def needs_prepare(spec: Dict[str, Any]) -> bool:
     """Whether a host needs facts from the other hosts before it applies: tinc public keys, or the allocated address
     of a container on another host that one of its links names."""
     if any((n.get("overlay") or {}).get("type") == "tinc" for n in spec["networks"]):
@@ -155,7 +156,7 @@ def needs_prepare(spec):
     return False
 
 
-def version_problem(spec):
+def version_problem(spec: Any) -> Optional[str]:
     """Why a host spec of another format version cannot be applied here, or None."""
     version = spec.get("version") if isinstance(spec, dict) else None
     if version == HOST_SPEC_VERSION and not isinstance(version, bool):
@@ -166,7 +167,7 @@ def version_problem(spec):
             "version as the apply" % (what, HOST_SPEC_VERSION))
 
 
-def spec_problems(spec):
+def spec_problems(spec: Any) -> List[str]:
     """Every problem of a host spec, as "path: reason" lines: its version first (alone when it differs, since the
     rest of another format means nothing here), then its structure against schemas/hostspec.schema.json."""
     if not isinstance(spec, dict):
