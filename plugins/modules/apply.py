@@ -176,7 +176,7 @@ def main():
     spec = module.params["spec"]
     problems = spec_problems(spec)
     if problems:
-        module.fail_json(msg="the spec is not one netstitch.fabric.validate made:\n  - %s" % "\n  - ".join(problems),
+        module.fail_json(msg="the spec is not one this netstitch.fabric.validate makes:\n  - %s" % "\n  - ".join(problems),
                          problems=problems)
     try:
         result = engine.apply(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],

@@ -118,8 +118,8 @@ def main():
     spec = module.params["spec"]
     problems = spec_problems(spec)
     if problems:
-        module.fail_json(msg="the spec is not one this netstitch.fabric.validate makes:\n  - %s" % "\n  - ".join(problems),
-                         problems=problems)
+        module.fail_json(msg="the spec is not one this netstitch.fabric.validate makes:\n  - %s"
+                         % "\n  - ".join(problems), problems=problems)
     try:
         facts, changed = engine.prepare(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
                                         lock_timeout=module.params["lock_timeout"])

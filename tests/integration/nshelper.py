@@ -4,9 +4,8 @@ until stdin closes (each request is a fresh engine run, as a module call would b
 
 Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
-     "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null}
-    (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on;
-     group: the link group a batch removal uses, to make it clash with a foreign link)
+     "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null, "group": null}
+    (fail_at, vanish, group: failures injected through the engine's seams, see TestHost)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -22,7 +21,6 @@ import traceback
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 
 LOCK_TIMES = {}
@@ -47,50 +45,40 @@ def _record_lock_times():
     engine.HostLock.__enter__, engine.HostLock.__exit__ = __enter__, __exit__
 
 
-def _inject_fault(op):
-    """Make the engine's executor fail at the first action ``op`` (as a kernel refusal would), for failure tests."""
-    execute = engine.Host.execute
+class TestHost(engine.Host):
+    """The engine's host with failures injected through its seams (engine.apply's ``host`` and the netlink driver's
+    ``next_group``), for the failure tests: ``fail_at``: fail at the first action of that op, as a kernel refusal
+    would; ``vanish``: delete that link just before the first action on it (it disappears between the engine's read
+    and its write, as a veth does when its container's namespace is destroyed); ``group``: the link group of a
+    batch removal (to make it clash with a foreign link)."""
 
-    def failing(self, action):
-        if action["op"] == op:
+    def __init__(self, fail_at=None, vanish=None, group=None):
+        super(TestHost, self).__init__()
+        self.fail_at, self.vanish = fail_at, vanish
+        if group:
+            self.netlink.next_group = lambda: group
+
+    def execute(self, action):
+        if action["op"] == self.fail_at:
             raise ApplyError("%s: injected failure" % action["text"])
-        return execute(self, action)
-
-    engine.Host.execute = failing
-    return execute
-
-
-def _vanish(name):
-    """Delete link ``name`` of this namespace just before the engine's first action on it: the link disappears
-    between the engine's read and its write, as a veth does when its container's namespace is destroyed."""
-    execute = engine.Host.execute
-
-    def racing(self, action):
         names = [action.get("name")] + [x.get("name") for x in action.get("actions", [])]
-        if name in names and not getattr(racing, "done", False):
-            racing.done = True
-            subprocess.run(["ip", "link", "del", name], check=True)
-        return execute(self, action)
-
-    engine.Host.execute = racing
-    return execute
+        if self.vanish and self.vanish in names:
+            subprocess.run(["ip", "link", "del", self.vanish], check=True)
+            self.vanish = None
+        return super(TestHost, self).execute(action)
 
 
 def handle(req):
     LOCK_TIMES.clear()
-    saved = _inject_fault(req["fail_at"]) if req.get("fail_at") else None
-    saved_group = netlink._random_group
-    if req.get("group"):      # force the link group of a batch removal (to make it clash with a foreign link)
-        netlink._random_group = lambda: req["group"]
-    if req.get("vanish"):
-        saved = saved or engine.Host.execute
-        _vanish(req["vanish"])
+    host = None
     try:
         if req["op"] == "apply":
             spec = comp.host_specs(validate.load(req["topology"]))[req["host"]]
             kw = {}
             if req.get("lock_timeout") is not None:
                 kw["lock_timeout"] = req["lock_timeout"]
+            if req.get("fail_at") or req.get("vanish") or req.get("group"):
+                host = kw["host"] = TestHost(req.get("fail_at"), req.get("vanish"), req.get("group"))
             res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
         elif req["op"] == "gather":
             res = engine.gather(req["host"], state_dir=req["state_dir"])
@@ -103,9 +91,8 @@ def handle(req):
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
                 "traceback": traceback.format_exc()}
     finally:
-        netlink._random_group = saved_group
-        if saved is not None:
-            engine.Host.execute = saved
+        if host is not None:
+            host.close()
 
 
 def main(argv):

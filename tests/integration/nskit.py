@@ -269,6 +269,15 @@ def ping(ns, addr, timeout=1):
     return nsexec(ns, "ping", "-n", "-q", "-c", "1", "-W", str(timeout), addr, check=False).returncode == 0
 
 
+def assert_no_ping(ns, addr, timeout=0.5):
+    """``ns`` cannot reach ``addr``, although the namespace exists and has a route there (so the packet is sent and
+    something on the way drops it): a namespace that was never made, or one without a route, cannot pass."""
+    assert netns_exists(ns), "namespace %s does not exist" % ns
+    route = nsexec(ns, "ip", "-4", "route", "get", addr, check=False)
+    assert route.returncode == 0 and " dev " in route.stdout, "%s has no route to %s: %s" % (ns, addr, route.stderr)
+    assert not ping(ns, addr, timeout=timeout), "%s reaches %s" % (ns, addr)
+
+
 _CONNECT = """
 import socket, sys
 s = socket.socket(); s.settimeout(float(sys.argv[3]))

@@ -7,7 +7,7 @@ import re
 import subprocess
 
 import nskit
-from test_overlays import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
+from fabrickit import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
 
 HOSTS = ("h1", "h2")
 SERVER = """

@@ -16,7 +16,10 @@ below state what each case is about, so a regenerated golden that breaks its poi
 """
 
 import copy
+import json
 import os
+import subprocess
+import sys
 import types
 
 import pytest
@@ -103,6 +106,30 @@ def test_golden(case):
     assert yaml.safe_load(text) == yaml.safe_load(want)     # a readable difference first
     assert text == want                                     # then byte for byte
     INVARIANTS[case](got)
+
+
+_RENDER_ALL = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.unit import test_host_golden as t
+print(json.dumps({case: t.render(t.compute(case)) for case in t.CASES}))
+"""
+
+
+def test_compute_is_the_same_in_other_processes_under_other_hash_seeds():
+    """Set and dict orders must not leak into a plan: two fresh processes with different hash seeds render every
+    case exactly as the committed files."""
+    top = os.path.dirname(os.path.dirname(HERE))
+    out = []
+    for seed in ("1", "4242"):
+        r = subprocess.run([sys.executable, "-c", _RENDER_ALL, top], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert r.returncode == 0, r.stderr
+        out.append(json.loads(r.stdout))
+    assert out[0] == out[1]
+    for case in CASES:
+        with open(os.path.join(GOLDEN, case, "expected.yml")) as f:
+            assert out[0][case] == f.read(), case
 
 
 def test_every_case_states_its_point():

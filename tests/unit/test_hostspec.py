@@ -65,8 +65,7 @@ def test_a_malformed_spec_names_each_problem_with_its_path():
 
 def test_without_a_schema_library_the_host_still_checks_what_it_needs(monkeypatch):
     # a managed host need not have jsonschema: the version and the fields the engine reads are still checked
-    monkeypatch.setattr(hostspec, "HAS_FASTJSONSCHEMA", False)
-    monkeypatch.setattr(hostspec, "HAS_JSONSCHEMA", False)
+    monkeypatch.setattr(hostspec, "schema_libraries", lambda: (None, None))
     spec = copy.deepcopy(_specs()[0])
     assert hostspec.spec_problems(spec) == []
     del spec["networks"][0]["bridge"]

@@ -8,7 +8,10 @@ Regenerating blesses whatever the planner does now: read every changed expected.
 invariants below state what each case is about, so a regenerated golden that breaks its point still fails.
 """
 
+import json
 import os
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -75,9 +78,25 @@ def test_golden(case):
     INVARIANTS[case](got["actions"], got["conflicts"])
 
 
-def test_planning_is_deterministic():
-    for case in CASES:
-        assert compute(case) == compute(case)
+_COMPUTE_ALL = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from tests.unit import test_plan_golden as t
+print(json.dumps({case: t.compute(case) for case in t.CASES}, sort_keys=True))
+"""
+
+
+def test_planning_is_the_same_in_other_processes_under_other_hash_seeds():
+    """Two fresh processes with different hash seeds plan every case alike (and as this one does)."""
+    top = os.path.dirname(os.path.dirname(HERE))
+    out = []
+    for seed in ("7", "31337"):
+        r = subprocess.run([sys.executable, "-c", _COMPUTE_ALL, top], capture_output=True, text=True, timeout=300,
+                           env=dict(os.environ, PYTHONHASHSEED=seed))
+        assert r.returncode == 0, r.stderr
+        out.append(r.stdout)
+    assert out[0] == out[1]
+    assert json.loads(out[0]) == json.loads(json.dumps({case: compute(case) for case in CASES}))
 
 
 # -- what each case is about -----------------------------------------------------------------------------------

@@ -3,20 +3,22 @@
 import os
 import re
 
-import yaml
-
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.topofile import load_file
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def test_the_readme_tour_validates_and_compiles():
+def test_the_readme_tour_validates_and_compiles(tmp_path):
     with open(os.path.join(TOP, "README.md")) as f:
         text = f.read()
     m = re.search(r"## A tour of the topology\n\n```yaml\n(.*?)```", text, re.S)
     assert m, "README.md has no tour of the topology"
-    topo = validate.load(yaml.safe_load(m.group(1)))
+    # read as the tool reads a topology file (its strict loader: duplicate keys are errors, for one)
+    path = tmp_path / "tour.yml"
+    path.write_text(m.group(1))
+    topo = validate.load(load_file(str(path)))
     specs = comp.host_specs(topo)
     assert set(specs) == {"fab-h1", "fab-h2"}
     web = [c for c in specs["fab-h1"]["containers"] if c["name"] == "web"][0]

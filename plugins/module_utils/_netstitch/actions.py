@@ -5,6 +5,8 @@ unknown op) and the host dispatches them through this table.
 The phases fix the order in which the kinds' actions run (see planner.plan).
 """
 
+from typing import Any, Dict, List
+
 # op -> driver (host.machine.Host.drivers)
 OPS = {
     # netlink: namespaces, links, addresses, routes, neighbours, FDB, sysctls
@@ -88,7 +90,7 @@ class Plan(object):
         return out
 
 
-def act(op, text, **fields):
+def act(op: str, text: str, **fields: Any) -> Dict[str, Any]:
     """An action: op, a human text, and the fields its driver needs."""
     if op not in OPS:
         raise ValueError("unknown action op %r (every op is listed in actions.OPS)" % op)
@@ -97,7 +99,7 @@ def act(op, text, **fields):
     return fields
 
 
-def ops_of(driver):
+def ops_of(driver: str) -> List[str]:
     return sorted(op for op, d in OPS.items() if d == driver)
 
 

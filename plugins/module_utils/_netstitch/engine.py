@@ -4,6 +4,8 @@ done elsewhere: the pure core in planner (and kinds/), the host side in host/.
     result = engine.apply(spec, check_mode=False)
 """
 
+from typing import Any, Dict, Optional
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.gather import gather
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
@@ -20,7 +22,8 @@ __all__ = ["apply", "prepare", "gather", "compute", "view", "tinc_keys", "merge_
            "resolve_docker", "Host", "HostLock", "HostState", "Computed", "DEFAULT_STATE_DIR", "LOCK_TIMEOUT"]
 
 
-def compute(spec, current, hstate, peers=None, docker_force=False):
+def compute(spec: Dict[str, Any], current: Dict[str, Any], hstate: Any, peers: Optional[Dict[str, Any]] = None,
+            docker_force: bool = False) -> Computed:
     """Pure: everything the host needs to do for a spec against a current state (planner.compute), with the leases
     taken from ``hstate`` (a HostState, or anything with a ``leases`` attribute)."""
     return planner.compute(spec, current, hstate.leases, peers, docker_force)

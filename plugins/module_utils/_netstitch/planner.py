@@ -8,6 +8,8 @@ Nothing here touches a host or imports a driver. Each resource kind (kinds/) own
 against the current state and the actions it needs; this module only lists the kinds and composes them.
 """
 
+from typing import Any, Dict, List, Optional, Tuple
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, docker_user, endpoint, hosts_file, netns, nft
@@ -32,7 +34,7 @@ class Context(object):
         self.docker_force = docker_force
 
 
-def desired_state(spec, addresses):
+def desired_state(spec: Dict[str, Any], addresses: Dict[Tuple[str, str], Any]) -> Dict[str, Any]:
     """Resolve a host spec into the desired state of the host. ``addresses`` maps (container, ifname) to an
     IPv4Address (from ipam.allocate)."""
     ctx = Context(spec, addresses)
@@ -43,7 +45,7 @@ def desired_state(spec, addresses):
     return out
 
 
-def diff(desired, current, ctx):
+def diff(desired: Dict[str, Any], current: Dict[str, Any], ctx: "Context") -> Tuple[List[dict], List[str]]:
     """Every kind's diff: (actions in order, conflicts). Conflicts are strings; when there are any, nothing may be
     applied."""
     out = Plan()
@@ -52,7 +54,7 @@ def diff(desired, current, ctx):
     return out.actions(), out.conflicts
 
 
-def plan(desired, current):
+def plan(desired: Dict[str, Any], current: Dict[str, Any]) -> Tuple[List[dict], List[str]]:
     """The diff of a desired state against a current state with nothing else known (no Docker, no links)."""
     return diff(desired, current, Context({"host": desired["host"]}))
 
@@ -69,7 +71,8 @@ class Computed(object):
         return [a["text"] for a in self.actions] + self.nft_texts + self.conflicts
 
 
-def compute(spec, current, leases, peers=None, docker_force=False):
+def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dict[str, str]],
+            peers: Optional[Dict[str, Any]] = None, docker_force: bool = False) -> "Computed":
     """Pure: everything the host needs to do for a spec against a current state. ``leases``: the host's address
     leases; ``peers``: {host: facts from prepare}; ``docker_force``: re-create or remove Docker networks even
     while containers are connected."""

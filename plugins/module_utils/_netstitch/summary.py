@@ -1,10 +1,12 @@
 """A readable summary of what netstitch manages on a host (pure), from the desired or the current state: the
 module's --diff (before/after) and ``info``."""
 
+from typing import Any, Dict, Optional
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 
 
-def view(desired=None, current=None):
+def view(desired: Optional[Dict[str, Any]] = None, current: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """The summary of a desired state (planner.desired_state) or, without one, of a current state."""
     if desired is not None:
         return _of_desired(desired)

@@ -14,11 +14,23 @@ class ContainerChecks(object):
         conts = self.data.get("containers", {})
         if not is_dict(conts):
             return out
-        fixed_ips = {}      # (network, scope) -> {ip: path}
-        macs = {}           # (network, scope) -> {mac: path}
-        host_ifnames = {}   # host -> {name: path}
-        for host in hosts:
-            host_ifnames[host] = {}
+        seen = _Seen(self._host_ifnames(hosts, nets, conts))
+        for cname, spec in conts.items():
+            if not is_dict(spec) or not isinstance(cname, str):
+                continue    # the schema reports it
+            c = self._container(cname, spec, hosts, nets, seen)
+            if c is not None:
+                out[cname] = c
+        for (host, netname), count in sorted(seen.ports.items()):
+            if count > model.BRIDGE_MAX_PORTS:
+                self.add("networks.%s" % netname, "would have %d ports on host %s; a Linux bridge takes at most %d"
+                         % (count, host, model.BRIDGE_MAX_PORTS))
+        return out
+
+    @staticmethod
+    def _host_ifnames(hosts, nets, conts):
+        """host -> {interface name: path} of the names netstitch's bridges and overlay devices take on each host."""
+        host_ifnames = {host: {} for host in hosts}
         # the hosts containers name (once: not once per network)
         cont_hosts = set(c.get("host") for c in conts.values() if is_dict(c) and isinstance(c.get("host"), str))
         for name, n in nets.items():
@@ -29,127 +41,142 @@ class ContainerChecks(object):
                     host_ifnames[h].setdefault(n.bridge, "networks.%s.bridge" % name)
                     if n.overlay is not None and n.overlay.device:
                         host_ifnames[h].setdefault(n.overlay.device, "networks.%s.overlay.device" % name)
-        ports = {}          # (host, network) -> count
-        ns_ifnames = {}     # (host, netns) -> {ifname: (container, path)}: containers may share a namespace
-        ns_default = {}     # (host, netns) -> path of the interface carrying the namespace's default route
-        for cname, spec in conts.items():
-            if not is_dict(spec) or not isinstance(cname, str):
-                continue    # the schema reports it
-            p = "containers.%s" % cname
-            host = spec.get("host")
-            if not isinstance(host, str):
-                host = None     # missing or not a string: the schema reports it
-            elif host not in hosts:
-                if is_dict(self.data.get("hosts")):
-                    self.add(p + ".host", "unknown host %r (not under hosts)" % host)
-                host = None
-            kind = spec.get("kind", "netns")
-            netns = spec.get("netns", cname)
-            if kind == "docker" and "netns" in spec:
-                self.add(p + ".netns", "netns applies to kind netns only")
-            if kind == "netns" and "docker" in spec:
-                self.add(p + ".docker", "docker applies to kind docker only")
-            ifaces = []
-            seen_names = {}
-            default_routes = []
-            raw_ifaces = spec.get("interfaces") if isinstance(spec.get("interfaces"), list) else []
-            # an interface asking for the default route takes it from the first interface's implicit default
-            explicit_default = any(is_dict(x) and x.get("default_route") is True for x in raw_ifaces)
-            ns_key = (host, netns) if host is not None and kind == "netns" and isinstance(netns, str) else None
-            for i, ispec in enumerate(raw_ifaces):
-                if not is_dict(ispec):
-                    continue
-                ip_ = "%s.interfaces[%d]" % (p, i)
-                netname = ispec.get("network")
-                net = None
-                if isinstance(netname, str):
-                    if netname not in nets:
-                        self.add(ip_ + ".network", "unknown network %r (not under networks)" % netname)
-                    else:
-                        net = nets[netname]
-                ifname = ispec.get("name", model.default_ifname(kind, i))
-                if isinstance(ifname, str):
-                    self.ifname(ip_ + ".name", ifname)
-                    if ifname in seen_names:
-                        self.add(ip_ + ".name", "interface name %r is also used by %s" % (ifname, seen_names[ifname]))
-                    seen_names.setdefault(ifname, ip_)
-                    if ifname == "lo":
-                        self.add(ip_ + ".name", "'lo' is the container's loopback interface")
-                    if ns_key is not None:
-                        other = ns_ifnames.setdefault(ns_key, {}).setdefault(ifname, (cname, ip_))
-                        if other[0] != cname:
-                            self.add(ip_ + ".name", "interface name %r in namespace %s on host %s is also used by %s"
-                                     % (ifname, netns, host, other[1]))
-                host_name = ispec.get("host_name", model.default_host_ifname(cname, ifname if isinstance(ifname, str) else str(i)))
-                if isinstance(host_name, str):
-                    self.ifname(ip_ + ".host_name", host_name, generated="host_name" not in ispec)
-                    if host is not None:
-                        other = host_ifnames[host].get(host_name)
-                        if other:
-                            self.add(ip_ + ".host_name", "interface name %r on host %s is also used by %s" % (host_name, host, other))
-                        host_ifnames[host].setdefault(host_name, ip_ + ".host_name")
-                # The scope of an address: an overlay spans hosts; a local network is one segment per host.
-                scope = None if net is not None and net.overlay is not None else host
+        return host_ifnames
+
+    def _container(self, cname, spec, hosts, nets, seen):
+        p = "containers.%s" % cname
+        host = spec.get("host")
+        if not isinstance(host, str):
+            host = None     # missing or not a string: the schema reports it
+        elif host not in hosts:
+            if is_dict(self.data.get("hosts")):
+                self.add(p + ".host", "unknown host %r (not under hosts)" % host)
+            host = None
+        kind = spec.get("kind", "netns")
+        netns = spec.get("netns", cname)
+        if kind == "docker" and "netns" in spec:
+            self.add(p + ".netns", "netns applies to kind netns only")
+        if kind == "netns" and "docker" in spec:
+            self.add(p + ".docker", "docker applies to kind docker only")
+        raw_ifaces = spec.get("interfaces") if isinstance(spec.get("interfaces"), list) else []
+        c = _Where(cname, p, host, kind, netns, {}, [],
+                   # an interface asking for the default route takes it from the first interface's implicit default
+                   any(is_dict(x) and x.get("default_route") is True for x in raw_ifaces),
+                   (host, netns) if host is not None and kind == "netns" and isinstance(netns, str) else None)
+        ifaces = []
+        for i, ispec in enumerate(raw_ifaces):
+            if is_dict(ispec):
+                itf = self._interface(c, i, ispec, nets, seen)
+                if itf is not None:
+                    ifaces.append(itf)
+        if len(c.default_routes) > 1:
+            self.add(c.default_routes[1] + ".default_route",
+                     "only one interface can carry the default route (also asked by %s)" % c.default_routes[0])
+        publish = self.publish(p, spec.get("publish"), host, ifaces, nets)
+        if host is not None and len(ifaces) == len(raw_ifaces):
+            return model.Container(cname, host, kind, netns if isinstance(netns, str) else cname,
+                                   spec.get("docker", cname), ifaces, publish)
+        return None
+
+    def _interface(self, c, i, ispec, nets, seen):
+        ip_ = "%s.interfaces[%d]" % (c.path, i)
+        netname = ispec.get("network")
+        net = None
+        if isinstance(netname, str):
+            if netname not in nets:
+                self.add(ip_ + ".network", "unknown network %r (not under networks)" % netname)
+            else:
+                net = nets[netname]
+        ifname, host_name = self._names(c, i, ip_, ispec, seen)
+        # The scope of an address: an overlay spans hosts; a local network is one segment per host.
+        scope = None if net is not None and net.overlay is not None else c.host
+        addr = self._address(ip_, ispec, net, netname, scope, seen)
+        mac = self._mac(ip_, ispec, net, netname, scope, seen)
+        is_default, soft = self._default_route(c, i, ip_, ispec, net, netname, seen)
+        if net is not None and c.host is not None:
+            self.carried.add((c.host, netname))
+            seen.ports[(c.host, netname)] = seen.ports.get((c.host, netname), 0) + 1
+        if net is None or not isinstance(ifname, str) or not isinstance(host_name, str):
+            return None
+        itf = model.Interface(i, netname, ifname, host_name, addr,
+                              mac if isinstance(mac, str) else model.derived_mac(netname, c.name, ifname),
+                              is_default is True)
+        itf.default_route_soft = soft
+        return itf
+
+    def _names(self, c, i, ip_, ispec, seen):
+        """The interface's name in the container and its host end's name, each unique where it must be."""
+        ifname = ispec.get("name", model.default_ifname(c.kind, i))
+        if isinstance(ifname, str):
+            self.ifname(ip_ + ".name", ifname)
+            if ifname in c.names:
+                self.add(ip_ + ".name", "interface name %r is also used by %s" % (ifname, c.names[ifname]))
+            c.names.setdefault(ifname, ip_)
+            if ifname == "lo":
+                self.add(ip_ + ".name", "'lo' is the container's loopback interface")
+            if c.ns_key is not None:
+                other = seen.ns_ifnames.setdefault(c.ns_key, {}).setdefault(ifname, (c.name, ip_))
+                if other[0] != c.name:
+                    self.add(ip_ + ".name", "interface name %r in namespace %s on host %s is also used by %s"
+                             % (ifname, c.netns, c.host, other[1]))
+        host_name = ispec.get("host_name", model.default_host_ifname(c.name, ifname if isinstance(ifname, str) else str(i)))
+        if isinstance(host_name, str):
+            self.ifname(ip_ + ".host_name", host_name, generated="host_name" not in ispec)
+            if c.host is not None:
+                other = seen.host_ifnames[c.host].get(host_name)
+                if other:
+                    self.add(ip_ + ".host_name", "interface name %r on host %s is also used by %s" % (host_name, c.host, other))
+                seen.host_ifnames[c.host].setdefault(host_name, ip_ + ".host_name")
+        return ifname, host_name
+
+    def _address(self, ip_, ispec, net, netname, scope, seen):
+        addr = None
+        if net is not None and isinstance(ispec.get("ip"), str):
+            addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet)
+            if addr is not None and net.gateway is not None and addr == net.gateway:
+                self.add(ip_ + ".ip", "%s is the gateway of networks.%s" % (addr, netname))
                 addr = None
-                if net is not None and isinstance(ispec.get("ip"), str):
-                    addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet)
-                    if addr is not None and net.gateway is not None and addr == net.gateway:
-                        self.add(ip_ + ".ip", "%s is the gateway of networks.%s" % (addr, netname))
-                        addr = None
-                    if addr is not None:
-                        used = fixed_ips.setdefault((netname, scope), {})
-                        if addr in used:
-                            self.add(ip_ + ".ip", "%s is also used by %s" % (addr, used[addr]))
-                        used.setdefault(addr, ip_ + ".ip")
-                mac = ispec.get("mac")
-                if isinstance(mac, str) and not MAC_RE.match(mac):
-                    mac = None      # the schema reports the format
-                if isinstance(mac, str) and net is not None:
-                    mac = mac.lower()
-                    if int(mac[0:2], 16) & 1:
-                        self.add(ip_ + ".mac", "%s is a multicast MAC address; an interface needs a unicast one" % mac)
-                    elif mac == "00:00:00:00:00:00":
-                        self.add(ip_ + ".mac", "%s is the all-zero MAC address; an interface needs a unicast one" % mac)
-                    used = macs.setdefault((netname, scope), {})
-                    if mac in used:
-                        self.add(ip_ + ".mac", "MAC %s is also used by %s" % (mac, used[mac]))
-                    used.setdefault(mac, ip_ + ".mac")
-                is_default = ispec.get("default_route")
-                soft = False
-                if is_default is None:
-                    is_default = i == 0 and not explicit_default and not (net is not None and net.internal)
-                    # Docker gives most containers a default route of its own: the implicit one yields to it
-                    soft = is_default and kind == "docker"
-                elif is_default is True:
-                    if net is not None and net.internal:
-                        self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
-                    default_routes.append(ip_)
-                if is_default is True and ns_key is not None:
-                    other = ns_default.setdefault(ns_key, (cname, ip_))
-                    if other[0] != cname:
-                        self.add(ip_ + ".default_route", "namespace %s on host %s already gets its default route from %s"
-                                 % (netns, host, other[1]))
-                if net is not None and host is not None:
-                    self.carried.add((host, netname))
-                    ports[(host, netname)] = ports.get((host, netname), 0) + 1
-                if net is not None and isinstance(ifname, str) and isinstance(host_name, str):
-                    ifaces.append(model.Interface(
-                        i, netname, ifname, host_name, addr,
-                        mac if isinstance(mac, str) else model.derived_mac(netname, cname, ifname),
-                        is_default is True))
-                    ifaces[-1].default_route_soft = soft
-            if len(default_routes) > 1:
-                self.add(default_routes[1] + ".default_route",
-                         "only one interface can carry the default route (also asked by %s)" % default_routes[0])
-            publish = self.publish(p, spec.get("publish"), host, ifaces, nets)
-            if host is not None and len(ifaces) == len(raw_ifaces):
-                out[cname] = model.Container(cname, host, kind, netns if isinstance(netns, str) else cname,
-                                             spec.get("docker", cname), ifaces, publish)
-        for (host, netname), count in sorted(ports.items()):
-            if count > model.BRIDGE_MAX_PORTS:
-                self.add("networks.%s" % netname, "would have %d ports on host %s; a Linux bridge takes at most %d"
-                         % (count, host, model.BRIDGE_MAX_PORTS))
-        return out
+            if addr is not None:
+                used = seen.fixed_ips.setdefault((netname, scope), {})
+                if addr in used:
+                    self.add(ip_ + ".ip", "%s is also used by %s" % (addr, used[addr]))
+                used.setdefault(addr, ip_ + ".ip")
+        return addr
+
+    def _mac(self, ip_, ispec, net, netname, scope, seen):
+        mac = ispec.get("mac")
+        if isinstance(mac, str) and not MAC_RE.match(mac):
+            mac = None      # the schema reports the format
+        if isinstance(mac, str) and net is not None:
+            mac = mac.lower()
+            if int(mac[0:2], 16) & 1:
+                self.add(ip_ + ".mac", "%s is a multicast MAC address; an interface needs a unicast one" % mac)
+            elif mac == "00:00:00:00:00:00":
+                self.add(ip_ + ".mac", "%s is the all-zero MAC address; an interface needs a unicast one" % mac)
+            used = seen.macs.setdefault((netname, scope), {})
+            if mac in used:
+                self.add(ip_ + ".mac", "MAC %s is also used by %s" % (mac, used[mac]))
+            used.setdefault(mac, ip_ + ".mac")
+        return mac
+
+    def _default_route(self, c, i, ip_, ispec, net, netname, seen):
+        """(whether the interface carries the default route, whether that default yields to Docker's)."""
+        is_default = ispec.get("default_route")
+        soft = False
+        if is_default is None:
+            is_default = i == 0 and not c.explicit_default and not (net is not None and net.internal)
+            # Docker gives most containers a default route of its own: the implicit one yields to it
+            soft = is_default and c.kind == "docker"
+        elif is_default is True:
+            if net is not None and net.internal:
+                self.add(ip_ + ".default_route", "networks.%s is internal: it has no way out to route through" % netname)
+            c.default_routes.append(ip_)
+        if is_default is True and c.ns_key is not None:
+            other = seen.ns_default.setdefault(c.ns_key, (c.name, ip_))
+            if other[0] != c.name:
+                self.add(ip_ + ".default_route", "namespace %s on host %s already gets its default route from %s"
+                         % (c.netns, c.host, other[1]))
+        return is_default, soft
 
     def publish(self, p, raw, host, ifaces, nets):
         out = []
@@ -213,3 +240,26 @@ class ContainerChecks(object):
                     specific.setdefault(key, where)
                 out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
         return out
+
+
+class _Seen(object):
+    """What the containers checked so far use, to find what is used twice."""
+
+    def __init__(self, host_ifnames):
+        self.fixed_ips = {}     # (network, scope) -> {ip: path}
+        self.macs = {}          # (network, scope) -> {mac: path}
+        self.host_ifnames = host_ifnames    # host -> {name: path}
+        self.ports = {}         # (host, network) -> count
+        self.ns_ifnames = {}    # (host, netns) -> {ifname: (container, path)}: containers may share a namespace
+        self.ns_default = {}    # (host, netns) -> (container, path of the interface carrying the default route)
+
+
+class _Where(object):
+    """The container whose interfaces are being checked."""
+
+    def __init__(self, name, path, host, kind, netns, names, default_routes, explicit_default, ns_key):
+        self.name, self.path, self.host, self.kind, self.netns = name, path, host, kind, netns
+        self.names = names                      # interface name -> path, within the container
+        self.default_routes = default_routes    # paths of the interfaces asking for the default route
+        self.explicit_default = explicit_default
+        self.ns_key = ns_key                    # (host, netns) for a netns container

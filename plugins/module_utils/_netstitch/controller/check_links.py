@@ -16,55 +16,13 @@ class LinkChecks(object):
             if not is_dict(ln):
                 continue
             p = "links[%d]" % i
-            # values of the wrong type are the schema's to report; they only stop the checks here
-            ok = all(ln.get(k) is None or isinstance(ln[k], str) for k in ("client", "server", "network", "name")) \
-                and ln.get("protocol", "tcp") in ("tcp", "udp", "any") and isinstance(ln.get("ports", []), list)
-            client = ln.get("client")
-            if isinstance(client, str) and client not in known:
-                self.add(p + ".client", "unknown container %r (not under containers)" % client)
-                ok = False
-            server, network = ln.get("server"), ln.get("network")
-            if (server is None) == (network is None):
-                self.add(p, "a link names either a server container or a server network")
-                ok = False
-            if isinstance(server, str) and server not in known:
-                self.add(p + ".server", "unknown container %r (not under containers)" % server)
-                ok = False
-            if isinstance(network, str) and network not in nets:
-                self.add(p + ".network", "unknown network %r (not under networks)" % network)
-                ok = False
-            if server is not None and server == client:
-                self.add(p + ".server", "a container does not need a link to itself")
-                ok = False
-            proto = ln.get("protocol", "tcp")
-            ports = []
-            for j, v in enumerate(ln.get("ports") if isinstance(ln.get("ports"), list) else []):
-                r = parse_ports(v)
-                if isinstance(r, str):
-                    self.add("%s.ports[%d]" % (p, j), r)
-                    ok = False
-                else:
-                    ports.append(r)
-            if ports and proto == "any":
-                self.add(p + ".ports", "ports need protocol tcp or udp")
-                ok = False
-            if network is not None and "name" in ln:
-                self.add(p + ".name", "a link to a whole network gives no name")
-                ok = False
-            if not ok or client not in conts or (server is not None and server not in conts):
+            ports = self._link_fields(p, ln, known, nets)
+            client, server, network = ln.get("client"), ln.get("server"), ln.get("network")
+            if ports is None or client not in conts or (server is not None and server not in conts):
                 continue
-            c = conts[client]
-            if server is not None:
-                # the link holds on every network the two share; the name points at the first
-                shared = [itf.network for itf in c.interfaces if conts[server].interface_on(itf.network)]
-                if not shared:
-                    self.add(p, "containers %s and %s share no network" % (client, server))
-                    continue
-            else:
-                if not c.interface_on(network):
-                    self.add(p + ".network", "container %s has no interface on network %s" % (client, network))
-                    continue
-                shared = [network]
+            shared = self._shared_networks(p, conts, client, server, network)
+            if not shared:
+                continue
             name = ln.get("name", server) if server is not None else None
             if name is not None:
                 other = names.setdefault(client, {}).get(name)
@@ -72,6 +30,59 @@ class LinkChecks(object):
                     self.add(p + ".name", "container %s already knows %r from %s" % (client, name, other))
                     continue
                 names[client][name] = p
+            proto = ln.get("protocol", "tcp")
             for k, net in enumerate(shared):
                 out.append(model.Link(i, client, server, net, proto, ports, name if k == 0 else None))
         return out
+
+    def _link_fields(self, p, ln, known, nets):
+        """The link's ports as [(first, last)] when its fields are fine, else None (problems said)."""
+        # values of the wrong type are the schema's to report; they only stop the checks here
+        ok = all(ln.get(k) is None or isinstance(ln[k], str) for k in ("client", "server", "network", "name")) \
+            and ln.get("protocol", "tcp") in ("tcp", "udp", "any") and isinstance(ln.get("ports", []), list)
+        client = ln.get("client")
+        if isinstance(client, str) and client not in known:
+            self.add(p + ".client", "unknown container %r (not under containers)" % client)
+            ok = False
+        server, network = ln.get("server"), ln.get("network")
+        if (server is None) == (network is None):
+            self.add(p, "a link names either a server container or a server network")
+            ok = False
+        if isinstance(server, str) and server not in known:
+            self.add(p + ".server", "unknown container %r (not under containers)" % server)
+            ok = False
+        if isinstance(network, str) and network not in nets:
+            self.add(p + ".network", "unknown network %r (not under networks)" % network)
+            ok = False
+        if server is not None and server == client:
+            self.add(p + ".server", "a container does not need a link to itself")
+            ok = False
+        ports = []
+        for j, v in enumerate(ln.get("ports") if isinstance(ln.get("ports"), list) else []):
+            r = parse_ports(v)
+            if isinstance(r, str):
+                self.add("%s.ports[%d]" % (p, j), r)
+                ok = False
+            else:
+                ports.append(r)
+        if ports and ln.get("protocol", "tcp") == "any":
+            self.add(p + ".ports", "ports need protocol tcp or udp")
+            ok = False
+        if network is not None and "name" in ln:
+            self.add(p + ".name", "a link to a whole network gives no name")
+            ok = False
+        return ports if ok else None
+
+    def _shared_networks(self, p, conts, client, server, network):
+        """The networks the link holds on: every network client and server share (the name points at the first),
+        or the one network it names; [] with the problem said when there is none."""
+        c = conts[client]
+        if server is not None:
+            shared = [itf.network for itf in c.interfaces if conts[server].interface_on(itf.network)]
+            if not shared:
+                self.add(p, "containers %s and %s share no network" % (client, server))
+            return shared
+        if not c.interface_on(network):
+            self.add(p + ".network", "container %s has no interface on network %s" % (client, network))
+            return []
+        return [network]

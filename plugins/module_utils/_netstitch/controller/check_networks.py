@@ -16,81 +16,97 @@ class NetworkChecks(object):
         for name, spec in nets.items():
             if not is_dict(spec) or not isinstance(name, str):
                 continue    # the schema reports it
-            p = "networks.%s" % name
-            ok = True
-            subnet = gateway = None
-            if isinstance(spec.get("subnet"), str):
-                text = spec["subnet"]
-                try:
-                    subnet = ipaddress.IPv4Network(text, strict=False)
-                    if "/" not in text:
-                        self.add(p + ".subnet", "%r needs a prefix length (for example %s/24)" % (text, text))
-                        ok = False
-                    elif str(subnet.network_address) != text.split("/")[0]:
-                        self.add(p + ".subnet", "%r has host bits set; did you mean %s?" % (text, subnet))
-                        ok = False
-                    elif subnet.prefixlen > 30:
-                        self.add(p + ".subnet", "%s is too small: a network needs at least a /30 (gateway and one container)" % subnet)
-                        ok = False
-                except ValueError as e:
-                    self.add(p + ".subnet", "%r is not an IPv4 subnet (%s)" % (text, e))
-                    ok = False
+            out[name] = self._network(name, spec, hosts, bridges)
+        self._overlay_devices(out, bridges)
+        self.overlaps(out)
+        return out
+
+    def _network(self, name, spec, hosts, bridges):
+        """The network, or None for a known name whose spec is unusable (references to it are fine, deeper checks
+        are skipped)."""
+        p = "networks.%s" % name
+        subnet = self._subnet(p, spec)
+        ok = subnet is not None
+        gateway = None
+        if ok:
+            for h, host in sorted(hosts.items()):
+                if host.underlay is not None and host.underlay.ip in subnet:
+                    self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
+                             "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
+            if "gateway" in spec and isinstance(spec["gateway"], str):
+                gateway = self.address_in(p + ".gateway", spec["gateway"], subnet)
+                ok = gateway is not None
+            elif "gateway" not in spec:
+                gateway = subnet.network_address + 1
             else:
+                ok = False      # not a string: the schema reports it
+        bridge = spec.get("bridge", model.default_bridge_name(name))
+        if isinstance(bridge, str):
+            self.ifname(p + ".bridge", bridge, generated="bridge" not in spec)
+            if bridge in bridges:
+                self.add(p + ".bridge", "bridge %r is also used by networks.%s" % (bridge, bridges[bridge]))
+            bridges.setdefault(bridge, name)
+        mtu = spec.get("mtu", model.DEFAULT_MTU)
+        if not self.mtu(p + ".mtu", mtu):
+            ok = False
+        internal = spec.get("internal", False) is True
+        masquerade = spec.get("masquerade", not internal)
+        if internal and masquerade is True:
+            self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
+            ok = False
+        net_hosts = self._network_hosts(p, spec, hosts)
+        overlay = None
+        if is_dict(spec.get("overlay")):
+            overlay = self.overlay(p + ".overlay", name, spec["overlay"], subnet if ok else None)
+            if overlay is None:
                 ok = False
-            if ok:
-                for h, host in sorted(hosts.items()):
-                    if host.underlay is not None and host.underlay.ip in subnet:
-                        self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
-                                 "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
-                if "gateway" in spec and isinstance(spec["gateway"], str):
-                    gateway = self.address_in(p + ".gateway", spec["gateway"], subnet)
-                    ok = gateway is not None
-                elif "gateway" not in spec:
-                    gateway = subnet.network_address + 1
-                else:
-                    ok = False      # not a string: the schema reports it
-            bridge = spec.get("bridge", model.default_bridge_name(name))
-            if isinstance(bridge, str):
-                self.ifname(p + ".bridge", bridge, generated="bridge" not in spec)
-                if bridge in bridges:
-                    self.add(p + ".bridge", "bridge %r is also used by networks.%s" % (bridge, bridges[bridge]))
-                bridges.setdefault(bridge, name)
-            mtu = spec.get("mtu", model.DEFAULT_MTU)
-            if not self.mtu(p + ".mtu", mtu):
+            elif overlay.type == "routed" and "gateway" in spec:
+                self.add(p + ".gateway", "a routed network has one gateway per host (the first address of each "
+                                         "host's slice); leave gateway out")
                 ok = False
-            internal = spec.get("internal", False) is True
-            masquerade = spec.get("masquerade", not internal)
-            if internal and masquerade is True:
-                self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
-                ok = False
-            net_hosts = set()
-            for i, h in enumerate(spec.get("hosts", []) if isinstance(spec.get("hosts"), list) else []):
-                if not isinstance(h, str):
-                    continue    # the schema reports the type
-                if h not in hosts and is_dict(self.data.get("hosts")):
-                    self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
-                net_hosts.add(h)
-            overlay = None
-            if is_dict(spec.get("overlay")):
-                overlay = self.overlay(p + ".overlay", name, spec["overlay"], subnet if ok else None)
-                if overlay is None:
-                    ok = False
-                elif overlay.type == "routed" and "gateway" in spec:
-                    self.add(p + ".gateway", "a routed network has one gateway per host (the first address of each "
-                                             "host's slice); leave gateway out")
-                    ok = False
-                elif overlay.type == "routed":
-                    gateway = None
-            if "mtu" not in spec and overlay is not None:
-                mtu = None      # the overlay's budget, set once the hosts are known
-            if ok and isinstance(bridge, str) and (mtu is None or isinstance(mtu, int)):
-                out[name] = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts,
-                                          overlay)
-                out[name].isolated = spec.get("isolated") is True
-                out[name].docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
-            else:
-                out[name] = None   # known name, unusable spec: references to it are fine, deeper checks skipped
-        # an overlay device sits beside the bridges on every host carrying it: one name space
+            elif overlay.type == "routed":
+                gateway = None
+        if "mtu" not in spec and overlay is not None:
+            mtu = None      # the overlay's budget, set once the hosts are known
+        if not (ok and isinstance(bridge, str) and (mtu is None or isinstance(mtu, int))):
+            return None
+        net = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts, overlay)
+        net.isolated = spec.get("isolated") is True
+        net.docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
+        return net
+
+    def _subnet(self, p, spec):
+        """The network's subnet, or None (with the problem said, unless the schema says it)."""
+        if not isinstance(spec.get("subnet"), str):
+            return None
+        text = spec["subnet"]
+        try:
+            subnet = ipaddress.IPv4Network(text, strict=False)
+        except ValueError as e:
+            self.add(p + ".subnet", "%r is not an IPv4 subnet (%s)" % (text, e))
+            return None
+        if "/" not in text:
+            self.add(p + ".subnet", "%r needs a prefix length (for example %s/24)" % (text, text))
+        elif str(subnet.network_address) != text.split("/")[0]:
+            self.add(p + ".subnet", "%r has host bits set; did you mean %s?" % (text, subnet))
+        elif subnet.prefixlen > 30:
+            self.add(p + ".subnet", "%s is too small: a network needs at least a /30 (gateway and one container)" % subnet)
+        else:
+            return subnet
+        return None
+
+    def _network_hosts(self, p, spec, hosts):
+        net_hosts = set()
+        for i, h in enumerate(spec.get("hosts", []) if isinstance(spec.get("hosts"), list) else []):
+            if not isinstance(h, str):
+                continue    # the schema reports the type
+            if h not in hosts and is_dict(self.data.get("hosts")):
+                self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
+            net_hosts.add(h)
+        return net_hosts
+
+    def _overlay_devices(self, out, bridges):
+        """An overlay device sits beside the bridges on every host carrying it: one name space."""
         devices = {}
         for name, n in out.items():
             dev = n.overlay.device if n is not None and n.overlay is not None else None
@@ -103,8 +119,6 @@ class NetworkChecks(object):
                 self.add("networks.%s.overlay.device" % name, "interface name %r is also the overlay device of "
                          "networks.%s" % (dev, devices[dev]))
             devices.setdefault(dev, name)
-        self.overlaps(out)
-        return out
 
     def docker_offer(self, p, netname, spec):
         """The network's offer to Docker (``docker: true`` or its settings), or None."""
@@ -134,23 +148,7 @@ class NetworkChecks(object):
         kind = spec.get("type")
         if kind not in ("vxlan", "routed", "tinc"):
             return None     # the schema reported it
-        ok = True
-        vni = spec.get("vni")
-        if kind == "vxlan":
-            if vni is None:
-                self.add(p + ".vni", "a vxlan overlay needs a vni (1 to %d)" % model.VNI_MAX)
-                ok = False
-            elif isinstance(vni, int) and not 1 <= vni <= model.VNI_MAX:
-                self.add(p + ".vni", "VNI %d is out of range (1 to %d)" % (vni, model.VNI_MAX))
-                ok = False
-            elif isinstance(vni, int):
-                if vni in self.vnis:
-                    self.add(p + ".vni", "VNI %d is also used by networks.%s" % (vni, self.vnis[vni]))
-                    ok = False
-                self.vnis.setdefault(vni, netname)
-        elif vni is not None:
-            self.add(p + ".vni", "vni applies to vxlan overlays only")
-            ok = False
+        vni, ok = self._vni(p, netname, spec, kind)
         port = spec.get("port")
         if port is not None and kind == "routed":
             self.add(p + ".port", "a routed overlay has no tunnel, so no port")
@@ -176,7 +174,37 @@ class NetworkChecks(object):
             device = "nstc-%s" % netname
         if isinstance(device, str):
             self.ifname(p + ".device", device, generated="device" not in spec)
+        slice_len, len_ok = self._slice_len(p, spec, kind, subnet)
+        slices, slices_ok = self._explicit_slices(p, spec, subnet, slice_len)
+        if not (ok and len_ok and slices_ok) or subnet is None:
+            return None
+        return model.Overlay(kind, vni, port, spec.get("learning", False) is True, device, slice_len, slices)
+
+    def _vni(self, p, netname, spec, kind):
+        """(the VNI, whether it is fine): a vxlan overlay needs one, unique; the others have none."""
+        vni = spec.get("vni")
+        if kind != "vxlan":
+            if vni is not None:
+                self.add(p + ".vni", "vni applies to vxlan overlays only")
+                return vni, False
+            return vni, True
+        if vni is None:
+            self.add(p + ".vni", "a vxlan overlay needs a vni (1 to %d)" % model.VNI_MAX)
+            return vni, False
+        if isinstance(vni, int) and not 1 <= vni <= model.VNI_MAX:
+            self.add(p + ".vni", "VNI %d is out of range (1 to %d)" % (vni, model.VNI_MAX))
+            return vni, False
+        ok = True
+        if isinstance(vni, int):
+            if vni in self.vnis:
+                self.add(p + ".vni", "VNI %d is also used by networks.%s" % (vni, self.vnis[vni]))
+                ok = False
+            self.vnis.setdefault(vni, netname)
+        return vni, ok
+
+    def _slice_len(self, p, spec, kind, subnet):
         slice_len = spec.get("slice_len")
+        ok = True
         if slice_len is not None and (not isinstance(slice_len, int) or isinstance(slice_len, bool)):
             ok = False      # the schema reports the type
         if subnet is not None:
@@ -187,7 +215,11 @@ class NetworkChecks(object):
                 self.add(p + ".slice_len", "slice length %d is out of range for %s (%d to %d)"
                          % (slice_len, subnet, subnet.prefixlen, limit))
                 ok = False
-        slices = {}
+        return slice_len, ok
+
+    def _explicit_slices(self, p, spec, subnet, slice_len):
+        """The slices the topology gives ({host: IPv4Network}), and whether they are all fine."""
+        slices, ok = {}, True
         raw = spec.get("slices") if is_dict(spec.get("slices")) else {}
         for h, text in raw.items():
             sp = "%s.slices.%s" % (p, h)
@@ -211,9 +243,7 @@ class NetworkChecks(object):
                 self.add(sp, "%s is not a /%d (the overlay's slice_len)" % (sl, slice_len))
                 ok = False
             slices[h] = sl
-        if not ok or subnet is None:
-            return None
-        return model.Overlay(kind, vni, port, spec.get("learning", False) is True, device, slice_len, slices)
+        return slices, ok
 
     def overlaps(self, nets):
         items = sorted((n.subnet, name) for name, n in nets.items() if n is not None)

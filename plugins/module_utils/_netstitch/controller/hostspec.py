@@ -7,23 +7,27 @@ host (see ipam), from the host's own pool, so a host never needs another host's 
 """
 
 import copy
+from typing import Any, Dict, List, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
-
-try:
-    import fastjsonschema
-    HAS_FASTJSONSCHEMA = True
-except ImportError:  # pragma: no cover - jsonschema, or the hand checks below, still answer
-    HAS_FASTJSONSCHEMA = False
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - managed hosts need not have it
-    HAS_JSONSCHEMA = False
 
 HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
 SPEC_VERSION = HOST_SPEC_VERSION
 _FAST = []
+
+
+def schema_libraries():
+    """(fastjsonschema or None, jsonschema or None), imported only when a spec's structure is checked (the modules
+    do; the engine checks only the version), so an apply does not pay for their import."""
+    try:
+        import fastjsonschema
+    except ImportError:  # pragma: no cover - jsonschema, or the hand checks below, still answer
+        fastjsonschema = None
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - managed hosts need not have it
+        jsonschema = None
+    return fastjsonschema, jsonschema
 
 
 def _overlay_spec(topo, net, host, macs_by_host):
@@ -42,23 +46,10 @@ def _overlay_spec(topo, net, host, macs_by_host):
     return out
 
 
-def host_specs(topo):
+def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
     """Return {host name: spec dict} for every host in the topology (a host without networks gets an empty spec,
     which prunes whatever netstitch had made there)."""
-    fixed = {}          # (network, host or None for overlays) -> set of fixed addresses
-    macs = {}           # network -> host -> set of MACs (endpoints and the host's bridge), overlays only
-    for c in topo.containers.values():
-        for itf in c.interfaces:
-            net = topo.networks[itf.network]
-            overlay = net.overlay is not None and not net.routed
-            if itf.ip is not None:
-                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
-            if overlay:
-                macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
-    for net in topo.networks.values():
-        if net.overlay is not None and not net.routed:
-            for h in net.overlay.slices:
-                macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+    fixed, macs = _fixed_and_macs(topo)
     # grouped once (not per host: a topology of 1,000 hosts x 50 containers would sort 50,000 containers 1,000 times)
     by_host = {}
     for c in sorted(topo.containers.values(), key=lambda c: c.name):
@@ -69,38 +60,11 @@ def host_specs(topo):
         links_by_net.setdefault(ln.network, []).append((pos, ln))
     specs = {}
     for host in topo.hosts:
-        nets = []
         mine = by_host.get(host, [])
-        for net in nets_sorted:
-            if host not in net.hosts:
-                continue
-            shared = net.overlay is not None and not net.routed
-            nets.append({
-                "name": net.name,
-                "bridge": net.bridge,
-                "bridge_mac": net.bridge_mac(host),
-                "subnet": str(net.segment(host)),
-                "gateway": str(net.gateway_on(host)),
-                "mtu": net.mtu,
-                "masquerade": net.masquerade,
-                "internal": net.internal,
-                "pool": str(net.pool(host)),
-                "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
-                "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
-                "isolated": net.isolated,
-            })
-            if net.offered_to_docker(host):
-                # keys that exist only where Docker is involved: specs of other topologies stay as they were
-                nets[-1]["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
-        conts = []
-        for c in mine:
-            conts.append({
-                "name": c.name,
-                "kind": c.kind,
-                "netns": c.netns if c.kind == "netns" else None,
-                "docker": c.docker if c.kind == "docker" else None,
-                "interfaces": [_interface_spec(i) for i in c.interfaces],
-            })
+        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted if host in net.hosts]
+        conts = [{"name": c.name, "kind": c.kind, "netns": c.netns if c.kind == "netns" else None,
+                  "docker": c.docker if c.kind == "docker" else None,
+                  "interfaces": [_interface_spec(i) for i in c.interfaces]} for c in mine]
         here = {n["name"] for n in nets}
         publish = [{"container": c.name, "ifname": c.interface_on(p.network).name, "network": p.network,
                     "host_ip": str(p.host_ip) if p.host_ip else None, "protocol": p.protocol,
@@ -114,6 +78,47 @@ def host_specs(topo):
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs
+
+
+def _fixed_and_macs(topo):
+    """The fixed addresses {(network, host or None for overlays): addresses} and, for shared overlays, the MACs
+    behind each host {network: {host: MACs}} (its endpoints' and its bridge's), for static FDB programming."""
+    fixed, macs = {}, {}
+    for c in topo.containers.values():
+        for itf in c.interfaces:
+            net = topo.networks[itf.network]
+            overlay = net.overlay is not None and not net.routed
+            if itf.ip is not None:
+                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
+            if overlay:
+                macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
+    for net in topo.networks.values():
+        if net.overlay is not None and not net.routed:
+            for h in net.overlay.slices:
+                macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+    return fixed, macs
+
+
+def _network_spec(topo, net, host, fixed, macs):
+    shared = net.overlay is not None and not net.routed
+    out = {
+        "name": net.name,
+        "bridge": net.bridge,
+        "bridge_mac": net.bridge_mac(host),
+        "subnet": str(net.segment(host)),
+        "gateway": str(net.gateway_on(host)),
+        "mtu": net.mtu,
+        "masquerade": net.masquerade,
+        "internal": net.internal,
+        "pool": str(net.pool(host)),
+        "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
+        "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
+        "isolated": net.isolated,
+    }
+    if net.offered_to_docker(host):
+        # keys that exist only where Docker is involved: specs of other topologies stay as they were
+        out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
+    return out
 
 
 def _interface_spec(i):
@@ -139,7 +144,7 @@ def _link_spec(topo, ln):
             "server": _ref(topo, ln.server, ln.network) if ln.server else None}
 
 
-def needs_prepare(spec):
+def needs_prepare(spec: Dict[str, Any]) -> bool:
     """Whether a host needs facts from the other hosts before it applies: tinc public keys, or the allocated address
     of a container on another host that one of its links names."""
     if any((n.get("overlay") or {}).get("type") == "tinc" for n in spec["networks"]):
@@ -151,7 +156,7 @@ def needs_prepare(spec):
     return False
 
 
-def version_problem(spec):
+def version_problem(spec: Any) -> Optional[str]:
     """Why a host spec of another format version cannot be applied here, or None."""
     version = spec.get("version") if isinstance(spec, dict) else None
     if version == HOST_SPEC_VERSION and not isinstance(version, bool):
@@ -162,7 +167,7 @@ def version_problem(spec):
             "version as the apply" % (what, HOST_SPEC_VERSION))
 
 
-def spec_problems(spec):
+def spec_problems(spec: Any) -> List[str]:
     """Every problem of a host spec, as "path: reason" lines: its version first (alone when it differs, since the
     rest of another format means nothing here), then its structure against schemas/hostspec.schema.json."""
     if not isinstance(spec, dict):
@@ -170,7 +175,8 @@ def spec_problems(spec):
     problem = version_problem(spec)
     if problem:
         return [problem]
-    if HAS_FASTJSONSCHEMA:
+    fastjsonschema, jsonschema = schema_libraries()
+    if fastjsonschema is not None:
         if not _FAST:
             schema = copy.deepcopy(HOSTSPEC_SCHEMA)     # the compiler annotates what it is given
             schema["$schema"] = "http://json-schema.org/draft-07/schema#"     # the keywords used are all draft-07
@@ -180,7 +186,7 @@ def spec_problems(spec):
             return []
         except fastjsonschema.JsonSchemaException:
             pass
-    if HAS_JSONSCHEMA:
+    if jsonschema is not None:
         validator = jsonschema.Draft202012Validator(HOSTSPEC_SCHEMA)
         return sorted("spec%s: %s" % ("".join("[%d]" % p if isinstance(p, int) else ".%s" % p for p in e.absolute_path),
                                       e.message) for e in validator.iter_errors(spec))

@@ -5,6 +5,7 @@ host is looked at or touched, so it runs on the controller before anything is ap
 """
 
 import copy
+from typing import Any
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem, TopologyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
@@ -92,7 +93,7 @@ class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, L
     """Every section's checks over one topology."""
 
 
-def load(data):
+def load(data: Any) -> model.Topology:
     """Validate a topology (a dict as parsed from YAML) and return the normalised model."""
     if not is_dict(data):
         raise TopologyError([Problem("", "a topology is a mapping with hosts, networks and containers, not %s"

@@ -134,6 +134,7 @@ class Netlink(object):
         self._ns = {}
         self._index = {None: {}}   # ns -> {ifname: index}
         self._ops = None
+        self.next_group = _random_group     # the link group of a batch removal (a seam for tests)
 
     def close(self):
         for s in self._ns.values():
@@ -357,7 +358,7 @@ class Netlink(object):
         all the links of a group with one wait. So: put exactly these links in a link group that no other link
         here is in, check that with a dump, and remove the group; if anything is off, remove them one by one."""
         s = self.ipr
-        group = _random_group()
+        group = self.next_group()
         items = []
         for x in a["actions"]:
             try:

@@ -1,11 +1,13 @@
 """What netstitch manages on this host now (the info module), and whether it still matches the last applied spec."""
 
+from typing import Any, Dict, Optional
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 
 
-def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
+def gather(host_name: str, state_dir: str = DEFAULT_STATE_DIR, host: Optional[Host] = None) -> Dict[str, Any]:
     """Bridges, endpoints with addresses, namespaces netstitch created, its nft rules and leases; plus ``in_sync``:
     whether the kernel still matches the last applied spec (drift shows as ``pending`` actions)."""
     own = host is None

@@ -2,6 +2,8 @@
 allocated addresses, reserved in its lease file, and its tinc public keys (generated here if missing; private keys
 never leave the host)."""
 
+from typing import Any, Dict, Optional, Tuple
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock, NoLock
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
@@ -10,7 +12,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.s
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
 
 
-def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
+def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
+            lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None) -> Tuple[Dict[str, Any], bool]:
     """Returns (facts, changed): facts = {"addresses": {"container/ifname": address}, "tinc": {network: key}}."""
     check_version(spec)
     own = host is None
@@ -33,7 +36,8 @@ def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LO
     return facts, changed or kchanged
 
 
-def tinc_keys(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock=True):
+def tinc_keys(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
+              lock: bool = True) -> Tuple[Dict[str, Optional[str]], bool]:
     """Make sure this host has a tinc key pair for each of its tinc networks; return (public keys, changed)."""
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.tinc import Tinc, public_key
     t = Tinc(state_dir, spec["host"])

@@ -6,6 +6,7 @@ planning again: a non-empty second plan is a failure that names what still diffe
 """
 
 import copy
+from typing import Any, Dict, Optional
 import time
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
@@ -19,8 +20,9 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.
 VERIFY_ATTEMPTS = 4
 
 
-def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peers=None,
-          probe_peers=True, docker_force=False):
+def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
+          lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None, peers: Optional[Dict[str, Any]] = None,
+          probe_peers: bool = True, docker_force: bool = False) -> Dict[str, Any]:
     """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
     ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers).
     ``docker_force``: re-create or remove Docker networks even while containers are connected to them."""
@@ -66,7 +68,7 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
             host.close()
 
 
-def check_version(spec):
+def check_version(spec: Dict[str, Any]) -> None:
     """Refuse a host spec of another format version, saying so (before anything is read or changed)."""
     problem = version_problem(spec)
     if problem:
@@ -74,6 +76,9 @@ def check_version(spec):
 
 
 def _execute(host, hstate, plan, spec, peers):
+    # what the host is being made to match, recorded also when a step fails: gather then reports it out of sync
+    hstate.spec = spec
+    hstate.peers = peers
     try:
         for a in batched(plan.actions):
             host.execute(a)
@@ -84,8 +89,6 @@ def _execute(host, hstate, plan, spec, peers):
     finally:
         hstate.save()   # namespaces made before a failing action are netstitch's: record them anyway
     hstate.leases = plan.leases
-    hstate.spec = spec
-    hstate.peers = peers
     hstate.save()
     host.nft.apply(plan.nft_cmds)
 

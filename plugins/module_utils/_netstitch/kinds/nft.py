@@ -313,36 +313,51 @@ def diff_table(family, desired, current):
         texts.append("create nft table %s %s" % (family, TABLE))
         current = {"chains": {}, "sets": {}}
     have_sets, have_chains = current.get("sets", {}), current.get("chains", {})
-    q = "" if family == FAMILY else family + " "     # the inet table is the usual one: name the others
     for name, want in sorted(desired.get("sets", {}).items()):
-        have = have_sets.get(name)
-        kind = "map" if "map" in want["def"] else "set"
-        obj = dict({"family": family, "table": TABLE, "name": name}, **want["def"])
-        if have is not None and _canon_def(have["def"]) != want["def"]:
-            raise ValueError("nft %s %s has an unexpected type; remove table %s %s to let netstitch recreate it"
-                             % (kind, name, family, TABLE))
-        if have is None:
-            cmds.append({"add": {kind: obj}})
-            texts.append("create nft %s %s" % (kind, name))
-            have_el = set()
-        else:
-            have_el = _canon_elements(have["elements"])
-        want_el = _canon_elements(want["elements"])
-        el = {"family": family, "table": TABLE, "name": name}
-        add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
-        if rm:      # first, so that a map key whose value changes is deleted before it is added again
-            cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
-                                                              for e in rm])}})
-            texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
-                                                                     _sample(rm)))
-        if add:
-            cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
-            texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
-                                                                _sample(add)))
-    for name in sorted(set(have_chains) - set(desired.get("chains", {}))):
+        _diff_set(family, name, want, have_sets.get(name), cmds, texts)
+    _diff_chains(family, desired.get("chains", {}), have_chains, cmds, texts)
+    for name in sorted(set(have_sets) - set(desired.get("sets", {}))):
+        kind = "map" if "map" in have_sets[name]["def"] else "set"
+        cmds.append({"delete": {kind: {"family": family, "table": TABLE, "name": name}}})
+        texts.append("remove nft %s %s" % (kind, name))
+    return cmds, texts
+
+
+def _diff_set(family, name, want, have, cmds, texts):
+    """One set or map of a table: created if missing, then element by element."""
+    kind = "map" if "map" in want["def"] else "set"
+    obj = dict({"family": family, "table": TABLE, "name": name}, **want["def"])
+    if have is not None and _canon_def(have["def"]) != want["def"]:
+        raise ValueError("nft %s %s has an unexpected type; remove table %s %s to let netstitch recreate it"
+                         % (kind, name, family, TABLE))
+    if have is None:
+        cmds.append({"add": {kind: obj}})
+        texts.append("create nft %s %s" % (kind, name))
+        have_el = set()
+    else:
+        have_el = _canon_elements(have["elements"])
+    want_el = _canon_elements(want["elements"])
+    el = {"family": family, "table": TABLE, "name": name}
+    add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
+    if rm:      # first, so that a map key whose value changes is deleted before it is added again
+        cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
+                                                          for e in rm])}})
+        texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
+                                                                 _sample(rm)))
+    if add:
+        cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
+        texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
+                                                            _sample(add)))
+
+
+def _diff_chains(family, want_chains, have_chains, cmds, texts):
+    """Chains no longer wanted go; a chain whose rules differ is rewritten (flush + add), whose hook differs is
+    made anew."""
+    q = "" if family == FAMILY else family + " "     # the inet table is the usual one: name the others
+    for name in sorted(set(have_chains) - set(want_chains)):
         cmds += [_chain_cmd(family, "flush", name), _chain_cmd(family, "delete", name)]
         texts.append("remove nft chain %s%s" % (q, name))
-    for name, want in sorted(desired.get("chains", {}).items()):
+    for name, want in sorted(want_chains.items()):
         have = have_chains.get(name)
         comments = [r["comment"] for r in want["rules"]]
         if have is not None and have["def"] == want["def"] and have["comments"] == comments:
@@ -361,11 +376,6 @@ def diff_table(family, desired, current):
             cmds.append({"add": {"rule": {"family": family, "table": TABLE, "chain": name,
                                           "expr": r["expr"], "comment": r["comment"]}}})
             texts.append("  rule: %s" % r["comment"])
-    for name in sorted(set(have_sets) - set(desired.get("sets", {}))):
-        kind = "map" if "map" in have_sets[name]["def"] else "set"
-        cmds.append({"delete": {kind: {"family": family, "table": TABLE, "name": name}}})
-        texts.append("remove nft %s %s" % (kind, name))
-    return cmds, texts
 
 
 def _sample(elements, n=3):
