@@ -3,7 +3,7 @@
 until stdin closes (each request is a fresh engine run, as a module call would be).
 
 Request (JSON on stdin):
-    {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
+    {"op": "apply" | "teardown" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null}
     (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on;
      group: the link group a batch removal uses, to make it clash with a foreign link)
@@ -92,6 +92,8 @@ def handle(req):
             if req.get("lock_timeout") is not None:
                 kw["lock_timeout"] = req["lock_timeout"]
             res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
+        elif req["op"] == "teardown":
+            res = engine.teardown(req["host"], check_mode=bool(req.get("check")), state_dir=req["state_dir"])
         elif req["op"] == "gather":
             res = engine.gather(req["host"], state_dir=req["state_dir"])
         else:
