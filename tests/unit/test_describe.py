@@ -105,3 +105,8 @@ def test_drift_words():
     assert describe.line(c, drift=True) == "bridge b drifted: now mtu 1400, applied mtu 1500"
     assert describe.line(dict(c, before=None), drift=True) == "bridge b missing: mtu 1500"
     assert describe.line(dict(c, after=None), drift=True).startswith("bridge b unexpected")
+
+
+def test_the_public_names_exist():
+    for name in describe.__all__:
+        assert callable(getattr(describe, name)) or name == "KINDS", name

@@ -25,7 +25,7 @@ def changes(ctx, actions, nft_desired=None, nft_current=None):
     return sorted(out, key=lambda c: KINDS.index(c["kind"]) if c["kind"] in KINDS else len(KINDS))
 
 
-def statechange(host, state_dir):
+def state_change(host, state_dir):
     """netstitch's own memory of a host (leases, the namespaces it made, the last spec) going at a teardown."""
     return change("state", "netstitch state of host %s in %s" % (host, state_dir), ["leases, last spec"], None)
 
