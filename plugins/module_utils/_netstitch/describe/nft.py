@@ -135,8 +135,9 @@ def nft_changes(desired, current, ctx):
             if b == a:
                 continue
             label = "isolated bridge ports of network %s" % net
-            out.append(change("isolation", label, ["ports %s" % ", ".join(b)] if b is not None else None,
-                               ["ports %s" % ", ".join(a)] if a is not None else None))
+            before = ["ports %s" % ", ".join(b)] if b is not None else None
+            after = ["ports %s" % ", ".join(a)] if a is not None else None
+            out.append(change("isolation", label, before, after))
     return out
 
 
