@@ -56,7 +56,8 @@ class DataLab(object):
 
     def cli(self, host, *args):
         r = subprocess.run(["nsenter", "--net=/run/netns/%s" % self.hns(int(host[1:])), "--"] + CLI + list(args)
-                           + ["--host", host, "--state-dir", self.state], capture_output=True, text=True, timeout=300)
+                           + ["--host", host, "--state-dir", self.state] + (["--json"] if args[0] == "apply" else []),
+                           capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             raise RuntimeError("netstitch %s on %s failed: %s" % (args[0], host, r.stderr[-3000:]))
         return json.loads(r.stdout)

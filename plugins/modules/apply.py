@@ -14,8 +14,17 @@ version_added: "0.1.0"
 description:
   - Reconciles the host the module runs on with its part of a topology (a spec from M(netstitch.fabric.validate)),
     that is bridges with their gateway addresses, network namespaces of namespace containers, a veth per container interface
-    with its address, MAC, MTU and default route, and the nftables table C(inet netstitch) (isolation of networks,
-    internal networks, masquerade).
+    with its address, MAC, MTU and default route; VXLAN devices with their static FDB entries, routes of routed
+    overlays, tinc daemons with their keys and configuration; the nftables tables C(inet netstitch) and
+    C(bridge netstitch) (networks closed to each other, internal networks, masquerade, published ports, isolation
+    and links); the names of linked containers in C(/etc/netns/NETNS/hosts); accept rules for its bridges in
+    Docker's C(DOCKER-USER) chain where Docker runs; Docker networks bound to its bridges; Docker containers'
+    interfaces.
+  - With O(state=absent), removes everything netstitch owns on the host (all of the above, then its state file and
+    lock) and nothing else; O(spec) is not needed then, only O(host). A forwarding sysctl it raised stays raised.
+  - With C(--diff), the diff lists every object that changes, one before/after pair per kind of object (bridge,
+    endpoint, vxlan, fdb, route, tinc, published port, link, isolation, masquerade/internal, hosts file,
+    DOCKER-USER, Docker network, ...), in topology words; RV(changes) holds the same as lines.
   - Reads the kernel once, plans, and writes only what differs; a rerun with nothing to do makes no kernel write.
     Only objects netstitch created (marked by an interface alias and its own nft table) are changed or removed;
     anything else in the way is reported as a conflict and nothing is changed.
@@ -29,9 +38,19 @@ options:
   spec:
     description:
       - This host's spec, as M(netstitch.fabric.validate) returns it in RV(netstitch.fabric.validate#module:hosts)
-        for this host.
+        for this host. Required when O(state=present).
     type: dict
-    required: true
+  state:
+    description:
+      - V(present) makes the host match O(spec); V(absent) tears down everything netstitch made on the host.
+    type: str
+    choices: [present, absent]
+    default: present
+  host:
+    description:
+      - The host's name in the topology (its state file in O(state_dir) is named after it). Default the host of
+        O(spec); required with O(state=absent) when no O(spec) is given.
+    type: str
   state_dir:
     description:
       - Directory for netstitch's small per-host state (address leases, namespaces it created, the last spec) and
@@ -93,6 +112,11 @@ EXAMPLES = r"""
     state_dir: /var/lib/netstitch
   register: applied
 
+- name: Remove everything netstitch made on this host
+  netstitch.fabric.apply:
+    state: absent
+    host: "{{ inventory_hostname }}"
+
 - name: Show the container addresses
   ansible.builtin.debug:
     msg: "{{ applied.endpoints | map(attribute='address') | list }}"
@@ -108,6 +132,20 @@ actions:
     - create bridge nsbr-front (network front, mtu 1500)
     - add address 198.51.100.65/26 to bridge nsbr-front
     - create veth ns1a2b3c4d5e on nsbr-front, container end eth0 in web (mtu 1500)
+changes:
+  description: Every object the run changes (or, in check mode, would change), in topology terms, grouped by kind.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - "bridge nsbr-front (network front) added: mtu 1500, address 10.10.0.1/24, state up"
+    - "published port 8080/tcp -> web:80 added: container address 10.10.0.10:80"
+    - "link web -> db tcp/5432 added: 2 rules in inet forward"
+plan:
+  description: RV(changes) keyed by kind of object (in the order a host is built).
+  returned: always
+  type: dict
+  sample: {bridge: ["bridge nsbr-front (network front) changed: mtu 1500 -> mtu 1400"]}
 endpoints:
   description: Every container interface on this host, with its (allocated or fixed) address.
   returned: always
@@ -122,11 +160,12 @@ endpoints:
       host_ifname: ns1a2b3c4d5e
       netns: web
 writes:
-  description: How many writes were made to the kernel (netlink) and to nftables (transactions). Both are 0 when
+  description: How many writes were made, by driver, that is netlink requests, nftables transactions, tinc
+    operations, files (hosts files), iptables commands (DOCKER-USER) and Docker Engine calls. All are 0 when
     nothing differed.
   returned: always
   type: dict
-  sample: {netlink: 0, nft: 0}
+  sample: {netlink: 0, nft: 0, tinc: 0, files: 0, iptables: 0, docker: 0}
 timing:
   description: Seconds spent reading the host, waiting for the lock, and in all.
   returned: always
@@ -134,16 +173,9 @@ timing:
   sample: {read: 0.012, lock_wait: 0.0, total: 0.015}
 """
 
-import json
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-try:
-    import yaml
-    HAS_YAML = True
-except ImportError:
-    HAS_YAML = False
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import spec_problems
@@ -151,22 +183,18 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.driver
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
 
 
-def to_text_block(data):
-    """Readable YAML text for a diff (JSON when PyYAML is not on the managed host)."""
-    if HAS_YAML:
-        return yaml.safe_dump(data, default_flow_style=False, sort_keys=True, width=120)
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            spec=dict(type="dict", required=True),
+            spec=dict(type="dict"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            host=dict(type="str"),
             state_dir=dict(type="path", default=engine.DEFAULT_STATE_DIR),
             lock_timeout=dict(type="float", default=engine.LOCK_TIMEOUT),
             peers=dict(type="dict"),
             docker_force=dict(type="bool", default=False),
         ),
+        required_if=[("state", "present", ("spec",))],
         supports_check_mode=True,
     )
     if not ns_nft.HAS_NFTABLES:
@@ -174,14 +202,21 @@ def main():
             "nftables (the libnftables binding: Debian package nftables plus pip-nftables)",
             url="https://pypi.org/project/pip-nftables/"))
     spec = module.params["spec"]
-    problems = spec_problems(spec)
+    absent = module.params["state"] == "absent"
+    if absent:
+        name = module.params["host"] or (spec or {}).get("host")
+        if not isinstance(name, str) or not name:
+            module.fail_json(msg="state=absent needs host (the host's name in the topology) or a spec")
+        spec = {"host": name}
+    problems = [] if absent else spec_problems(spec)
     if problems:
         module.fail_json(msg="the spec is not one this netstitch.fabric.validate makes:\n  - %s" % "\n  - ".join(problems),
                          problems=problems)
     try:
         result = engine.apply(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
                               lock_timeout=module.params["lock_timeout"], peers=module.params["peers"],
-                              docker_force=module.params["docker_force"])
+                              docker_force=module.params["docker_force"], state=module.params["state"],
+                              probe_peers=not absent)
     except NetstitchError as e:
         module.fail_json(msg=str(e))
     except (IOError, OSError) as e:
@@ -192,13 +227,8 @@ def main():
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     diff = result.pop("diff", None)
-    if module._diff and diff is not None:
-        result["diff"] = {
-            "before": to_text_block(diff["before"]),
-            "after": to_text_block(diff["after"]),
-            "before_header": "%s (kernel now)" % spec["host"],
-            "after_header": "%s (spec)" % spec["host"],
-        }
+    if module._diff and diff:
+        result["diff"] = diff       # one before/after pair per kind of object, each object on one line
     module.exit_json(**result)
 
 

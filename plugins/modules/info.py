@@ -14,7 +14,7 @@ version_added: "0.1.0"
 description:
   - Reads the host the module runs on and reports the bridges, container endpoints (with addresses), network
     namespaces and nftables rules that netstitch manages there, the address leases, and whether the kernel still
-    matches the spec last applied (drift shows as pending actions).
+    matches the spec last applied (drift shows as pending actions, and by kind of object in RV(netstitch.drift)).
   - Read-only; the result is returned both as RV(netstitch) and as the fact C(netstitch).
 author:
   - netstitch developers (@netstitch)
@@ -55,10 +55,10 @@ EXAMPLES = r"""
   netstitch.fabric.info:
     host: "{{ inventory_hostname }}"
 
-- name: Fail when the host drifted from the last apply
+- name: Fail when the host drifted from the last apply (playbooks/drift.yml does this for every host)
   ansible.builtin.assert:
-    that: ansible_facts.netstitch.in_sync
-    fail_msg: "{{ ansible_facts.netstitch.pending }}"
+    that: ansible_facts.netstitch.in_sync is not false
+    fail_msg: "{{ ansible_facts.netstitch.drift }}"
 """
 
 RETURN = r"""
@@ -98,14 +98,24 @@ netstitch:
       type: list
       elements: str
       returned: always
+    drift:
+      description:
+        - What differs from the last applied spec, in topology terms, keyed by kind of object (bridge, endpoint,
+          vxlan, fdb, route, tinc, published port, link, isolation, masquerade/internal, hosts file, DOCKER-USER,
+          Docker network, ...); empty when in sync. An object the last apply made that is gone is "missing", one it
+          would remove is "unexpected", one that differs "drifted" (now ..., applied ...).
+      type: dict
+      returned: always
   sample:
     bridges:
       nsbr-front: {network: front, mtu: 1500, addresses: [198.51.100.65/26]}
     endpoints:
       web/eth0: {network: front, address: 198.51.100.66/26, host_ifname: ns1a2b3c4d5e, mtu: 1500}
     namespaces: [web]
-    in_sync: true
-    pending: []
+    in_sync: false
+    pending: [set mtu 1500 on bridge nsbr-front]
+    drift:
+      bridge: ["bridge nsbr-front (network front) drifted: now mtu 1400, applied mtu 1500"]
 host:
   description: The host name whose state was read.
   returned: always

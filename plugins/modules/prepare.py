@@ -87,14 +87,14 @@ facts:
       type: dict
       returned: always
     tinc:
-      description: This host's tinc public keys, keyed by network.
+      description: This host's tinc public keys (tinc 1.0 RSA keys in PEM form), keyed by network.
       type: dict
       returned: always
   sample:
     addresses:
       web/eth0: 198.51.100.81
     tinc:
-      secure: "-----BEGIN ED25519 PUBLIC KEY-----..."
+      secure: "-----BEGIN RSA PUBLIC KEY-----\nMIIBCgKCAQEA...\n-----END RSA PUBLIC KEY-----\n"
 """
 
 import traceback

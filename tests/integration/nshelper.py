@@ -3,7 +3,7 @@
 until stdin closes (each request is a fresh engine run, as a module call would be).
 
 Request (JSON on stdin):
-    {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
+    {"op": "apply" | "teardown" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null, "group": null}
     (fail_at, vanish, group: failures injected through the engine's seams, see TestHost)
 Reply:
@@ -80,6 +80,8 @@ def handle(req):
             if req.get("fail_at") or req.get("vanish") or req.get("group"):
                 host = kw["host"] = TestHost(req.get("fail_at"), req.get("vanish"), req.get("group"))
             res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
+        elif req["op"] == "teardown":
+            res = engine.teardown(req["host"], check_mode=bool(req.get("check")), state_dir=req["state_dir"])
         elif req["op"] == "gather":
             res = engine.gather(req["host"], state_dir=req["state_dir"])
         else:

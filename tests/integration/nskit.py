@@ -180,6 +180,10 @@ class Env(object):
     def gather(self):
         return self.call("gather")
 
+    def teardown(self, check=False, **kw):
+        """state: absent on this host (everything netstitch owns here goes)."""
+        return self.call("teardown", check=check, **kw)
+
     def start_apply(self, topology, lock_timeout=None):
         p = subprocess.Popen(self._cmd(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True)

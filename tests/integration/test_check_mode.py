@@ -55,8 +55,11 @@ def test_check_mode_on_a_running_host_changes_nothing(env):
     assert any(" nft " in a for a in acts), acts           # vault leaves netstitch's ruleset too
     assert "remove veth %s (veth web2/eth0 front)" % eps["web2/eth0"]["host_ifname"] in acts
     assert not any(res["writes"].values()), res["writes"]
-    assert res["diff"]["after"]["bridges"]["nsbr-front"]["mtu"] == 1400
-    assert res["diff"]["before"]["bridges"]["nsbr-front"]["mtu"] == 1500
+    bridges = [d for d in res["diff"] if d["after_header"].endswith(": bridge (planned)")]
+    assert len(bridges) == 1, res["diff"]
+    assert "bridge nsbr-front (network front): mtu 1400," in bridges[0]["after"], bridges
+    assert "bridge nsbr-front (network front): mtu 1500," in bridges[0]["before"], bridges
+    assert "bridge nsbr-front (network front) changed: mtu 1500 -> mtu 1400" in res["changes"]
 
     after = env.snapshot(spaces)
     for ns in spaces:

@@ -70,11 +70,14 @@ class DockerLab(object):
     # netstitch, as an operator runs it: the CLI inside the lab host's namespace
     def cli(self, host, *args, ok=True, env=None):
         r = subprocess.run(["nsenter", "--net=/run/netns/%s" % self.hns(host), "--"] + CLI + list(args) +
-                           ["--host", host, "--state-dir", os.path.join(self.dir, "state")],
+                           ["--host", host, "--state-dir", os.path.join(self.dir, "state")] +
+                           (["--json"] if args[0] == "apply" else []),
                            capture_output=True, text=True, timeout=120, env=env)
         assert "Traceback" not in r.stderr, r.stderr
         if ok:
-            assert r.returncode == 0, "netstitch %s on %s failed: %s" % (args[0], host, r.stderr)
+            # apply --check exits 2 when changes are pending
+            assert r.returncode == 0 or (r.returncode == 2 and "--check" in args), \
+                "netstitch %s on %s failed: %s" % (args[0], host, r.stderr)
             return json.loads(r.stdout)
         return r
 
@@ -451,6 +454,41 @@ def test_docker_network_on_the_fabric(dl):
         dl.reset(topo)
 
 
+def test_docker_network_drift_and_teardown(dl):
+    """A labelled Docker network removed by hand is drift (`netstitch status`, exit 2) and a run puts it back;
+    `netstitch down` removes it and leaves a Docker network netstitch did not make exactly as it was."""
+    api = dockerkit.api(dl.nested.url)
+    dname = "fab-%s" % dl.id
+    topo = fabric_topology(dl)
+    foreign = "other-%s" % dl.id
+    try:
+        dl.apply(topo, hosts=("h1", "h2"))
+        api.remove_network(dname)
+        r = dl.cli("h1", "status", "--json", ok=False)
+        assert r.returncode == 2, r.stdout + r.stderr
+        drift = json.loads(r.stdout)["drift"]
+        assert drift["Docker network"] == ["Docker network %s missing: bridge nsbr-fab, subnet 10.73.0.0/24, "
+                                           "gateway 10.73.0.1, ip_range 10.73.0.24/29, mtu 1450" % dname], drift
+        dl.apply(topo, hosts=("h1",))
+        assert dl.cli("h1", "status", ok=False).returncode == 0
+        from docker.types import IPAMConfig, IPAMPool
+        api.create_network(foreign, driver="bridge", ipam=IPAMConfig(pool_configs=[IPAMPool(subnet="10.74.9.0/24")]))
+        before = api.inspect_network(foreign)
+        r = dl.cli("h1", "down", "--check", ok=False)
+        assert r.returncode == 2 and "Docker network %s removed: bridge nsbr-fab" % dname in r.stdout, r.stdout
+        assert dname in [n["Name"] for n in api.networks()]
+        r = dl.cli("h1", "down", ok=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+        names = [n["Name"] for n in api.networks()]
+        assert dname not in names and foreign in names
+        assert api.inspect_network(foreign) == before
+        assert dl.cli("h1", "down", ok=False).stdout.strip() == "host h1: nothing to do"
+    finally:
+        if foreign in [n["Name"] for n in api.networks()]:
+            api.remove_network(foreign)
+        dl.reset(topo)
+
+
 # -- 4. Hosts without Docker ---------------------------------------------------------------------------------------------
 NO_SDK = """
 import sys
@@ -470,7 +508,7 @@ def test_hosts_without_docker(dl):
     try:
         def run(topo, *extra):
             return subprocess.run(["nsenter", "--net=/run/netns/%s" % dl.hns("h3"), "--", nskit.PY, "-c", NO_SDK,
-                                   "apply", dl.write(topo), "--host", "h3", "--state-dir", state] + list(extra),
+                                   "apply", dl.write(topo), "--host", "h3", "--state-dir", state, "--json"] + list(extra),
                                   capture_output=True, text=True, timeout=60)
         # a topology without Docker: neither the SDK nor the engine is needed
         r = run(plain)

@@ -110,3 +110,63 @@ def test_every_invalid_fixture_through_the_cli(tmp_path, capsys, case):
     assert out == "" and err.startswith("topology is invalid (%d problem" % len(fixture["expect"]))
     for p, reason in fixture["expect"]:
         assert any(l.startswith("  - %s: " % (p or "(top level)")) and reason in l for l in err.splitlines()), (p, err)
+
+
+def test_every_option_of_every_command_has_help_and_every_command_an_example():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import cli
+    p = cli.parser()
+    subs = [a for a in p._actions if a.__class__.__name__ == "_SubParsersAction"][0]
+    assert {"validate", "plan", "apply", "status", "down", "probe", "watch", "compile", "prepare"} <= set(subs.choices)
+    for name, sp in subs.choices.items():
+        assert "example:\n  netstitch %s" % name in sp.epilog, name
+        for a in sp._actions:
+            assert a.help, (name, a.dest)
+
+
+def test_progress_shows_on_a_terminal_only():
+    import io
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.commands import Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+    tty, pipe = Tty(), io.StringIO()
+    for stream in (tty, pipe):
+        p = Progress("probe h1", 3, stream=stream, every=0)
+        for i in range(3):
+            p.step("%d mismatched" % i if i else "")
+        p.close()
+    assert tty.getvalue().endswith("\rprobe h1: 3/3 (2 mismatched)\n"), tty.getvalue()
+    assert tty.getvalue().count("\r") == 3
+    assert pipe.getvalue() == ""
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0 and r.stdout.startswith("netstitch 0.")
+
+
+def test_the_host_defaults_to_this_machine_or_the_one_state_held(tmp_path, monkeypatch):
+    import argparse
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
+    monkeypatch.setattr(commands, "machine_names", lambda: ["h2.example.org", "h2"])
+    specs = {"h1": {}, "h2": {}}
+    ns = argparse.Namespace
+    assert commands.pick_host(ns(host=None), specs) == "h2"              # the short name is in the topology
+    assert commands.pick_host(ns(host="h1"), specs) == "h1"
+    with pytest.raises(NetstitchError, match=r"host 'h9' is not in the topology \(hosts: h1, h2\)"):
+        commands.pick_host(ns(host="h9"), specs)
+    with pytest.raises(NetstitchError, match=r"this machine \(h2.example.org\) is not under hosts of the topology"):
+        commands.pick_host(ns(host=None), {"h1": {}})
+    # without a topology: this machine's state, else the only state in the directory
+    d = str(tmp_path)
+    with pytest.raises(NetstitchError, match="holds the state of no host"):
+        commands.pick_host(ns(host=None), state_dir=d)
+    (tmp_path / "lab-h1.json").write_text("{}")
+    assert commands.pick_host(ns(host=None), state_dir=d) == "lab-h1"
+    (tmp_path / "lab-h3.json").write_text("{}")
+    with pytest.raises(NetstitchError, match=r"several hosts \(lab-h1, lab-h3\)"):
+        commands.pick_host(ns(host=None), state_dir=d)
+    (tmp_path / "h2.json").write_text("{}")
+    assert commands.pick_host(ns(host=None), state_dir=d) == "h2"

@@ -1,86 +1,172 @@
-"""Command line face of the library (bin/netstitch): validate, compile and apply without Ansible.
+"""Command line face of the library (the `netstitch` command): validate, plan, apply, status, down, probe, watch
+without Ansible. The parser is here; the commands are in commands.py (exit status: 0 ok, 1 error, 2 differs).
 
-    netstitch validate TOPOLOGY            check a topology; every problem with its path; exit 1 if invalid
-    netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
-    netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force]
-                                           reconcile the host this process runs in (root; use nsenter for a lab host)
-    netstitch watch --host H [--state-dir D] [--docker-host URL]
-                                           re-apply the host's last applied spec whenever a Docker container it
-                                           names starts (a restarted container gets its interfaces back)
+    netstitch validate TOPOLOGY                  check a topology; every problem with its path; exit 1 if invalid
+    netstitch plan TOPOLOGY [--host H]           what an apply would change on this host, grouped by kind
+    netstitch apply TOPOLOGY --host H [--check]  reconcile the host this process runs in (--check: exit 2 if pending)
+    netstitch status --host H                    what differs from the last applied topology (exit 2 on drift)
+    netstitch down --host H [--check]            remove everything netstitch made on this host
+    netstitch probe TOPOLOGY --host H            ping what the topology says this host's containers reach
+    netstitch watch --host H                     re-apply when a Docker container it names starts
+    netstitch compile TOPOLOGY [--host H]        the per-host specs (JSON)
+    netstitch prepare TOPOLOGY --host H          the facts other hosts need (JSON)
 """
 
 import argparse
-import json
 import sys
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.topofile import load_file
+
+EXIT_CODES = "exit status: 0 done/nothing pending, 1 error, 2 changes pending, drift or failed checks"
+
+
+def _sub(sub, name, helptext, example, func):
+    p = sub.add_parser(name, help=helptext, description=helptext,
+                       epilog="example:\n  %s\n\n%s" % (example, EXIT_CODES),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=func)
+    return p
+
+
+def _topology(p):
+    p.add_argument("topology", metavar="TOPOLOGY", help="the topology file (YAML or JSON)")
+
+
+def _host(p, with_topology=True):
+    p.add_argument("--host", metavar="NAME",
+                   help="this host's name in the topology; the process acts on the network namespace it runs in "
+                        "(default: this machine's host name%s)" % (
+                            " when the topology lists it" if with_topology else
+                            ", else the one host whose state --state-dir holds"))
+
+
+def _state_dir(p):
+    p.add_argument("--state-dir", metavar="DIR", default=None,
+                   help="netstitch's state directory on this host (leases, last spec, tinc keys, lock; "
+                        "default /var/lib/netstitch)")
+
+
+def _json(p):
+    p.add_argument("--json", action="store_true", help="print the full result as JSON instead of readable text")
+
+
+def _peers(p):
+    p.add_argument("--peers", metavar="FILE",
+                   help="JSON file {host: facts that `netstitch prepare` printed on that host} (tinc keys, "
+                        "addresses of linked containers on other hosts)")
+
+
+def _docker_force(p):
+    p.add_argument("--docker-force", action="store_true",
+                   help="re-create or remove Docker networks even while containers are connected to them "
+                        "(they are disconnected, and connected again with the same addresses where these fit)")
+
+
+def parser():
+    p = argparse.ArgumentParser(
+        prog="netstitch", description="declarative container networking: one topology, every host reconciled",
+        epilog="example:\n  netstitch validate topology.yml && netstitch plan topology.yml --host h1\n\n" + EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version="netstitch %s" % commands.version(),
+                   help="print the version and exit")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
+    sub.required = True
+
+    v = _sub(sub, "validate", "check a topology and print every problem with its path",
+             "netstitch validate topology.yml", commands.cmd_validate)
+    _topology(v)
+    _json(v)
+
+    c = _sub(sub, "plan", "what an apply would change on this host, grouped by kind of object (nothing is changed)",
+             "netstitch plan topology.yml --host h1", commands.cmd_plan)
+    _topology(c)
+    _host(c)
+    _state_dir(c)
+    _peers(c)
+    _json(c)
+    c.add_argument("--detailed-exitcode", action="store_true",
+                   help="exit 2 when changes are pending (0 when the host already matches)")
+
+    a = _sub(sub, "apply", "reconcile this host with its part of the topology (root; for a lab host, run it "
+                           "inside the host's namespace with nsenter)",
+             "netstitch apply topology.yml --host h1 --check   # exit 2 when changes are pending",
+             commands.cmd_apply)
+    _topology(a)
+    _host(a)
+    a.add_argument("--check", action="store_true",
+                   help="plan only: change nothing, print what would change, exit 2 when something would")
+    _state_dir(a)
+    _peers(a)
+    _docker_force(a)
+    _json(a)
+
+    s = _sub(sub, "status", "what differs on this host from the topology netstitch applied last, by kind "
+                            "(exit 2 on drift)",
+             "netstitch status --host h1 --state-dir /var/lib/netstitch", commands.cmd_status)
+    _host(s, with_topology=False)
+    _state_dir(s)
+    _json(s)
+
+    d = _sub(sub, "down", "remove everything netstitch made on this host (interfaces, namespaces it created, "
+                          "routes, nft tables, tinc, Docker networks, hosts files, DOCKER-USER rules, state)",
+             "netstitch down --host h1 --check   # list what would go", commands.cmd_down)
+    _host(d, with_topology=False)
+    d.add_argument("--check", action="store_true",
+                   help="change nothing, print what would be removed, exit 2 when something would")
+    _state_dir(d)
+    _docker_force(d)
+    _json(d)
+
+    pr = _sub(sub, "probe", "ping from this host's containers what the topology says they should and should not "
+                            "reach (progress on a terminal; exit 2 when a check does not hold)",
+              "netstitch probe topology.yml --host h1 --outside 198.51.100.1", commands.cmd_probe)
+    _topology(pr)
+    _host(pr)
+    _state_dir(pr)
+    pr.add_argument("--outside", action="append", metavar="ADDR",
+                    help="an address beyond the hosts to check the way out with (repeatable)")
+    pr.add_argument("--no-pairs", action="store_true",
+                    help="leave out container-to-container pairs (their number grows with the square of the "
+                         "containers)")
+    pr.add_argument("--timeout", type=int, default=1, metavar="SECONDS", help="seconds to wait for each answer")
+    pr.add_argument("--parallel", type=int, default=32, metavar="N", help="pings in flight at once")
+    _json(pr)
+
+    w = _sub(sub, "watch", "re-apply this host's last applied spec whenever a Docker container it names starts",
+             "netstitch watch --host h1", commands.cmd_watch)
+    _host(w, with_topology=False)
+    _state_dir(w)
+    w.add_argument("--docker-host", default=None, metavar="URL",
+                   help="Docker Engine address (default: the spec's docker_host, DOCKER_HOST, "
+                        "unix:///var/run/docker.sock)")
+
+    k = _sub(sub, "compile", "print the per-host specs the apply module receives (JSON)",
+             "netstitch compile topology.yml --host h1", commands.cmd_compile)
+    _topology(k)
+    k.add_argument("--host", metavar="NAME", help="print only this host's spec (default: every host's)")
+
+    r = _sub(sub, "prepare", "print the facts other hosts need from this one (addresses, tinc public keys) as JSON",
+             "netstitch prepare topology.yml --host h1 > h1.json", commands.cmd_prepare)
+    _topology(r)
+    _host(r)
+    _state_dir(r)
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="netstitch", description="declarative container networking")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    v = sub.add_parser("validate", help="validate a topology")
-    v.add_argument("topology")
-    c = sub.add_parser("compile", help="print per-host specs")
-    c.add_argument("topology")
-    c.add_argument("--host")
-    a = sub.add_parser("apply", help="apply a host's part of a topology to this machine's current namespace")
-    a.add_argument("topology")
-    a.add_argument("--host", required=True)
-    a.add_argument("--check", action="store_true")
-    a.add_argument("--state-dir", default=None)
-    a.add_argument("--peers", help="JSON file {host: facts printed by `netstitch prepare` on that host}")
-    a.add_argument("--docker-force", action="store_true",
-                   help="re-create or remove Docker networks even while containers are connected to them "
-                        "(they are disconnected, and connected again with the same addresses where these fit)")
-    k = sub.add_parser("prepare", help="print the facts other hosts need (addresses, tinc public keys) as JSON")
-    k.add_argument("topology")
-    k.add_argument("--host", required=True)
-    k.add_argument("--state-dir", default=None)
-    w = sub.add_parser("watch", help="re-apply the host's last applied spec when a Docker container it names starts")
-    w.add_argument("--host", required=True)
-    w.add_argument("--state-dir", default=None)
-    w.add_argument("--docker-host", default=None, help="Docker Engine address (default: the spec's docker_host, "
-                                                       "DOCKER_HOST, unix:///var/run/docker.sock)")
-    args = p.parse_args(argv)
-    if args.cmd == "watch":
-        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
-        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import watch
-        return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)
+    args = parser().parse_args(argv)
     try:
-        topo = validate.load(load_file(args.topology))
-        specs = comp.host_specs(topo)
-        if args.cmd == "validate":
-            print("%s: valid (%d hosts, %d networks, %d containers)"
-                  % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
-        elif args.cmd == "compile":
-            if args.host and args.host not in specs:
-                raise NetstitchError("host %r is not in the topology" % args.host)
-            print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
-        else:
-            from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
-            if args.host not in specs:
-                raise NetstitchError("host %r is not in the topology" % args.host)
-            kw = {"state_dir": args.state_dir} if args.state_dir else {}
-            if args.cmd == "prepare":
-                facts, changed = engine.prepare(specs[args.host], **kw)
-                print(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
-                return 0
-            if args.peers:
-                with open(args.peers) as f:
-                    kw["peers"] = json.load(f)
-            if args.docker_force:
-                kw["docker_force"] = True
-            res = engine.apply(specs[args.host], check_mode=args.check, **kw)
-            res.pop("diff")
-            print(json.dumps(res, indent=1, sort_keys=True))
+        return args.func(args)
     except NetstitchError as e:
         print(str(e), file=sys.stderr)
-        return 1
-    return 0
+        return commands.ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError) as e:
+        print("netstitch %s: %s" % (args.cmd, e), file=sys.stderr)
+        return commands.ERROR
 
 
 if __name__ == "__main__":

@@ -11,14 +11,14 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.g
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.prepare import prepare, tinc_keys
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import apply
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import apply, teardown
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.planner import Computed
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.summary import view
 
-__all__ = ["apply", "prepare", "gather", "compute", "view", "tinc_keys", "merge_peer_keys", "resolve_links",
+__all__ = ["apply", "teardown", "prepare", "gather", "compute", "view", "tinc_keys", "merge_peer_keys", "resolve_links",
            "resolve_docker", "Host", "HostLock", "HostState", "Computed", "DEFAULT_STATE_DIR", "LOCK_TIMEOUT"]
 
 
@@ -26,4 +26,4 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], hstate: Any, peers: O
             docker_force: bool = False) -> Computed:
     """Pure: everything the host needs to do for a spec against a current state (planner.compute), with the leases
     taken from ``hstate`` (a HostState, or anything with a ``leases`` attribute)."""
-    return planner.compute(spec, current, hstate.leases, peers, docker_force)
+    return planner.compute(spec, current, hstate.leases, peers, docker_force, previous=getattr(hstate, "spec", None))

@@ -10,7 +10,7 @@ against the current state and the actions it needs; this module only lists the k
 
 from typing import Any, Dict, List, Optional, Tuple
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, docker_user, endpoint, hosts_file, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
@@ -70,12 +70,26 @@ class Computed(object):
     def pending(self):
         return [a["text"] for a in self.actions] + self.nft_texts + self.conflicts
 
+    @property
+    def changes(self):
+        """What the actions and the nft transaction change, in topology terms (see describe), worked out once."""
+        if self._changes is None:
+            try:
+                self._changes = describe.changes(self.context, self.actions, self.tables, self.nft_current) \
+                    if self.actions or self.nft_cmds else []
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                # describing must never stop a run: a shape describe does not know shows as the plan's own lines
+                self._changes = [{"kind": "other", "name": t, "before": None, "after": []}
+                                 for t in [a["text"] for a in self.actions] + self.nft_texts]
+        return self._changes
+
 
 def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dict[str, str]],
-            peers: Optional[Dict[str, Any]] = None, docker_force: bool = False) -> "Computed":
+            peers: Optional[Dict[str, Any]] = None, docker_force: bool = False,
+            previous: Optional[Dict[str, Any]] = None) -> "Computed":
     """Pure: everything the host needs to do for a spec against a current state. ``leases``: the host's address
     leases; ``peers``: {host: facts from prepare}; ``docker_force``: re-create or remove Docker networks even
-    while containers are connected."""
+    while containers are connected; ``previous``: the spec applied last (names what is going, for ``changes``)."""
     have_docker = current.get("docker_networks")
     extra = docker_network.reserved_by_docker(spec, have_docker, leases) if have_docker else None
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
@@ -88,5 +102,7 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     actions, conflicts = diff(desired, current, ctx)
     tables = nft.desired_tables(spec, addresses, links, sysctl.bridge_nf(current))
     nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
+    context = describe.Context(desired, current, spec=spec, previous=previous, addresses=addresses, leases=leases)
     return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,
-                    conflicts=conflicts, warnings=warnings)
+                    conflicts=conflicts, warnings=warnings, context=context, tables=tables,
+                    nft_current=current.get("nft"), _changes=None)

@@ -2,14 +2,15 @@
 
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 
 
 def gather(host_name: str, state_dir: str = DEFAULT_STATE_DIR, host: Optional[Host] = None) -> Dict[str, Any]:
     """Bridges, endpoints with addresses, namespaces netstitch created, its nft rules and leases; plus ``in_sync``:
-    whether the kernel still matches the last applied spec (drift shows as ``pending`` actions)."""
+    whether the kernel still matches the last applied spec (drift shows as ``pending`` actions, and in topology
+    terms, by kind, as ``drift``)."""
     own = host is None
     host = host or Host()
     try:
@@ -22,10 +23,15 @@ def gather(host_name: str, state_dir: str = DEFAULT_STATE_DIR, host: Optional[Ho
                             for r in (host.nft.read(f) or {}).get("nftables", []) if "rule" in r]
         out["leases"] = hstate.leases
         if hstate.spec is not None:
-            out["pending"] = planner.compute(spec, current, hstate.leases, hstate.peers).pending
+            again = planner.compute(spec, current, hstate.leases, hstate.peers, previous=hstate.spec)
+            out["pending"] = again.pending
             out["in_sync"] = not out["pending"]
+            # what differs from the last apply, by kind of object ("... missing", "... drifted: now a, applied b")
+            out["drift"] = dict(describe.grouped(again.changes, drift=True))
+            if again.conflicts:
+                out["drift"]["conflict"] = list(again.conflicts)
         else:
-            out["pending"], out["in_sync"] = [], None
+            out["pending"], out["in_sync"], out["drift"] = [], None, {}
         return out
     finally:
         if own:

@@ -58,7 +58,9 @@ class Host(object):
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
-        cur["hosts_files"] = self.hosts_files.read(hosts_file.namespaces(spec))
+        # the namespaces the last applied spec named too: names written for a container that has left go with it
+        cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
+                                                          set(hosts_file.namespaces(hstate.spec))))
         cur["docker_user"] = self.docker_user.read()
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
         if self.docker is not None and docker_network.needed(spec, hstate.spec):

@@ -6,10 +6,11 @@ planning again: a non-empty second plan is a failure that names what still diffe
 """
 
 import copy
-from typing import Any, Dict, Optional
+import os
 import time
+from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
@@ -20,42 +21,88 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.
 VERIFY_ATTEMPTS = 4
 
 
+def empty_spec(host_name, previous=None):
+    """The spec of a host with nothing on it (teardown): applying it removes everything netstitch owns there."""
+    spec = {"version": (previous or {}).get("version", 1), "host": host_name, "networks": [], "containers": [],
+            "publish": [], "links": []}
+    if (previous or {}).get("docker_host"):
+        spec["docker_host"] = previous["docker_host"]     # its Docker networks are on the engine it named
+    return spec
+
+
+def teardown(host_name, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None,
+             docker_force=False):
+    """Remove everything netstitch owns on this host (state: absent): its interfaces, the namespaces it created,
+    routes, nft tables, tinc daemons, units and keys, labelled Docker networks, hosts-file blocks, DOCKER-USER
+    rules, then its state file. Nothing it did not make is touched (a forwarding sysctl it raised stays raised)."""
+    return apply({"host": host_name}, check_mode=check_mode, state_dir=state_dir, lock_timeout=lock_timeout,
+                 host=host, probe_peers=False, docker_force=docker_force, state="absent")
+
+
+def _forget(state_dir, host_name, hstate, lock):
+    """After a teardown: the host's state file, its tinc directory and its lock go (nothing left of netstitch)."""
+    for path in (hstate.path, hstate.path + ".tmp", lock.path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    for d in (os.path.join(state_dir, "tinc", host_name), os.path.join(state_dir, "tinc")):
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
+
+
 def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
           lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None, peers: Optional[Dict[str, Any]] = None,
-          probe_peers: bool = True, docker_force: bool = False) -> Dict[str, Any]:
-    """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
-    ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers).
-    ``docker_force``: re-create or remove Docker networks even while containers are connected to them."""
+          probe_peers: bool = True, docker_force: bool = False, state: str = "present") -> Dict[str, Any]:
+    """Reconcile this host with its spec. Returns a result dict (changed, actions, changes, plan, writes,
+    endpoints, diff). ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of
+    linked containers). ``docker_force``: re-create or remove Docker networks even while containers are connected
+    to them. ``state="absent"``: tear the host down (only spec["host"] is read; see teardown())."""
     t0 = time.monotonic()
-    check_version(spec)
+    absent = state == "absent"
+    if not absent:
+        check_version(spec)
     spec = copy.deepcopy(spec)
-    warnings = merge_peer_keys(spec, peers)
+    warnings = [] if absent else merge_peer_keys(spec, peers)
     own = host is None
     host = host or Host()
     try:
         with HostLock(state_dir, spec["host"], lock_timeout) as lock:
             hstate = HostState(state_dir, spec["host"])
+            if absent:
+                spec = empty_spec(spec["host"], hstate.spec)
             run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
             warnings += dwarn
             current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
-            plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force)
+            plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force, previous=hstate.spec)
             warnings += plan.warnings
             if plan.conflicts:
                 raise ApplyError("nothing was changed on host %s because of %d conflict%s:\n  - %s" % (
                     spec["host"], len(plan.conflicts), "" if len(plan.conflicts) == 1 else "s",
                     "\n  - ".join(plan.conflicts)))
             texts = [a["text"] for a in plan.actions] + plan.nft_texts
+            chs = plan.changes
+            leftovers = (hstate.path, os.path.join(state_dir, "tinc", spec["host"]))
+            if absent and any(os.path.exists(p) for p in leftovers):
+                texts.append("remove netstitch's state of host %s from %s" % (spec["host"], state_dir))
+                chs = chs + [describe.state_change(spec["host"], state_dir)]
             result = {
                 "changed": bool(texts),
                 "actions": texts,
+                "changes": describe.lines(chs),
+                "plan": dict(describe.grouped(chs)),
                 "endpoints": summary.endpoints(plan.desired),
-                "diff": {"before": summary.view(current=current), "after": summary.view(desired=plan.desired)},
+                "diff": describe.diff(chs, spec["host"]),
             }
             if not check_mode:
                 _execute(host, hstate, plan, spec, peers)
                 if texts:
                     _verify(host, run_spec, hstate, current, plan.actions, peers)
+                if absent:
+                    _forget(state_dir, spec["host"], hstate, lock)
             if probe_peers:
                 warnings += _probe_peers(spec)
             result["writes"] = host.writes
