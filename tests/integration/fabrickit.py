@@ -71,10 +71,13 @@ class Fabric(object):
 
     def cli(self, host, *args, ok=True):
         r = subprocess.run(["nsenter", "--net=/run/netns/%s" % self.hns(host), "--"] + CLI + list(args) +
-                           ["--host", host, "--state-dir", os.path.join(self.dir, "state")],
+                           ["--host", host, "--state-dir", os.path.join(self.dir, "state")] +
+                           (["--json"] if args[0] == "apply" else []),
                            capture_output=True, text=True, timeout=120)
         if ok:
-            assert r.returncode == 0, "netstitch %s on %s failed: %s" % (args[0], host, r.stderr)
+            # apply --check exits 2 when changes are pending
+            assert r.returncode == 0 or (r.returncode == 2 and "--check" in args), \
+                "netstitch %s on %s failed: %s" % (args[0], host, r.stderr)
             assert "Traceback" not in r.stderr
             return json.loads(r.stdout)
         return r
