@@ -6,7 +6,9 @@ Request (JSON on stdin):
     {"op": "apply" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null}
     (fail_at: an action op to fail at, see _inject_fault; vanish: a link to delete just before it is acted on;
-     group: the link group a batch removal uses, to make it clash with a foreign link)
+     group: the link group a batch removal uses, to make it clash with a foreign link; rollback: false to keep a
+     failed apply's changes; fault: a NETSTITCH_FAULT value for the engine's own fault seam (see faults.py);
+     fork: run the apply in a forked child and report how it ended, {"signal": N} when it was killed)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -14,13 +16,14 @@ Reply:
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
 import traceback
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine, faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
@@ -76,6 +79,29 @@ def _vanish(name):
     return execute
 
 
+def _forked(spec, req, kw):
+    """The apply in a child of this process (cheap: everything is imported already) with the engine's fault seam armed
+    from the environment, as ``NETSTITCH_FAULT=kill:N netstitch apply`` would; reply how the child ended."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            if req.get("fault"):
+                os.environ[faults.ENV] = req["fault"]
+            engine.apply(spec, state_dir=req["state_dir"], probe_peers=False, **kw)
+            code = 0
+        except NetstitchError:
+            code = 1
+        except BaseException:   # a crash: the test sees exit code 3
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return {"ok": True, "result": {"signal": os.WTERMSIG(status)}}
+    return {"ok": True, "result": {"exit": os.WEXITSTATUS(status)}}
+
+
 def handle(req):
     LOCK_TIMES.clear()
     saved = _inject_fault(req["fail_at"]) if req.get("fail_at") else None
@@ -91,7 +117,17 @@ def handle(req):
             kw = {}
             if req.get("lock_timeout") is not None:
                 kw["lock_timeout"] = req["lock_timeout"]
-            res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
+            if req.get("rollback") is not None:
+                kw["rollback"] = req["rollback"]
+            if req.get("fork"):
+                return _forked(spec, req, kw)
+            if req.get("fault_action") is not None:
+                os.environ[faults.ENV] = "fail-action:%d" % req["fault_action"]
+            if req.get("fault_both") is not None:
+                os.environ[faults.ENV] = "fail-both:%d" % req["fault_both"]
+            res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"],
+                               probe_peers=req.get("probe_peers", True),
+                               **kw)
         elif req["op"] == "gather":
             res = engine.gather(req["host"], state_dir=req["state_dir"])
         else:
@@ -103,6 +139,7 @@ def handle(req):
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
                 "traceback": traceback.format_exc()}
     finally:
+        os.environ.pop(faults.ENV, None)
         netlink._random_group = saved_group
         if saved is not None:
             engine.Host.execute = saved

@@ -2,7 +2,7 @@
 
     netstitch validate TOPOLOGY            check a topology; every problem with its path; exit 1 if invalid
     netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
-    netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force]
+    netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force] [--no-rollback]
                                            reconcile the host this process runs in (root; use nsenter for a lab host)
     netstitch watch --host H [--state-dir D] [--docker-host URL]
                                            re-apply the host's last applied spec whenever a Docker container it
@@ -36,6 +36,9 @@ def main(argv=None):
     a.add_argument("--docker-force", action="store_true",
                    help="re-create or remove Docker networks even while containers are connected to them "
                         "(they are disconnected, and connected again with the same addresses where these fit)")
+    a.add_argument("--no-rollback", action="store_true",
+                   help="when the apply fails part-way, leave the host as the failure found it (for debugging) "
+                        "instead of returning it to the last successful apply")
     k = sub.add_parser("prepare", help="print the facts other hosts need (addresses, tinc public keys) as JSON")
     k.add_argument("topology")
     k.add_argument("--host", required=True)
@@ -74,6 +77,8 @@ def main(argv=None):
                     kw["peers"] = json.load(f)
             if args.docker_force:
                 kw["docker_force"] = True
+            if args.no_rollback:
+                kw["rollback"] = False
             res = engine.apply(specs[args.host], check_mode=args.check, **kw)
             res.pop("diff")
             print(json.dumps(res, indent=1, sort_keys=True))
