@@ -120,8 +120,9 @@ class Tinc(object):
             if not os.path.isdir(d):
                 continue
             files = {}
-            for rel in ["tinc.conf"] + ["hosts/" + h for h in sorted(os.listdir(os.path.join(d, "hosts")))
-                                         if os.path.isdir(os.path.join(d, "hosts"))]:
+            hosts = os.path.join(d, "hosts")
+            peers = sorted(os.listdir(hosts)) if os.path.isdir(hosts) else []
+            for rel in ["tinc.conf"] + ["hosts/" + h for h in peers]:
                 files[rel] = read_text(os.path.join(d, rel))
             out[net] = {"pubkey": public_key(d, self.host), "has_key": os.path.exists(os.path.join(d, "rsa_key.priv")),
                         "files": files, "pid": running_pid(d)}
