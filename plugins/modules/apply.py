@@ -69,6 +69,14 @@ options:
         such a change fails before anything is touched and names the connected containers.
     type: bool
     default: false
+  rollback:
+    description:
+      - When the apply fails part-way (a kernel refusal, a failed verification, any error), return the host to the
+        state of the last successful apply (its spec and leases; before the first one, nothing of netstitch's) and
+        fail with what failed and that it rolled back. A rollback that itself fails says what is left on the host.
+      - V(false) leaves the host as the failure found it, for debugging; the next apply continues from there.
+    type: bool
+    default: true
   peers:
     description:
       - Every host's facts from M(netstitch.fabric.prepare), keyed by host name, when the topology needs them
@@ -80,7 +88,8 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: The plan and the diff are computed in check mode; nothing is written to the kernel or the state file.
+    details: The plan and the diff are computed in check mode; nothing is written to the kernel or the state
+      directory (not even the lock file).
   diff_mode:
     support: full
   idempotent:
@@ -193,6 +202,7 @@ def main():
             lock_timeout=dict(type="float", default=engine.LOCK_TIMEOUT),
             peers=dict(type="dict"),
             docker_force=dict(type="bool", default=False),
+            rollback=dict(type="bool", default=True),
         ),
         required_if=[("state", "present", ("spec",))],
         supports_check_mode=True,
@@ -216,7 +226,7 @@ def main():
         result = engine.apply(spec, check_mode=module.check_mode, state_dir=module.params["state_dir"],
                               lock_timeout=module.params["lock_timeout"], peers=module.params["peers"],
                               docker_force=module.params["docker_force"], state=module.params["state"],
-                              probe_peers=not absent)
+                              probe_peers=not absent, rollback=module.params["rollback"])
     except NetstitchError as e:
         module.fail_json(msg=str(e))
     except (IOError, OSError) as e:

@@ -5,7 +5,9 @@ until stdin closes (each request is a fresh engine run, as a module call would b
 Request (JSON on stdin):
     {"op": "apply" | "teardown" | "gather", "topology": {...}, "host": "h1", "state_dir": "/tmp/...",
      "check": false, "lock_timeout": 300, "fail_at": null, "vanish": null, "group": null}
-    (fail_at, vanish, group: failures injected through the engine's seams, see TestHost)
+    (fail_at, vanish, group: failures injected through the engine's seams, see TestHost; rollback: false to keep a
+     failed apply's changes; fault: a NETSTITCH_FAULT value for the engine's own fault seam (see faults.py);
+     fork: run the apply in a forked child and report how it ended, {"signal": N} when it was killed)
 Reply:
     {"ok": true, "result": {...}, "lock": {"requested": t, "acquired": t, "released": t}}
     (wall-clock times of the host lock; "locking" is written to stderr the moment the lock is requested)
@@ -13,13 +15,14 @@ Reply:
 """
 
 import json
+import os
 import subprocess
 import sys
 import time
 import traceback
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine, faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 
@@ -68,6 +71,29 @@ class TestHost(engine.Host):
         return super(TestHost, self).execute(action)
 
 
+def _forked(spec, req, kw):
+    """The apply in a child of this process (cheap: everything is imported already) with the engine's fault seam armed
+    from the environment, as ``NETSTITCH_FAULT=kill:N netstitch apply`` would; reply how the child ended."""
+    pid = os.fork()
+    if pid == 0:
+        code = 3
+        try:
+            if req.get("fault"):
+                os.environ[faults.ENV] = req["fault"]
+            engine.apply(spec, state_dir=req["state_dir"], probe_peers=False, **kw)
+            code = 0
+        except NetstitchError:
+            code = 1
+        except BaseException:   # a crash: the test sees exit code 3
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    _pid, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return {"ok": True, "result": {"signal": os.WTERMSIG(status)}}
+    return {"ok": True, "result": {"exit": os.WEXITSTATUS(status)}}
+
+
 def handle(req):
     LOCK_TIMES.clear()
     host = None
@@ -79,7 +105,16 @@ def handle(req):
                 kw["lock_timeout"] = req["lock_timeout"]
             if req.get("fail_at") or req.get("vanish") or req.get("group"):
                 host = kw["host"] = TestHost(req.get("fail_at"), req.get("vanish"), req.get("group"))
-            res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"], **kw)
+            if req.get("rollback") is not None:
+                kw["rollback"] = req["rollback"]
+            if req.get("fork"):
+                return _forked(spec, req, kw)
+            if req.get("fault_action") is not None:
+                os.environ[faults.ENV] = "fail-action:%d" % req["fault_action"]
+            if req.get("fault_both") is not None:
+                os.environ[faults.ENV] = "fail-both:%d" % req["fault_both"]
+            res = engine.apply(spec, check_mode=bool(req.get("check")), state_dir=req["state_dir"],
+                               probe_peers=req.get("probe_peers", True), **kw)
         elif req["op"] == "teardown":
             res = engine.teardown(req["host"], check_mode=bool(req.get("check")), state_dir=req["state_dir"])
         elif req["op"] == "gather":
@@ -93,6 +128,7 @@ def handle(req):
         return {"ok": False, "error": "%s: %s" % (type(e).__name__, e), "type": "crash",
                 "traceback": traceback.format_exc()}
     finally:
+        os.environ.pop(faults.ENV, None)
         if host is not None:
             host.close()
 

@@ -136,22 +136,25 @@ class Env(object):
             del_netns(ns)
 
     # running the engine in the host namespace
-    def _request(self, op, topology=None, check=False, lock_timeout=None, fail_at=None, vanish=None, group=None):
-        return json.dumps({"op": op, "topology": topology, "host": self.HOST, "state_dir": self.state_dir,
-                           "check": check, "lock_timeout": lock_timeout, "fail_at": fail_at, "vanish": vanish,
-                           "group": group})
+    def _request(self, op, topology=None, check=False, lock_timeout=None, fail_at=None, vanish=None, group=None,
+                 **extra):
+        return json.dumps(dict({"op": op, "topology": topology, "host": self.HOST, "state_dir": self.state_dir,
+                                "check": check, "lock_timeout": lock_timeout, "fail_at": fail_at, "vanish": vanish,
+                                "group": group}, **extra))
 
     def _cmd(self):
         return ["nsenter", "--net=/run/netns/%s" % self.hostns, "--", PY, HELPER]
 
-    def call(self, op, topology=None, check=False, lock_timeout=None, ok=True, fail_at=None, vanish=None, group=None):
+    def call(self, op, topology=None, check=False, lock_timeout=None, ok=True, fail_at=None, vanish=None, group=None,
+             **extra):
         """One engine run in the host namespace, through a helper process kept for the test (see nshelper)."""
         if self.worker is None or self.worker.poll() is not None:
             with open(self.helper_log, "a") as log:
                 self.worker = subprocess.Popen(self._cmd() + ["--serve"], stdin=subprocess.PIPE,
                                                stdout=subprocess.PIPE, stderr=log, text=True)
             self.procs.append(self.worker)
-        self.worker.stdin.write(self._request(op, topology, check, lock_timeout, fail_at, vanish, group) + "\n")
+        req = self._request(op, topology, check, lock_timeout, fail_at, vanish, group, **extra)
+        self.worker.stdin.write(req + "\n")
         self.worker.stdin.flush()
         line = self.worker.stdout.readline()
         if not line:

@@ -30,7 +30,7 @@ def test_every_op_maps_to_a_kind():
     ops = set(actions.OPS)
     ctx = describe.Context({"bridges": {"br": {}}, "endpoints": {"v1": {"netns": "c", "ifname": "eth0"}},
                             "vxlans": {"vx": {}}, "tincs": {"t": {"device": "tap"}}}, EMPTY)
-    sample = {"sysctl_set": {"key": "k"}, "netns_add": {"netns": "c"}, "netns_del": {"netns": "c"},
+    sample = {"sysctl_set": {"key": "k"}, "netns_add": {"netns": "c"}, "netns_del": {"netns": "c"}, "netns_clear": {"netns": "c"},
               "bridge_add": {"name": "br"}, "vxlan_add": {"name": "vx"}, "fdb_add": {"dev": "vx", "mac": "m", "dst": "d"},
               "fdb_del": {"dev": "vx", "mac": "m", "dst": "d"}, "route_add": {"dst": "x"}, "route_del": {"dst": "x"},
               "veth_add": {"name": "v1"}, "hosts_write": {"netns": "c"}, "docker_user_add": {"rule": ["-i", "br"]},

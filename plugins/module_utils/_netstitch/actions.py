@@ -13,6 +13,7 @@ OPS = {
     "sysctl_set": "netlink",
     "netns_add": "netlink",
     "netns_del": "netlink",
+    "netns_clear": "netlink",       # what an interrupted create or removal left at /run/netns/NAME (an empty file)
     "bridge_add": "netlink",
     "veth_add": "netlink",
     "vxlan_add": "netlink",

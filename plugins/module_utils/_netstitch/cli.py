@@ -99,6 +99,9 @@ def parser():
     _state_dir(a)
     _peers(a)
     _docker_force(a)
+    a.add_argument("--no-rollback", action="store_true",
+                   help="when the apply fails part-way, leave the host as the failure found it (for debugging) "
+                        "instead of returning it to the last successful apply")
     _json(a)
 
     s = _sub(sub, "status", "what differs on this host from the topology netstitch applied last, by kind "

@@ -139,6 +139,8 @@ def _engine_kw(args):
             raise NetstitchError("cannot read peers file %s: %s" % (args.peers, e))
     if getattr(args, "docker_force", False):
         kw["docker_force"] = True
+    if getattr(args, "no_rollback", False):
+        kw["rollback"] = False
     return kw
 
 

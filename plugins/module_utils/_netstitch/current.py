@@ -6,6 +6,7 @@ current = {
                     "neighbours": [{"dev", "ip", "mac"} permanent entries]} or None (namespace missing)},
   "routes": {"a.b.c.d/len": {"via": "a.b.c.d"}},   # host routes netstitch added (protocol marks.ROUTE_PROTO)
   "named_netns": [names in /run/netns],
+  "broken_netns": [names in /run/netns that are no namespace: an empty file left by an interrupted create/remove],
   "owned_netns": [names netstitch created],
   "sysctl": {key: value},
   "nft": {family: {"chains": {name: {"def", "comments"}}, "sets": {name: {"def", "elements"}}}},  (kinds.nft)
@@ -14,7 +15,8 @@ current = {
   "docker_user": [rule tuples] or None (no DOCKER-USER chain here),                                 (kinds.docker_user)
   "docker_networks": {name: view} (only when the Docker Engine is involved),                        (kinds.docker_network)
 }
-link = {"index", "kind", "alias", "master", "mtu", "up", "mac", "peer_index", "addresses": ["a.b.c.d/len", ...],
+link = {"index", "kind", "alias", "group" (marks.MARK_GROUP: made by netstitch), "master", "mtu", "up", "mac",
+        "peer_index", "addresses": ["a.b.c.d/len", ...],
         and for vxlan: "vxlan": {"vni", "port", "local", "learning"}, "fdb": [[mac, dst], ...] (remote entries)}
 route = {"gateway": "a.b.c.d", "dev": name}
 """

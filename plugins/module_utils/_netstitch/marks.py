@@ -1,7 +1,9 @@
 """Ownership marks: how netstitch recognises what it made, in one place. Only objects carrying one of these marks
 are ever changed or removed; everything else on a host is someone else's.
 
-- interfaces: the alias (IFLA_IFALIAS) starts with ``ALIAS_PREFIX``;
+- interfaces: the alias (IFLA_IFALIAS) starts with ``ALIAS_PREFIX``; and from the very request that creates them, the
+  link group ``MARK_GROUP`` (the kernel takes no alias in a create request, so the alias needs a second one: a link
+  with this group and no alias is one netstitch made and was stopped before naming; the next run names it);
 - routes: the route protocol ``ROUTE_PROTO``;
 - nftables: the tables ``inet netstitch`` and ``bridge netstitch``;
 - Docker networks: the labels ``LABEL_HOST`` and ``LABEL_NETWORK``;
@@ -11,6 +13,7 @@ are ever changed or removed; everything else on a host is someone else's.
 """
 
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
+MARK_GROUP = 0x6e7374   # IFLA_GROUP of every link netstitch creates (below 1<<24: never a batch removal's group)
 ROUTE_PROTO = 159      # rtm_protocol of the routes netstitch adds (routed overlays)
 NFT_TABLE = "netstitch"
 NFT_FAMILY = "inet"    # the usual family of netstitch's table; "bridge" only where bridged traffic skips inet
@@ -23,13 +26,19 @@ HOSTS_END = "# END netstitch"
 
 
 def owned(link):
-    """Whether an interface (as the netlink driver reads it) is netstitch's."""
-    return bool(link) and (link.get("alias") or "").startswith(ALIAS_PREFIX)
+    """Whether an interface (as the netlink driver reads it) is netstitch's: its alias says so, or (a run stopped
+    between creating and naming it) it has the creation mark and no alias."""
+    if not link:
+        return False
+    alias = link.get("alias")
+    return (alias or "").startswith(ALIAS_PREFIX) or (not alias and link.get("group") == MARK_GROUP)
 
 
 def alias_text(link):
-    """The part of an owned interface's alias after the prefix ("bridge front", "veth web/eth0 front")."""
-    return link["alias"][len(ALIAS_PREFIX):]
+    """The part of an owned interface's alias after the prefix ("bridge front", "veth web/eth0 front"), or a note
+    when it has no alias yet."""
+    alias = link.get("alias") or ""
+    return alias[len(ALIAS_PREFIX):] if alias.startswith(ALIAS_PREFIX) else "made by netstitch, not yet named"
 
 
 def bridge_alias(network):

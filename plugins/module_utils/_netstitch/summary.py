@@ -35,7 +35,8 @@ def _of_current(current):
     for name, l in sorted(current["links"].items()):
         if not marks.owned(l):
             continue
-        words = marks.alias_text(l).split()
+        # a link not yet named (creation mark only) says nothing more about itself
+        words = marks.alias_text(l).split() if l.get("alias") else []
         if l["kind"] == "bridge":
             out["bridges"][name] = {"network": words[1] if len(words) > 1 else None, "mtu": l["mtu"],
                                     "addresses": [a for a in l["addresses"] if ":" not in a]}

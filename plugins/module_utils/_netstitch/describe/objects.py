@@ -74,7 +74,7 @@ def action_object(a, ctx):
     links = ctx.current.get("links") or {}
     if op == "sysctl_set":
         return "sysctl", a["key"]
-    if op in ("netns_add", "netns_del"):
+    if op in ("netns_add", "netns_del", "netns_clear"):
         return "namespace", a["netns"]
     if op == "bridge_add":
         return "bridge", a["name"]

@@ -10,6 +10,7 @@ Docker's files or touches Docker's firewall.
 import os
 import sys
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import LABEL_HOST
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
@@ -94,6 +95,7 @@ class Engine(object):
     def create_network(self, name, want):
         from docker.types import IPAMConfig, IPAMPool
         self.writes += 1
+        faults.point("docker create network %s" % name)
         try:
             self.api.create_network(
                 name, driver=want["driver"], options=docker_network.options(want), labels=want["labels"],
@@ -106,6 +108,7 @@ class Engine(object):
     def remove_network(self, name, disconnect=()):
         for c in disconnect:
             self.writes += 1
+            faults.point("docker disconnect %s" % name)
             try:
                 self.api.disconnect_container_from_network(c["id"], name, force=True)
             except self.errors.NotFound:
@@ -113,6 +116,7 @@ class Engine(object):
             except Exception as e:
                 raise self._fail("disconnecting container %s from network %s" % (c["name"], name), e)
         self.writes += 1
+        faults.point("docker remove network %s" % name)
         try:
             self.api.remove_network(name)
         except self.errors.NotFound:
@@ -122,6 +126,7 @@ class Engine(object):
 
     def connect(self, name, c):
         self.writes += 1
+        faults.point("docker connect %s" % name)
         try:
             self.api.connect_container_to_network(c["id"], name, ipv4_address=c.get("ipv4"))
         except Exception as e:

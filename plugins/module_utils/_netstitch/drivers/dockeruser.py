@@ -5,6 +5,7 @@ import shlex
 import shutil
 import subprocess
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import DOCKER_USER_CHAIN as CHAIN
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import DOCKER_USER_MARK as MARK
@@ -40,6 +41,7 @@ class DockerUser(object):
         verb = {"docker_user_add": "-I", "docker_user_del": "-D"}[action["op"]]
         rule = action["rule"]
         self.writes += 1
+        faults.point("iptables %s %s" % (verb, CHAIN))
         args = [_iptables(), "-w", "5", verb, CHAIN] + (["1"] if verb == "-I" else []) + list(rule)
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:

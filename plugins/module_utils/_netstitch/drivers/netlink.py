@@ -2,106 +2,24 @@
 actions. Every write goes through ``_write`` so the number of kernel writes is counted. The netlink messages
 themselves are made and decoded by the small client in ``rtnl`` (one socket per namespace)."""
 
-import ctypes
-import ctypes.util
 import errno
 import os
 import random
 import socket
-import threading
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import ZERO_MAC, ops_of
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import rtnl
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netns import (
+    broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnl import NetlinkError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ROUTE_PROTO
 
-NETNS_RUN_DIR = "/run/netns"
-CLONE_NEWNET = 0x40000000
-MS_BIND, MS_REC, MS_SHARED = 4096, 16384, 1 << 20
-MNT_DETACH = 2
 IFF_UP = 1
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
-
-_libc = None
-
-
-def _lib():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc
-
-
-def ns_path(ns):
-    return ns if ns.startswith("/") else os.path.join(NETNS_RUN_DIR, ns)
-
-
-def list_named_netns():
-    try:
-        return sorted(os.listdir(NETNS_RUN_DIR))
-    except OSError:
-        return []
-
-
-def _ensure_run_dir():
-    """Make /run/netns a shared mount point, as `ip netns add` does, so namespaces made here are seen everywhere."""
-    libc = _lib()
-    if not os.path.isdir(NETNS_RUN_DIR):
-        os.makedirs(NETNS_RUN_DIR, 0o755)
-    if libc.mount(b"none", NETNS_RUN_DIR.encode(), None, MS_SHARED | MS_REC, None) == 0:
-        return
-    if ctypes.get_errno() != errno.EINVAL:
-        raise OSError(ctypes.get_errno(), "mount --make-shared %s failed" % NETNS_RUN_DIR)
-    if libc.mount(NETNS_RUN_DIR.encode(), NETNS_RUN_DIR.encode(), b"none", MS_BIND | MS_REC, None) != 0:
-        raise OSError(ctypes.get_errno(), "bind mount of %s failed" % NETNS_RUN_DIR)
-    if libc.mount(b"none", NETNS_RUN_DIR.encode(), None, MS_SHARED | MS_REC, None) != 0:
-        raise OSError(ctypes.get_errno(), "mount --make-shared %s failed" % NETNS_RUN_DIR)
-
-
-def create_named_netns(names):
-    """Create named network namespaces without forking: a helper thread unshares its own network namespace and
-    bind-mounts it at /run/netns/NAME, once per name (unshare(CLONE_NEWNET) affects only the calling thread)."""
-    if not names:
-        return
-    _ensure_run_dir()
-    errors = []
-
-    def work():
-        libc = _lib()
-        for name in names:
-            path = ns_path(name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-                os.close(fd)
-            except OSError as e:
-                errors.append("%s: %s" % (path, e))
-                continue
-            if libc.unshare(CLONE_NEWNET) != 0:
-                errors.append("unshare for %s: %s" % (name, os.strerror(ctypes.get_errno())))
-                os.unlink(path)
-                continue
-            src = ("/proc/self/task/%d/ns/net" % threading.get_native_id()).encode()
-            if libc.mount(src, path.encode(), b"none", MS_BIND, None) != 0:
-                errors.append("bind mount for %s: %s" % (name, os.strerror(ctypes.get_errno())))
-                os.unlink(path)
-
-    t = threading.Thread(target=work, name="netstitch-netns")
-    t.start()
-    t.join()
-    if errors:
-        raise ApplyError("could not create network namespaces: " + "; ".join(errors))
-
-
-def remove_named_netns(name):
-    path = ns_path(name)
-    _lib().umount2(path.encode(), MNT_DETACH)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
 
 
 def _link_view(l, names_by_index):
@@ -115,6 +33,7 @@ def _link_view(l, names_by_index):
         "up": bool(l["flags"] & IFF_UP),
         "mac": l["address"],
         "peer_index": l["link"],
+        "group": l["group"],
         "addresses": [],
     }
     if l["kind"] == "vxlan":
@@ -218,10 +137,13 @@ class Netlink(object):
         links = self._read_links(self.ipr)
         self._index[None] = {n: l["index"] for n, l in links.items()}
         self._fdb(links)
-        out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "sysctl": {}, "routes": self._routes()}
+        named = list_named_netns()
+        out = {"links": links, "netns": {}, "named_netns": named, "broken_netns": broken_named_netns(named),
+               "sysctl": {}, "routes": self._routes()}
+        broken = set(out["broken_netns"])
         for ns in namespaces:
-            if not os.path.exists(ns_path(ns)):
-                out["netns"][ns] = None
+            if ns in broken or not os.path.exists(ns_path(ns)):
+                out["netns"][ns] = None     # missing, or half-made (no namespace to enter): see plan
                 continue
             s = self.sock(ns)
             nlinks = self._read_links(s)
@@ -237,6 +159,7 @@ class Netlink(object):
     # -- writing ---------------------------------------------------------------------------------------------------
     def _write(self, fn, *args, **kw):
         self.writes += 1
+        faults.point("netlink %s" % fn.__name__)
         return fn(*args, **kw)
 
     def link_exists(self, name, ns=None):
@@ -265,6 +188,7 @@ class Netlink(object):
 
     def _do_sysctl_set(self, a):
         self.writes += 1
+        faults.point("sysctl %s" % a["key"])
         write_sysctl(a["key"], a["value"])
 
     def _do_netns_add(self, a):
@@ -278,8 +202,13 @@ class Netlink(object):
             s.close()
         remove_named_netns(a["netns"])
 
+    def _do_netns_clear(self, a):
+        """Remove what an interrupted create or removal left at /run/netns/NAME (an empty file)."""
+        self.writes += 1
+        remove_named_netns(a["netns"])
+
     def _do_bridge_add(self, a):
-        self._write(self.ipr.link_add, a["name"], "bridge", mtu=a["mtu"], address=a["mac"])
+        self._write(self.ipr.link_add, a["name"], "bridge", mtu=a["mtu"], address=a["mac"], group=marks.MARK_GROUP)
         idx = self._idx(None, a["name"])
         self._write(self.ipr.link_set, idx, alias=a["alias"])
 
@@ -288,7 +217,7 @@ class Netlink(object):
         fd = os.open(ns_path(p["netns"]), os.O_RDONLY | os.O_CLOEXEC)
         try:
             self._write(self.ipr.veth_add, a["name"], a["mtu"], self._idx(None, a["master"]), True,
-                        p["name"], fd, p["mtu"], p["mac"])
+                        p["name"], fd, p["mtu"], p["mac"], group=marks.MARK_GROUP)
         finally:
             os.close(fd)
         self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
@@ -327,7 +256,7 @@ class Netlink(object):
 
     def _do_vxlan_add(self, a):
         self._write(self.ipr.vxlan_add, a["name"], a["vni"], a["local"], a["port"], a["learning"], a["mtu"],
-                    self._idx(None, a["master"]))
+                    self._idx(None, a["master"]), group=marks.MARK_GROUP)
         self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
 
     def _do_fdb_add(self, a):

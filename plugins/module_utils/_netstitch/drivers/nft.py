@@ -3,6 +3,7 @@ transaction. Never touches another table and never flushes the ruleset."""
 
 import json
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import faults
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
@@ -37,6 +38,7 @@ class Nft(object):
         if not commands:
             return
         self.writes += 1
+        faults.point("nft transaction")
         rc, out, err = self.nft.json_cmd({"nftables": [{"metainfo": {"json_schema_version": 1}}] + commands})
         if rc != 0:
             raise ApplyError("nftables transaction failed (nothing of it was applied): %s" % (err or out).strip())

@@ -293,7 +293,8 @@ class Socket(object):
         return found
 
     # -- writes (each is one request, acknowledged) ----------------------------------------------------------------
-    def link_add(self, name, kind, mtu=None, address=None, master=None, up=False, data=b""):
+    def link_add(self, name, kind, mtu=None, address=None, master=None, up=False, data=b"", group=None):
+        """Create a link; ``group`` (IFLA_GROUP) is set by the same request, so the link is never without it."""
         attrs = _str(IFLA_IFNAME, name)
         if address is not None:
             attrs += _nla(IFLA_ADDRESS, _mac(address))
@@ -301,18 +302,20 @@ class Socket(object):
             attrs += _u32(IFLA_MTU, mtu)
         if master is not None:
             attrs += _u32(IFLA_MASTER, master)
+        if group is not None:
+            attrs += _u32(IFLA_GROUP, group)
         attrs += _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, kind) + (_nla(IFLA_INFO_DATA, data) if data else b""))
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifi(up=up) + attrs)
 
-    def veth_add(self, name, mtu, master, up, peer_name, peer_netns_fd, peer_mtu, peer_mac):
+    def veth_add(self, name, mtu, master, up, peer_name, peer_netns_fd, peer_mtu, peer_mac, group=None):
         peer = (_ifi() + _str(IFLA_IFNAME, peer_name) + _u32(IFLA_NET_NS_FD, peer_netns_fd) + _u32(IFLA_MTU, peer_mtu)
                 + _nla(IFLA_ADDRESS, _mac(peer_mac)))
-        self.link_add(name, "veth", mtu=mtu, master=master, up=up, data=_nla(VETH_INFO_PEER, peer))
+        self.link_add(name, "veth", mtu=mtu, master=master, up=up, data=_nla(VETH_INFO_PEER, peer), group=group)
 
-    def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True):
+    def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True, group=None):
         data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL, _ip4(local)) + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
                 + _nla(IFLA_VXLAN_LEARNING, bytes([1 if learning else 0])))
-        self.link_add(name, "vxlan", mtu=mtu, master=master, up=up, data=data)
+        self.link_add(name, "vxlan", mtu=mtu, master=master, up=up, data=data, group=group)
 
     def link_set(self, index, mtu=None, address=None, alias=None, master=None, up=False, group=None):
         attrs = b""

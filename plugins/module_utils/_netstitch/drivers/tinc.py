@@ -15,6 +15,8 @@ import signal
 import subprocess
 import time
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import faults
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.durable import atomic_write
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import node_name, render
 
@@ -118,8 +120,9 @@ class Tinc(object):
             if not os.path.isdir(d):
                 continue
             files = {}
-            for rel in ["tinc.conf"] + ["hosts/" + h for h in sorted(os.listdir(os.path.join(d, "hosts")))
-                                         if os.path.isdir(os.path.join(d, "hosts"))]:
+            hosts = os.path.join(d, "hosts")
+            peers = sorted(os.listdir(hosts)) if os.path.isdir(hosts) else []
+            for rel in ["tinc.conf"] + ["hosts/" + h for h in peers]:
                 files[rel] = read_text(os.path.join(d, rel))
             out[net] = {"pubkey": public_key(d, self.host), "has_key": os.path.exists(os.path.join(d, "rsa_key.priv")),
                         "files": files, "pid": running_pid(d)}
@@ -131,12 +134,13 @@ class Tinc(object):
         key = public_key(d, self.host)
         if key and os.path.exists(os.path.join(d, "rsa_key.priv")):
             return key, False
+        faults.point("tinc dir %s" % d)
         os.makedirs(os.path.join(d, "hosts"), mode=0o700, exist_ok=True)
         conf = os.path.join(d, "tinc.conf")
         if not os.path.exists(conf):
-            with open(conf, "w") as f:
-                f.write("Name = %s\n" % node_name(self.host))
+            atomic_write(conf, "Name = %s\n" % node_name(self.host))
         self.writes += 1
+        faults.point("tinc keygen %s" % network)
         r = subprocess.run(["tincd", "-c", d, "-K%d" % KEY_BITS], stdin=subprocess.DEVNULL,
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         key = public_key(d, self.host)
@@ -150,19 +154,18 @@ class Tinc(object):
         wanted = set(files)
         for rel, text in files.items():
             path = os.path.join(d, rel)
-            tmp = path + ".tmp"
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.rename(tmp, path)
+            atomic_write(path, text)
         hdir = os.path.join(d, "hosts")
         for h in os.listdir(hdir):
             if "hosts/" + h not in wanted and not h.endswith(".tmp"):
+                faults.point("tinc unlink %s" % h)
                 os.unlink(os.path.join(hdir, h))
         self.writes += 1
 
     def start(self, network, device, exists, timeout=10.0):
         d = self.confdir(network)
         self.writes += 1
+        faults.point("tinc start %s" % network)
         args = [shutil.which("tincd") or "tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
                 "--logfile=%s" % os.path.join(d, "tinc.log")]
         if self.supervisor == "systemd":
@@ -192,6 +195,7 @@ class Tinc(object):
         pid = running_pid(self.confdir(network))
         if pid:
             self.writes += 1
+            faults.point("tinc reload %s" % network)
             os.kill(pid, signal.SIGHUP)
 
     def stop(self, network, remove=False):
@@ -206,10 +210,12 @@ class Tinc(object):
         pid = running_pid(d)
         if pid:
             self.writes += 1
+            faults.point("tinc stop %s" % network)
             os.kill(pid, signal.SIGTERM)
             for _attempt in range(100):
                 if not _pid_alive(pid, d):
                     break
                 time.sleep(0.05)
         if remove:
+            faults.point("tinc remove %s" % d)
             shutil.rmtree(d, ignore_errors=True)

@@ -2,6 +2,7 @@
 the driver that carries it out (actions.OPS). Drivers are made lazily, so planning-only paths need no kernel."""
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network, hosts_file, nft, sysctl, tinc
 
 
@@ -72,9 +73,13 @@ class Host(object):
         return self._dispatch[OPS[action["op"]]](action)
 
     def _netlink(self, action):
+        if action["op"] in ("netns_del", "netns_clear"):
+            # the names netstitch gave the namespace go first (see HostsFiles.forget)
+            try:
+                self.hosts_files.forget(action["netns"])
+            except OSError as e:
+                raise ApplyError("%s: removing its names: %s" % (action["text"], e))
         self.netlink.execute(action)
-        if action["op"] == "netns_del":
-            self.hosts_files.forget(action["netns"])
 
     def _tinc_op(self, action):
         return self.tinc.execute(action, self.netlink)

@@ -19,7 +19,7 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
     own = host is None
     host = host or Host()
     try:
-        with HostLock(state_dir, spec["host"], lock_timeout):
+        with HostLock(state_dir, spec["host"], lock_timeout, create=not check_mode):
             hstate = HostState(state_dir, spec["host"])
             run_spec = resolve_docker(host, spec, hstate.spec)[0]
             current = host.read(run_spec, hstate)
@@ -42,7 +42,7 @@ def tinc_keys(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = D
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.tinc import Tinc, public_key
     t = Tinc(state_dir, spec["host"])
     keys, changed = {}, False
-    with (HostLock(state_dir, spec["host"]) if lock else NoLock()):
+    with (HostLock(state_dir, spec["host"], create=not check_mode) if lock else NoLock()):
         for net in tinc.networks(spec):
             if check_mode:
                 keys[net] = public_key(t.confdir(net), spec["host"])

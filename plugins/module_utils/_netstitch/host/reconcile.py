@@ -1,8 +1,10 @@
-"""Reconcile this host with its spec: lock, read, compute (planner), execute, verify.
+"""Reconcile this host with its spec: lock, read, compute (planner), execute, verify; roll back a failed apply.
 
 Reads the kernel with a constant number of dumps per namespace, writes nothing when nothing differs (the drivers
 count every write), serialises concurrent applies on a host with a lock, and verifies afterwards by reading back and
-planning again: a non-empty second plan is a failure that names what still differs.
+planning again: a non-empty second plan is a failure that names what still differs. Crash-consistent: an intent
+record before the first write, every object marked or recorded before it exists (see durable, marks), and a failure
+part-way returns the host to the last successful apply (_execute, _rollback).
 """
 
 import copy
@@ -10,9 +12,9 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, faults, planner, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, namespaces, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
@@ -55,24 +57,34 @@ def _forget(state_dir, host_name, hstate, lock):
 
 def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
           lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None, peers: Optional[Dict[str, Any]] = None,
-          probe_peers: bool = True, docker_force: bool = False, state: str = "present") -> Dict[str, Any]:
+          probe_peers: bool = True, docker_force: bool = False, rollback: bool = True,
+          state: str = "present") -> Dict[str, Any]:
     """Reconcile this host with its spec. Returns a result dict (changed, actions, changes, plan, writes,
     endpoints, diff). ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of
     linked containers). ``docker_force``: re-create or remove Docker networks even while containers are connected
-    to them. ``state="absent"``: tear the host down (only spec["host"] is read; see teardown())."""
+    to them. ``rollback``: when the apply fails part-way (a kernel refusal, a failed verification, any error),
+    return the host to the last successful apply before raising (see _rollback); False leaves it as the failure
+    found it. ``state="absent"``: tear the host down (only spec["host"] is read; see teardown()).
+    Check mode writes nothing at all: not the state directory, not even the lock file."""
     t0 = time.monotonic()
     absent = state == "absent"
     if not absent:
         check_version(spec)
+    if not check_mode:
+        faults.arm_from_env()
     spec = copy.deepcopy(spec)
     warnings = [] if absent else merge_peer_keys(spec, peers)
     own = host is None
     host = host or Host()
     try:
-        with HostLock(state_dir, spec["host"], lock_timeout) as lock:
+        with HostLock(state_dir, spec["host"], lock_timeout, create=not check_mode) as lock:
             hstate = HostState(state_dir, spec["host"])
             if absent:
                 spec = empty_spec(spec["host"], hstate.spec)
+            if hstate.pending:
+                warnings.append("the previous apply on host %s was interrupted (started %s); what it made carries "
+                                "netstitch's marks or is recorded, and this run reconciles it"
+                                % (spec["host"], hstate.pending.get("started", "at an unknown time")))
             run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
             warnings += dwarn
             current = host.read(run_spec, hstate)
@@ -98,9 +110,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "diff": describe.diff(chs, spec["host"]),
             }
             if not check_mode:
-                _execute(host, hstate, plan, spec, peers)
-                if texts:
-                    _verify(host, run_spec, hstate, current, plan.actions, peers)
+                _execute(host, hstate, spec, run_spec, plan, current, peers, rollback)
                 if absent:
                     _forget(state_dir, spec["host"], hstate, lock)
             if probe_peers:
@@ -122,22 +132,106 @@ def check_version(spec: Dict[str, Any]) -> None:
         raise ApplyError("host %s: %s" % (spec.get("host") if isinstance(spec, dict) else "?", problem))
 
 
-def _execute(host, hstate, plan, spec, peers):
-    # what the host is being made to match, recorded also when a step fails: gather then reports it out of sync
-    hstate.spec = spec
-    hstate.peers = peers
-    try:
-        for a in batched(plan.actions):
-            host.execute(a)
-            if a["op"] == "netns_add":
-                hstate.owned_netns.add(a["netns"])
-            elif a["op"] == "netns_del":
-                hstate.owned_netns.discard(a["netns"])
-    finally:
-        hstate.save()   # namespaces made before a failing action are netstitch's: record them anyway
-    hstate.leases = plan.leases
+def _run_actions(host, hstate, actions, nft_cmds):
+    """Execute actions (batched) and the nft transaction; every planned action index passes the fault seam first
+    (the nft transaction is the index after the last action)."""
+    index = 0
+    remade = {a["netns"] for a in actions if a["op"] == "netns_add"}
+    for a in batched(actions):
+        for sub in a.get("actions") or [a]:
+            faults.action(index, sub["text"])
+            index += 1
+        host.execute(a)
+        if a["op"] == "netns_del" or (a["op"] == "netns_clear" and a["netns"] not in remade):
+            hstate.owned_netns.discard(a["netns"])
+    if nft_cmds:
+        faults.action(index, "nftables transaction")
+        host.nft.apply(nft_cmds)
+    return index + (1 if nft_cmds else 0)
+
+
+def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback):
+    """Carry out a computed plan, crash-consistently:
+    1. intent: the namespaces about to be made join owned_netns and ``pending`` is set, in the state file, fsync'd,
+       before the first write to the host (a full or read-only state directory stops the run here, host untouched);
+    2. actions, nft transaction, verification;
+    3. the new checkpoint (spec, leases, peers) is recorded and ``pending`` cleared.
+    A failure in 2 or 3 rolls back to the previous checkpoint (unless ``rollback`` is False) and raises."""
+    if not plan.actions and not plan.nft_cmds:
+        hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
+        hstate.save("the host already matched the spec (nothing was changed on it)")
+        return
+    checkpoint = hstate.checkpoint()
+    made = sorted(a["netns"] for a in plan.actions if a["op"] == "netns_add")
+    hstate.owned_netns.update(made)
+    hstate.pending = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "netns": made,
+                      "actions": len(plan.actions) + (1 if plan.nft_cmds else 0)}
     hstate.save()
-    host.nft.apply(plan.nft_cmds)
+    try:
+        count = _run_actions(host, hstate, plan.actions, plan.nft_cmds)
+        faults.action(count, "verification")
+        _verify(host, run_spec, hstate, current, plan.actions, peers)
+        hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
+        hstate.save("the host was changed as planned, but that could not be recorded (the next apply finds it: "
+                    "all of it is marked or recorded as netstitch's)")
+    except Exception as e:      # any failure, a bug included: the host must not be left half-way
+        why = str(e) if isinstance(e, NetstitchError) else "%s: %s" % (type(e).__name__, e)
+        head = "apply failed on host %s: %s" % (spec["host"], why)
+        if not rollback:
+            try:
+                hstate.save()
+            except NetstitchError:
+                pass
+            raise ApplyError("%s\nnot rolled back (rollback: false): the host is left as the failure found it; the "
+                             "next apply continues from there" % head)
+        err, texts = _rollback(host, hstate, checkpoint, spec)
+        last = "the last successful apply" if checkpoint["spec"] is not None else \
+            "the state before netstitch's first apply here"
+        if err is None:
+            raise ApplyError("%s\nrolled back to %s (%s)" % (
+                head, last, "%d change%s undone" % (len(texts), "" if len(texts) == 1 else "s") if texts else
+                "nothing had changed yet"))
+        raise ApplyError("%s\nthe rollback to %s failed as well: %s\nleft on the host (still to undo):\n  - %s"
+                         % (head, last, err, "\n  - ".join(texts) or "(nothing found)"))
+
+
+def _rollback(host, hstate, checkpoint, failed_spec):
+    """Return the host to a checkpoint (the last successful apply: its spec, leases and peers; none yet: an empty
+    spec, which removes what the failed run made): re-plan toward it and apply that, then verify.
+    Returns (None, undone action texts) or (error, what is left still to undo)."""
+    prev = checkpoint["spec"] or {"host": failed_spec["host"], "networks": [], "containers": [], "links": []}
+    faults.rollback()
+    hstate.leases, hstate.spec, hstate.peers = checkpoint["leases"], checkpoint["spec"], checkpoint["peers"]
+    run_prev = prev
+    try:
+        run_prev = resolve_docker(host, prev, failed_spec)[0]
+        current = host.read(run_prev, hstate)
+        plan = planner.compute(run_prev, current, hstate.leases, checkpoint["peers"])
+        if plan.conflicts:
+            raise ApplyError("conflicts: %s" % "; ".join(plan.conflicts))
+        _run_actions(host, hstate, plan.actions, plan.nft_cmds)
+        if plan.actions or plan.nft_cmds:
+            _verify(host, run_prev, hstate, current, plan.actions, checkpoint["peers"])
+        undone = [a["text"] for a in plan.actions] + plan.nft_texts
+    except Exception as e:      # report what is left rather than a second traceback
+        why = str(e) if isinstance(e, NetstitchError) else "%s: %s" % (type(e).__name__, e)
+        try:
+            hstate.save()
+        except NetstitchError:
+            pass
+        try:
+            left = planner.compute(run_prev, host.read(run_prev, hstate), hstate.leases, checkpoint["peers"]).pending
+        except Exception as e2:     # the host cannot even be read: say so
+            left = ["(the host could not be read back: %s)" % e2]
+        return why, left
+    hstate.pending = None
+    try:
+        hstate.save()
+    except NetstitchError as e:
+        # the kernel is back at the checkpoint; the file still holds the intent record, which the next apply
+        # reconciles (what it lists is a superset of what exists)
+        undone.append("(the state file could not be updated: %s)" % e)
+    return None, undone
 
 
 def _probe_peers(spec):
