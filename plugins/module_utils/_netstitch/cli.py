@@ -7,6 +7,8 @@
     netstitch watch --host H [--state-dir D] [--docker-host URL]
                                            re-apply the host's last applied spec whenever a Docker container it
                                            names starts (a restarted container gets its interfaces back)
+    netstitch plugin --host H [--state-dir D] [--name N] [--socket PATH] [--docker-host URL]
+                                           Docker's network + IPAM driver for this host (docs/docker-plugin.md)
 """
 
 import argparse
@@ -45,7 +47,20 @@ def main(argv=None):
     w.add_argument("--state-dir", default=None)
     w.add_argument("--docker-host", default=None, help="Docker Engine address (default: the spec's docker_host, "
                                                        "DOCKER_HOST, unix:///var/run/docker.sock)")
+    g = sub.add_parser("plugin", help="serve Docker's network and IPAM driver calls for this host (docker network "
+                                      "create -d netstitch --ipam-driver netstitch --subnet ...)")
+    g.add_argument("--host", required=True)
+    g.add_argument("--state-dir", default=None)
+    g.add_argument("--name", default="netstitch", help="the driver name Docker knows (default netstitch)")
+    g.add_argument("--socket", default=None, help="default /run/docker/plugins/NAME.sock (or systemd's socket)")
+    g.add_argument("--docker-host", default=None, help="Docker Engine address for the stale-endpoint cleanup")
+    g.add_argument("--pidfile", default=None)
     args = p.parse_args(argv)
+    if args.cmd == "plugin":
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import server
+        return server.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.name, args.socket,
+                           args.docker_host, args.pidfile)
     if args.cmd == "watch":
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import watch

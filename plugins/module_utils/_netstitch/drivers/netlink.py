@@ -200,7 +200,8 @@ class Netlink(object):
             return
         for f in self.ipr.neighbours(rtnl.AF_BRIDGE):
             l = vx.get(f["ifindex"])
-            if l is not None and f["dst"] and f["flags"] & NTF_SELF:
+            # only permanent entries are netstitch's: what a learning VXLAN device learnt comes and goes
+            if l is not None and f["dst"] and f["flags"] & NTF_SELF and f["state"] & NUD_PERMANENT:
                 l["fdb"].append([f["lladdr"], f["dst"]])
         for l in vx.values():
             l["fdb"].sort()

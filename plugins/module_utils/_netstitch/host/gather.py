@@ -3,6 +3,7 @@
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
 def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
@@ -19,6 +20,8 @@ def gather(host_name, state_dir=DEFAULT_STATE_DIR, host=None):
         out["nft_rules"] = [r["rule"].get("comment") for f in ("inet", "bridge")
                             for r in (host.nft.read(f) or {}).get("nftables", []) if "rule" in r]
         out["leases"] = hstate.leases
+        if current.get("docker_plugin") and current["docker_plugin"]["endpoints"]:
+            out["docker_plugin"] = plugin_state.summary(current["docker_plugin"])
         if hstate.spec is not None:
             out["pending"] = planner.compute(spec, current, hstate.leases, hstate.peers).pending
             out["in_sync"] = not out["pending"]

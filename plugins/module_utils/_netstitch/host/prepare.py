@@ -8,6 +8,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.m
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import check_version
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
 def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None):
@@ -20,11 +22,13 @@ def prepare(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LO
             hstate = HostState(state_dir, spec["host"])
             run_spec = resolve_docker(host, spec, hstate.spec)[0]
             current = host.read(run_spec, hstate)
-            addresses, leases = ipam.allocate(run_spec, current, hstate.leases)
-            changed = leases != hstate.leases
-            if not check_mode:
-                hstate.leases = leases
-                hstate.save()
+            with plugin_state.lease_lock(state_dir, spec["host"]):      # addresses the Docker plugin gave stay its own
+                extra = plugin_core.reserved(plugin_state.load(state_dir, spec["host"]))
+                addresses, leases = ipam.allocate(run_spec, current, hstate.leases, extra)
+                changed = leases != hstate.leases
+                if not check_mode:
+                    hstate.leases = leases
+                    hstate.save()
             keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
     finally:
         if own:

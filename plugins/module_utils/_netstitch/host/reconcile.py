@@ -15,6 +15,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, namespaces, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 VERIFY_ATTEMPTS = 4
 
@@ -37,7 +38,14 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
             warnings += dwarn
             current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
-            plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force)
+            with plugin_state.lease_lock(state_dir, spec["host"]):
+                # the short lock the Docker plugin takes as well: leases are decided and recorded under it, with the
+                # plugin's leases as they are now
+                current["docker_plugin"] = plugin_state.load(state_dir, spec["host"])
+                plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force)
+                if not check_mode and not plan.conflicts and plan.leases != hstate.leases:
+                    hstate.leases = plan.leases
+                    hstate.save()
             warnings += plan.warnings
             if plan.conflicts:
                 raise ApplyError("nothing was changed on host %s because of %d conflict%s:\n  - %s" % (
