@@ -331,9 +331,10 @@ class Netlink(object):
         self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
 
     def _do_fdb_add(self, a):
-        # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: add
-        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "add", self._idx(None, a["dev"]), a["mac"],
-                    a["dst"])
+        # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: replace
+        # (a learning VXLAN device may have learnt it already; the permanent entry takes its place)
+        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "replace", self._idx(None, a["dev"]),
+                    a["mac"], a["dst"])
 
     def _do_fdb_del(self, a):
         self._write(self.ipr.fdb, "del", self._idx(None, a["dev"]), a["mac"], a["dst"])
