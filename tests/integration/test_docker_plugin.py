@@ -26,7 +26,7 @@ from test_ports_links import serve
 pytestmark = pytest.mark.docker
 
 PLUGIN_DIR = "/run/docker/plugins"
-OV, BACK, INT = "10.61.0.0/16", "10.62.0.0/24", "10.63.0.0/24"
+OV, BACK, INT, ISO = "10.61.0.0/16", "10.62.0.0/24", "10.63.0.0/24", "10.64.0.0/24"
 
 
 class PluginLab(object):
@@ -176,6 +176,7 @@ def topology(pl):
                    "hosts": ["h1", "h2", "h3"]},
             "back": {"subnet": BACK, "hosts": ["h1", "h2"]},
             "int": {"subnet": INT, "internal": True, "hosts": ["h1"]},
+            "iso": {"subnet": ISO, "isolated": True, "hosts": ["h1"]},
         },
         "containers": {
             "n3": {"host": "h3", "netns": pl.fabric.cns("n3"), "interfaces": [{"network": "ov"}]},
@@ -271,6 +272,12 @@ def test_fixed_ip_internal_and_isolation(pl):
     assert pl.ping("h1", "i1", pl.addr("h1", "i2"))
     assert not pl.ping("h1", "i1", "198.51.100.1")
     assert "default" not in pl.docker("h1", "exec", "i1", "ip", "route").stdout
+    # isolated: containers of the network do not reach each other (no link), but reach the outside
+    pl.netcreate("h1", "ison", ISO)
+    pl.run("h1", "s1", "--network", "ison")
+    pl.run("h1", "s2", "--network", "ison")
+    assert not pl.ping("h1", "s1", pl.addr("h1", "s2"))
+    assert pl.ping("h1", "s1", "198.51.100.1")
     # the outside is reachable from a non-internal network (masquerade)
     assert pl.ping("h1", "fx", "198.51.100.1")
     # --internal on a network the topology does not make internal: refused, naming why
@@ -400,7 +407,7 @@ def test_network_rm_leaves_nothing(pl):
     assert "nsp" in pl.links("h2")
     for h in ("h1", "h2"):
         pl.engines[h].remove_all()
-        for net in ("ov", "bk", "intn"):
+        for net in ("ov", "bk", "intn", "ison"):
             pl.docker(h, "network", "rm", net, check=False)
     for h in ("h1", "h2"):
         assert "nsp" not in pl.links(h) and "nsq" not in pl.links(h)
