@@ -28,6 +28,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin
 __all__ = ["ADDRESS_SPACE", "IPAM_METHODS", "NET_METHODS", "PLUGIN_CONTAINER", "Core", "Fail", "Result", "empty_state",
            "host_ifname", "mac_of", "moved_ifname", "reserved", "with_published"]
 
+
 class Core(NetCalls):
     """The two drivers of one host. ``name`` is the plugin name Docker knows (for messages); ``view`` (per call) is
     {"host": name, "networks": {name: host spec network}, "taken": {network: set of addresses the Ansible path
