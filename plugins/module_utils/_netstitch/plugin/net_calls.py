@@ -102,7 +102,8 @@ class NetCalls(object):
         actions = [{"op": "link_del", "ns": None, "name": rec["host_ifname"],
                     "text": "remove veth %s of endpoint %s" % (rec["host_ifname"], short(eid))}]
         if rec["ports"]:
-            actions.append({"op": "ports_sync", "text": "unpublish the ports of endpoint %s" % short(eid)})
+            actions.append({"op": "ports_sync", "release": True,
+                            "text": "unpublish the ports of endpoint %s" % short(eid)})
         return actions
 
     def net_DeleteEndpoint(self, body, st, view, now):
@@ -185,7 +186,8 @@ class NetCalls(object):
         if rec is None or not rec["ports"]:
             return {}, []
         rec["ports"] = []
-        return {}, [{"op": "ports_sync", "text": "unpublish the ports of endpoint %s" % short(body["EndpointID"])}]
+        return {}, [{"op": "ports_sync", "release": True,
+                     "text": "unpublish the ports of endpoint %s" % short(body["EndpointID"])}]
 
 
 def _publisher(view, st, key, eid):

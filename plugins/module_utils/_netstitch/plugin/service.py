@@ -174,6 +174,31 @@ class Plugin(object):
                 raise NetstitchError("%s: kernel said: %s" % (a["text"], e.args[1]))
 
     def _do_ports_sync(self, a, new_state):
+        """A release (Revoke, DeleteEndpoint) never fails for a busy host lock: its ports are dropped from the state
+        now and from the nft maps as soon as the lock is free (a background retry); a stale map element for a
+        gone endpoint harms nothing meanwhile."""
+        try:
+            self._sync_ports(new_state)
+        except NetstitchError as e:
+            if not a.get("release"):
+                raise
+            self.log(event="unpublish-deferred", action=a["text"], reason=str(e))
+            self._retry_sync()
+
+    def _retry_sync(self):
+        def work():
+            wait = 0.5
+            while not self.stop.wait(wait):
+                with self.lock:
+                    try:
+                        self._sync_ports(self.state)
+                        self.log(event="unpublished")
+                        return
+                    except NetstitchError:
+                        wait = min(wait * 2, 10.0)
+        threading.Thread(target=work, daemon=True, name="ports-retry").start()
+
+    def _sync_ports(self, new_state):
         """Published ports: netstitch's nft table as the apply would make it with the plugin's ports (one
         transaction), under the host lock, which an apply holds for its whole run: a few seconds at most here."""
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nft import Nft
