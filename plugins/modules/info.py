@@ -89,6 +89,13 @@ netstitch:
       description: Address leases by network.
       type: dict
       returned: always
+    docker_plugin:
+      description:
+        - Endpoints of netstitch's Docker plugin (C(netstitch plugin)), keyed by Docker endpoint ID (12 characters),
+          with network, address, MAC, host end and published ports (C(docker port) does not show these for
+          remote drivers).
+      type: dict
+      returned: when the plugin has endpoints on the host
     in_sync:
       description: Whether the kernel matches the last applied spec (null when nothing was applied yet).
       type: bool

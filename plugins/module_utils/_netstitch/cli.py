@@ -10,6 +10,7 @@ without Ansible. The parser is here; the commands are in commands.py (exit statu
     netstitch watch --host H                     re-apply when a Docker container it names starts
     netstitch compile TOPOLOGY [--host H]        the per-host specs (JSON)
     netstitch prepare TOPOLOGY --host H          the facts other hosts need (JSON)
+    netstitch plugin --host H                    Docker's network + IPAM driver for this host (docs/docker-plugin.md)
 """
 
 import argparse
@@ -143,6 +144,18 @@ def parser():
     w.add_argument("--docker-host", default=None, metavar="URL",
                    help="Docker Engine address (default: the spec's docker_host, DOCKER_HOST, "
                         "unix:///var/run/docker.sock)")
+
+    g = _sub(sub, "plugin", "serve Docker's network and IPAM driver calls for this host (docker network create "
+                            "-d netstitch --ipam-driver netstitch -o netstitch.network=NET NAME)",
+             "netstitch plugin --host h1 --state-dir /var/lib/netstitch", commands.cmd_plugin)
+    g.add_argument("--host", metavar="NAME", required=True, help="this host's name in the topology")
+    _state_dir(g)
+    g.add_argument("--name", default="netstitch", help="the driver name Docker knows (default netstitch)")
+    g.add_argument("--socket", default=None, metavar="PATH",
+                   help="default /run/docker/plugins/NAME.sock (or the socket systemd passes)")
+    g.add_argument("--docker-host", default=None, metavar="URL",
+                   help="Docker Engine address for the stale-endpoint clean-up after start")
+    g.add_argument("--pidfile", default=None, metavar="PATH", help="write the daemon's PID here")
 
     k = _sub(sub, "compile", "print the per-host specs the apply module receives (JSON)",
              "netstitch compile topology.yml --host h1", commands.cmd_compile)

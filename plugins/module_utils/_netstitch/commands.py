@@ -288,3 +288,10 @@ def cmd_watch(args):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import watch
     pick_host(args, state_dir=args.state_dir)
     return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)
+
+
+def cmd_plugin(args):
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import server
+    return server.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.name, args.socket,
+                       args.docker_host, args.pidfile)

@@ -14,6 +14,7 @@ current = {
   "hosts_files": {netns: [[ip, name]] or None},                                                     (kinds.hosts_file)
   "docker_user": [rule tuples] or None (no DOCKER-USER chain here),                                 (kinds.docker_user)
   "docker_networks": {name: view} (only when the Docker Engine is involved),                        (kinds.docker_network)
+  "docker_plugin": the Docker plugin's state (networks, endpoints, pools, leases) or None            (plugin.core)
 }
 link = {"index", "kind", "alias", "group" (marks.MARK_GROUP: made by netstitch), "master", "mtu", "up", "mac",
         "peer_index", "addresses": ["a.b.c.d/len", ...],

@@ -9,7 +9,9 @@ are ever changed or removed; everything else on a host is someone else's.
 - Docker networks: the labels ``LABEL_HOST`` and ``LABEL_NETWORK``;
 - DOCKER-USER: rules whose comment starts with ``DOCKER_USER_MARK``;
 - hosts files: the block between ``HOSTS_BEGIN`` and ``HOSTS_END``;
-- network namespaces: the list in the host's state file (see host.statefile).
+- network namespaces: the list in the host's state file (see host.statefile);
+- Docker plugin endpoints: veths whose alias starts with ``PLUGIN_VETH_PREFIX`` (netstitch's, made by
+  `netstitch plugin` for Docker, never planned by an apply: see plugin/).
 """
 
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
@@ -23,6 +25,7 @@ DOCKER_USER_CHAIN = "DOCKER-USER"
 DOCKER_USER_MARK = "netstitch"
 HOSTS_BEGIN = "# BEGIN netstitch (managed: links of this container)"
 HOSTS_END = "# END netstitch"
+PLUGIN_VETH_PREFIX = ALIAS_PREFIX + "veth plugin:"
 
 
 def owned(link):
@@ -55,6 +58,15 @@ def tap_alias(network):
 
 def veth_alias(container, ifname, network):
     return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
+
+
+def plugin_veth_alias(endpoint, network):
+    return "%s%s/eth %s" % (PLUGIN_VETH_PREFIX, endpoint, network)
+
+
+def plugin_made(link):
+    """Whether an interface is a Docker plugin endpoint's: netstitch's, but never planned by an apply."""
+    return (link.get("alias") or "").startswith(PLUGIN_VETH_PREFIX)
 
 
 def docker_network_owned(have, host):

@@ -15,6 +15,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, docker_user, endpoint, hosts_file, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
 
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
@@ -92,6 +93,9 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     while containers are connected; ``previous``: the spec applied last (names what is going, for ``changes``)."""
     have_docker = current.get("docker_networks")
     extra = docker_network.reserved_by_docker(spec, have_docker, leases) if have_docker else None
+    plugin = current.get("docker_plugin")     # the Docker plugin's endpoints: owned, never planned
+    if plugin:
+        extra = plugin_core.reserved(plugin, extra)
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
     desired = desired_state(spec, addresses)
     links, names, warnings = resolve_links(spec, addresses, peers)
@@ -100,7 +104,9 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})
     actions, conflicts = diff(desired, current, ctx)
-    tables = nft.desired_tables(spec, addresses, links, sysctl.bridge_nf(current))
+    # the ports the plugin's endpoints publish are in netstitch's maps too (a new spec: the input stays as it is)
+    nft_spec, nft_addresses = plugin_core.with_published(spec, addresses, plugin) if plugin else (spec, addresses)
+    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current))
     nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
     context = describe.Context(desired, current, spec=spec, previous=previous, addresses=addresses, leases=leases)
     return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,

@@ -120,7 +120,8 @@ class Netlink(object):
             return
         for f in self.ipr.neighbours(rtnl.AF_BRIDGE):
             l = vx.get(f["ifindex"])
-            if l is not None and f["dst"] and f["flags"] & NTF_SELF:
+            # only permanent entries are netstitch's: what a learning VXLAN device learnt comes and goes
+            if l is not None and f["dst"] and f["flags"] & NTF_SELF and f["state"] & NUD_PERMANENT:
                 l["fdb"].append([f["lladdr"], f["dst"]])
         for l in vx.values():
             l["fdb"].sort()
@@ -260,9 +261,10 @@ class Netlink(object):
         self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
 
     def _do_fdb_add(self, a):
-        # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: add
-        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "add", self._idx(None, a["dev"]), a["mac"],
-                    a["dst"])
+        # the all-zero MAC (flooding) has one entry per peer: append; a unicast MAC has one destination: replace
+        # (a learning VXLAN device may have learnt it already; the permanent entry takes its place)
+        self._write(self.ipr.fdb, "append" if a["mac"] == ZERO_MAC else "replace", self._idx(None, a["dev"]),
+                    a["mac"], a["dst"])
 
     def _do_fdb_del(self, a):
         self._write(self.ipr.fdb, "del", self._idx(None, a["dev"]), a["mac"], a["dst"])

@@ -361,13 +361,14 @@ class Socket(object):
             self.request(RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if cmd == "replace" else NLM_F_EXCL), hdr + attrs)
 
     def fdb(self, cmd, ifindex, lladdr, dst):
-        """cmd: add | append | del (static remote entries of a VXLAN device)."""
+        """cmd: add | append | replace | del (static remote entries of a VXLAN device)."""
         body = (_NDM.pack(AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF, 0) + _nla(NDA_LLADDR, _mac(lladdr))
                 + _nla(NDA_DST, _ip4(dst)))
         if cmd == "del":
             self.request(RTM_DELNEIGH, 0, body)
         else:
-            self.request(RTM_NEWNEIGH, NLM_F_CREATE | (NLM_F_APPEND if cmd == "append" else NLM_F_EXCL), body)
+            flag = {"append": NLM_F_APPEND, "replace": NLM_F_REPLACE}.get(cmd, NLM_F_EXCL)
+            self.request(RTM_NEWNEIGH, NLM_F_CREATE | flag, body)
 
     def neigh(self, cmd, ifindex, dst, lladdr=None):
         """cmd: replace | del (permanent IPv4 neighbour entries)."""

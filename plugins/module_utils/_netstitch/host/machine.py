@@ -4,6 +4,7 @@ the driver that carries it out (actions.OPS). Drivers are made lazily, so planni
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network, hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
 def namespaces(spec):
@@ -64,6 +65,8 @@ class Host(object):
                                                           set(hosts_file.namespaces(hstate.spec))))
         cur["docker_user"] = self.docker_user.read()
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
+        cur["docker_plugin"] = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") \
+            else None
         if self.docker is not None and docker_network.needed(spec, hstate.spec):
             cur["docker_networks"] = self.docker.networks(set(docker_network.desired(spec)))
         return cur

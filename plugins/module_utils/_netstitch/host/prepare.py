@@ -10,6 +10,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.m
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import check_version
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
 def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
@@ -23,11 +25,13 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
             hstate = HostState(state_dir, spec["host"])
             run_spec = resolve_docker(host, spec, hstate.spec)[0]
             current = host.read(run_spec, hstate)
-            addresses, leases = ipam.allocate(run_spec, current, hstate.leases)
-            changed = leases != hstate.leases
-            if not check_mode:
-                hstate.leases = leases
-                hstate.save()
+            with plugin_state.lease_lock(state_dir, spec["host"]):      # addresses the Docker plugin gave stay its own
+                extra = plugin_core.reserved(plugin_state.load(state_dir, spec["host"]))
+                addresses, leases = ipam.allocate(run_spec, current, hstate.leases, extra)
+                changed = leases != hstate.leases
+                if not check_mode:
+                    hstate.leases = leases
+                    hstate.save()
             keys, kchanged = tinc_keys(spec, check_mode, state_dir, lock=False)
     finally:
         if own:

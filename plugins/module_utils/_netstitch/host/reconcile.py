@@ -7,6 +7,7 @@ record before the first write, every object marked or recorded before it exists 
 part-way returns the host to the last successful apply (_execute, _rollback).
 """
 
+import contextlib
 import copy
 import os
 import time
@@ -19,6 +20,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, namespaces, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 VERIFY_ATTEMPTS = 4
 
@@ -89,7 +91,16 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
             warnings += dwarn
             current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
-            plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force, previous=hstate.spec)
+            # what a rollback returns to, taken before this run records any new lease
+            checkpoint = hstate.checkpoint()
+            with (plugin_state.lease_lock(state_dir, spec["host"]) if not check_mode else _nothing()):
+                # the short lock the Docker plugin takes as well: leases are decided and recorded under it, with the
+                # plugin's leases as they are now (check mode only reads, and makes no lock file)
+                current["docker_plugin"] = plugin_state.load(state_dir, spec["host"])
+                plan = planner.compute(run_spec, current, hstate.leases, peers, docker_force, previous=hstate.spec)
+                if not check_mode and not plan.conflicts and plan.leases != hstate.leases:
+                    hstate.leases = plan.leases
+                    hstate.save()
             warnings += plan.warnings
             if plan.conflicts:
                 raise ApplyError("nothing was changed on host %s because of %d conflict%s:\n  - %s" % (
@@ -110,7 +121,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "diff": describe.diff(chs, spec["host"]),
             }
             if not check_mode:
-                _execute(host, hstate, spec, run_spec, plan, current, peers, rollback)
+                _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint)
                 if absent:
                     _forget(state_dir, spec["host"], hstate, lock)
             if probe_peers:
@@ -123,6 +134,11 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
     finally:
         if own:
             host.close()
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
 
 
 def check_version(spec: Dict[str, Any]) -> None:
@@ -150,7 +166,7 @@ def _run_actions(host, hstate, actions, nft_cmds):
     return index + (1 if nft_cmds else 0)
 
 
-def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback):
+def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint):
     """Carry out a computed plan, crash-consistently:
     1. intent: the namespaces about to be made join owned_netns and ``pending`` is set, in the state file, fsync'd,
        before the first write to the host (a full or read-only state directory stops the run here, host untouched);
@@ -161,7 +177,6 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback):
         hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
         hstate.save("the host already matched the spec (nothing was changed on it)")
         return
-    checkpoint = hstate.checkpoint()
     made = sorted(a["netns"] for a in plan.actions if a["op"] == "netns_add")
     hstate.owned_netns.update(made)
     hstate.pending = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "netns": made,

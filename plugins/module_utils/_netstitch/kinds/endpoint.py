@@ -62,7 +62,7 @@ def diff(desired_state, current, out, ctx):
         _one(hname, want, desired_state, current, links, known_ns, out)
     for name, link in sorted(links.items()):
         if marks.owned(link) and link.get("kind") == "veth" and name not in desired_state["endpoints"] \
-                and name not in ctx.lingering:
+                and name not in ctx.lingering and not marks.plugin_made(link):    # the Docker plugin's: never planned
             out.add("prune", act("link_del", "remove veth %s (%s)" % (name, marks.alias_text(link)), ns=None,
                                  name=name))
 

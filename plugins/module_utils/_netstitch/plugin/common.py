@@ -1,0 +1,77 @@
+# -*- coding: utf-8 -*-
+# Copyright: netstitch contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Names, helpers and the failure type the Docker plugin's protocol core shares (pure)."""
+
+import ipaddress
+
+ADDRESS_SPACE = "netstitch"
+GATEWAY_KEY = "com.docker.network.gateway"
+OPT_NETWORK = "netstitch.network"
+GENERIC = "com.docker.network.generic"
+INTERNAL = "com.docker.network.internal"
+PORTMAP = "com.docker.network.portmap"
+REQUEST_TYPE = "RequestAddressType"
+PLUGIN_CONTAINER = "plugin:"     # the container name plugin endpoints carry in the apply's published ports
+PROTOCOLS = {6: "tcp", 17: "udp"}
+
+IPAM_METHODS = ("GetCapabilities", "GetDefaultAddressSpaces", "RequestPool", "ReleasePool", "RequestAddress",
+                "ReleaseAddress")
+NET_METHODS = ("GetCapabilities", "CreateNetwork", "DeleteNetwork", "AllocateNetwork", "FreeNetwork",
+               "CreateEndpoint", "DeleteEndpoint", "EndpointOperInfo", "Join", "Leave",
+               "ProgramExternalConnectivity", "RevokeExternalConnectivity", "DiscoverNew", "DiscoverDelete")
+
+
+def empty_state():
+    return {"networks": {}, "endpoints": {}, "pools": {}, "leases": {}}
+
+
+def host_ifname(eid):
+    return "nsp" + eid[:11]
+
+
+def moved_ifname(eid):
+    """The end Docker moves into the container (and renames eth<N>)."""
+    return "nsq" + eid[:11]
+
+
+def mac_of(address):
+    """The endpoint MAC derived from its IPv4 address: locally administered 0a:58 + the four address bytes (stable
+    for a fixed --ip, readable in an FDB dump)."""
+    ip = ipaddress.IPv4Address(address.split("/")[0])
+    return "0a:58:" + ":".join("%02x" % b for b in ip.packed)
+
+
+class Fail(Exception):
+    """A call that fails with a message for the user (the response carries it as Err or Error)."""
+
+
+class Result(object):
+    def __init__(self, response, actions=(), state=None, status=200):
+        self.response = response
+        self.actions = list(actions)
+        self.state = state
+        self.status = status
+
+
+def net_of(view, name):
+    return view["networks"].get(name)
+
+
+def names_of(view):
+    return ", ".join("%s %s" % (n, view["networks"][n]["subnet"]) for n in sorted(view["networks"])) or "none"
+
+
+def pool_id(network, cidr):
+    return "%s/%s/%s" % (ADDRESS_SPACE, network, cidr)
+
+
+def parse_pool_id(pid):
+    parts = (pid or "").split("/")
+    if len(parts) != 4 or parts[0] != ADDRESS_SPACE:
+        return None
+    return parts[1]
+
+
+def short(x):
+    return (x or "")[:12]
