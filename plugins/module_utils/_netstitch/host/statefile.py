@@ -6,6 +6,7 @@ import os
 
 DEFAULT_STATE_DIR = "/var/lib/netstitch"
 
+
 class HostState(object):
     """netstitch's small per-host memory: address leases and the namespaces it created."""
 
