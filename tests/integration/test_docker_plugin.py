@@ -20,7 +20,7 @@ import pytest
 
 import dockerkit
 import nskit
-from test_overlays import CLI, Fabric
+from fabrickit import CLI, Fabric
 from test_ports_links import serve
 
 pytestmark = pytest.mark.docker
