@@ -7,7 +7,8 @@ import re
 import subprocess
 
 import nskit
-from test_overlays import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
+# the fixture: a lab, removed with its hosts files
+from test_overlays import fabric  # noqa: F401 pylint: disable=unused-import
 
 HOSTS = ("h1", "h2")
 SERVER = """

@@ -56,7 +56,7 @@ def test_console_script_points_at_the_cli(pyproject):
     target = pyproject["project"]["scripts"]["netstitch"]
     mod, func = target.split(":")
     assert mod == PREFIX + "plugins.module_utils.netstitch.cli" and func == "main"
-    assert os.path.exists(os.path.join(TOP, *mod[len(PREFIX):].split("."))+ ".py")
+    assert os.path.exists(os.path.join(TOP, *mod[len(PREFIX):].split(".")) + ".py")
 
 
 def test_galaxy_metadata_complete():

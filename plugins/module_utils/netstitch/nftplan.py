@@ -48,7 +48,7 @@ def _ip(field):
 
 def _prefix(cidr):
     if "/" not in cidr or cidr.endswith("/32"):
-        return cidr.split("/")[0]
+        return cidr.split("/", 1)[0]
     addr, plen = cidr.split("/")
     return {"prefix": {"addr": addr, "len": int(plen)}}
 
@@ -150,7 +150,7 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
             ip = addresses.get((p["container"], p["ifname"]))
             if ip is None:
                 continue
-            ip = str(ip).split("/")[0]
+            ip = str(ip).split("/", 1)[0]
             if p["host_ip"]:
                 key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
             else:
@@ -315,14 +315,14 @@ def diff_table(family, desired, current):
         el = {"family": family, "table": TABLE, "name": name}
         add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
         if rm:      # first, so that a map key whose value changes is deleted before it is added again
-            cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
-                                                              for e in rm])}})
-            texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
-                                                                     _sample(rm)))
+            elems = [_elem_json(e)[0] if kind == "map" else _elem_json(e) for e in rm]
+            cmds.append({"delete": {"element": dict(el, elem=elems)}})
+            texts.append("remove %d element%s from nft %s %s%s"
+                         % (len(rm), "" if len(rm) == 1 else "s", kind, name, _sample(rm)))
         if add:
             cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
-            texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
-                                                                _sample(add)))
+            texts.append("add %d element%s to nft %s %s%s"
+                         % (len(add), "" if len(add) == 1 else "s", kind, name, _sample(add)))
     for name in sorted(set(have_chains) - set(desired.get("chains", {}))):
         cmds += [_chain_cmd(family, "flush", name), _chain_cmd(family, "delete", name)]
         texts.append("remove nft chain %s%s" % (q, name))

@@ -208,8 +208,8 @@ def plan(desired, current):
     have_routes = current.get("routes", {})
     for dst, want in sorted(desired.get("routes", {}).items()):
         if have_routes.get(dst, {}).get("via") != want["via"]:
-            ovl.append(_act("route_add", "route %s via %s (host %s, network %s)" % (dst, want["via"], want["host"],
-                                                                                 want["network"]),
+            ovl.append(_act("route_add",
+                            "route %s via %s (host %s, network %s)" % (dst, want["via"], want["host"], want["network"]),
                             dst=dst, via=want["via"], replace=dst in have_routes))
     for dst, have in sorted(have_routes.items()):
         if dst not in desired.get("routes", {}):

@@ -26,7 +26,7 @@ def read():
     exe = _iptables()
     if not exe:
         return None
-    r = subprocess.run([exe, "-w", "5", "-S", CHAIN], capture_output=True, text=True)
+    r = subprocess.run([exe, "-w", "5", "-S", CHAIN], capture_output=True, text=True, check=False)
     if r.returncode != 0:
         return None
     out = []
@@ -51,6 +51,6 @@ def desired(bridges):
 def change(verb, rule):
     """verb: "-I" (insert at the top, before Docker's RETURN) or "-D"."""
     args = [_iptables(), "-w", "5", verb, CHAIN] + (["1"] if verb == "-I" else []) + list(rule)
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True, check=False)
     if r.returncode != 0:
         raise ApplyError("iptables %s %s failed: %s" % (verb, " ".join(rule), r.stderr.strip()))

@@ -83,7 +83,7 @@ class Tinc(object):
         return "netstitch-tinc-%s-%s.service" % (node_name(self.host), re.sub(r"[^A-Za-z0-9_.-]", "_", network))
 
     def _systemctl(self, *args):
-        r = subprocess.run(("systemctl",) + args, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        r = subprocess.run(("systemctl",) + args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise ApplyError("systemctl %s failed: %s" % (" ".join(args), r.stderr.strip()[-300:]))
 
@@ -122,8 +122,8 @@ class Tinc(object):
             if not os.path.isdir(d):
                 continue
             files = {}
-            for rel in ["tinc.conf"] + ["hosts/" + h for h in sorted(os.listdir(os.path.join(d, "hosts")))
-                                         if os.path.isdir(os.path.join(d, "hosts"))]:
+            peers = sorted(os.listdir(os.path.join(d, "hosts"))) if os.path.isdir(os.path.join(d, "hosts")) else []
+            for rel in ["tinc.conf"] + ["hosts/" + h for h in peers]:
                 files[rel] = read_text(os.path.join(d, rel))
             out[net] = {"pubkey": public_key(d, self.host), "has_key": os.path.exists(os.path.join(d, "rsa_key.priv")),
                         "files": files, "pid": running_pid(d)}
@@ -142,7 +142,7 @@ class Tinc(object):
                 f.write("Name = %s\n" % node_name(self.host))
         self.writes += 1
         r = subprocess.run(["tincd", "-c", d, "-K%d" % KEY_BITS], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
         key = public_key(d, self.host)
         if r.returncode != 0 or not key:
             raise ApplyError("tinc key generation for network %s failed: %s" % (network, r.stderr.strip()[-300:]))
@@ -180,7 +180,7 @@ class Tinc(object):
             self._systemctl("enable", "--now", self.unit(network))
         else:
             r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, check=False)
             if r.returncode != 0:
                 raise ApplyError("tincd for network %s did not start: %s (log: %s)"
                                  % (network, r.stderr.strip()[-300:], os.path.join(d, "tinc.log")))
