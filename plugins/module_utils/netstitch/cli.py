@@ -4,6 +4,8 @@
     netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
     netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force]
                                            reconcile the host this process runs in (root; use nsenter for a lab host)
+    netstitch graph TOPOLOGY [-o FILE.dot|.svg|.png] [--report PROBE.json]
+                                           draw hosts, networks, containers, published ports and links
     netstitch watch --host H [--state-dir D] [--docker-host URL]
                                            re-apply the host's last applied spec whenever a Docker container it
                                            names starts (a restarted container gets its interfaces back)
@@ -23,6 +25,25 @@ def _say(text, stream=None):
     """One line of output (print() is reserved for modules' debugging by ansible-test's rules)."""
     stream = stream or sys.stdout
     stream.write(text + "\n")
+
+
+def _graph(args, topo):
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import graph
+    fmt = args.format or (args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else "dot")
+    if fmt not in graph.FORMATS:
+        raise NetstitchError("graph: cannot tell the format from %r; give --format dot, svg or png" % args.output)
+    try:
+        report = graph.load_report(args.report) if args.report else None
+        data = graph.render(graph.to_dot(topo, report, title=args.title), fmt)
+        if args.output:
+            with open(args.output, "wb") as f:
+                f.write(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+    except (OSError, ValueError) as e:
+        raise NetstitchError("graph: %s" % e)
+    return 0
 
 
 def main(argv=None):
@@ -51,6 +72,14 @@ def main(argv=None):
     w.add_argument("--state-dir", default=None)
     w.add_argument("--docker-host", default=None, help="Docker Engine address (default: the spec's docker_host, "
                                                        "DOCKER_HOST, unix:///var/run/docker.sock)")
+    g = sub.add_parser("graph", help="draw the topology: Graphviz DOT, or SVG/PNG rendered by Graphviz's dot")
+    g.add_argument("topology")
+    g.add_argument("-o", "--output", help="file to write; its extension (.dot, .svg, .png) sets the format unless "
+                                          "--format does (default: DOT on standard output)")
+    g.add_argument("--format", choices=["dot", "svg", "png"])
+    g.add_argument("--report", help="JSON file of probe results (the probe module's return, a list of them, or "
+                                    "{host: result}) to colour reached / blocked / mismatched")
+    g.add_argument("--title")
     args = p.parse_args(argv)
     if args.cmd == "watch":
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, watch
@@ -61,6 +90,8 @@ def main(argv=None):
         if args.cmd == "validate":
             _say("%s: valid (%d hosts, %d networks, %d containers)"
                  % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
+        elif args.cmd == "graph":
+            return _graph(args, topo)
         elif args.cmd == "compile":
             if args.host and args.host not in specs:
                 raise NetstitchError("host %r is not in the topology" % args.host)
