@@ -88,7 +88,7 @@ def test_scenario_applies_reaches_and_is_idempotent(exlab, scenario):
     second = recap(out)
     assert all(v["changed"] == 0 and v["failed"] == 0 for v in second.values()), (second, out[-4000:])
     with open(topo) as f:
-        for c, cd in (yaml.safe_load(f).get("containers") or {}).items():
+        for c in (yaml.safe_load(f).get("containers") or {}):
             assert os.path.exists("/run/netns/" + c), "container %s of %s was not made" % (c, scenario)
 
 

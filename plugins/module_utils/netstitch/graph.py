@@ -179,9 +179,9 @@ def to_dot(topo, report=None, title=None):
         out.append("  }")
     unders = sorted({str(h.underlay.network) for h in topo.hosts.values() if h.underlay is not None})
     if unders:
-        out.append("  %s%s;" % (_q(node_id("underlay")), _attrs(label="underlay\n%s" % "\n".join(unders),
-                                                                 shape="cylinder", style="filled",
-                                                                 fillcolor="#eceff1")))
+        attrs = _attrs(label="underlay\n%s" % "\n".join(unders), shape="cylinder", style="filled",
+                       fillcolor="#eceff1")
+        out.append("  %s%s;" % (_q(node_id("underlay")), attrs))
         for hname, host in topo.hosts.items():
             if host.underlay is not None:
                 out.append("  %s -> %s%s;" % (_q(node_id("host", hname)), _q(node_id("underlay")),
