@@ -9,26 +9,35 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
           'type': 'object',
           'additionalProperties': False,
           'required': ['hosts', 'networks'],
-          'properties': {'version': {'description': 'Format version of this file.', 'const': 1},
+          'properties': {'version': {'description': 'Format version of this file.', 'const': 1, 'examples': [1]},
                          'hosts': {'description': 'The hosts taking part, keyed by inventory name.',
                                    'type': 'object',
                                    'minProperties': 1,
                                    'propertyNames': {'$ref': '#/$defs/name'},
-                                   'additionalProperties': {'$ref': '#/$defs/host'}},
+                                   'additionalProperties': {'$ref': '#/$defs/host'},
+                                   'examples': [{'h1': {'underlay': '192.0.2.1/24'},
+                                                 'h2': {'underlay': '192.0.2.2/24'}}]},
                          'networks': {'description': 'Layer-2 networks, keyed by name.',
                                       'type': 'object',
                                       'propertyNames': {'$ref': '#/$defs/name'},
-                                      'additionalProperties': {'$ref': '#/$defs/network'}},
+                                      'additionalProperties': {'$ref': '#/$defs/network'},
+                                      'examples': [{'front': {'subnet': '10.10.0.0/24',
+                                                              'overlay': {'type': 'vxlan', 'vni': 100}}}]},
                          'containers': {'description': 'Containers and their interfaces, keyed by name.',
                                         'type': 'object',
                                         'propertyNames': {'$ref': '#/$defs/name'},
-                                        'additionalProperties': {'$ref': '#/$defs/container'}},
+                                        'additionalProperties': {'$ref': '#/$defs/container'},
+                                        'examples': [{'web': {'host': 'h1', 'interfaces': [{'network': 'front'}]}}]},
                          'links': {'description': 'Links: a client may reach a server container (or any container of '
                                                   'a network), optionally only on some ports; replies pass. On '
                                                   'isolated networks only linked traffic flows; a link to a container '
                                                   "also gives the client the server's name.",
                                    'type': 'array',
-                                   'items': {'$ref': '#/$defs/link'}}},
+                                   'items': {'$ref': '#/$defs/link'},
+                                   'examples': [[{'client': 'web',
+                                                  'server': 'db',
+                                                  'ports': [5432],
+                                                  'name': 'database'}]]}},
           '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
                     'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                                'type': 'string',
@@ -44,42 +53,52 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                         'it here), with its prefix length when routed '
                                                                         'overlays need to know the underlay subnet '
                                                                         '(192.0.2.1/24).',
-                                                         'type': 'string'},
+                                                         'type': 'string',
+                                                         'examples': ['192.0.2.1/24']},
                                             'underlay_mtu': {'description': 'MTU of the underlay path (default 1500).',
-                                                             '$ref': '#/$defs/mtu'},
+                                                             '$ref': '#/$defs/mtu',
+                                                             'examples': [9000]},
                                             'docker_host': {'description': 'Address of the Docker Engine API on this '
                                                                            'host, for its Docker containers and '
                                                                            'networks (default: the DOCKER_HOST '
                                                                            'environment variable of the apply, else '
                                                                            'unix:///var/run/docker.sock).',
                                                             'type': 'string',
-                                                            'minLength': 1}}},
+                                                            'minLength': 1,
+                                                            'examples': ['unix:///var/run/docker.sock']}}},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
                                 'required': ['subnet'],
                                 'properties': {'bridge': {'description': 'Linux bridge name on each host (default '
                                                                          'nsbr-<network>).',
-                                                          '$ref': '#/$defs/ifname'},
+                                                          '$ref': '#/$defs/ifname',
+                                                          'examples': ['br-front']},
                                                'subnet': {'description': 'IPv4 subnet in CIDR form.',
-                                                          'type': 'string'},
+                                                          'type': 'string',
+                                                          'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
                                                                           "the subnet's first address).",
-                                                           'type': 'string'},
+                                                           'type': 'string',
+                                                           'examples': ['10.10.0.254']},
                                                'mtu': {'description': 'MTU of the bridge and every interface on it '
                                                                       '(68 to 65535; default 1500).',
-                                                       '$ref': '#/$defs/mtu'},
+                                                       '$ref': '#/$defs/mtu',
+                                                       'examples': [1400]},
                                                'masquerade': {'description': 'Masquerade outbound traffic from the '
                                                                              'subnet (default true unless internal).',
-                                                              'type': 'boolean'},
+                                                              'type': 'boolean',
+                                                              'examples': [False]},
                                                'internal': {'description': 'No way out: traffic may not leave the '
                                                                            'network through the host.',
-                                                            'type': 'boolean'},
+                                                            'type': 'boolean',
+                                                            'examples': [True]},
                                                'hosts': {'description': 'Hosts that carry this network even without '
                                                                         'containers on it (default: hosts with '
                                                                         'containers on it).',
                                                          'type': 'array',
                                                          'items': {'$ref': '#/$defs/name'},
-                                                         'uniqueItems': True},
+                                                         'uniqueItems': True,
+                                                         'examples': [['h1', 'h2']]},
                                                'overlay': {'description': 'Span the network over several hosts as one '
                                                                           'subnet: vxlan (one layer-2 segment, static '
                                                                           'per-peer programming), routed (no '
@@ -87,69 +106,89 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           "others' slices via their underlay "
                                                                           'addresses) or tinc (an encrypted layer-2 '
                                                                           'mesh).',
-                                                           '$ref': '#/$defs/overlay'},
+                                                           '$ref': '#/$defs/overlay',
+                                                           'examples': [{'type': 'vxlan', 'vni': 100}]},
                                                'isolated': {'description': 'Containers on this network cannot reach '
                                                                            'each other (on one host and across hosts) '
                                                                            "except where a link allows it (Docker's "
                                                                            'icc=false).',
-                                                            'type': 'boolean'},
+                                                            'type': 'boolean',
+                                                            'examples': [True]},
                                                'docker': {'description': 'Offer the network to Docker on each host '
                                                                          "carrying it (true, or the Docker network's "
                                                                          'settings): a Docker network bound to '
                                                                          "netstitch's bridge, so that `docker run "
                                                                          '--network NAME` puts containers on the '
                                                                          'fabric.',
-                                                          '$ref': '#/$defs/docker_network'}}},
+                                                          '$ref': '#/$defs/docker_network',
+                                                          'examples': [True,
+                                                                       {'name': 'apps',
+                                                                        'range_len': 26,
+                                                                        'hosts': ['h1']}]}}},
                     'container': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['host', 'interfaces'],
                                   'properties': {'host': {'description': 'The host the container lives on.',
-                                                          '$ref': '#/$defs/name'},
+                                                          '$ref': '#/$defs/name',
+                                                          'examples': ['h1']},
                                                  'kind': {'description': 'What the container is: a named network '
                                                                          'namespace (netns) or a Docker container '
                                                                          '(docker).',
-                                                          'enum': ['netns', 'docker']},
+                                                          'enum': ['netns', 'docker'],
+                                                          'examples': ['docker']},
                                                  'netns': {'description': 'Name of the network namespace (kind netns; '
                                                                           "default: the container's name).",
-                                                           '$ref': '#/$defs/name'},
+                                                           '$ref': '#/$defs/name',
+                                                           'examples': ['web-ns']},
                                                  'docker': {'description': 'Name or id of the Docker container (kind '
                                                                            "docker; default: the container's name). "
                                                                            'Its network namespace is found through '
                                                                            'the Docker Engine at every apply, so a '
                                                                            'restarted container is attached again.',
                                                             'type': 'string',
-                                                            'minLength': 1},
+                                                            'minLength': 1,
+                                                            'examples': ['web-1']},
                                                  'interfaces': {'description': "The container's interfaces, one per "
                                                                                'network attachment, in order (the '
                                                                                'first is eth0 unless named).',
                                                                 'type': 'array',
                                                                 'minItems': 1,
-                                                                'items': {'$ref': '#/$defs/interface'}},
+                                                                'items': {'$ref': '#/$defs/interface'},
+                                                                'examples': [[{'network': 'front', 'ip': '10.10.0.10'},
+                                                                              {'network': 'back',
+                                                                               'default_route': False}]]},
                                                  'publish': {'description': 'Published ports: host port -> container '
                                                                             "port (Docker's -p), reachable from "
                                                                             'outside the host, from the host itself '
                                                                             'and from containers on it.',
                                                              'type': 'array',
-                                                             'items': {'$ref': '#/$defs/publish'}}}},
+                                                             'items': {'$ref': '#/$defs/publish'},
+                                                             'examples': [[{'host_port': 8080,
+                                                                            'container_port': 80}]]}}},
                     'interface': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['network'],
                                   'properties': {'network': {'description': 'The network this interface is on.',
-                                                             '$ref': '#/$defs/name'},
+                                                             '$ref': '#/$defs/name',
+                                                             'examples': ['front']},
                                                  'ip': {'description': 'Fixed IPv4 address (default: allocated from '
                                                                        "the host's pool, stable across runs).",
-                                                        'type': 'string'},
+                                                        'type': 'string',
+                                                        'examples': ['10.10.0.10']},
                                                  'mac': {'description': 'Fixed MAC address (default: derived from '
                                                                         'container, interface and network, stable).',
-                                                         '$ref': '#/$defs/mac'},
+                                                         '$ref': '#/$defs/mac',
+                                                         'examples': ['02:00:00:00:00:0a']},
                                                  'name': {'description': 'Interface name inside the container '
                                                                          '(default eth<index> for kind netns, '
                                                                          'eth<index + 1> for kind docker, so that '
                                                                          "Docker's own eth0 stays free).",
-                                                          '$ref': '#/$defs/ifname'},
+                                                          '$ref': '#/$defs/ifname',
+                                                          'examples': ['eth1']},
                                                  'host_name': {'description': 'Name of the host end of the veth '
                                                                               '(default: generated, 12 characters).',
-                                                               '$ref': '#/$defs/ifname'},
+                                                               '$ref': '#/$defs/ifname',
+                                                               'examples': ['vweb0']},
                                                  'default_route': {'description': "Route the container's default "
                                                                                   "traffic through this network's "
                                                                                   'gateway (default: true for the '
@@ -160,42 +199,52 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                                   'applies only while the container '
                                                                                   "has no default route of Docker's "
                                                                                   'own).',
-                                                                   'type': 'boolean'}}},
+                                                                   'type': 'boolean',
+                                                                   'examples': [False]}}},
                     'overlay': {'type': 'object',
                                 'additionalProperties': False,
                                 'required': ['type'],
                                 'properties': {'type': {'description': 'vxlan, routed or tinc.',
-                                                        'enum': ['vxlan', 'routed', 'tinc']},
+                                                        'enum': ['vxlan', 'routed', 'tinc'],
+                                                        'examples': ['vxlan']},
                                                'vni': {'description': 'VXLAN network identifier, 1 to 16777215, '
                                                                       "unique among the topology's networks (vxlan "
                                                                       'only).',
-                                                       'type': 'integer'},
+                                                       'type': 'integer',
+                                                       'examples': [100]},
                                                'port': {'description': 'UDP port of the VXLAN or tinc tunnel (default '
-                                                                       "4789 for vxlan, 655 + the network's index for "
-                                                                       'tinc).',
-                                                        'type': 'integer'},
+                                                                       '4789 for vxlan, and for tinc 6550 plus the '
+                                                                       "network's position among the topology's tinc "
+                                                                       'networks, from 1).',
+                                                        'type': 'integer',
+                                                        'examples': [4789]},
                                                'learning': {'description': 'Let the VXLAN device learn remote MAC '
                                                                            'addresses from traffic (default false: '
                                                                            'every peer and endpoint is programmed '
                                                                            'statically).',
-                                                            'type': 'boolean'},
+                                                            'type': 'boolean',
+                                                            'examples': [True]},
                                                'device': {'description': 'Name of the overlay device on each host '
                                                                          '(default nsvx<vni> for vxlan, '
                                                                          'nstc-<network> for tinc).',
-                                                          '$ref': '#/$defs/ifname'},
+                                                          '$ref': '#/$defs/ifname',
+                                                          'examples': ['vx-front']},
                                                'slice_len': {'description': "Prefix length of each host's slice of "
                                                                             'the subnet (default: the larger of 24 '
                                                                             "and the subnet's prefix + 4). A host "
                                                                             'allocates addresses only from its own '
                                                                             'slice.',
-                                                             'type': 'integer'},
+                                                             'type': 'integer',
+                                                             'examples': [28]},
                                                'slices': {'description': 'Explicit slices per host (CIDR). By default '
                                                                          "a host's slice is the one whose index is "
                                                                          'its underlay address modulo the number of '
                                                                          'slices, so slices never move when hosts '
                                                                          'come or go.',
                                                           'type': 'object',
-                                                          'additionalProperties': {'type': 'string'}}}},
+                                                          'additionalProperties': {'type': 'string'},
+                                                          'examples': [{'h1': '10.10.0.16/28',
+                                                                        'h2': '10.10.0.32/28'}]}}},
                     'port_or_range': {'description': "A port (80) or an inclusive range ('8000-8010').",
                                       'oneOf': [{'type': 'integer'},
                                                 {'type': 'string', 'pattern': '^[0-9]+-[0-9]+$'}]},
@@ -203,40 +252,52 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                 'additionalProperties': False,
                                 'required': ['host_port'],
                                 'properties': {'host_port': {'description': 'Port or range on the host.',
-                                                             '$ref': '#/$defs/port_or_range'},
+                                                             '$ref': '#/$defs/port_or_range',
+                                                             'examples': [8080, '9000-9009']},
                                                'container_port': {'description': 'Port or range in the container, of '
                                                                                  'the same length (default: the host '
                                                                                  'port).',
-                                                                  '$ref': '#/$defs/port_or_range'},
+                                                                  '$ref': '#/$defs/port_or_range',
+                                                                  'examples': [80, '9000-9009']},
                                                'protocol': {'description': 'tcp (default) or udp.',
-                                                            'enum': ['tcp', 'udp']},
+                                                            'enum': ['tcp', 'udp'],
+                                                            'examples': ['udp']},
                                                'host_ip': {'description': 'Host address to bind (default: every '
                                                                           'address of the host).',
-                                                           'type': 'string'},
+                                                           'type': 'string',
+                                                           'examples': ['192.0.2.1']},
                                                'network': {'description': "Which of the container's networks receives "
                                                                           'the traffic (default: its first interface '
                                                                           'on a network that is not internal).',
-                                                           '$ref': '#/$defs/name'}}},
+                                                           '$ref': '#/$defs/name',
+                                                           'examples': ['front']}}},
                     'link': {'type': 'object',
                              'additionalProperties': False,
                              'required': ['client'],
-                             'properties': {'client': {'description': 'The client container.', '$ref': '#/$defs/name'},
+                             'properties': {'client': {'description': 'The client container.',
+                                                       '$ref': '#/$defs/name',
+                                                       'examples': ['web']},
                                             'server': {'description': 'The server container (give server or network).',
-                                                       '$ref': '#/$defs/name'},
+                                                       '$ref': '#/$defs/name',
+                                                       'examples': ['db']},
                                             'network': {'description': 'Every container of this network is a server '
                                                                        '(give server or network).',
-                                                        '$ref': '#/$defs/name'},
+                                                        '$ref': '#/$defs/name',
+                                                        'examples': ['back']},
                                             'ports': {'description': 'Allowed server ports or ranges (default: all).',
                                                       'type': 'array',
-                                                      'items': {'$ref': '#/$defs/port_or_range'}},
+                                                      'items': {'$ref': '#/$defs/port_or_range'},
+                                                      'examples': [[5432, '8000-8009']]},
                                             'protocol': {'description': 'tcp (default), udp or any (every protocol; '
                                                                         'ports not allowed).',
-                                                         'enum': ['tcp', 'udp', 'any']},
+                                                         'enum': ['tcp', 'udp', 'any'],
+                                                         'examples': ['any']},
                                             'name': {'description': "Name of the server in the client's hosts file "
                                                                     "(default: the server container's name; not for a "
                                                                     'network).',
                                                      'type': 'string',
-                                                     'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$'}}},
+                                                     'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$',
+                                                     'examples': ['database']}}},
                     'docker_network': {'description': "A Docker network (bridge driver) bound to netstitch's bridge, "
                                                       "with the network's subnet and gateway as the host sees them; "
                                                       "Docker allocates from a range of the host's pool (ip_range) "
@@ -250,7 +311,8 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                        'additionalProperties': False,
                                        'properties': {'name': {'description': 'Name of the Docker network (default: '
                                                                               "the network's name).",
-                                                               '$ref': '#/$defs/name'},
+                                                               '$ref': '#/$defs/name',
+                                                               'examples': ['apps']},
                                                       'range_len': {'description': "Prefix length of Docker's range "
                                                                                    '(ip_range): the last block of '
                                                                                    "that size in the host's pool (its "
@@ -259,7 +321,8 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                                    'prefix + 1, its upper half; '
                                                                                    'netstitch allocates from the '
                                                                                    'rest.',
-                                                                    'type': 'integer'},
+                                                                    'type': 'integer',
+                                                                    'examples': [26]},
                                                       'hosts': {'description': 'Hosts where the network is offered to '
                                                                                'Docker (default: every host carrying '
                                                                                'it). A host listed here needs a '
@@ -267,4 +330,5 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                                "runs in the host's network namespace.",
                                                                 'type': 'array',
                                                                 'items': {'$ref': '#/$defs/name'},
-                                                                'uniqueItems': True}}}}}
+                                                                'uniqueItems': True,
+                                                                'examples': [['h1']]}}}}}
