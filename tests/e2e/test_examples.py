@@ -15,6 +15,8 @@ import uuid
 import pytest
 import yaml
 
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import graph
+
 from test_e2e_site import _prerequisite, labmod, recap
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -53,9 +55,9 @@ class ExLab(object):
         r = subprocess.run(cmd, capture_output=True, text=True, cwd=TOP, env=env, timeout=400, check=False)
         return r.returncode, r.stdout + r.stderr
 
-    def site(self, topology):
+    def site(self, topology, *extra):
         return self.playbook(os.path.join(TOP, "playbooks", "site.yml"), "-e", "netstitch_topology_file=" + topology,
-                             "-e", "netstitch_unknown_host=skip")
+                             "-e", "netstitch_unknown_host=skip", *extra)
 
 
 @pytest.fixture(scope="module")
@@ -77,8 +79,14 @@ def exlab(tmp_path_factory):
 @pytest.mark.parametrize("scenario", APPLIED)
 def test_scenario_applies_reaches_and_is_idempotent(exlab, scenario):
     topo = exlab.topology(scenario)
-    rc, out = exlab.site(topo)
+    report = os.path.join(exlab.dir, "%s-report.json" % scenario)
+    rc, out = exlab.site(topo, "-e", "netstitch_report_file=" + report)
     assert rc == 0, out[-6000:]
+    # the picture coloured by this run's report: something reached, nothing mismatched
+    r = subprocess.run([os.path.join(TOP, "bin", "netstitch"), "graph", topo, "--report", report], capture_output=True,
+                       text=True, timeout=60, check=False)
+    assert r.returncode == 0, r.stderr
+    assert graph.GREEN in r.stdout and graph.RED not in r.stdout, r.stdout
     assert "TASK [Connectivity report]" in out and "Every expectation held" in out, out[-3000:]
     first = recap(out)
     assert first and all(v["failed"] == 0 for v in first.values()), first
