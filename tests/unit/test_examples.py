@@ -46,8 +46,12 @@ def test_overlay_scenarios_use_their_overlay(scenario, kind):
     assert [n.overlay.type for n in topo.networks.values() if n.overlay] == [kind]
 
 
+def load(scenario):
+    with open(os.path.join(EX, scenario, "topology.yml")) as f:
+        return validate.load(yaml.safe_load(f))
+
+
 def test_feature_scenarios_use_their_features():
-    load = lambda d: validate.load(yaml.safe_load(open(os.path.join(EX, d, "topology.yml"))))  # noqa: E731
     pl = load("ports-links")
     assert pl.links and any(c.publish for c in pl.containers.values())
     assert any(n.isolated for n in pl.networks.values())
