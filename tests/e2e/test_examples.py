@@ -3,8 +3,9 @@ site.yml (the role, then connectivity by real pings that must all be as the topo
 changes nothing, the drift check finding a change made by hand and repairing it, and the teardown leaving nothing.
 
 The scenarios run one after another on the same lab, so each apply also moves the hosts from the previous scenario
-to the next (what one removes, the next must not find). The Docker scenario is only validated (tests/unit), since
-it needs Docker containers of its own (tests/integration/test_docker.py covers Docker on a lab).
+to the next (what one removes, the next must not find). The Docker scenario runs against a second Docker daemon
+inside the first lab host's namespace (tests/integration/dockerkit.py), so Docker's bridge driver and firewall act
+there and nothing reaches the machine's own Docker networks; it is skipped, with the reason, without an engine.
 """
 
 import os
@@ -12,12 +13,17 @@ import re
 import subprocess
 import uuid
 
+import sys
+
 import pytest
 import yaml
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import graph
 
 from test_e2e_site import _prerequisite, labmod, recap
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "integration"))
+import dockerkit  # noqa: E402 pylint: disable=wrong-import-position
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EX = os.path.join(TOP, "examples")
@@ -36,11 +42,14 @@ class ExLab(object):
         self.inventory = os.path.join(self.dir, "inventory.ini")
         self.containers = set()
 
-    def topology(self, scenario):
-        """The scenario's topology with the lab's names (fab- -> <lab>-), written next to the inventory."""
+    def topology(self, scenario, docker_host=None):
+        """The scenario's topology with the lab's names (fab- -> <lab>-), written next to the inventory; the first
+        host's Docker Engine at docker_host when given."""
         with open(os.path.join(EX, scenario, "topology.yml")) as f:
             data = yaml.safe_load(f.read().replace("fab-", self.name + "-"))
-        self.containers |= set(data.get("containers") or {})
+        if docker_host:
+            data["hosts"]["%s-h1" % self.name]["docker_host"] = docker_host
+        self.containers |= {c for c, cd in (data.get("containers") or {}).items() if cd.get("kind") != "docker"}
         path = os.path.join(self.dir, "%s.yml" % scenario)
         with open(path, "w") as f:
             yaml.safe_dump(data, f, sort_keys=False)
@@ -98,6 +107,50 @@ def test_scenario_applies_reaches_and_is_idempotent(exlab, scenario):
     with open(topo) as f:
         for c in (yaml.safe_load(f).get("containers") or {}):
             assert os.path.exists("/run/netns/" + c), "container %s of %s was not made" % (c, scenario)
+
+
+def test_docker_scenario(exlab):
+    reason = dockerkit.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    tag = "netstitch-test/busybox:%s" % exlab.name
+    image = dockerkit.Image(tag, exlab.dir)
+    nested = dockerkit.NestedDockerd("%s-h1" % exlab.name, exlab.name)
+    conts = None
+    try:
+        image.build()
+        nested.start()
+        nested.load(tag)
+        conts = dockerkit.Containers(nested.url)
+        web = conts.start("%s-dweb" % exlab.name, tag, "httpd", "-f", "-p", "80")
+        topo = exlab.topology("docker", docker_host=nested.url)
+        rc, out = exlab.site(topo)
+        assert rc == 0, out[-6000:]
+        assert "Every expectation held" in out, out[-3000:]
+        rc, out = exlab.site(topo)
+        assert rc == 0 and all(v["changed"] == 0 for v in recap(out).values()), out[-4000:]
+        # the Docker container got its interface on the fabric; the Docker network is bound to netstitch's bridge
+        addrs = conts.addresses(web, "eth1")
+        assert addrs and addrs[0].startswith("198.51.100."), addrs
+        net = dockerkit.api(nested.url).inspect_network("apps")
+        assert net["Options"].get("com.docker.network.bridge.name") == "nsbr-apps", net["Options"]
+        # a container Docker puts on that network reaches the netstitch container on the other host
+        joined = conts.start("%s-djoin" % exlab.name, tag, "sleep", "600", network="apps")
+        peer_ip = subprocess.run(["ip", "-n", "%s-peer" % exlab.name, "-4", "-o", "addr", "show", "dev", "eth0"],
+                                 capture_output=True, text=True, check=True).stdout.split()[3].split("/")[0]
+        ok = any(conts.exec(joined, "ping", "-c", "1", "-W", "2", peer_ip, check=False).returncode == 0
+                 for _n in range(3))
+        assert ok, "a container on Docker's network apps does not reach %s across the VXLAN" % peer_ip
+        conts.remove_all()
+        # remove the Docker network netstitch made, through the same engine
+        rc, out = exlab.site(exlab.topology("teardown", docker_host=nested.url))
+        assert rc == 0, out[-4000:]
+        assert not [n for n in dockerkit.api(nested.url).networks() if n["Name"] == "apps"]
+    finally:
+        if conts is not None:
+            conts.remove_all()
+        nested.stop()
+        image.remove()
 
 
 def test_drift_check_finds_and_repairs(exlab):
