@@ -81,8 +81,9 @@ fi
 export ANSIBLE_COLLECTIONS_PATH="$work/installed" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=False
 cd "$work"
 ansible-galaxy collection install --offline -p "$work/installed" "$artifact" >/dev/null
-modules=$(cd "$coll/plugins/modules" && ls *.py | grep -v '^__init__' | sed 's/\.py$//')
-for m in $modules; do
+for f in "$coll"/plugins/modules/*.py; do
+  m=$(basename "$f" .py)
+  [ "$m" = "__init__" ] && continue
   out=$(ansible-doc "netstitch.fabric.$m" 2>&1) \
     || { echo "$out" >&2; echo "sanity.sh: ansible-doc netstitch.fabric.$m failed" >&2; exit 1; }
   if grep -q -E '^\[(WARNING|ERROR)\]' <<<"$out"; then echo "$out" >&2; exit 1; fi
@@ -91,6 +92,7 @@ for m in $modules; do
   echo "ansible-doc netstitch.fabric.$m: $(wc -l <<<"$out") lines, from the installed artifact"
 done
 ansible-doc -t role netstitch.fabric.fabric >/dev/null && echo "ansible-doc -t role netstitch.fabric.fabric: ok"
+ansible-doc -t filter netstitch.fabric.per_host >/dev/null && echo "ansible-doc -t filter netstitch.fabric.per_host: ok"
 
 step ""
 echo
