@@ -97,7 +97,7 @@ def test_allocation_never_enters_dockers_range():
     t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/28", "docker": True}},
          "containers": {"c%d" % i: {"host": "h1", "interfaces": [{"network": "a"}]} for i in range(6)}}
     spec = specs(t)["h1"]
-    got, _ = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
+    got, _rest = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
     assert sorted(int(str(a).split(".")[3]) for a in got.values()) == [2, 3, 4, 5, 6, 7]
     # a lease inside Docker's range (an older topology) is not honoured: the container moves out of it
     got, leases = ipam.allocate(spec, {"links": {}, "netns": {}}, {"a": {"c0/eth0": "10.1.0.9"}})

@@ -34,7 +34,7 @@ def compute(case):
     current = read_yaml(os.path.join(d, "current.yml"))
     leases_path = os.path.join(d, "leases.yml")
     leases = read_yaml(leases_path) if os.path.exists(leases_path) else {}
-    addresses, _ = ipam.allocate(spec, current, leases)
+    addresses, _rest = ipam.allocate(spec, current, leases)
     desired = planner.desired_state(spec, addresses)
     actions, conflicts = planner.plan(desired, current)
     for a in actions:
