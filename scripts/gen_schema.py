@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Generate the Python copies of the JSON Schemas (the one source of truth, under schemas/):
     schemas/topology.schema.json -> plugins/module_utils/_netstitch/controller/schema.py (SCHEMA)
     schemas/hostspec.schema.json -> plugins/module_utils/_netstitch/controller/hostspec_schema.py (HOSTSPEC_SCHEMA)
 
 Modules run on managed hosts, which receive only plugins/module_utils, so the schemas travel as Python.
-tests/unit/test_schema_sync.py fails when they differ. Usage: scripts/gen_schema.py [--check]
+tests/unit/test_schema_sync.py fails when they differ. Usage: python3 scripts/gen_schema.py [--check]
 """
 import json
 import os
@@ -34,7 +33,7 @@ def main():
         if "--check" in sys.argv:
             with open(path) as f:
                 if f.read() != text:
-                    sys.exit("%s is out of date: run scripts/gen_schema.py" % dst)
+                    sys.exit("%s is out of date: run python3 scripts/gen_schema.py" % dst)
             continue
         with open(path, "w") as f:
             f.write(text)

@@ -224,7 +224,7 @@ def test_docker_networks_removed_only_when_netstitch_made_them():
     foreign = _have(spec)
     foreign["lan"]["labels"] = {}
     assert _dplan(spec, foreign)[2] == ["networks.lan.docker: Docker network lan exists on host h1 and "
-                                                 "netstitch did not create it"]
+                                        "netstitch did not create it"]
 
 
 def test_engine_orders_docker_actions_around_the_kernel_actions():

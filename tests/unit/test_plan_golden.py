@@ -92,7 +92,7 @@ def test_planning_is_the_same_in_other_processes_under_other_hash_seeds():
     out = []
     for seed in ("7", "31337"):
         r = subprocess.run([sys.executable, "-c", _COMPUTE_ALL, top], capture_output=True, text=True, timeout=300,
-                           env=dict(os.environ, PYTHONHASHSEED=seed))
+                           env=dict(os.environ, PYTHONHASHSEED=seed), check=False)
         assert r.returncode == 0, r.stderr
         out.append(r.stdout)
     assert out[0] == out[1]
