@@ -56,6 +56,10 @@ def test_help_validate_compile(installed):
     assert "valid (3 hosts, 3 networks, 7 containers)" in r.stdout
     r = run([installed["exe"], "compile", "topology.yml", "--host", "fab-h1"], **kw)
     assert '"host": "fab-h1"' in r.stdout
+    r = run([installed["exe"], "graph", "topology.yml"], **kw)
+    assert r.stdout.startswith("digraph netstitch {") and '"host:fab-h1"' in r.stdout, r.stdout[:400]
+    r = run([installed["exe"], "--version"], **kw)
+    assert r.stdout.strip() == "netstitch 0.1.0", r.stdout
 
 
 def test_invalid_topology_exits_1_with_the_path(installed):
