@@ -46,7 +46,8 @@ def test_two_applies_at_once_serialise(env):
     # tried to create the same bridges and veths)
     assert first["result"]["changed"] is True
     assert second["result"]["changed"] is False and second["result"]["actions"] == []
-    assert second["result"]["timing"]["lock_wait"] > first["result"]["timing"]["lock_wait"] > 0.1
+    # each waited for the lock (the test's hold, then the first apply): the engine reports the wait it saw
+    assert min(r["result"]["timing"]["lock_wait"] for r in replies) > 0.1
     assert first["result"]["endpoints"] == second["result"]["endpoints"]
 
 
