@@ -8,8 +8,9 @@ import copy
 import ipaddress
 import re
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import model
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import model, precheck
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import (NetstitchError, Problem,
+                                                                                         TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.schema import SCHEMA
 
 try:
@@ -822,12 +823,31 @@ class _Checker(_PublishChecks):
         return out
 
 
-def load(data):
-    """Validate a topology (a dict as parsed from YAML) and return the normalised model."""
+def load(data, debug=False):
+    """Validate a topology (a dict as parsed from YAML) and return the normalised model.
+
+    Raises TopologyError with every problem found, each with its path. Any other failure inside the checks (a bug)
+    comes out as a NetstitchError saying so, never as a traceback; ``debug`` (the tests) lets it through instead."""
     if not _is_dict(data):
         raise TopologyError([Problem("", "a topology is a mapping with hosts, networks and containers, not %s"
                                      % type(data).__name__)])
-    problems = schema_problems(data)
+    problems, data = precheck.check(data)
+    try:
+        return _load(data, problems)
+    except (TopologyError, NetstitchError):
+        raise
+    except Exception as e:  # noqa: BLE001 - reported, not shown as a traceback
+        if debug:
+            raise
+        if problems:
+            raise TopologyError(problems)   # checks that stumbled over values already reported
+        raise NetstitchError("internal error while validating the topology (%s: %s); please report it with the "
+                             "topology" % (type(e).__name__, escape(str(e), 200)))
+
+
+def _load(data, first):
+    covered = precheck.supersedes(first)
+    problems = list(first) + [p for p in schema_problems(data) if not covered(p)]
     chk = _Checker(data)
     hosts = chk.hosts()
     nets = chk.networks(hosts)
@@ -841,7 +861,7 @@ def load(data):
     links = chk.links(conts, nets)
     seen = set(problems)
     for p in chk.problems:
-        if p not in seen:
+        if p not in seen and not covered(p):
             problems.append(p)
             seen.add(p)
     if problems:
