@@ -10,13 +10,46 @@
 """
 
 import argparse
+import gc
 import json
+import os
 import sys
 
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.topofile import load_file
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import NetstitchError, escape
+
+
+def read_bytes(path):
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.safeyaml import MAX_BYTES
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise NetstitchError("cannot read topology %s: %s" % (path, e.strerror or e))
+
+
+def compile_file(path, data=None):
+    """(model, {host: spec}) of the topology file ``path``: read (safeyaml), validated, compiled."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as comp
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.safeyaml import load_bytes
+    topo = validate.load(load_bytes(read_bytes(path) if data is None else data, path))
+    return topo, comp.host_specs(topo)
+
+
+def host_spec(path, host, cache_dir, store=True):
+    """One host's spec, from the spec cache when the file and netstitch are unchanged (see speccache)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import speccache
+    data = read_bytes(path)
+    k = speccache.key(data, host)
+    spec = speccache.get(cache_dir, host, k)
+    if spec is not None:
+        return spec
+    specs = compile_file(path, data)[1]
+    if host not in specs:
+        raise NetstitchError("host %r is not in the topology" % host)
+    if store:
+        speccache.put(cache_dir, host, k, specs[host])
+    return specs[host]
 
 
 def main(argv=None):
@@ -49,23 +82,15 @@ def main(argv=None):
     if args.cmd == "watch":
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, watch
         return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)
+    gc.disable()    # a short-lived command: collections would only rescan the topology's objects (x2 at 100,000)
     try:
-        topo = validate.load(load_file(args.topology))
-        specs = comp.host_specs(topo)
-        if args.cmd == "validate":
-            print("%s: valid (%d hosts, %d networks, %d containers)"
-                  % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
-        elif args.cmd == "compile":
-            if args.host and args.host not in specs:
-                raise NetstitchError("host %r is not in the topology" % args.host)
-            print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
-        else:
+        if args.cmd in ("apply", "prepare"):
             from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine
-            if args.host not in specs:
-                raise NetstitchError("host %r is not in the topology" % args.host)
             kw = {"state_dir": args.state_dir} if args.state_dir else {}
+            spec = host_spec(args.topology, args.host, os.path.join(kw.get("state_dir", engine.DEFAULT_STATE_DIR),
+                                                                    "cache"), store=not getattr(args, "check", False))
             if args.cmd == "prepare":
-                facts, changed = engine.prepare(specs[args.host], **kw)
+                facts, changed = engine.prepare(spec, **kw)
                 print(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
                 return 0
             if args.peers:
@@ -73,12 +98,27 @@ def main(argv=None):
                     kw["peers"] = json.load(f)
             if args.docker_force:
                 kw["docker_force"] = True
-            res = engine.apply(specs[args.host], check_mode=args.check, **kw)
+            res = engine.apply(spec, check_mode=args.check, **kw)
             res.pop("diff")
             print(json.dumps(res, indent=1, sort_keys=True))
+            return 0
+        topo, specs = compile_file(args.topology)
+        if args.cmd == "validate":
+            print("%s: valid (%d hosts, %d networks, %d containers)"
+                  % (escape(args.topology), len(topo.hosts), len(topo.networks), len(topo.containers)))
+        else:
+            if args.host and args.host not in specs:
+                raise NetstitchError("host %r is not in the topology" % args.host)
+            print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
     except NetstitchError as e:
-        print(str(e), file=sys.stderr)
+        print(escape(str(e), keep_newlines=True), file=sys.stderr)
         return 1
+    except Exception as e:  # noqa: BLE001 - never a traceback for any input; NETSTITCH_DEBUG=1 shows it
+        if os.environ.get("NETSTITCH_DEBUG"):
+            raise
+        print("netstitch: internal error (%s: %s); run again with NETSTITCH_DEBUG=1 for the traceback, and please "
+              "report it" % (type(e).__name__, escape(str(e), 300)), file=sys.stderr)
+        return 2
     return 0
 
 

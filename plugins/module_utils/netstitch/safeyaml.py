@@ -210,8 +210,8 @@ def load_bytes(data, name="<topology>"):
     except ImportError:
         raise NetstitchError("the Python package PyYAML is needed to read topology file %s (pip install PyYAML)" % name)
     if len(data) > MAX_BYTES:
-        raise NetstitchError("cannot read topology %s: it is %d bytes; the limit is %d (%d MiB)"
-                             % (name, len(data), MAX_BYTES, MAX_BYTES // 2 ** 20))
+        raise NetstitchError("cannot read topology %s: it is larger than %d bytes (%d MiB), the limit"
+                             % (name, MAX_BYTES, MAX_BYTES // 2 ** 20))
     if isinstance(data, bytes):
         try:
             data = data.decode("utf-8")

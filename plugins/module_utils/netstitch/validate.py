@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - the slower jsonschema alone still give
     HAS_FASTJSONSCHEMA = False
 
 _FAST = []
+_SLOW = []      # the jsonschema validator, built once (it caches what it resolves)
 
 
 def _fast_valid(data):
@@ -60,7 +61,9 @@ def schema_problems(data):
         return []
     if not HAS_JSONSCHEMA:
         return [Problem("", "the Python package 'jsonschema' is needed to validate a topology (pip install jsonschema)")]
-    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    if not _SLOW:
+        _SLOW.append(jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()))
+    validator = _SLOW[0]
     problems = []
     for err in validator.iter_errors(data):
         path = list(err.absolute_path)
