@@ -18,7 +18,7 @@ integral float becomes the integer, anything else is removed), so the checks tha
 and never a second one for the same path.
 """
 
-import copy
+import reprlib
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.schema import SCHEMA
@@ -118,9 +118,13 @@ def _path(parts):
     return out
 
 
-def _short(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 40, 40
+
+
+def _short(value):
+    """A short repr, however long or deep the value (a plain repr recurses once per level)."""
+    return _REPR.repr(value)
 
 
 class _Walk(object):
@@ -201,12 +205,23 @@ def check(data):
     fixes = [(parts, fix) for parts, fix in w.fixes if fix is not _KEEP]
     if not fixes:
         return w.problems, data
-    data = copy.deepcopy(data)
+    data, copies = dict(data), {}
+    mine = set([id(data)])      # containers already copied (changed in place from here on)
     for n, (parts, fix) in enumerate(fixes):
         parent = data
         try:
             for p in parts[:-1]:
-                parent = parent[p]
+                child = parent[p]
+                if id(child) not in mine:
+                    # copy only the containers on the way to the value (the rest is shared, never changed); a
+                    # container reached twice (a YAML alias) is copied once
+                    c = copies.get(id(child))
+                    if c is None:
+                        c = copies[id(child)] = dict(child) if isinstance(child, dict) else list(child)
+                        mine.add(id(c))
+                    parent[p] = c
+                    child = c
+                parent = child
             last = parts[-1]
             if fix is not _DROP:
                 parent[last] = fix

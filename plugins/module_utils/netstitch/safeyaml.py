@@ -198,9 +198,11 @@ def _mapping(loader, node, done):
     return value, size
 
 
-def _short(value, limit=60):
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "... (%d characters)" % len(text)
+def _short(value):
+    import reprlib
+    r = reprlib.Repr()
+    r.maxstring = r.maxother = 60
+    return r.repr(value)
 
 
 def load_bytes(data, name="<topology>"):
