@@ -258,7 +258,7 @@ def _capture_marker(fabric, kind, marker):
                "%s: c1 to ping c2" % kind)
     pcap = os.path.join(fabric.dir, "%s.pcap" % kind)
     cap = subprocess.Popen(["ip", "netns", "exec", "%s-sw" % fabric.name, "tcpdump", "-i", "sw0",
-                            "-U", "-w", pcap, "udp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                            "-U", "-w", pcap, "ip"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     fabric.procs.append(cap)
     # tcpdump says "listening on sw0" once its capture is open: from then on every packet is kept
     lines = [cap.stderr.readline()]
@@ -276,12 +276,14 @@ def _capture_marker(fabric, kind, marker):
     nskit.nsexec(fabric.cns("c1"), nskit.SYS_PY, "-c", send, addr["c2"], marker)
     got = int(lst.stdout.readline().strip() or 0)
     assert got == len(marker) * 50, "the receiver got %d bytes" % got
-    # every packet of the exchange has crossed the switch; wait until tcpdump has written what it read
+    # every packet of the exchange has crossed the switch (all of the underlay's IP traffic is kept: tinc carries
+    # data over UDP once it has found the path, over its TCP meta connection until then); wait until tcpdump has
+    # written what it read: more than the payload, and no longer growing
     sizes = []
 
     def drained():
         sizes.append(os.path.getsize(pcap) if os.path.exists(pcap) else 0)
-        return len(sizes) >= 4 and sizes[-1] > 0 and sizes[-1] == sizes[-2] == sizes[-3] == sizes[-4]
+        return len(sizes) >= 4 and sizes[-1] > len(marker) * 50 and sizes[-1] == sizes[-2] == sizes[-3] == sizes[-4]
     eventually(drained, 10, "the capture file to stop growing")
     cap.terminate()
     cap.wait(timeout=5)
