@@ -126,6 +126,7 @@ problems:
       reason: 198.51.100.64/27 overlaps 198.51.100.64/26 of networks.front
 """
 
+import gc
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
@@ -155,6 +156,7 @@ def main():
         required_one_of=[("topology", "topology_file")],
         supports_check_mode=True,
     )
+    gc.disable()    # one short run over a possibly huge topology: collections would only rescan its objects
     if module.params["topology_file"] is not None:
         data = read_topology(module, module.params["topology_file"])
     else:
