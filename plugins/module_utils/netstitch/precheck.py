@@ -33,8 +33,6 @@ RESERVED_IFNAMES = {
 }
 HOST_SIDE_IFNAMES = ("bridge", "host_name", "device")      # names of interfaces in the host's own namespace
 
-_KIND_NAMES = {dict: "a mapping", list: "a list"}
-
 
 class _Node(object):
     """One place of the schema, reduced to what this pass needs."""
@@ -147,8 +145,7 @@ class _Walk(object):
                                                  "topology has about 0.9 million)" % LIMITS["nodes"]))
             return
         kinds = node.kinds
-        t = type(value)
-        if t is dict:
+        if isinstance(value, dict):
             if kinds is not None and "object" not in kinds:
                 return self.wrong_kind(value, node, parts)
             props, extra = node.props, node.extra
@@ -160,7 +157,7 @@ class _Walk(object):
                     self.walk(sub, child, parts + (key,))
                     if self.over:
                         return
-        elif t is list:
+        elif isinstance(value, list):
             if kinds is not None and "array" not in kinds:
                 return self.wrong_kind(value, node, parts)
             items = node.items
@@ -169,18 +166,19 @@ class _Walk(object):
                     self.walk(sub, items, parts + (i,))
                     if self.over:
                         return
-        elif t is float:
+        elif isinstance(value, float):
             if node.integer:
                 if value == value and value not in (float("inf"), float("-inf")) and value == int(value):
                     self.report(parts, "must be an integer, got %r" % value, int(value))
                 else:
                     self.report(parts, "must be an integer, got %r" % value, _DROP)
-        elif t is str:
+        elif isinstance(value, str):
             if node.ifname:
                 self.interface_name(value, parts)
 
     def wrong_kind(self, value, node, parts):
-        self.report(parts, "must be %s, not %s (%s)" % (node.want, _KIND_NAMES[type(value)], _short(value)), _DROP)
+        kind = "a mapping" if isinstance(value, dict) else "a list"
+        self.report(parts, "must be %s, not %s (%s)" % (node.want, kind, _short(value)), _DROP)
 
     def interface_name(self, name, parts):
         reason = RESERVED_IFNAMES.get(name)
