@@ -358,7 +358,7 @@ def render(res, before=None):
         w("`bin/netstitch validate FILE` (it compiles every host's spec too) of N containers (N/50 hosts × 50, half "
           "on VXLAN overlays of 20 hosts, half host-local), a fresh process each time (medians of its runs; wall "
           "time depends on what else the machine runs, CPU time much less; the goal: 100,000 containers in under "
-          "10 s and 1 GB). `python bench/b_scale.py`.")
+          "10 s and 1 GB). `python bench/b_scale.py`%s." % ("; measured " + sc["measured"] if sc.get("measured") else ""))
         w("")
         w("| containers | YAML | wall | CPU | of it: read, validate, compile (CPU) | peak RSS | load average |")
         w("| ---: | ---: | ---: | ---: | --- | ---: | ---: |")
@@ -381,8 +381,9 @@ def render(res, before=None):
         w("")
         w("`bin/netstitch apply` of an unchanged host of %s endpoints, the wall clock of the whole command "
           "(interpreter, imports, spec, kernel read, plan, output), beside the engine's own figure; every run asserted "
-          "a no-op with zero writes. `python bench/b_cli_noop.py` (load average %.1f-%.1f during the runs)."
-          % (format(cn["endpoints"], ","), cn["loadavg"][0], cn["loadavg"][1]))
+          "a no-op with zero writes. `python bench/b_cli_noop.py` (load average %.1f-%.1f during the runs%s)."
+          % (format(cn["endpoints"], ","), cn["loadavg"][0], cn["loadavg"][1],
+             "; measured " + cn["measured"] if cn.get("measured") else ""))
         w("")
         w("| | whole command, wall | CPU | engine (timing.total) | of it: kernel read |")
         w("| --- | ---: | ---: | ---: | ---: |")
