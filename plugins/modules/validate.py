@@ -133,8 +133,8 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import compile as ns_compile
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import validate as ns_validate
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import (NetstitchError, Problem,
-                                                                                         TopologyError, escape)
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import (
+    NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.topofile import load_file
 
 

@@ -9,8 +9,8 @@ import ipaddress
 import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import model, precheck
-from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import (NetstitchError, Problem,
-                                                                                         TopologyError, escape)
+from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import (
+    NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.schema import SCHEMA
 
 try:
