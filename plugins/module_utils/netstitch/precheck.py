@@ -18,6 +18,7 @@ integral float becomes the integer, anything else is removed), so the checks tha
 and never a second one for the same path.
 """
 
+import math
 import reprlib
 
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors import Problem
@@ -168,7 +169,7 @@ class _Walk(object):
                         return
         elif isinstance(value, float):
             if node.integer:
-                if value == value and value not in (float("inf"), float("-inf")) and value == int(value):
+                if math.isfinite(value) and value == int(value):
                     self.report(parts, "must be an integer, got %r" % value, int(value))
                 else:
                     self.report(parts, "must be an integer, got %r" % value, _DROP)
