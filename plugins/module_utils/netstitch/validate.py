@@ -13,11 +13,15 @@ from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.errors 
     NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch.schema import SCHEMA
 
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported by load()
-    HAS_JSONSCHEMA = False
+
+def _jsonschema():
+    """jsonschema, imported only when a topology is invalid (it alone lists every problem; its import takes about
+    0.3 s, which a valid topology never pays): the module, or None when it is not installed."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - reported by schema_problems()
+        return None
+    return jsonschema
 
 
 def _path(parts):
@@ -59,7 +63,8 @@ def _fast_valid(data):
 def schema_problems(data):
     if _fast_valid(data):
         return []
-    if not HAS_JSONSCHEMA:
+    jsonschema = _jsonschema()
+    if jsonschema is None:
         return [Problem("", "the Python package 'jsonschema' is needed to validate a topology (pip install jsonschema)")]
     if not _SLOW:
         _SLOW.append(jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()))
