@@ -107,12 +107,7 @@ def main():
     p.add_argument("--endpoints", type=int, default=1000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--out", default=None)
-    p.add_argument("--no-bytecode", action="store_true",
-                   help="run with PYTHONDONTWRITEBYTECODE=1 (every start compiles netstitch's sources, as in shells that "
-                        "set it)")
     a = p.parse_args()
-    if a.no_bytecode:
-        ENV["PYTHONDONTWRITEBYTECODE"] = "1"
     with tempfile.TemporaryDirectory() as wd:
         res = run(wd, a.endpoints, a.reps, lambda m: print(m, file=sys.stderr, flush=True))
     text = json.dumps(res, indent=1, sort_keys=True)
