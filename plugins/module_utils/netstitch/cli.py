@@ -94,8 +94,11 @@ def main(argv=None):
                 print(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
                 return 0
             if args.peers:
-                with open(args.peers) as f:
-                    kw["peers"] = json.load(f)
+                try:
+                    with open(args.peers) as f:
+                        kw["peers"] = json.load(f)
+                except (OSError, ValueError) as e:
+                    raise NetstitchError("cannot read the peers file %s: %s" % (args.peers, e))
             if args.docker_force:
                 kw["docker_force"] = True
             res = engine.apply(spec, check_mode=args.check, **kw)
