@@ -14,10 +14,12 @@ without Ansible. The parser is here; the commands are in commands.py (exit statu
 """
 
 import argparse
+import gc
+import os
 import sys
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError, escape
 
 EXIT_CODES = "exit status: 0 done/nothing pending, 1 error, 2 changes pending, drift or failed checks"
 
@@ -170,18 +172,31 @@ def parser():
     return p
 
 
+DAEMONS = ("watch", "plugin")      # long-lived: they keep the garbage collector
+
+
 def main(argv=None):
+    """Run one command; its exit status. Never a traceback, whatever the input: an unexpected failure is one line
+    naming it (NETSTITCH_DEBUG=1 shows the traceback)."""
     args = parser().parse_args(argv)
+    if args.cmd not in DAEMONS:
+        gc.disable()    # a short-lived command: collections would only rescan the topology's objects (x2 at 100,000)
     try:
         return args.func(args)
     except NetstitchError as e:
-        print(str(e), file=sys.stderr)
+        print(escape(str(e), keep_newlines=True), file=sys.stderr)
         return commands.ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except (OSError, ValueError) as e:
-        print("netstitch %s: %s" % (args.cmd, e), file=sys.stderr)
+        print("netstitch %s: %s" % (args.cmd, escape(str(e), 2000)), file=sys.stderr)
+        return commands.ERROR
+    except Exception as e:  # noqa: BLE001 - never a traceback for any input; NETSTITCH_DEBUG=1 shows it
+        if os.environ.get("NETSTITCH_DEBUG"):
+            raise
+        print("netstitch %s: internal error (%s: %s); run again with NETSTITCH_DEBUG=1 for the traceback, and please "
+              "report it" % (args.cmd, type(e).__name__, escape(str(e), 300)), file=sys.stderr)
         return commands.ERROR
 
 
