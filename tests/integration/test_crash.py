@@ -185,7 +185,7 @@ def _diff(want, got, path=""):
         return "".join(_diff(want.get(k), got.get(k), "%s/%s" % (path, k)) for k in sorted(set(want) | set(got))
                        if want.get(k) != got.get(k))
     return "%s:\n  want %s\n  got  %s\n" % (path, json.dumps(want, sort_keys=True, default=str)[:800],
-                                           json.dumps(got, sort_keys=True, default=str)[:800])
+                                            json.dumps(got, sort_keys=True, default=str)[:800])
 
 
 def nft_objects(env, family):
@@ -415,7 +415,7 @@ def test_a_half_made_namespace_is_repaired_when_netstitch_made_it_and_reported_w
     open("/run/netns/" + alien, "w").close()
     try:
         topo = dict(b, containers=dict(b["containers"], alien={"host": env.HOST, "netns": alien,
-                                                              "interfaces": [{"network": "front"}]}))
+                                                               "interfaces": [{"network": "front"}]}))
         err = env.apply(topo, ok=False)
         assert "network namespace %s on host %s is half-made (/run/netns/%s is an empty file, not a namespace) " \
             "and netstitch did not create it: remove it with `ip netns del %s`" % (alien, env.HOST, alien, alien) \

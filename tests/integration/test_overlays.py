@@ -13,7 +13,8 @@ import time
 import pytest
 
 import nskit
-from fabrickit import SUBNET, fabric  # noqa: F401 (fabric: the fixture)
+# fabric: the fixture
+from fabrickit import SUBNET, fabric  # noqa: F401 pylint: disable=unused-import
 
 TOP = nskit.TOP
 OUTPUT = os.path.join(TOP, "tests", "output")
