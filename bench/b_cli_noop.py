@@ -29,6 +29,9 @@ CLI = os.path.join(TOP, "bin", "netstitch")
 # as a user runs it: Python keeps compiled bytecode (some shells of automation set PYTHONDONTWRITEBYTECODE, which
 # makes every start compile netstitch's sources again, about 0.15 s); the cold apply before the measured runs writes it
 ENV = dict((k, v) for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE")
+# the interpreter bin/netstitch runs: the checkout's venv (as an installed console script runs its own Python
+# directly; a version manager's python3 shim on PATH would add its own start-up, 0.1-0.3 s here)
+ENV.setdefault("NETSTITCH_PYTHON", os.path.join(TOP, ".venv", "bin", "python"))
 
 
 def _cli(hostns, *args):
@@ -72,7 +75,7 @@ def run(workdir, n, reps, log):
         with open(empty, "w") as f:
             yaml.safe_dump(labkit.empty_topology("node"), f)
         sd = os.path.join(workdir, "state-%s" % run_.prefix)
-        args = ["apply", topo, "--host", "node", "--state-dir", sd]
+        args = ["apply", topo, "--host", "node", "--state-dir", sd, "--json"]
         cold = _cli(hostns, *args)
         if not cold["result"]["changed"]:
             raise AssertionError("the cold apply changed nothing")
@@ -84,7 +87,7 @@ def run(workdir, n, reps, log):
             shutil.rmtree(os.path.join(sd, "cache"), ignore_errors=True)
             labkit.settle(max_wait=3)
             fresh.append(_noop(_cli(hostns, *args), n))
-        _cli(hostns, "apply", empty, "--host", "node", "--state-dir", sd)      # prune (not timed)
+        _cli(hostns, "apply", empty, "--host", "node", "--state-dir", sd, "--json")      # prune (not timed)
     finally:
         run_.cleanup()
 

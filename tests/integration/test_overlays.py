@@ -89,7 +89,10 @@ def test_mtu_budget_largest_df_packet_crosses_one_more_fails(fabric, kind, overh
                          check=False)
         last[:] = [r.stdout + r.stderr]
         return r.returncode == 0
-    eventually(crosses, SETTLE[kind], "a %d-byte DF ping over %s to cross (last: %s)" % (biggest, kind, last))
+    try:
+        eventually(crosses, SETTLE[kind], "a %d-byte DF ping over %s to cross" % (biggest, kind))
+    except AssertionError as e:
+        raise AssertionError("%s (last: %s)" % (e, last[0] if last else "no attempt")) from None
     r = nskit.nsexec(c1, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", str(biggest + 1), addr["c2"],
                      check=False)
     # fails cleanly: refused locally (message too long) or dropped, never fragmented through
@@ -152,9 +155,10 @@ def test_a_peer_that_is_down_gives_a_warning_not_a_failure(fabric):
         assert res[h]["changed"]
         assert any("h3" in w and "192.0.2.3" in w for w in res[h]["warnings"]), res[h]["warnings"]
     addr = addresses(res)
-    assert nskit.ping(fabric.cns("c1"), addr["c2"], timeout=2)
+    eventually(lambda: nskit.ping(fabric.cns("c1"), addr["c2"], timeout=1), SETTLE["vxlan"],
+               "c1 to reach c2 while h3 is down")
     nskit.run("ip", "-n", fabric.hns("h3"), "link", "set", "eth0", "up")
-    eventually(lambda: nskit.ping(fabric.hns("h1"), "192.0.2.3"), 10, "h1 to reach h3 again on the underlay")
+    eventually(lambda: nskit.ping(fabric.hns("h1"), "192.0.2.3"), 30, "h1 to reach h3 again on the underlay")
     res = fabric.apply_all(topo)
     assert all(not r["warnings"] for r in res.values()), [r["warnings"] for r in res.values()]
 

@@ -67,13 +67,24 @@ def _docker_force(p):
                         "(they are disconnected, and connected again with the same addresses where these fit)")
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (the distribution's metadata costs every other command 0.1 s)."""
+
+    def __init__(self, option_strings, **kw):
+        kw.update(dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0)
+        argparse.Action.__init__(self, option_strings, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        commands.say("netstitch %s" % commands.version())
+        parser.exit()
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="netstitch", description="declarative container networking: one topology, every host reconciled",
         epilog="example:\n  netstitch validate topology.yml && netstitch plan topology.yml --host h1\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version="netstitch %s" % commands.version(),
-                   help="print the version and exit")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
