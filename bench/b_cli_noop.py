@@ -65,7 +65,7 @@ def run(workdir, n, reps, log):
     import yaml
     run_ = labkit.Run(workdir)
     try:
-        conts = [run_.name("c") for _ in range(n)]
+        conts = [run_.name("c") for _i in range(n)]
         run_.add_netns(conts)
         hostns = run_.host()
         topo = os.path.join(workdir, "topology-%d.yml" % n)
@@ -81,7 +81,7 @@ def run(workdir, n, reps, log):
             raise AssertionError("the cold apply changed nothing")
         cold.pop("result")
         warm, fresh = [], []
-        for _ in range(reps):
+        for _rep in range(reps):
             labkit.settle(max_wait=3)
             warm.append(_noop(_cli(hostns, *args), n))
             shutil.rmtree(os.path.join(sd, "cache"), ignore_errors=True)
@@ -106,7 +106,7 @@ def run(workdir, n, reps, log):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     p.add_argument("--endpoints", type=int, default=1000)
     p.add_argument("--reps", type=int, default=5)
     p.add_argument("--out", default=None)

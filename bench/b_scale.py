@@ -94,7 +94,7 @@ def run(sizes, reps, log):
             rows = []
             if n == sizes[0]:
                 run_cli(path)       # warm-up: bytecode written, interpreter and libraries in the page cache
-            for _ in range(reps):
+            for _rep in range(reps):
                 la = loadavg()
                 wall, cpu, rss, said = run_cli(path)
                 rows.append({"wall": round(wall, 3), "cpu": round(cpu, 3), "rss_mb": round(rss, 1), "loadavg": la})
@@ -120,7 +120,7 @@ def run(sizes, reps, log):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     p.add_argument("--sizes", default="10000,30000,100000")
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--out", default=None)

@@ -100,7 +100,7 @@ scalars = st.one_of(
 keys = st.one_of(st.sampled_from(["x", "name", "ip", "host", "network", "type", "hosts", "interfaces", "5"]),
                  st.text(max_size=6), st.integers(-3, 3), st.none(), st.booleans())
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(keys, inner, max_size=3)), max_leaves=8)
+                                                       st.dictionaries(keys, inner, max_size=3)), max_leaves=8)
 
 
 def _paths(x, pre=()):
@@ -133,7 +133,7 @@ def _names(d):
 def mutated(draw, base_name=None):
     name = base_name or draw(st.sampled_from(sorted(BASES)))
     d = copy.deepcopy(BASES[name])
-    for _ in range(draw(st.integers(1, 4))):
+    for _step in range(draw(st.integers(1, 4))):
         paths = [p for p in _paths(d) if p]
         if not paths:
             break

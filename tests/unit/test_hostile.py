@@ -26,7 +26,7 @@ def cli(*args, timeout=60):
     env.pop("NETSTITCH_DEBUG", None)
     t0 = time.monotonic()
     r = subprocess.run([PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.cli"] +
-                       list(args), capture_output=True, text=True, timeout=timeout, env=env)
+                       list(args), capture_output=True, text=True, timeout=timeout, env=env, check=False)
     r.seconds = time.monotonic() - t0
     return r
 
@@ -35,7 +35,7 @@ def module(tmp_path, args, timeout=60):
     path = tmp_path / "args.json"
     path.write_text(json.dumps({"ANSIBLE_MODULE_ARGS": args}))
     r = subprocess.run([PY, "-m", "ansible_collections.netstitch.fabric.plugins.modules.validate", str(path)],
-                       capture_output=True, text=True, timeout=timeout)
+                       capture_output=True, text=True, timeout=timeout, check=False)
     assert "Traceback" not in r.stdout + r.stderr, (r.stdout + r.stderr)[-3000:]
     return json.loads(r.stdout)
 
@@ -107,14 +107,14 @@ def test_a_file_over_the_size_limit_is_refused_before_parsing(tmp_path):
 
 def _deep(n, leaf="x"):
     v = leaf
-    for _ in range(n):
+    for _level in range(n):
         v = [v]
     return v
 
 
 def _deep_map(n):
     v = {}
-    for _ in range(n):
+    for _level in range(n):
         v = {"k": v}
     return v
 

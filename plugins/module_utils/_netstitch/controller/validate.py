@@ -19,7 +19,6 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
 
 
-
 def _jsonschema():
     """jsonschema, imported only when a topology is invalid (it alone lists every problem; its import takes about
     0.3 s, which a valid topology never pays): the module, or None when it is not installed."""
