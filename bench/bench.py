@@ -20,7 +20,7 @@ sys.path.insert(0, HERE)
 
 import labkit  # noqa: E402
 
-SECTIONS = ("apply", "ansible", "docker", "planner", "ports", "dataplane")
+SECTIONS = ("apply", "ansible", "docker", "planner", "scale", "clinoop", "ports", "dataplane")
 
 
 def _commit():
@@ -49,6 +49,8 @@ def main(argv=None):
     p.add_argument("--ansible-reps", type=int, default=3)
     p.add_argument("--planner-hosts", type=int, default=1000)
     p.add_argument("--planner-per-host", type=int, default=50)
+    p.add_argument("--scale-sizes", default="10000,30000,100000", help="containers for the scale section")
+    p.add_argument("--clinoop-endpoints", type=int, default=1000)
     p.add_argument("--ports", type=int, default=5000, help="published ports for the ports section")
     p.add_argument("--iperf-seconds", type=int, default=4)
     p.add_argument("--iperf-reps", type=int, default=5)
@@ -60,7 +62,7 @@ def main(argv=None):
     if a.smoke:
         sizes = [int(x) for x in (a.sizes or "10,100").split(",")]
         reps = a.reps or 1
-        sections = [s for s in a.sections.split(",") if s in ("apply", "planner")]
+        sections = [s for s in a.sections.split(",") if s in ("apply", "planner", "scale", "clinoop")]
     else:
         sizes = [int(x) for x in (a.sizes or "10,30,100,300,1000").split(",")]
         reps = a.reps or 3
@@ -112,6 +114,19 @@ def main(argv=None):
         log("== planner alone: %d hosts x %d containers, validated, compiled, planned for one host" % (hosts, per))
         return b_planner.run(hosts, per, log)
 
+    def scale_section():
+        import b_scale
+        sizes = [2000, 5000] if a.smoke else [int(x) for x in a.scale_sizes.split(",")]
+        log("== scale: bin/netstitch validate (read, validate, compile every host) of %s containers"
+            % ", ".join(str(n) for n in sizes))
+        return b_scale.run(sizes, 1 if a.smoke else 3, log)
+
+    def clinoop_section():
+        import b_cli_noop
+        n = 100 if a.smoke else a.clinoop_endpoints
+        log("== no-op `bin/netstitch apply` of %d endpoints, the whole command" % n)
+        return b_cli_noop.run(os.path.join(run.workdir, "clinoop"), n, 1 if a.smoke else 5, log)
+
     def ports_section():
         import b_ports
         log("== published ports: %d in one transaction, then one changed (reps %d)" % (a.ports, reps))
@@ -123,6 +138,7 @@ def main(argv=None):
         return b_dataplane.run(run, a.iperf_seconds, a.iperf_reps, log)
 
     fns = {"apply": apply_section, "ansible": ansible_section, "docker": docker_section, "planner": planner_section,
+           "scale": scale_section, "clinoop": clinoop_section,
            "ports": ports_section,
            "dataplane": dataplane_section}
     try:

@@ -348,6 +348,48 @@ def render(res, before=None):
           "size of the process (ru_maxrss, interpreter and libraries included)."
           % (pl["tracemalloc_peak_mb"], pl["maxrss_mb"]))
         w("")
+    # -- scale and the command line's no-op ------------------------------------------------------------------
+    sc = res.get("scale")
+    if sc and sc.get("sizes"):
+        w("## Scale: a topology file read, validated and compiled")
+        w("")
+        w("`bin/netstitch validate FILE` (it compiles every host's spec too) of N containers (N/50 hosts × 50, half "
+          "on VXLAN overlays of 20 hosts, half host-local), a fresh process each time (medians of its runs; wall "
+          "time depends on what else the machine runs, CPU time much less; the goal: 100,000 containers in under "
+          "10 s and 1 GB). `python bench/b_scale.py`%s." % ("; measured " + sc["measured"] if sc.get("measured") else ""))
+        w("")
+        w("| containers | YAML | wall | CPU | of it: read, validate, compile (CPU) | peak RSS | load average |")
+        w("| ---: | ---: | ---: | ---: | --- | ---: | ---: |")
+        for n in sorted(sc["sizes"], key=int):
+            r = sc["sizes"][n]
+            w("| %s | %.1f MB | %s | %s | %s, %s, %s | %.0f MB | %.1f |" % (
+                format(int(n), ","), r["file_mb"], s(r["wall"]), s(r["cpu"]), s(r["phases_cpu"]["read"]),
+                s(r["phases_cpu"]["validate"]), s(r["phases_cpu"]["compile"]), r["rss_mb"],
+                max(x["loadavg"] for x in r["rows"])))
+        w("")
+        g = sc.get("growth")
+        if g:
+            w("Growth between the smallest and the largest size: CPU time ~ N^%.2f, wall time ~ N^%.2f, peak "
+              "resident memory ~ N^%.2f." % (g["cpu_exponent"], g["wall_exponent"], g["rss_exponent"]))
+            w("")
+    cn = res.get("clinoop")
+    if cn:
+        c, u = cn["summary"]["cached"], cn["summary"]["uncached"]
+        w("## No-op apply as the user sees it")
+        w("")
+        w("`bin/netstitch apply` of an unchanged host of %s endpoints, the wall clock of the whole command "
+          "(interpreter, imports, spec, kernel read, plan, output), beside the engine's own figure; every run asserted "
+          "a no-op with zero writes. `python bench/b_cli_noop.py` (load average %.1f-%.1f during the runs%s)."
+          % (format(cn["endpoints"], ","), cn["loadavg"][0], cn["loadavg"][1],
+             "; measured " + cn["measured"] if cn.get("measured") else ""))
+        w("")
+        w("| | whole command, wall | CPU | engine (timing.total) | of it: kernel read |")
+        w("| --- | ---: | ---: | ---: | ---: |")
+        w("| spec cached (topology file unchanged) | **%s** | %s | %s | %s |" % (
+            s(c["wall"]), s(c["cpu"]), s(c["engine_total"]), s(c["engine_read"])))
+        w("| spec compiled from the whole topology | %s | %s | %s | %s |" % (
+            s(u["wall"]), s(u["cpu"]), s(u["engine_total"]), s(u["engine_read"])))
+        w("")
     # -- data plane --------------------------------------------------------------------------------------------
     if dp:
         w("## Data plane")

@@ -126,11 +126,15 @@ problems:
       reason: 198.51.100.64/27 overlaps 198.51.100.64/26 of networks.front
 """
 
+import gc
+import traceback
+
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as ns_compile
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate as ns_validate
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError, Problem, TopologyError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import (
+    NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.topofile import load_file
 
 
@@ -152,15 +156,22 @@ def main():
         required_one_of=[("topology", "topology_file")],
         supports_check_mode=True,
     )
+    gc.disable()    # one short run over a possibly huge topology: collections would only rescan its objects
     if module.params["topology_file"] is not None:
         data = read_topology(module, module.params["topology_file"])
     else:
         data = module.params["topology"]
     try:
         topo = ns_validate.load(data)
+        specs = ns_compile.host_specs(topo)
     except TopologyError as e:
         module.fail_json(msg=str(e), problems=[p.to_dict() for p in e.problems])
-    specs = ns_compile.host_specs(topo)
+    except NetstitchError as e:
+        module.fail_json(msg=escape(str(e), 2000, keep_newlines=True))
+    except Exception as e:  # pylint: disable=broad-except  # never "MODULE FAILURE" with a traceback for any input
+        module.fail_json(msg="netstitch internal error while validating the topology (%s: %s); please report it "
+                             "with the topology" % (type(e).__name__, escape(str(e), 200)),
+                         exception=traceback.format_exc())
     counts = {
         "hosts": len(topo.hosts),
         "networks": len(topo.networks),

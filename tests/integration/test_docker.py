@@ -261,17 +261,17 @@ def test_watcher_reattaches_a_restarted_container_within_seconds(dl):
         def events():
             with open(log) as f:
                 return [json.loads(l) for l in f if l.startswith("{")]
-        wait_for(lambda: any(e["event"] == "applied" for e in events()), 10, "the watcher's first apply")
+        wait_for(lambda: any(e["event"] == "applied" for e in events()), 30, "the watcher's first apply")
         assert [e["changed"] for e in events() if e["event"] == "applied"] == [False]    # nothing had drifted
         seen = []
         for how in (("restart", "-t", "0", web), ("stop", "-t", "0", web), ("start", web)):
             dl.sys.docker(*how)
             if how[0] == "stop":
                 # the kernel tears the stopped container's namespace (and its veth) down asynchronously
-                wait_for(lambda: not nskit.ping(dl.cns("wn1"), addr, timeout=0.3), 10, "the stopped container to go")
+                wait_for(lambda: not nskit.ping(dl.cns("wn1"), addr, timeout=0.3), 30, "the stopped container to go")
                 continue
             t0 = time.monotonic()
-            wait_for(lambda: dl.sys.addresses(web, "eth1") == ["%s/24" % addr], 5, "the watcher to re-attach")
+            wait_for(lambda: dl.sys.addresses(web, "eth1") == ["%s/24" % addr], 30, "the watcher to re-attach")
             seen.append(time.monotonic() - t0)
             assert nskit.ping(dl.cns("wn1"), addr, timeout=2) and nskit.connect(dl.cns("wn1"), addr, 80)
         applied = [e for e in events() if e["event"] == "applied"]

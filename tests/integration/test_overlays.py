@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import subprocess
-import time
 
 import pytest
 
@@ -29,6 +28,17 @@ def assert_all_noop(results):
         nskit.assert_noop(res)
 
 
+# How long an overlay may take to carry traffic once every host has applied: tinc daemons exchange keys and meta
+# connections first (a second or two here, many more on a machine loaded by other work); the kernel overlays are
+# ready at once. Every wait below is on a condition (a ping, a connection, a listener) with this deadline, never a
+# fixed time: a blocked path still fails, at the deadline.
+SETTLE = {"vxlan": 15.0, "routed": 15.0, "tinc": 45.0}
+
+
+def eventually(cond, timeout, what):
+    nskit.wait_until(cond, timeout=timeout, what=what)
+
+
 def tcp_ok(fabric, src_ns, dst_ns, dst_addr, port=7100):
     """A TCP connection that the listener sees; a second attempt absorbs a slow start on a loaded machine (a
     connection that is really blocked fails both)."""
@@ -46,14 +56,13 @@ def test_containers_on_every_host_pair_talk(fabric, kind):
     first = fabric.apply_all(topo)
     assert all(r["changed"] for r in first.values())
     addr = addresses(first)
-    time.sleep(0.5 if kind != "tinc" else 1.5)      # tinc daemons exchange keys and meta connections
     for src in ("c1", "c2", "c3"):
         for dst in ("c1", "c2", "c3"):
             if src != dst:
-                ns = fabric.cns(src)
-                ok = nskit.ping(ns, addr[dst], timeout=2) or nskit.ping(ns, addr[dst], timeout=2)
-                assert ok, "%s: %s cannot ping %s (%s)" % (kind, src, dst, addr[dst])
-                assert tcp_ok(fabric, ns, fabric.cns(dst), addr[dst]), "%s: TCP %s -> %s failed" % (kind, src, dst)
+                ns, dns, a = fabric.cns(src), fabric.cns(dst), addr[dst]
+                eventually(lambda: nskit.ping(ns, a, timeout=1), SETTLE[kind],
+                           "%s: %s to ping %s (%s)" % (kind, src, dst, a))
+                eventually(lambda: tcp_ok(fabric, ns, dns, a), SETTLE[kind], "%s: TCP %s -> %s" % (kind, src, dst))
     # each host allocates only from its own slice
     for host, res in first.items():
         for e in res["endpoints"]:
@@ -71,17 +80,18 @@ def test_mtu_budget_largest_df_packet_crosses_one_more_fails(fabric, kind, overh
     c1 = fabric.cns("c1")
     link = json.loads(nskit.nsexec(c1, "ip", "-j", "link", "show", "eth0").stdout)[0]
     assert link["mtu"] == mtu
-    time.sleep(0.5 if kind != "tinc" else 1.5)
     biggest = mtu - 28        # IPv4 20 + ICMP 8
-    ok = False
-    for _n in range(3):        # tinc may still be settling its path MTU
-        r = nskit.nsexec(c1, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", str(biggest), addr["c2"],
+    last = []
+
+    def crosses():          # tinc may still be connecting and settling its path MTU
+        r = nskit.nsexec(c1, "ping", "-n", "-q", "-c", "1", "-W", "1", "-M", "do", "-s", str(biggest), addr["c2"],
                          check=False)
-        ok = r.returncode == 0
-        if ok:
-            break
-        time.sleep(1)
-    assert ok, "a %d-byte DF ping over %s did not cross: %s" % (biggest, kind, r.stdout + r.stderr)
+        last[:] = [r.stdout + r.stderr]
+        return r.returncode == 0
+    try:
+        eventually(crosses, SETTLE[kind], "a %d-byte DF ping over %s to cross" % (biggest, kind))
+    except AssertionError as e:
+        raise AssertionError("%s (last: %s)" % (e, last[0] if last else "no attempt")) from None
     r = nskit.nsexec(c1, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", str(biggest + 1), addr["c2"],
                      check=False)
     # fails cleanly: refused locally (message too long) or dropped, never fragmented through
@@ -144,11 +154,10 @@ def test_a_peer_that_is_down_gives_a_warning_not_a_failure(fabric):
         assert res[h]["changed"]
         assert any("h3" in w and "192.0.2.3" in w for w in res[h]["warnings"]), res[h]["warnings"]
     addr = addresses(res)
-    assert nskit.ping(fabric.cns("c1"), addr["c2"], timeout=2)
+    eventually(lambda: nskit.ping(fabric.cns("c1"), addr["c2"], timeout=1), SETTLE["vxlan"],
+               "c1 to reach c2 while h3 is down")
     nskit.run("ip", "-n", fabric.hns("h3"), "link", "set", "eth0", "up")
-    deadline = time.monotonic() + 10
-    while not nskit.ping(fabric.hns("h1"), "192.0.2.3") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(lambda: nskit.ping(fabric.hns("h1"), "192.0.2.3"), 30, "h1 to reach h3 again on the underlay")
     res = fabric.apply_all(topo)
     assert all(not r["warnings"] for r in res.values()), [r["warnings"] for r in res.values()]
 
@@ -157,13 +166,17 @@ def _capture_marker(fabric, kind, marker):
     """Send ``marker`` over TCP from c1 to c2 while capturing on the underlay switch; return the captured bytes."""
     res = fabric.apply_all(fabric.topology(kind))
     addr = addresses(res)
-    time.sleep(1.5 if kind == "tinc" else 0.3)
-    assert nskit.ping(fabric.cns("c1"), addr["c2"], timeout=2) or nskit.ping(fabric.cns("c1"), addr["c2"], timeout=2)
+    eventually(lambda: nskit.ping(fabric.cns("c1"), addr["c2"], timeout=1), SETTLE[kind],
+               "%s: c1 to ping c2" % kind)
     pcap = os.path.join(fabric.dir, "%s.pcap" % kind)
     cap = subprocess.Popen(["ip", "netns", "exec", "%s-sw" % fabric.name, "tcpdump", "-i", "sw0",
-                            "-U", "-w", pcap, "udp"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            "-U", "-w", pcap, "ip"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     fabric.procs.append(cap)
-    time.sleep(1.0)
+    # tcpdump says "listening on sw0" once its capture is open: from then on every packet is kept
+    lines = [cap.stderr.readline()]
+    while lines[-1] and "listening on" not in lines[-1] and len(lines) < 20:
+        lines.append(cap.stderr.readline())
+    assert "listening on" in lines[-1], "tcpdump did not start: %s" % "".join(lines)
     send = "import socket,sys; s=socket.create_connection((sys.argv[1], 7200), 3); s.sendall(sys.argv[2].encode()*50); s.close()"
     lst = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % fabric.cns("c2"), "--", nskit.SYS_PY, "-c",
                             "import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
@@ -175,7 +188,15 @@ def _capture_marker(fabric, kind, marker):
     nskit.nsexec(fabric.cns("c1"), nskit.SYS_PY, "-c", send, addr["c2"], marker)
     got = int(lst.stdout.readline().strip() or 0)
     assert got == len(marker) * 50, "the receiver got %d bytes" % got
-    time.sleep(1.0)
+    # every packet of the exchange has crossed the switch (all of the underlay's IP traffic is kept: tinc carries
+    # data over UDP once it has found the path, over its TCP meta connection until then); wait until tcpdump has
+    # written what it read: more than the payload, and no longer growing
+    sizes = []
+
+    def drained():
+        sizes.append(os.path.getsize(pcap) if os.path.exists(pcap) else 0)
+        return len(sizes) >= 4 and sizes[-1] > len(marker) * 50 and sizes[-1] == sizes[-2] == sizes[-3] == sizes[-4]
+    eventually(drained, 10, "the capture file to stop growing")
     cap.terminate()
     cap.wait(timeout=5)
     with open(pcap, "rb") as f:
@@ -196,7 +217,9 @@ def _iperf(client_ns, server_ns, server_addr, seconds=2):
     srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", server_addr],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.5)
+        eventually(lambda: srv.poll() is None and nskit.nsexec(server_ns, "ss", "-Hltn", "sport", "=", ":5201",
+                                                               check=False).stdout.strip() != "",
+                   10, "iperf3 to listen in %s" % server_ns)
         r = nskit.nsexec(client_ns, "iperf3", "-J", "-c", server_addr, "-t", str(seconds), timeout=seconds + 20)
         return json.loads(r.stdout)["end"]["sum_received"]["bits_per_second"]
     finally:

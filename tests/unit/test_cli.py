@@ -56,11 +56,11 @@ def test_validate_good_file_exits_0(tmp_path):
     (b"\xff\xfe\x00\x81 not utf-8", "cannot read topology"),                           # undecodable bytes
     ("", "a topology is a mapping with hosts, networks and containers, not NoneType"),  # empty file
     ("- h1\n- h2\n", "not list"),
-    ("x: !!python/object/apply:os.system [true]\n", "could not determine a constructor"),  # no unsafe tags
-    ("hosts: {h1: {}}\nnetworks: {}\nhosts: {h2: {}}\n", "found the key 'hosts' twice (first on line 1)"),
+    ("x: !!python/object/apply:os.system [true]\n", "is not allowed in a topology"),  # no unsafe tags
+    ("hosts: {h1: {}}\nnetworks: {}\nhosts: {h2: {}}\n", "found the key 'hosts' twice (first on line 1, again on line 3,"),
     ("hosts: {h1: {}}\nnetworks: {n: {subnet: 10.0.0.0/24}}\ncontainers:\n"
      "  web: {host: h1, interfaces: [{network: n}]}\n  web: {host: h1, interfaces: [{network: n}]}\n",
-     "found the key 'web' twice (first on line 4)"),
+     "found the key 'web' twice (first on line 4, again on line 5,"),
 ], ids=["syntax", "binary", "empty", "list", "python-tag", "duplicate-section", "duplicate-container"])
 def test_validate_unreadable_or_odd_files(tmp_path, content, message):
     r = run("validate", _write(tmp_path, "t.yml", content))

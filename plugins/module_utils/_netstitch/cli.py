@@ -15,10 +15,12 @@ without Ansible. The parser is here; the commands are in commands.py (exit statu
 """
 
 import argparse
+import gc
+import os
 import sys
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError, escape
 
 EXIT_CODES = "exit status: 0 done/nothing pending, 1 error, 2 changes pending, drift or failed checks"
 
@@ -65,13 +67,24 @@ def _docker_force(p):
                         "(they are disconnected, and connected again with the same addresses where these fit)")
 
 
+class _Version(argparse.Action):
+    """--version, looked up only when asked for (the distribution's metadata costs every other command 0.1 s)."""
+
+    def __init__(self, option_strings, **kw):
+        kw.update(dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0)
+        argparse.Action.__init__(self, option_strings, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        commands.say("netstitch %s" % commands.version())
+        parser.exit()
+
+
 def parser():
     p = argparse.ArgumentParser(
         prog="netstitch", description="declarative container networking: one topology, every host reconciled",
         epilog="example:\n  netstitch validate topology.yml && netstitch plan topology.yml --host h1\n\n" + EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version="netstitch %s" % commands.version(),
-                   help="print the version and exit")
+    p.add_argument("--version", action=_Version, help="print the version and exit")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND")
     sub.required = True
 
@@ -184,18 +197,31 @@ def parser():
     return p
 
 
+DAEMONS = ("watch", "plugin")      # long-lived: they keep the garbage collector
+
+
 def main(argv=None):
+    """Run one command; its exit status. Never a traceback, whatever the input: an unexpected failure is one line
+    naming it (NETSTITCH_DEBUG=1 shows the traceback)."""
     args = parser().parse_args(argv)
+    if args.cmd not in DAEMONS:
+        gc.disable()    # a short-lived command: collections would only rescan the topology's objects (x2 at 100,000)
     try:
         return args.func(args)
     except NetstitchError as e:
-        commands.say(str(e), sys.stderr)
+        commands.say(escape(str(e), keep_newlines=True), sys.stderr)
         return commands.ERROR
     except KeyboardInterrupt:
         commands.say("interrupted", sys.stderr)
         return 130
     except (OSError, ValueError) as e:
-        commands.say("netstitch %s: %s" % (args.cmd, e), sys.stderr)
+        commands.say("netstitch %s: %s" % (args.cmd, escape(str(e), 2000)), sys.stderr)
+        return commands.ERROR
+    except Exception as e:  # noqa: BLE001 - never a traceback for any input; NETSTITCH_DEBUG=1 shows it
+        if os.environ.get("NETSTITCH_DEBUG"):
+            raise
+        commands.say("netstitch %s: internal error (%s: %s); run again with NETSTITCH_DEBUG=1 for the traceback, and "
+                     "please report it" % (args.cmd, type(e).__name__, escape(str(e), 300)), sys.stderr)
         return commands.ERROR
 
 

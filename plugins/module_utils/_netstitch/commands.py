@@ -7,6 +7,10 @@
 
 Output is readable text by default (changes grouped by kind, see describe.py) and JSON with --json. Long operations
 (the probe's pair matrix grows with the square of the containers) show progress on stderr when it is a terminal.
+
+Imports are lazy: a command loads only what it uses (the validation and schema libraries are a good part of a no-op
+apply's wall clock). apply and prepare take the host's compiled spec from the spec cache (speccache.py) while the
+topology file and netstitch are unchanged.
 """
 
 import json
@@ -18,11 +22,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec as comp
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.topofile import load_file
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import NetstitchError, escape
 
 OK, ERROR, DIFFERS = 0, 1, 2
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -85,9 +85,25 @@ def _emit(args, data, text):
         say(text)
 
 
-def _specs(path):
-    topo = validate.load(load_file(path))
-    return topo, comp.host_specs(topo)
+def read_topology(path):
+    """The topology file's bytes (at most the reader's size limit and one byte more, so a huge file is refused
+    without reading it all)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.safeyaml import MAX_BYTES
+    try:
+        with open(path, "rb") as f:
+            return f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise NetstitchError("cannot read topology %s: %s" % (path, e.strerror or e))
+
+
+def _specs(path, data=None, compile_specs=True):
+    """(model, {host: spec}) of the topology file ``path`` (or of its bytes ``data``): read, validated, compiled
+    (``compile_specs`` False: the model alone, specs None)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.safeyaml import load_bytes
+    topo = validate.load(load_bytes(read_topology(path) if data is None else data, path))
+    return topo, hostspec.host_specs(topo) if compile_specs else None
 
 
 def machine_names():
@@ -129,9 +145,25 @@ def pick_host(args, specs=None, state_dir=None):
         d, "no host" if not held else "several hosts (%s)" % ", ".join(held)))
 
 
-def _host_spec(args):
-    topo, specs = _specs(args.topology)
-    return specs[pick_host(args, specs)]
+def _host_spec(args, cached=False, store=True):
+    """The spec of the host the command acts on. ``cached``: from the spec cache while the topology's bytes, the host
+    and netstitch are unchanged (``store``: keep what was compiled for the next run)."""
+    if not cached:
+        specs = _specs(args.topology)[1]
+        return specs[pick_host(args, specs)]
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine, speccache
+    cache_dir = os.path.join(args.state_dir or engine.DEFAULT_STATE_DIR, speccache.DIR)
+    data = read_topology(args.topology)
+    for name in [args.host] if args.host else machine_names():
+        spec = speccache.get(cache_dir, name, speccache.key(data, name))
+        if spec is not None:        # kept for these very bytes, so the topology lists this host
+            args.host = name
+            return spec
+    specs = _specs(args.topology, data)[1]
+    host = pick_host(args, specs)
+    if store:
+        speccache.put(cache_dir, host, speccache.key(data, host), specs[host])
+    return specs[host]
 
 
 def _engine_kw(args):
@@ -163,6 +195,7 @@ def _summary(res, host, verb_done, verb_pending, check):
             host, n, "" if n == 1 else "s", verb_done,
             ", ".join("%s %d" % (k, v) for k, v in sorted(w.items()) if v) or "no writes",
             (res.get("timing") or {}).get("total", 0.0))
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe
     body = describe.text_from_plan(res.get("plan") or {})
     out = [head] + ([body] if body else [])
     out += ["warning: %s" % w for w in res.get("warnings") or []]
@@ -173,7 +206,7 @@ def cmd_validate(args):
     topo, specs = _specs(args.topology)
     _emit(args, {"valid": True, "hosts": sorted(specs)},
           "%s: valid (%d hosts, %d networks, %d containers)"
-          % (args.topology, len(topo.hosts), len(topo.networks), len(topo.containers)))
+          % (escape(args.topology), len(topo.hosts), len(topo.networks), len(topo.containers)))
     return OK
 
 
@@ -195,7 +228,7 @@ def cmd_plan(args):
 
 def cmd_apply(args):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
-    spec = _host_spec(args)
+    spec = _host_spec(args, cached=True, store=not args.check)
     if not args.json and sys.stderr.isatty():
         sys.stderr.write("host %s: %s...\n" % (args.host, "planning" if args.check else "applying"))
     res = engine.apply(spec, check_mode=args.check, **_engine_kw(args))
@@ -225,6 +258,7 @@ def cmd_status(args):
             args.host, len(g["bridges"]), len(g["endpoints"]))
     else:
         n = sum(len(v) for v in g["drift"].values())
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe
         text = "host %s: drifted from the last applied topology (%d difference%s)\n%s" % (
             args.host, n, "" if n == 1 else "s", describe.text_from_plan(g["drift"]))
     _emit(args, g, text)
@@ -234,7 +268,7 @@ def cmd_status(args):
 def cmd_prepare(args):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
     kw = {"state_dir": args.state_dir} if args.state_dir else {}
-    facts, changed = engine.prepare(_host_spec(args), **kw)
+    facts, changed = engine.prepare(_host_spec(args, cached=True), **kw)
     say(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
     return OK
 
@@ -242,7 +276,7 @@ def cmd_prepare(args):
 def cmd_graph(args):
     """The topology as Graphviz DOT (pure, graph.py), or SVG/PNG rendered by Graphviz's dot."""
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import graph
-    topo = validate.load(load_file(args.topology))
+    topo = _specs(args.topology, compile_specs=False)[0]
     fmt = args.format or (args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else "dot")
     if fmt not in graph.FORMATS:
         raise NetstitchError("graph: cannot tell the format from %r; give --format dot, svg or png" % args.output)

@@ -1,4 +1,29 @@
-"""Errors netstitch raises. Every user-facing problem carries the path in the topology and a reason."""
+"""Errors netstitch raises. Every user-facing problem carries the path in the topology and a reason.
+
+Whatever a topology's names and values contain, a message shows them safely: control and other invisible characters
+(ESC, NUL, newlines, U+202E, ...) are written as escapes, so each problem stays on its own line and nothing reaches a
+terminal raw, and a long value is cut (its length is given).
+"""
+
+MAX_PATH = 240          # characters of a path shown
+MAX_REASON = 480        # characters of a reason shown
+
+
+def escape(text, limit=None, keep_newlines=False):
+    """``text`` with every non-printable character as a Python-style escape, cut to ``limit`` characters."""
+    text = text if isinstance(text, str) else str(text)
+    if limit is not None and len(text) > limit:
+        text = "%s... (cut, %d characters in all)" % (text[:limit], len(text))
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if ch.isprintable() or (keep_newlines and ch == "\n"):
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append("\\x%02x" % code if code < 0x100 else "\\u%04x" % code if code < 0x10000 else "\\U%08x" % code)
+    return "".join(out)
 
 
 class NetstitchError(Exception):
@@ -13,7 +38,7 @@ class Problem(object):
         self.reason = reason
 
     def __str__(self):
-        return "%s: %s" % (self.path or "(top level)", self.reason)
+        return "%s: %s" % (escape(self.path, MAX_PATH) or "(top level)", escape(self.reason, MAX_REASON))
 
     def __repr__(self):
         return "Problem(%r, %r)" % (self.path, self.reason)
@@ -25,7 +50,7 @@ class Problem(object):
         return hash((self.path, self.reason))
 
     def to_dict(self):
-        return {"path": self.path, "reason": self.reason}
+        return {"path": escape(self.path, MAX_PATH), "reason": escape(self.reason, MAX_REASON)}
 
 
 class TopologyError(NetstitchError):

@@ -7,8 +7,9 @@ host is looked at or touched, so it runs on the controller before anything is ap
 import copy
 from typing import Any
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem, TopologyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import (
+    NetstitchError, Problem, TopologyError, escape)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
@@ -17,11 +18,15 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
 
-try:
-    import jsonschema
-    HAS_JSONSCHEMA = True
-except ImportError:  # pragma: no cover - reported by load()
-    HAS_JSONSCHEMA = False
+
+def _jsonschema():
+    """jsonschema, imported only when a topology is invalid (it alone lists every problem; its import takes about
+    0.3 s, which a valid topology never pays): the module, or None when it is not installed."""
+    try:
+        import jsonschema
+    except ImportError:  # pragma: no cover - reported by schema_problems()
+        return None
+    return jsonschema
 
 
 try:
@@ -31,6 +36,7 @@ except ImportError:  # pragma: no cover - the slower jsonschema alone still give
     HAS_FASTJSONSCHEMA = False
 
 _FAST = []
+_SLOW = []      # the jsonschema validator, built once (it caches what it resolves)
 
 
 def _fast_valid(data):
@@ -52,9 +58,12 @@ def _fast_valid(data):
 def schema_problems(data):
     if _fast_valid(data):
         return []
-    if not HAS_JSONSCHEMA:
+    jsonschema = _jsonschema()
+    if jsonschema is None:
         return [Problem("", "the Python package 'jsonschema' is needed to validate a topology (pip install jsonschema)")]
-    validator = jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    if not _SLOW:
+        _SLOW.append(jsonschema.Draft202012Validator(SCHEMA, format_checker=jsonschema.FormatChecker()))
+    validator = _SLOW[0]
     problems = []
     for err in validator.iter_errors(data):
         path = list(err.absolute_path)
@@ -93,12 +102,31 @@ class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, L
     """Every section's checks over one topology."""
 
 
-def load(data: Any) -> model.Topology:
-    """Validate a topology (a dict as parsed from YAML) and return the normalised model."""
+def load(data: Any, debug: bool = False) -> model.Topology:
+    """Validate a topology (a dict as parsed from YAML) and return the normalised model.
+
+    Raises TopologyError with every problem found, each with its path. Any other failure inside the checks (a bug)
+    comes out as a NetstitchError saying so, never as a traceback; ``debug`` (the tests) lets it through instead."""
     if not is_dict(data):
         raise TopologyError([Problem("", "a topology is a mapping with hosts, networks and containers, not %s"
                                      % type(data).__name__)])
-    problems = schema_problems(data)
+    problems, data = precheck.check(data)
+    try:
+        return _load(data, problems)
+    except NetstitchError:      # TopologyError included
+        raise
+    except Exception as e:  # noqa: BLE001 - reported, not shown as a traceback
+        if debug:
+            raise
+        if problems:
+            raise TopologyError(problems)   # checks that stumbled over values already reported
+        raise NetstitchError("internal error while validating the topology (%s: %s); please report it with the "
+                             "topology" % (type(e).__name__, escape(str(e), 200)))
+
+
+def _load(data, first):
+    covered = precheck.supersedes(first)
+    problems = list(first) + [p for p in schema_problems(data) if not covered(p)]
     chk = _Checker(data)
     hosts = chk.hosts()
     nets = chk.networks(hosts)
@@ -112,7 +140,7 @@ def load(data: Any) -> model.Topology:
     links = chk.links(conts, nets)
     seen = set(problems)
     for p in chk.problems:
-        if p not in seen:
+        if p not in seen and not covered(p):
             problems.append(p)
             seen.add(p)
     if problems:

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, faults, planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, faults, planner, speccache, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
@@ -44,7 +44,9 @@ def teardown(host_name, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_time
 
 
 def _forget(state_dir, host_name, hstate, lock):
-    """After a teardown: the host's state file, its tinc directory and its lock go (nothing left of netstitch)."""
+    """After a teardown: the host's state file, its tinc directory, its lock and the command line's cached spec go
+    (nothing left of netstitch)."""
+    speccache.forget(os.path.join(state_dir, speccache.DIR), host_name)
     for path in (hstate.path, hstate.path + ".tmp", lock.path):
         try:
             os.unlink(path)
