@@ -243,3 +243,36 @@ def test_foreign_table_and_dockers_firewall_are_left_alone(fabric):
     assert [l for l in after if "DOCKER-USER" not in l or l.startswith(":")] == docker_before
     assert [l for l in after if l.startswith("-A DOCKER-USER")] == ["-A DOCKER-USER -j RETURN"]
     assert "netstitch" not in nskit.nsexec(h1, "nft", "list", "tables").stdout
+
+
+def _hairpin(fabric, host, container, network="front"):
+    """The hairpin mode of a container's bridge port, as the kernel reports it (ip -d link)."""
+    for line in nskit.run("ip", "-n", fabric.hns(host), "-d", "-o", "link", "show").stdout.splitlines():
+        if ("netstitch veth %s/eth0 %s" % (container, network)) in line:
+            m = re.search(r" hairpin (on|off) ", line)
+            return m.group(1) if m else None
+    return None
+
+
+def test_a_container_reaches_its_own_published_port_through_the_host(fabric):
+    """Hairpin: web publishes 8080 -> 80 and reaches it through its host's address (the reply comes back through
+    its own bridge port, so the port is in hairpin mode; the source becomes the gateway). Off by hand, it fails; the
+    next apply turns it on again and changes only that."""
+    topo = topology(fabric)
+    fabric.apply_all(topo)
+    serve(fabric, fabric.cns("web"))
+    web = fabric.cns("web")
+    assert _hairpin(fabric, "h1", "web") == "on"
+    assert _hairpin(fabric, "h1", "cli") == "off"           # only ports of containers that publish
+    assert talk(web, "192.0.2.1", 8080) == "tcp 80 from 10.91.0.1"
+    assert talk(web, "192.0.2.1", 5353, "udp") == "udp 53 from 10.91.0.1"
+    port = [l.split(":")[1].strip().split("@")[0] for l in nskit.run(
+        "ip", "-n", fabric.hns("h1"), "-o", "link", "show").stdout.splitlines()
+        if "netstitch veth web/eth0 front" in l][0]
+    nskit.run("ip", "-n", fabric.hns("h1"), "link", "set", port, "type", "bridge_slave", "hairpin", "off")
+    assert talk(web, "192.0.2.1", 8080) is None             # what the issue saw: it times out without hairpin
+    res = fabric.apply_all(topo)
+    assert [a for a in res["h1"]["actions"] if "hairpin" in a] == ["set hairpin on on veth %s" % port], res["h1"]
+    assert talk(web, "192.0.2.1", 8080) == "tcp 80 from 10.91.0.1"
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)

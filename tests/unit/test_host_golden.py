@@ -249,6 +249,8 @@ def inv_ports_from_empty(got):
     assert len(_elements(got, "pub_any_port", "add")) == 5      # 8080, 8443 and the udp range 9000-9002
     chains = [c["add"]["chain"]["name"] for c in got["nft"] if "chain" in c.get("add", {})]
     assert {"prerouting", "output"} <= set(chains)               # one DNAT rule per hook, not one per port
+    # a container that publishes gets hairpin mode on its bridge port (its own published port comes back to it)
+    assert [a["hairpin"] for a in got["actions"] if a["op"] == "veth_add"] == [True, True]
 
 
 def inv_ports_changed(got):
@@ -392,6 +394,14 @@ def inv_docker_user_rules(got):
 
 def inv_docker_user_unchanged(got):
     _quiet(got)
+
+
+def inv_hairpin_off(got):
+    """A publishing container's bridge port lost its hairpin mode: only that is set back, nothing else."""
+    _clean(got)
+    assert got["actions"] == [{"op": "link_set", "changes": {"hairpin": True}, "name": "ns03c54842c9", "ns": None,
+                               "text": got["actions"][0]["text"]}]
+    assert got["nft"] == []
 
 
 def inv_nft_drift(got):

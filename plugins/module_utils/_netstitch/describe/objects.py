@@ -151,7 +151,7 @@ def _endpoint(hname, ctx, side):
             ("bridge", e["bridge"]), ("route", route),
             ("routes", ", ".join("%s via %s" % tuple(r) for r in e.get("routes", []))),
             ("pinned gateway", "%s at %s" % tuple(e["gateway_neigh"]) if e.get("gateway_neigh") else None),
-            ("state", "up")])
+            ("hairpin", "on" if e.get("hairpin") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(hname)
     if l is None:
         return None, None
@@ -171,6 +171,7 @@ def _endpoint(hname, ctx, side):
         ("route", "default via %s" % route["gateway"] if route.get("dev") == pname else None),
         ("routes", ", ".join("%s via %s" % (r["dst"], r["gateway"]) for r in routes)),
         ("pinned gateway", ", ".join("%s at %s" % (n["ip"], n["mac"]) for n in pins)),
+        ("hairpin", "on" if l.get("hairpin") else None),
         ("state", "up" if peer["up"] and l["up"] else "down")])
 
 
