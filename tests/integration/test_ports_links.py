@@ -2,6 +2,7 @@
 foreign nft table and with Docker's iptables firewall (Docker's rules copied into a lab host namespace)."""
 
 import copy
+import json
 import os
 import re
 import subprocess
@@ -274,5 +275,78 @@ def test_a_container_reaches_its_own_published_port_through_the_host(fabric):
     res = fabric.apply_all(topo)
     assert [a for a in res["h1"]["actions"] if "hairpin" in a] == ["set hairpin on on veth %s" % port], res["h1"]
     assert talk(web, "192.0.2.1", 8080) == "tcp 80 from 10.91.0.1"
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)
+
+
+LISTEN = """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 20000)); s.listen(1)
+print("ready", flush=True)
+s.accept()
+"""
+
+
+def test_automatic_host_ports_are_free_stable_and_reported(fabric):
+    """host_port auto (or omitted): the host picks a port from 20000-29999 that nothing listens on and nothing else
+    publishes (a process of the lab host holds 20000), records it, reports it, and keeps it on the next run."""
+    topo = topology(fabric)
+    topo["containers"]["web"]["publish"] = [{"container_port": 80}, {"host_port": 20001, "container_port": 81}]
+    topo["containers"]["cli"]["publish"] = [{"host_port": "auto", "container_port": 80}]
+    holder = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % fabric.hns("h1"), "--", nskit.SYS_PY, "-c", LISTEN],
+                              stdout=subprocess.PIPE, text=True)
+    fabric.procs.append(holder)
+    assert holder.stdout.readline().strip() == "ready"
+    res = fabric.apply_all(topo)["h1"]
+    auto = {p["container"]: p["host_port"] for p in res["published"] if p["auto"]}
+    assert sorted(auto) == ["cli", "web"], res["published"]
+    assert len(set(auto.values())) == 2 and all(20002 <= p <= 29999 for p in auto.values()), auto   # not 20000/1
+    assert [p["host_port"] for p in res["published"] if not p["auto"]] == [20001]
+    serve(fabric, fabric.cns("web"))
+    serve(fabric, fabric.cns("cli"), tcp=(80,), udp=())
+    out = "%s-out" % fabric.name
+    assert talk(out, "192.0.2.1", auto["web"]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", auto["cli"]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", 20001) == "tcp 81 from 192.0.2.254"
+    # stable: the rerun keeps the ports and changes nothing; the state file records them, status and info show them
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)
+    again = fabric.apply_all(topo)["h1"]
+    assert {p["container"]: p["host_port"] for p in again["published"] if p["auto"]} == auto
+    with open(os.path.join(fabric.dir, "state", "h1.json")) as f:
+        assert sorted(json.load(f)["ports"].values()) == sorted(auto.values())
+    st = fabric.cli("h1", "status", ok=False)
+    assert st.returncode == 0 and "automatic port: tcp *:%d -> web:80" % auto["web"] in st.stdout, st.stdout
+    # a fixed port that now asks for the chosen one: the fixed port wins, the automatic one moves, no clash
+    topo["containers"]["web"]["publish"][1]["host_port"] = auto["cli"]
+    moved = fabric.apply_all(topo)["h1"]
+    now = {p["container"]: p["host_port"] for p in moved["published"] if p["auto"]}
+    assert now["web"] == auto["web"] and now["cli"] not in (auto["cli"], 20000, auto["web"]), now
+    assert talk(out, "192.0.2.1", auto["cli"]) == "tcp 81 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", now["cli"]) == "tcp 80 from 192.0.2.254"
+
+
+def test_exposed_ports_are_the_default_of_a_link_and_publish_all_publishes_them(fabric):
+    """expose (Docker's EXPOSE): a link without ports allows the exposed ports of its protocol on an isolated
+    network; publish_all (Docker's -P) puts every exposed port on an automatic host port."""
+    topo = topology(fabric)
+    web = topo["containers"]["web"]
+    web["expose"] = [80, "53/udp"]
+    web["publish"] = []
+    web["publish_all"] = True
+    topo["links"] = [{"client": "cli", "server": "web", "name": "webby"},
+                     {"client": "cli", "server": "web", "protocol": "udp", "name": "webby-dns"}]
+    res = fabric.apply_all(topo)["h1"]
+    auto = {(p["protocol"], p["container_port"]): p["host_port"] for p in res["published"] if p["auto"]}
+    assert sorted(auto) == [("tcp", 80), ("udp", 53)], res["published"]
+    serve(fabric, fabric.cns("web"))
+    out, cli = "%s-out" % fabric.name, fabric.cns("cli")
+    assert talk(out, "192.0.2.1", auto[("tcp", 80)]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", auto[("udp", 53)], "udp") == "udp 53 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", 8080) is None                    # no longer published
+    web_iso = [nskit.addr(e["address"]) for e in res["endpoints"] if e["container"] == "web" and e["network"] == "iso"][0]
+    assert talk(cli, web_iso, 80) is not None                      # exposed: the link allows it
+    assert talk(cli, web_iso, 53, "udp") is not None
+    assert talk(cli, web_iso, 81) is None                          # served, but not exposed: isolated
     for r in fabric.apply_all(topo).values():
         nskit.assert_noop(r)

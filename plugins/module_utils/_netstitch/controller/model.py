@@ -147,8 +147,9 @@ class Publish(object):
 
 
 class Container(object):
-    def __init__(self, name, host, kind, netns, docker, interfaces, publish=()):
+    def __init__(self, name, host, kind, netns, docker, interfaces, publish=(), expose=()):
         self.name = name
+        self.expose = list(expose)          # [(protocol, first, last)] (Docker's EXPOSE)
         self.host = host
         self.kind = kind
         self.netns = netns

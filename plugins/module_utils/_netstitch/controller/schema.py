@@ -130,7 +130,22 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                    'outside the host, from the host itself '
                                                                    'and from containers on it.',
                                                     'type': 'array',
-                                                    'items': {'$ref': '#/$defs/publish'}}}},
+                                                    'items': {'$ref': '#/$defs/publish'}},
+                                        'expose': {'description': "Ports the container serves (Docker's "
+                                                                  'EXPOSE): 80, "80/tcp", "53/udp", '
+                                                                  '"8000-8010/tcp" (tcp by default). They '
+                                                                  'document the container, are the default '
+                                                                  'ports of a link to it, and publish_all '
+                                                                  'publishes them.',
+                                                   'type': 'array',
+                                                   'items': {'anyOf': [{'type': 'integer'},
+                                                                       {'type': 'string',
+                                                                        'pattern': '^[0-9]+(-[0-9]+)?(/(tcp|udp))?$'}]}},
+                                        'publish_all': {'description': 'Publish every exposed port on an '
+                                                                       "automatic host port (Docker's -P); a "
+                                                                       'port that publish already maps is '
+                                                                       'left as it is.',
+                                                        'type': 'boolean'}}},
            'interface': {'type': 'object',
                          'additionalProperties': False,
                          'required': ['network'],
@@ -201,9 +216,16 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                        {'type': 'string', 'pattern': '^[0-9]+-[0-9]+$'}]},
            'publish': {'type': 'object',
                        'additionalProperties': False,
-                       'required': ['host_port'],
-                       'properties': {'host_port': {'description': 'Port or range on the host.',
-                                                    '$ref': '#/$defs/port_or_range'},
+                       'properties': {'host_port': {'description': 'Port or range on the host, or "auto" '
+                                                                   '(the default when omitted): the host '
+                                                                   'picks a free port from 20000-29999 '
+                                                                   "(outside the kernel's ephemeral range, "
+                                                                   'not listened on, not published by '
+                                                                   'anything else) and keeps it across runs; '
+                                                                   'container_port is then required and a '
+                                                                   'single port.',
+                                                    'anyOf': [{'$ref': '#/$defs/port_or_range'},
+                                                              {'const': 'auto'}]},
                                       'container_port': {'description': 'Port or range in the container, of '
                                                                         'the same length (default: the host '
                                                                         'port).',

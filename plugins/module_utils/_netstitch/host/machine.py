@@ -71,6 +71,12 @@ class Host(object):
             cur["docker_networks"] = self.docker.networks(set(docker_network.desired(spec)))
         return cur
 
+    @staticmethod
+    def ports_in_use():
+        """({(protocol, port)} the host's sockets listen on, the kernel's ephemeral range) for automatic ports."""
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import sockets
+        return sockets.listening(), sockets.ephemeral_range()
+
     def execute(self, action):
         """Carry out one action through the driver actions.OPS names for it."""
         return self._dispatch[OPS[action["op"]]](action)
