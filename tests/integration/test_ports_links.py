@@ -350,3 +350,61 @@ def test_exposed_ports_are_the_default_of_a_link_and_publish_all_publishes_them(
     assert talk(cli, web_iso, 81) is None                          # served, but not exposed: isolated
     for r in fabric.apply_all(topo).values():
         nskit.assert_noop(r)
+
+
+LOOPBACK_SERVER = """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 7777)); s.listen(8)
+print("ready", flush=True)
+while True:
+    c, a = s.accept(); c.sendall(b"host loopback\\n"); c.close()
+"""
+
+
+def _sysctl(ns, key):
+    return nskit.nsexec(ns, "cat", "/proc/sys/" + key).stdout.strip()
+
+
+def test_a_port_published_on_127_0_0_1_answers_the_host_and_nothing_else(fabric):
+    """host_ip 127.0.0.1 (Docker's -p 127.0.0.1:8080:80): the host itself reaches it; route_localnet is on only
+    for the bridge of that network, and the loopback guard keeps the containers of that bridge away from the
+    host's loopback services (what route_localnet alone would open)."""
+    topo = topology(fabric)
+    topo["containers"]["web"]["publish"] = [{"host_ip": "127.0.0.1", "host_port": 8080, "container_port": 80}]
+    res = fabric.apply_all(topo)["h1"]
+    host, out, cli = fabric.hns("h1"), "%s-out" % fabric.name, fabric.cns("cli")
+    serve(fabric, fabric.cns("web"))
+    assert talk(host, "127.0.0.1", 8080) == "tcp 80 from 10.91.0.1"     # masqueraded to the bridge's address
+    assert talk(out, "192.0.2.1", 8080) is None                        # only on loopback
+    assert talk(host, "192.0.2.1", 8080) is None
+    brs = {l.split(":")[1].strip(): l for l in nskit.run("ip", "-n", host, "-o", "link", "show", "type",
+                                                         "bridge").stdout.splitlines()}
+    assert sorted(b for b in brs if _sysctl(host, "net/ipv4/conf/%s/route_localnet" % b) == "1") == [
+        b for b in brs if "netstitch bridge front" in brs[b]], brs        # only the bridge of network front
+    front_br = [b for b in brs if "netstitch bridge front" in brs[b]]
+    assert _sysctl(host, "net/ipv4/conf/eth0/route_localnet") == "0"
+    assert _sysctl(host, "net/ipv4/conf/all/route_localnet") == "0"
+    # a container of that bridge aims at the host's 127.0.0.1 through its gateway: the guard drops it
+    loop = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % host, "--", nskit.SYS_PY, "-c", LOOPBACK_SERVER],
+                            stdout=subprocess.PIPE, text=True)
+    fabric.procs.append(loop)
+    assert loop.stdout.readline().strip() == "ready"
+    nskit.run("ip", "-n", cli, "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local", check=False)
+    nskit.run("ip", "-n", cli, "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local", check=False)
+    nskit.run("ip", "-n", cli, "route", "add", "127.0.0.1/32", "via", "10.91.0.1")
+    # (a container with NET_ADMIN in its namespace: it takes answers from 127.0.0.1 on its eth0)
+    nskit.nsexec(cli, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet")
+    assert talk(cli, "127.0.0.1", 7777) is None
+    # without the guard, route_localnet would let it through: the guard is what holds
+    listing = nskit.nsexec(host, "nft", "-a", "list", "chain", "inet", "netstitch", "guard").stdout
+    handle = re.search(r"loopback guard front #\w+\" # handle (\d+)", listing).group(1)
+    nskit.nsexec(host, "nft", "delete", "rule", "inet", "netstitch", "guard", "handle", handle)
+    assert talk(cli, "127.0.0.1", 7777) == "host loopback"
+    fabric.apply_all(topo)
+    assert talk(cli, "127.0.0.1", 7777) is None
+    # no longer on loopback: route_localnet goes back off
+    topo["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80}]
+    fabric.apply_all(topo)
+    assert _sysctl(host, "net/ipv4/conf/%s/route_localnet" % front_br[0]) == "0"
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)

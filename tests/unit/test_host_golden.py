@@ -396,6 +396,20 @@ def inv_docker_user_unchanged(got):
     _quiet(got)
 
 
+def inv_loopback_publish(got):
+    """api publishes 8443 on 127.0.0.1: route_localnet on its bridge only (after the bridge exists), the loopback
+    masquerade and the loopback guard for that bridge only."""
+    _clean(got)
+    ops = _ops(got)
+    sysctls = [a for a in got["actions"] if a["op"] == "sysctl_set" and a.get("bridge")]
+    assert [(a["bridge"], a["key"], a["value"]) for a in sysctls] == [
+        ("nsbr-back", "net/ipv4/conf/nsbr-back/route_localnet", "1")]
+    assert ops.index("bridge_add") < got["actions"].index(sysctls[0])
+    comments = [t for t in got["nft_texts"] if "loopback" in t]
+    assert sorted(t.split("#")[0].strip() for t in comments) == ["rule: loopback back", "rule: loopback guard back"], \
+        got["nft_texts"]
+
+
 def inv_hairpin_off(got):
     """A publishing container's bridge port lost its hairpin mode: only that is set back, nothing else."""
     _clean(got)

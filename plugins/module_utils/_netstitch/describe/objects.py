@@ -73,6 +73,8 @@ def action_object(a, ctx):
     op = a["op"]
     links = ctx.current.get("links") or {}
     if op == "sysctl_set":
+        if a.get("bridge"):     # a bridge's own setting (route_localnet)
+            return "bridge", a["bridge"]
         return "sysctl", a["key"]
     if op in ("netns_add", "netns_del", "netns_clear"):
         return "namespace", a["netns"]
@@ -129,7 +131,8 @@ def _bridge(name, ctx, side):
         if b is None:
             return None, None
         return "bridge %s (network %s)" % (name, b["network"]), _words(
-            [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])), ("state", "up")])
+            [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])),
+             ("route_localnet", "on" if b.get("route_localnet") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(name)
     if l is None:
         return None, None
@@ -137,7 +140,7 @@ def _bridge(name, ctx, side):
     net = words[1] if len(words) > 1 else "?"
     return "bridge %s (network %s)" % (name, net), _words(
         [("mtu", l["mtu"]), ("mac", l.get("mac")), ("address", ", ".join(a for a in l["addresses"] if ":" not in a)),
-         ("state", "up" if l["up"] else "down")])
+         ("route_localnet", "on" if l.get("route_localnet") else None), ("state", "up" if l["up"] else "down")])
 
 
 def _endpoint(hname, ctx, side):

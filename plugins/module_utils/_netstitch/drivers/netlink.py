@@ -331,7 +331,8 @@ def _random_group():
 
 
 def _sysctl_path(key):
-    return "/proc/sys/" + key.replace(".", "/")
+    """A dotted key (net.ipv4.ip_forward), or a path under /proc/sys (net/ipv4/conf/NAME/route_localnet)."""
+    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
 
 
 def read_sysctl(key):

@@ -3,7 +3,7 @@ the driver that carries it out (actions.OPS). Drivers are made lazily, so planni
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network, hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, hosts_file, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
@@ -59,6 +59,12 @@ class Host(object):
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink as netlink_driver
+        for n in spec.get("networks", []):
+            # route_localnet of netstitch's bridges (loopback publishing, kinds.bridge)
+            have = cur["links"].get(n["bridge"])
+            if have is not None and have.get("kind") == "bridge":
+                have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
