@@ -44,6 +44,10 @@ OPS = {
     "docker_net_remove": "docker",
     # files and Docker's firewall
     "hosts_write": "files",
+    # name service (kinds.dns): dnsmasq per network, resolv.conf of namespace containers
+    "dns_write": "dns",
+    "dns_stop": "dns",
+    "resolv_write": "dns",
     "docker_user_add": "iptables",
     "docker_user_del": "iptables",
 }

@@ -80,6 +80,7 @@ class Network(object):
         self.hosts = hosts                  # set of host names that carry the network
         self.overlay = overlay              # Overlay or None (a host-local network)
         self.isolated = False               # containers reach each other only through links
+        self.dns = False                    # a name service (kinds.dns)
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
 
     @property

@@ -93,6 +93,15 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                   "except where a link allows it (Docker's "
                                                                   'icc=false).',
                                                    'type': 'boolean'},
+                                      'dns': {'description': 'A name service for this network (dnsmasq, one '
+                                                             "per host on the network's gateway address): "
+                                                             'its containers resolve <container> and '
+                                                             '<container>.<network> of every container of '
+                                                             'the network on every host; namespace '
+                                                             'containers get /etc/netns/<netns>/resolv.conf; '
+                                                             'Docker containers use it with docker run --dns '
+                                                             '<gateway>. Not for isolated networks.',
+                                              'type': 'boolean'},
                                       'docker': {'description': 'Offer the network to Docker on each host '
                                                                 "carrying it (true, or the Docker network's "
                                                                 'settings): a Docker network bound to '

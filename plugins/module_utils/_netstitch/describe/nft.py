@@ -39,6 +39,9 @@ def _rule_object(purpose, ctx):
     if purpose.startswith("out ") and purpose.endswith(": internal"):
         net = purpose[4:-len(": internal")]
         return "masquerade/internal", "internal " + net, "network %s internal (nothing leaves it)" % net
+    if purpose.startswith("dns guard "):
+        net = purpose.split(" ", 2)[2]
+        return "name service", "guard " + net, "name service of network %s: its containers ask only it" % net
     if purpose.startswith("loopback guard "):
         net = purpose.split(" ", 2)[2]
         return "published port", "loopback guard " + net, \

@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -92,6 +92,10 @@ def action_object(a, ctx):
         return "endpoint", a["name"]
     if op == "hosts_write":
         return "hosts file", a["netns"]
+    if op in ("dns_write", "dns_stop"):
+        return "name service", a["network"]
+    if op == "resolv_write":
+        return "name service", "resolv.conf of %s" % a["netns"]
     if op in ("docker_user_add", "docker_user_del"):
         return "DOCKER-USER", tuple(a["rule"])
     if op.startswith("docker_net_"):
@@ -295,6 +299,8 @@ def _action_sides(kind, ident, group, ctx):
         lb, b = _hosts(ident, (ctx.current.get("hosts_files") or {}).get(ident))
         la, a = _hosts(ident, group[-1]["entries"])
         return la or lb or "hosts file /etc/netns/%s/hosts" % ident, b, a
+    if kind == "name service":
+        return _name_service(ident, group, ctx)
     if kind == "DOCKER-USER":
         label, words = _docker_user(ident)
         return label, words if "docker_user_del" in ops else None, words if "docker_user_add" in ops else None
@@ -307,6 +313,19 @@ def _action_sides(kind, ident, group, ctx):
             a = a + ["re-created"]
         return la or lb, b, a
     return ident if isinstance(ident, str) else str(ident), [], None
+
+
+def _name_service(ident, group, ctx):
+    """A network's name service (dnsmasq on its gateway) or a container's resolv.conf."""
+    a = group[-1]
+    if a["op"] == "resolv_write":
+        return "/etc/netns/%s/resolv.conf" % a["netns"], None, ["nameserver %s" % a["content"].split()[-1]]
+    have = ((ctx.current.get("dns") or {}).get("servers") or {}).get(ident)
+    label = "name service of network %s" % ident
+
+    def words(s):
+        return ["on %s" % s["listen"], "names %s" % ", ".join(r[1] for r in s["records"]) or "none"] if s else None
+    return label, words(have), None if a["op"] == "dns_stop" else words(a)
 
 
 def action_changes(actions, ctx):

@@ -28,7 +28,9 @@ class Host(object):
         self.tinc = None
         self.docker = None      # the Docker Engine client, only for a spec that involves Docker
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
-                          "files": self.hosts_files.execute, "iptables": self.docker_user.execute}
+                          "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
+                          "dns": self._dns_op}
+        self.dnsmasq = None
 
     def close(self):
         self.netlink.close()
@@ -70,6 +72,8 @@ class Host(object):
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
                                                           set(hosts_file.namespaces(hstate.spec))))
         cur["docker_user"] = self.docker_user.read()
+        if hasattr(hstate, "state_dir"):
+            cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
         cur["docker_plugin"] = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") \
             else None
@@ -82,6 +86,15 @@ class Host(object):
         """({(protocol, port)} the host's sockets listen on, the kernel's ephemeral range) for automatic ports."""
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import sockets
         return sockets.listening(), sockets.ephemeral_range()
+
+    def dns_driver(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.dnsmasq import DnsMasq
+        if self.dnsmasq is None:
+            self.dnsmasq = DnsMasq(state_dir, host)
+        return self.dnsmasq
+
+    def _dns_op(self, action):
+        return self.dnsmasq.execute(action)
 
     def execute(self, action):
         """Carry out one action through the driver actions.OPS names for it."""
@@ -106,7 +119,7 @@ class Host(object):
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
                 "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
-                "docker": self.docker.writes if self.docker else 0}
+                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0}
 
 
 def _docker_users(spec, previous=None):

@@ -8,6 +8,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 
 
 KEY = "bridges"
+LOOPBACK = "127.0.0.0/8"
 
 
 def desired(ctx):

@@ -11,7 +11,7 @@ one atomic transaction.
 import hashlib
 import json
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.bridge import loopback, loopback_networks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
@@ -20,10 +20,9 @@ BASE_CHAINS = {
     "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
     "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
     "output": {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"},
-    # before routing: nothing arriving on a bridge with route_localnet (loopback publishing) reaches 127.0.0.0/8
+    # before routing: loopback guard (kinds.bridge: route_localnet), dns guard (kinds.dns)
     "guard": {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"},
 }
-LOOPBACK = "127.0.0.0/8"
 BRIDGE_FORWARD = {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}
 
 # published ports: (protocol, host port) -> container address and -> container port, for every address of the
@@ -104,8 +103,9 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
         nat += m
     sets, pre = _published(spec, addresses) if spec.get("publish") else ({}, [])
     guard = [_rule("loopback guard %s" % n["name"], [
-        _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(LOOPBACK)), {"drop": None}])
-        for n in spec["networks"] if n["name"] in loopback_networks(spec)]
+        _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(bridge.LOOPBACK)), {"drop": None}])
+        for n in spec["networks"] if n["name"] in bridge.loopback_networks(spec)]
+    guard += [_rule(*r) for r in dns.dns_guard(spec)]
     chains = {}
     if guard:
         chains["guard"] = {"def": BASE_CHAINS["guard"], "rules": guard}
@@ -173,10 +173,10 @@ def _network_rules(n, own, published, bridge_nf):
         nat.append(_rule("hairpin %s" % name, [
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
-    if any(loopback(p) for p in published or ()):
+    if any(bridge.loopback(p) for p in published or ()):
         # on 127.0.0.1: the host's connection leaves with a loopback source (route_localnet lets it), masqueraded
         nat.append(_rule("loopback %s" % name, [
-            _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(LOOPBACK)),
+            _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
     if n["masquerade"] and not n["internal"]:
         nat.append(_rule("masquerade %s" % name, [
