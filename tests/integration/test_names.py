@@ -4,8 +4,6 @@
 own networks: another network's server is not asked (its name is unknown), and cannot be asked (the dns guard)."""
 
 import os
-import socket
-import struct
 
 import nskit
 from fabrickit import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
@@ -76,3 +74,14 @@ def test_containers_resolve_the_containers_of_their_networks_on_every_host(fabri
     res = fabric.apply_all(topo, prepare=True)
     d = [nskit.addr(e["address"]) for e in res["h2"]["endpoints"] if e["container"] == "d"][0]
     nskit.wait_until(lambda: getent(a, "d") == d, timeout=5, what="a resolves d")
+    # lan without a name service: its server stops, c's resolv.conf goes
+    with open(os.path.join(fabric.dir, "state", "dns", "h1", "lan.pid")) as f:
+        lan_pid = int(f.read())
+    del topo["networks"]["lan"]["dns"]
+    fabric.apply_all(topo, prepare=True)
+    assert not os.path.exists(os.path.join(fabric.dir, "state", "dns", "h1", "lan.pid"))
+    nskit.wait_until(lambda: not os.path.exists("/proc/%d" % lan_pid), timeout=5, what="lan's dnsmasq gone")
+    assert not os.path.exists("/etc/netns/%s/resolv.conf" % c)
+    assert getent(a, "b") == addr["b"]                                         # ov keeps its names
+    for r in fabric.apply_all(topo, prepare=True).values():
+        nskit.assert_noop(r)

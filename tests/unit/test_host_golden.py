@@ -410,6 +410,18 @@ def inv_loopback_publish(got):
         got["nft_texts"]
 
 
+def inv_dns_from_empty(got):
+    """One name server for front with the names known here (web from this host, far fixed; near, whose address
+    only prepare would bring, is left out), resolv.conf for web only (api is not on front), the dns guard."""
+    _clean(got)
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [(a["network"], a["listen"], a["records"], a["domains"]) for a in dns] == [
+        ("front", "10.10.0.1", [["10.10.0.10", "web", "web.front"], ["10.10.0.20", "far", "far.front"]], ["front"])]
+    assert [(a["netns"], a["content"].split()[-1]) for a in got["actions"] if a["op"] == "resolv_write"] == [
+        ("web", "10.10.0.1")]
+    assert [t.split("#")[0].strip() for t in got["nft_texts"] if "dns guard" in t] == ["rule: dns guard front"]
+
+
 def inv_hairpin_off(got):
     """A publishing container's bridge port lost its hairpin mode: only that is set back, nothing else."""
     _clean(got)

@@ -319,7 +319,8 @@ def _name_service(ident, group, ctx):
     """A network's name service (dnsmasq on its gateway) or a container's resolv.conf."""
     a = group[-1]
     if a["op"] == "resolv_write":
-        return "/etc/netns/%s/resolv.conf" % a["netns"], None, ["nameserver %s" % a["content"].split()[-1]]
+        return "/etc/netns/%s/resolv.conf" % a["netns"], None, \
+            ["nameserver %s" % a["content"].split()[-1]] if a["content"] else None
     have = ((ctx.current.get("dns") or {}).get("servers") or {}).get(ident)
     label = "name service of network %s" % ident
 

@@ -66,6 +66,12 @@ class DnsMasq(object):
 
     def execute(self, a):
         self.writes += 1
+        if a["op"] == "resolv_write" and a["content"] is None:
+            try:
+                os.unlink(os.path.join(ETC_NETNS, a["netns"], "resolv.conf"))
+            except FileNotFoundError:
+                pass
+            return
         if a["op"] == "resolv_write":
             os.makedirs(os.path.join(ETC_NETNS, a["netns"]), exist_ok=True)
             atomic_write(os.path.join(ETC_NETNS, a["netns"], "resolv.conf"), a["content"])

@@ -64,8 +64,11 @@ def dns_guard(spec):
     return out
 
 
+RESOLV_HEAD = "# netstitch: the name service of this container's network\n"
+
+
 def resolv_text(nameserver):
-    return "# netstitch: the name service of this container's network\nnameserver %s\n" % nameserver
+    return RESOLV_HEAD + "nameserver %s\n" % nameserver
 
 
 def diff(desired_state, current, out, ctx):
@@ -85,3 +88,7 @@ def diff(desired_state, current, out, ctx):
         if ns in desired_state["netns"] and (have["resolv"] or {}).get(ns) != resolv_text(ip):
             out.add("files", act("resolv_write", "write /etc/netns/%s/resolv.conf: nameserver %s" % (ns, ip),
                                  netns=ns, content=resolv_text(ip)))
+    for ns, text in sorted((have["resolv"] or {}).items()):
+        # netstitch's resolv.conf of a container no longer on a network with a name service: removed
+        if text and text.startswith(RESOLV_HEAD) and ns not in want["resolv"]:
+            out.add("files", act("resolv_write", "remove /etc/netns/%s/resolv.conf" % ns, netns=ns, content=None))
