@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, docker_network, docker_user, endpoint, hosts_file, netns, nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, docker_network, docker_user, endpoint
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
