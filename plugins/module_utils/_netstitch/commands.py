@@ -165,9 +165,9 @@ def _summary(res, host, verb_done, verb_pending, check):
 
 def _auto_ports(published):
     """One line per published port whose host port the host picked (host_port auto)."""
-    return ["automatic port: %s %s:%d -> %s:%d" % (p["protocol"], p["host_ip"] or "*", p["host_port"],
-                                                  p["container"], p["container_port"])
-            for p in published or [] if p.get("auto")]
+    return ["automatic port: %s %s:%d -> %s:%d" % (
+        p["protocol"], p["host_ip"] or "*", p["host_port"], p["container"], p["container_port"])
+        for p in published or [] if p.get("auto")]
 
 
 def cmd_validate(args):

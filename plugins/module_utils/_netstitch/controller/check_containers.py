@@ -274,7 +274,6 @@ class ContainerChecks(object):
                 out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
         return out
 
-
     def _auto(self, pp, pub, cp):
         """Checks of an automatic host port; True when it is unusable."""
         if "container_port" not in pub:

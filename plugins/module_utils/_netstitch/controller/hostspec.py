@@ -116,9 +116,9 @@ def _network_spec(topo, net, host, fixed, macs):
         "isolated": net.isolated,
     }
     if net.dns:
-        out["dns"] = {"names": [_ref(topo, c.name, net.name) for c in sorted(topo.containers.values(),
-                                                                            key=lambda c: c.name)
-                                if c.interface_on(net.name) is not None]}
+        members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
+                         key=lambda c: c.name)
+        out["dns"] = {"names": [_ref(topo, c.name, net.name) for c in members]}
     if net.offered_to_docker(host):
         # keys that exist only where Docker is involved: specs of other topologies stay as they were
         out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}

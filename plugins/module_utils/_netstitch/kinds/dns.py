@@ -32,10 +32,10 @@ def desired(ctx):
             if ip is None and ref["host"] == spec["host"]:
                 ip = ctx.addresses.get((ref["container"], ref["ifname"]))
             if ip is None:
-                ip = ((peers.get(ref["host"]) or {}).get("addresses") or {}).get("%s/%s" % (ref["container"],
-                                                                                          ref["ifname"]))
+                known = (peers.get(ref["host"]) or {}).get("addresses") or {}
+                ip = known.get("%s/%s" % (ref["container"], ref["ifname"]))
             if ip is not None:
-                ip = str(ip).split("/")[0]
+                ip = str(ip).split("/", maxsplit=1)[0]
                 records.append([ip, ref["container"], "%s.%s" % (ref["container"], n["name"])])
         out[n["name"]] = {"listen": n["gateway"], "bridge": n["bridge"], "records": sorted(records),
                           "domains": sorted(x["name"] for x in networks(spec))}
