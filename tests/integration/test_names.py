@@ -6,7 +6,7 @@ own networks: another network's server is not asked (its name is unknown), and c
 import os
 
 import nskit
-from fabrickit import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
+from fabrickit import fabric  # noqa: F401 pylint: disable=unused-import
 
 QUERY = """
 import socket, struct, sys

@@ -62,7 +62,7 @@ def test_validation_of_automatic_ports():
     topo["containers"]["web"]["publish"] += [{"container_port": 80}, {}, {"container_port": "80-81"}]
     with pytest.raises(TopologyError) as e:
         validate.load(topo)
-    assert [str(p).split(":")[0] for p in e.value.problems] == [
+    assert [str(p).split(":", maxsplit=1)[0] for p in e.value.problems] == [
         "containers.web.publish[3]", "containers.web.publish[4].container_port",
         "containers.web.publish[5].container_port"], e.value.problems
 
@@ -73,8 +73,8 @@ def _exposing(**web):
             "containers": {"web": dict({"host": "h1", "netns": "web", "interfaces": [{"network": "front"}],
                                         "expose": [80, "53/udp", "8000-8001/tcp"]}, **web),
                            "cli": {"host": "h1", "netns": "cli", "interfaces": [{"network": "front"}]}},
-            "links": [{"client": "cli", "server": "web"}, {"client": "cli", "server": "web", "protocol": "udp",
-                                                             "name": "web-udp"},
+            "links": [{"client": "cli", "server": "web"},
+                      {"client": "cli", "server": "web", "protocol": "udp", "name": "web-udp"},
                       {"client": "cli", "server": "web", "ports": [9000], "name": "web-9000"}]}
 
 
@@ -98,5 +98,5 @@ def test_publish_all_publishes_every_exposed_port_on_an_automatic_port():
 def test_bad_exposed_ports_are_reported():
     with pytest.raises(TopologyError) as e:
         validate.load(_exposing(expose=["70000", "81-80/tcp", "x"]))
-    assert sorted(str(p).split(":")[0] for p in e.value.problems) == [
+    assert sorted(str(p).split(":", maxsplit=1)[0] for p in e.value.problems) == [
         "containers.web.expose[0]", "containers.web.expose[1]", "containers.web.expose[2]"], e.value.problems
