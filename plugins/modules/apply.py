@@ -169,6 +169,14 @@ endpoints:
       mac: 02:11:22:33:44:55
       host_ifname: ns1a2b3c4d5e
       netns: web
+published:
+  description: Every published port of this host, with its host port; C(auto) is true for a port the host picked
+    (C(host_port) auto or omitted), which it keeps across runs.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {container: web, network: front, protocol: tcp, host_ip: null, host_port: 20000, container_port: 80, auto: true}
 writes:
   description: How many writes were made, by driver, that is netlink requests, nftables transactions, tinc
     operations, files (hosts files), iptables commands (DOCKER-USER) and Docker Engine calls. All are 0 when

@@ -90,6 +90,12 @@ netstitch:
       description: Address leases by network.
       type: dict
       returned: always
+    published:
+      description: Published ports of the last applied spec with their host ports; C(auto) marks a port the host
+        picked (C(host_port) auto), recorded in the state file like a lease.
+      type: list
+      elements: dict
+      returned: always
     docker_plugin:
       description:
         - Endpoints of netstitch's Docker plugin (C(netstitch plugin)), keyed by Docker endpoint ID (12 characters),

@@ -2,10 +2,12 @@
 named ``ovl<random>``, with netstitch applied on every host through its CLI inside the host's namespace; the
 ``fabric`` fixture builds one per test and removes everything it made, also on failure."""
 
+import glob
 import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -32,6 +34,16 @@ class Fabric(object):
             if p.poll() is None:
                 p.kill()
                 p.wait(timeout=5)
+        # the name servers (kinds.dns) netstitch started for this fabric: by the pids in its own state directory
+        for pidfile in glob.glob(os.path.join(self.dir, "state", "dns", "*", "*.pid")):
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.read().strip())
+                with open("/proc/%d/comm" % pid) as f:
+                    if f.read().strip() == "dnsmasq":
+                        os.kill(pid, signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
         nskit.labmod.down(self.name, d=self.dir)
         for ns in nskit.netns_list():
             if ns.startswith(self.name + "-"):

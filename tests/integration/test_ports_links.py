@@ -2,6 +2,7 @@
 foreign nft table and with Docker's iptables firewall (Docker's rules copied into a lab host namespace)."""
 
 import copy
+import json
 import os
 import re
 import subprocess
@@ -244,3 +245,167 @@ def test_foreign_table_and_dockers_firewall_are_left_alone(fabric):
     assert [l for l in after if "DOCKER-USER" not in l or l.startswith(":")] == docker_before
     assert [l for l in after if l.startswith("-A DOCKER-USER")] == ["-A DOCKER-USER -j RETURN"]
     assert "netstitch" not in nskit.nsexec(h1, "nft", "list", "tables").stdout
+
+
+def _hairpin(fabric, host, container, network="front"):
+    """The hairpin mode of a container's bridge port, as the kernel reports it (ip -d link)."""
+    for line in nskit.run("ip", "-n", fabric.hns(host), "-d", "-o", "link", "show").stdout.splitlines():
+        if ("netstitch veth %s/eth0 %s" % (container, network)) in line:
+            m = re.search(r" hairpin (on|off) ", line)
+            return m.group(1) if m else None
+    return None
+
+
+def test_a_container_reaches_its_own_published_port_through_the_host(fabric):
+    """Hairpin: web publishes 8080 -> 80 and reaches it through its host's address (the reply comes back through
+    its own bridge port, so the port is in hairpin mode; the source becomes the gateway). Off by hand, it fails; the
+    next apply turns it on again and changes only that."""
+    topo = topology(fabric)
+    fabric.apply_all(topo)
+    serve(fabric, fabric.cns("web"))
+    web = fabric.cns("web")
+    assert _hairpin(fabric, "h1", "web") == "on"
+    assert _hairpin(fabric, "h1", "cli") == "off"           # only ports of containers that publish
+    assert talk(web, "192.0.2.1", 8080) == "tcp 80 from 10.91.0.1"
+    assert talk(web, "192.0.2.1", 5353, "udp") == "udp 53 from 10.91.0.1"
+    port = [l.split(":")[1].strip().split("@")[0] for l in nskit.run(
+        "ip", "-n", fabric.hns("h1"), "-o", "link", "show").stdout.splitlines()
+        if "netstitch veth web/eth0 front" in l][0]
+    nskit.run("ip", "-n", fabric.hns("h1"), "link", "set", port, "type", "bridge_slave", "hairpin", "off")
+    assert talk(web, "192.0.2.1", 8080) is None             # what the issue saw: it times out without hairpin
+    res = fabric.apply_all(topo)
+    assert [a for a in res["h1"]["actions"] if "hairpin" in a] == ["set hairpin on on veth %s" % port], res["h1"]
+    assert talk(web, "192.0.2.1", 8080) == "tcp 80 from 10.91.0.1"
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)
+
+
+LISTEN = """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("0.0.0.0", 20000)); s.listen(1)
+print("ready", flush=True)
+s.accept()
+"""
+
+
+def test_automatic_host_ports_are_free_stable_and_reported(fabric):
+    """host_port auto (or omitted): the host picks a port from 20000-29999 that nothing listens on and nothing else
+    publishes (a process of the lab host holds 20000), records it, reports it, and keeps it on the next run."""
+    topo = topology(fabric)
+    topo["containers"]["web"]["publish"] = [{"container_port": 80}, {"host_port": 20001, "container_port": 81}]
+    topo["containers"]["cli"]["publish"] = [{"host_port": "auto", "container_port": 80}]
+    holder = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % fabric.hns("h1"), "--", nskit.SYS_PY, "-c", LISTEN],
+                              stdout=subprocess.PIPE, text=True)
+    fabric.procs.append(holder)
+    assert holder.stdout.readline().strip() == "ready"
+    res = fabric.apply_all(topo)["h1"]
+    auto = {p["container"]: p["host_port"] for p in res["published"] if p["auto"]}
+    assert sorted(auto) == ["cli", "web"], res["published"]
+    assert len(set(auto.values())) == 2 and all(20002 <= p <= 29999 for p in auto.values()), auto   # not 20000/1
+    assert [p["host_port"] for p in res["published"] if not p["auto"]] == [20001]
+    serve(fabric, fabric.cns("web"))
+    serve(fabric, fabric.cns("cli"), tcp=(80,), udp=())
+    out = "%s-out" % fabric.name
+    assert talk(out, "192.0.2.1", auto["web"]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", auto["cli"]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", 20001) == "tcp 81 from 192.0.2.254"
+    # stable: the rerun keeps the ports and changes nothing; the state file records them, status and info show them
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)
+    again = fabric.apply_all(topo)["h1"]
+    assert {p["container"]: p["host_port"] for p in again["published"] if p["auto"]} == auto
+    with open(os.path.join(fabric.dir, "state", "h1.json")) as f:
+        assert sorted(json.load(f)["ports"].values()) == sorted(auto.values())
+    st = fabric.cli("h1", "status", ok=False)
+    assert st.returncode == 0 and "automatic port: tcp *:%d -> web:80" % auto["web"] in st.stdout, st.stdout
+    # a fixed port that now asks for the chosen one: the fixed port wins, the automatic one moves, no clash
+    topo["containers"]["web"]["publish"][1]["host_port"] = auto["cli"]
+    moved = fabric.apply_all(topo)["h1"]
+    now = {p["container"]: p["host_port"] for p in moved["published"] if p["auto"]}
+    assert now["web"] == auto["web"] and now["cli"] not in (auto["cli"], 20000, auto["web"]), now
+    assert talk(out, "192.0.2.1", auto["cli"]) == "tcp 81 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", now["cli"]) == "tcp 80 from 192.0.2.254"
+
+
+def test_exposed_ports_are_the_default_of_a_link_and_publish_all_publishes_them(fabric):
+    """expose (Docker's EXPOSE): a link without ports allows the exposed ports of its protocol on an isolated
+    network; publish_all (Docker's -P) puts every exposed port on an automatic host port."""
+    topo = topology(fabric)
+    web = topo["containers"]["web"]
+    web["expose"] = [80, "53/udp"]
+    web["publish"] = []
+    web["publish_all"] = True
+    topo["links"] = [{"client": "cli", "server": "web", "name": "webby"},
+                     {"client": "cli", "server": "web", "protocol": "udp", "name": "webby-dns"}]
+    res = fabric.apply_all(topo)["h1"]
+    auto = {(p["protocol"], p["container_port"]): p["host_port"] for p in res["published"] if p["auto"]}
+    assert sorted(auto) == [("tcp", 80), ("udp", 53)], res["published"]
+    serve(fabric, fabric.cns("web"))
+    out, cli = "%s-out" % fabric.name, fabric.cns("cli")
+    assert talk(out, "192.0.2.1", auto[("tcp", 80)]) == "tcp 80 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", auto[("udp", 53)], "udp") == "udp 53 from 192.0.2.254"
+    assert talk(out, "192.0.2.1", 8080) is None                    # no longer published
+    web_iso = [nskit.addr(e["address"]) for e in res["endpoints"] if e["container"] == "web" and e["network"] == "iso"][0]
+    assert talk(cli, web_iso, 80) is not None                      # exposed: the link allows it
+    assert talk(cli, web_iso, 53, "udp") is not None
+    assert talk(cli, web_iso, 81) is None                          # served, but not exposed: isolated
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)
+
+
+LOOPBACK_SERVER = """
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", 7777)); s.listen(8)
+print("ready", flush=True)
+while True:
+    c, a = s.accept(); c.sendall(b"host loopback\\n"); c.close()
+"""
+
+
+def _sysctl(ns, key):
+    return nskit.nsexec(ns, "cat", "/proc/sys/" + key).stdout.strip()
+
+
+def test_a_port_published_on_127_0_0_1_answers_the_host_and_nothing_else(fabric):
+    """host_ip 127.0.0.1 (Docker's -p 127.0.0.1:8080:80): the host itself reaches it; route_localnet is on only
+    for the bridge of that network, and the loopback guard keeps the containers of that bridge away from the
+    host's loopback services (what route_localnet alone would open)."""
+    topo = topology(fabric)
+    topo["containers"]["web"]["publish"] = [{"host_ip": "127.0.0.1", "host_port": 8080, "container_port": 80}]
+    res = fabric.apply_all(topo)["h1"]
+    host, out, cli = fabric.hns("h1"), "%s-out" % fabric.name, fabric.cns("cli")
+    serve(fabric, fabric.cns("web"))
+    assert talk(host, "127.0.0.1", 8080) == "tcp 80 from 10.91.0.1"     # masqueraded to the bridge's address
+    assert talk(out, "192.0.2.1", 8080) is None                        # only on loopback
+    assert talk(host, "192.0.2.1", 8080) is None
+    brs = {l.split(":")[1].strip(): l for l in nskit.run("ip", "-n", host, "-o", "link", "show", "type",
+                                                         "bridge").stdout.splitlines()}
+    assert sorted(b for b in brs if _sysctl(host, "net/ipv4/conf/%s/route_localnet" % b) == "1") == [
+        b for b in brs if "netstitch bridge front" in brs[b]], brs        # only the bridge of network front
+    front_br = [b for b in brs if "netstitch bridge front" in brs[b]]
+    assert _sysctl(host, "net/ipv4/conf/eth0/route_localnet") == "0"
+    assert _sysctl(host, "net/ipv4/conf/all/route_localnet") == "0"
+    # a container of that bridge aims at the host's 127.0.0.1 through its gateway: the guard drops it
+    loop = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % host, "--", nskit.SYS_PY, "-c", LOOPBACK_SERVER],
+                            stdout=subprocess.PIPE, text=True)
+    fabric.procs.append(loop)
+    assert loop.stdout.readline().strip() == "ready"
+    nskit.run("ip", "-n", cli, "route", "del", "local", "127.0.0.1", "dev", "lo", "table", "local", check=False)
+    nskit.run("ip", "-n", cli, "route", "del", "local", "127.0.0.0/8", "dev", "lo", "table", "local", check=False)
+    nskit.run("ip", "-n", cli, "route", "add", "127.0.0.1/32", "via", "10.91.0.1")
+    # (a container with NET_ADMIN in its namespace: it takes answers from 127.0.0.1 on its eth0)
+    nskit.nsexec(cli, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/conf/eth0/route_localnet")
+    assert talk(cli, "127.0.0.1", 7777) is None
+    # without the guard, route_localnet would let it through: the guard is what holds
+    listing = nskit.nsexec(host, "nft", "-a", "list", "chain", "inet", "netstitch", "guard").stdout
+    handle = re.search(r"loopback guard front #\w+\" # handle (\d+)", listing).group(1)
+    nskit.nsexec(host, "nft", "delete", "rule", "inet", "netstitch", "guard", "handle", handle)
+    assert talk(cli, "127.0.0.1", 7777) == "host loopback"
+    fabric.apply_all(topo)
+    assert talk(cli, "127.0.0.1", 7777) is None
+    # no longer on loopback: route_localnet goes back off
+    topo["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80}]
+    fabric.apply_all(topo)
+    assert _sysctl(host, "net/ipv4/conf/%s/route_localnet" % front_br[0]) == "0"
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)

@@ -249,6 +249,8 @@ def inv_ports_from_empty(got):
     assert len(_elements(got, "pub_any_port", "add")) == 5      # 8080, 8443 and the udp range 9000-9002
     chains = [c["add"]["chain"]["name"] for c in got["nft"] if "chain" in c.get("add", {})]
     assert {"prerouting", "output"} <= set(chains)               # one DNAT rule per hook, not one per port
+    # a container that publishes gets hairpin mode on its bridge port (its own published port comes back to it)
+    assert [a["hairpin"] for a in got["actions"] if a["op"] == "veth_add"] == [True, True]
 
 
 def inv_ports_changed(got):
@@ -392,6 +394,40 @@ def inv_docker_user_rules(got):
 
 def inv_docker_user_unchanged(got):
     _quiet(got)
+
+
+def inv_loopback_publish(got):
+    """api publishes 8443 on 127.0.0.1: route_localnet on its bridge only (after the bridge exists), the loopback
+    masquerade and the loopback guard for that bridge only."""
+    _clean(got)
+    ops = _ops(got)
+    sysctls = [a for a in got["actions"] if a["op"] == "sysctl_set" and a.get("bridge")]
+    assert [(a["bridge"], a["key"], a["value"]) for a in sysctls] == [
+        ("nsbr-back", "net/ipv4/conf/nsbr-back/route_localnet", "1")]
+    assert ops.index("bridge_add") < got["actions"].index(sysctls[0])
+    comments = [t for t in got["nft_texts"] if "loopback" in t]
+    assert sorted(t.split("#")[0].strip() for t in comments) == ["rule: loopback back", "rule: loopback guard back"], \
+        got["nft_texts"]
+
+
+def inv_dns_from_empty(got):
+    """One name server for front with the names known here (web from this host, far fixed; near, whose address
+    only prepare would bring, is left out), resolv.conf for web only (api is not on front), the dns guard."""
+    _clean(got)
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [(a["network"], a["listen"], a["records"], a["domains"]) for a in dns] == [
+        ("front", "10.10.0.1", [["10.10.0.10", "web", "web.front"], ["10.10.0.20", "far", "far.front"]], ["front"])]
+    assert [(a["netns"], a["content"].split()[-1]) for a in got["actions"] if a["op"] == "resolv_write"] == [
+        ("web", "10.10.0.1")]
+    assert [t.split("#")[0].strip() for t in got["nft_texts"] if "dns guard" in t] == ["rule: dns guard front"]
+
+
+def inv_hairpin_off(got):
+    """A publishing container's bridge port lost its hairpin mode: only that is set back, nothing else."""
+    _clean(got)
+    assert got["actions"] == [{"op": "link_set", "changes": {"hairpin": True}, "name": "ns03c54842c9", "ns": None,
+                               "text": got["actions"][0]["text"]}]
+    assert got["nft"] == []
 
 
 def inv_nft_drift(got):

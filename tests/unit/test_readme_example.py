@@ -23,5 +23,6 @@ def test_the_readme_tour_validates_and_compiles(tmp_path):
     assert set(specs) == {"fab-h1", "fab-h2"}
     web = [c for c in specs["fab-h1"]["containers"] if c["name"] == "web"][0]
     assert [i["name"] for i in web["interfaces"]] == ["eth0", "eth1"]
-    assert len(specs["fab-h1"]["publish"]) == 11          # 8080 and the range 9000-9009
+    assert len(specs["fab-h1"]["publish"]) == 12          # 8080, the range 9000-9009 and 443 on an automatic port
+    assert [p["host_port"] for p in specs["fab-h1"]["publish"] if p["container_port"] == 443] == [None]
     assert {ln["network"] for ln in specs["fab-h1"]["links"]} == {"back"}

@@ -199,9 +199,11 @@ def test_rtnl_decodes_what_pyroute2_encodes():
     links = s.links()
     assert links[0] == {"index": 9, "name": "nsvx100", "flags": 1, "mtu": 1450, "link": 0, "master": 5, "group": 0,
                         "address": MAC, "alias": "netstitch vxlan ov", "kind": "vxlan",
-                        "vxlan": {"vni": 100, "port": 4789, "local": "192.0.2.1", "learning": False}}
+                        "vxlan": {"vni": 100, "port": 4789, "local": "192.0.2.1", "learning": False},
+                        "hairpin": None}
     assert links[1] == {"index": 2, "name": "eth0", "flags": 0, "mtu": 1500, "link": 21, "master": None,
-                        "group": None, "address": MAC, "alias": None, "kind": "veth", "vxlan": None}
+                        "group": None, "address": MAC, "alias": None, "kind": "veth", "vxlan": None,
+                        "hairpin": None}
     assert s.addresses4() == [(2, "10.10.0.2/24")]
     assert s.routes4() == [{"dst": None, "dst_len": 0, "gateway": "10.10.0.1", "oif": 2, "proto": 4}]
     assert s.neighbours() == [{"ifindex": 2, "state": 0x80, "flags": 0, "dst": "10.40.0.1", "lladdr": MAC}]

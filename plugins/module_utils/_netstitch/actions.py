@@ -44,6 +44,10 @@ OPS = {
     "docker_net_remove": "docker",
     # files and Docker's firewall
     "hosts_write": "files",
+    # name service (kinds.dns): dnsmasq per network, resolv.conf of namespace containers
+    "dns_write": "dns",
+    "dns_stop": "dns",
+    "resolv_write": "dns",
     "docker_user_add": "iptables",
     "docker_user_del": "iptables",
 }
@@ -105,12 +109,21 @@ def ops_of(driver: str) -> List[str]:
 
 
 def fmt_changes(changes):
-    return ", ".join("up" if k == "up" else "%s %s" % (k, v) for k, v in sorted(changes.items()))
+    def one(k, v):
+        if k == "up":
+            return "up"
+        if k == "hairpin":
+            return "hairpin %s" % ("on" if v else "off")
+        return "%s %s" % (k, v)
+    return ", ".join(one(k, v) for k, v in sorted(changes.items()))
 
 
-def port_changes(have, master, mtu, alias):
-    """What to set on an existing port of a bridge (veth host end, overlay device) to match the plan."""
+def port_changes(have, master, mtu, alias, hairpin=None):
+    """What to set on an existing port of a bridge (veth host end, overlay device) to match the plan (``hairpin``:
+    the port's hairpin mode, None: not netstitch's concern)."""
     changes = {}
+    if hairpin is not None and bool(have.get("hairpin")) != hairpin:
+        changes["hairpin"] = hairpin
     if have.get("master") != master:
         changes["master"] = master
     if have["mtu"] != mtu:

@@ -198,8 +198,16 @@ def _summary(res, host, verb_done, verb_pending, check):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe
     body = describe.text_from_plan(res.get("plan") or {})
     out = [head] + ([body] if body else [])
+    out += _auto_ports(res.get("published"))
     out += ["warning: %s" % w for w in res.get("warnings") or []]
     return "\n".join(out)
+
+
+def _auto_ports(published):
+    """One line per published port whose host port the host picked (host_port auto)."""
+    return ["automatic port: %s %s:%d -> %s:%d" % (
+        p["protocol"], p["host_ip"] or "*", p["host_port"], p["container"], p["container_port"])
+        for p in published or [] if p.get("auto")]
 
 
 def cmd_validate(args):
@@ -256,6 +264,7 @@ def cmd_status(args):
     elif g["in_sync"]:
         text = "host %s: in sync with the last applied topology (%d bridges, %d endpoints)" % (
             args.host, len(g["bridges"]), len(g["endpoints"]))
+        text = "\n".join([text] + _auto_ports(g.get("published")))
     else:
         n = sum(len(v) for v in g["drift"].values())
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe

@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, docker_user, endpoint, hosts_file, netns, nft
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, docker_network, docker_user, endpoint
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
@@ -20,14 +21,15 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
-KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, netns, docker_network, hosts_file, docker_user)
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, netns, docker_network, hosts_file, dns, docker_user)
 
 
 class Context(object):
     """What the kinds may need beyond the desired and current state of the host."""
 
-    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False):
+    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False, peers=None):
         self.spec = spec
+        self.peers = peers or {}        # the other hosts' facts from prepare (kinds.dns: their addresses)
         self.addresses = addresses or {}
         self.adopt = adopt              # unmarked bridges that are netstitch's anyway (made by Docker for it)
         self.lingering = lingering      # veths of stopped Docker containers that the kernel is about to remove
@@ -35,10 +37,11 @@ class Context(object):
         self.docker_force = docker_force
 
 
-def desired_state(spec: Dict[str, Any], addresses: Dict[Tuple[str, str], Any]) -> Dict[str, Any]:
+def desired_state(spec: Dict[str, Any], addresses: Dict[Tuple[str, str], Any],
+                  peers: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Resolve a host spec into the desired state of the host. ``addresses`` maps (container, ifname) to an
-    IPv4Address (from ipam.allocate)."""
-    ctx = Context(spec, addresses)
+    IPv4Address (from ipam.allocate); ``peers``: the other hosts' facts (prepare)."""
+    ctx = Context(spec, addresses, peers=peers)
     out = {"host": spec["host"]}
     for kind in KINDS:
         if kind.KEY:
@@ -97,9 +100,9 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     if plugin:
         extra = plugin_core.reserved(plugin, extra)
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
-    desired = desired_state(spec, addresses)
+    desired = desired_state(spec, addresses, peers)
     links, names, warnings = resolve_links(spec, addresses, peers)
-    ctx = Context(spec, addresses, names=names, docker_force=docker_force,
+    ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers,
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})

@@ -2,6 +2,7 @@
 ports."""
 
 import ipaddress
+import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports, ports_text
@@ -72,11 +73,30 @@ class ContainerChecks(object):
         if len(c.default_routes) > 1:
             self.add(c.default_routes[1] + ".default_route",
                      "only one interface can carry the default route (also asked by %s)" % c.default_routes[0])
-        publish = self.publish(p, spec.get("publish"), host, ifaces, nets)
+        expose = self._expose(p, spec.get("expose"))
+        publish = self.publish(p, _publish_all(spec, expose), host, ifaces, nets)
         if host is not None and len(ifaces) == len(raw_ifaces):
             return model.Container(cname, host, kind, netns if isinstance(netns, str) else cname,
-                                   spec.get("docker", cname), ifaces, publish)
+                                   spec.get("docker", cname), ifaces, publish, expose)
         return None
+
+    def _expose(self, p, raw):
+        """[(protocol, first, last)] of the exposed ports (80, "80/tcp", "53/udp", "8000-8010/tcp")."""
+        out = []
+        for j, v in enumerate(raw if isinstance(raw, list) else []):
+            if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, str) and EXPOSE_RE.match(v))):
+                continue    # the schema reports it
+            proto = "tcp"
+            if isinstance(v, str) and "/" in v:
+                v, proto = v.split("/", 1)
+            if isinstance(v, str) and v.isdigit():
+                v = int(v)
+            r = parse_ports(v)
+            if isinstance(r, str) or proto not in ("tcp", "udp"):
+                self.add("%s.expose[%d]" % (p, j), r if isinstance(r, str) else "protocol %r: tcp or udp" % proto)
+                continue
+            out.append((proto, r[0], r[1]))
+        return out
 
     def _interface(self, c, i, ispec, nets, seen):
         ip_ = "%s.interfaces[%d]" % (c.path, i)
@@ -186,7 +206,8 @@ class ContainerChecks(object):
             if not is_dict(pub):
                 continue
             pp = "%s.publish[%d]" % (p, i)
-            hp = parse_ports(pub.get("host_port"))
+            auto = pub.get("host_port", "auto") == "auto"     # the host picks the port (ports.py)
+            hp = parse_ports(pub.get("host_port")) if not auto else None
             cp = parse_ports(pub.get("container_port", pub.get("host_port")))
             bad = False
             for key, val in (("host_port", hp), ("container_port", cp)):
@@ -194,7 +215,10 @@ class ContainerChecks(object):
                     if key in pub:
                         self.add("%s.%s" % (pp, key), val)
                     bad = True
-            if not bad and hp[1] - hp[0] != cp[1] - cp[0]:
+            if auto:
+                bad = self._auto(pp, pub, cp) or bad
+                hp = cp
+            elif not bad and hp[1] - hp[0] != cp[1] - cp[0]:
                 self.add(pp + ".container_port", "range %s has %d ports but host_port %s has %d"
                          % (ports_text(*cp), cp[1] - cp[0] + 1, ports_text(*hp), hp[1] - hp[0] + 1))
                 bad = True
@@ -225,6 +249,15 @@ class ContainerChecks(object):
             proto = pub.get("protocol", "tcp")
             if bad or host is None or proto not in ("tcp", "udp"):
                 continue    # an odd protocol: the schema reports it
+            if auto:
+                key = (c_name(p), host_ip, proto, cp[0])
+                if key in self.auto_seen:
+                    self.add(pp, "%s publishes %s %s/%d on an automatic host port twice (also %s)"
+                             % (key[0], host_ip or "*", proto, cp[0], self.auto_seen[key]))
+                    continue
+                self.auto_seen[key] = pp
+                out.append(model.Publish(host_ip, proto, None, cp[0], net))
+                continue
             for k in range(hp[1] - hp[0] + 1):
                 key = (proto, hp[0] + k)
                 where = "%s (%s %s:%d)" % (pp, proto, host_ip or "*", hp[0] + k)
@@ -240,6 +273,43 @@ class ContainerChecks(object):
                     specific.setdefault(key, where)
                 out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
         return out
+
+    def _auto(self, pp, pub, cp):
+        """Checks of an automatic host port; True when it is unusable."""
+        if "container_port" not in pub:
+            self.add(pp + ".container_port", "an automatic host port (host_port auto or omitted) needs container_port")
+            return True
+        if not isinstance(cp, str) and cp[0] != cp[1]:
+            self.add(pp + ".container_port", "an automatic host port maps one port, not the range %s"
+                     % ports_text(*cp))
+            return True
+        return False
+
+
+EXPOSE_RE = re.compile(r"^[0-9]+(-[0-9]+)?(/(tcp|udp))?$")
+
+
+def _publish_all(spec, expose):
+    """The publish list, with publish_all (Docker's -P): every exposed port on an automatic host port, unless the
+    list maps that container port (and protocol) already."""
+    raw = spec.get("publish")
+    if spec.get("publish_all") is not True or not expose:
+        return raw
+    raw = list(raw) if isinstance(raw, list) else []
+    mapped = set()
+    for pub in raw:
+        if is_dict(pub):
+            cp = parse_ports(pub.get("container_port", pub.get("host_port")))
+            if not isinstance(cp, str):
+                mapped.update((pub.get("protocol", "tcp"), n) for n in range(cp[0], cp[1] + 1))
+    for proto, first, last in expose:
+        raw += [{"container_port": n, "protocol": proto} for n in range(first, last + 1) if (proto, n) not in mapped]
+    return raw
+
+
+def c_name(path):
+    """The container's name in a path "containers.NAME"."""
+    return path.split(".", 1)[1] if path.startswith("containers.") else path
 
 
 class _Seen(object):

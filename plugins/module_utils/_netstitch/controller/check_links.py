@@ -31,6 +31,9 @@ class LinkChecks(object):
                     continue
                 names[client][name] = p
             proto = ln.get("protocol", "tcp")
+            if "ports" not in ln and server is not None and proto != "any":
+                # a link without ports to a server that exposes some: those of its protocol (none: every port)
+                ports = [(f, l) for pr, f, l in conts[server].expose if pr == proto] or ports
             for k, net in enumerate(shared):
                 out.append(model.Link(i, client, server, net, proto, ports, name if k == 0 else None))
         return out

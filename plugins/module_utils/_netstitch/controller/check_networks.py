@@ -72,6 +72,11 @@ class NetworkChecks(object):
             return None
         net = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts, overlay)
         net.isolated = spec.get("isolated") is True
+        net.dns = spec.get("dns") is True
+        if net.dns and net.isolated:
+            self.add(p + ".dns", "an isolated network gets no name service: a name server answers every container "
+                     "of the network alike, so it would tell each one the names links do not give it")
+            net.dns = False
         net.docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
         return net
 

@@ -63,6 +63,7 @@ class Checker(object):
         self.bound = {}         # host -> {(host_ip or None, protocol, port): path} of published ports
         self.docker_names = {}  # Docker network name -> network offering it
         self.bound_specific = {}
+        self.auto_seen = {}     # (container, host_ip, protocol, container_port) -> path of an automatic host port
 
     def add(self, path, reason):
         self.problems.append(Problem(path, reason))

@@ -115,6 +115,10 @@ def _network_spec(topo, net, host, fixed, macs):
         "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
         "isolated": net.isolated,
     }
+    if net.dns:
+        members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
+                         key=lambda c: c.name)
+        out["dns"] = {"names": [_ref(topo, c.name, net.name) for c in members]}
     if net.offered_to_docker(host):
         # keys that exist only where Docker is involved: specs of other topologies stay as they were
         out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
@@ -153,7 +157,9 @@ def needs_prepare(spec: Dict[str, Any]) -> bool:
         for ref in (ln["client"], ln["server"]):
             if ref and ref["host"] != spec["host"] and not ref["ip"]:
                 return True
-    return False
+    # the name service of a network names the containers of the other hosts too
+    return any(ref["host"] != spec["host"] and not ref["ip"] for n in spec["networks"]
+               for ref in (n.get("dns") or {}).get("names", []))
 
 
 def version_problem(spec: Any) -> Optional[str]:

@@ -80,6 +80,7 @@ class Network(object):
         self.hosts = hosts                  # set of host names that carry the network
         self.overlay = overlay              # Overlay or None (a host-local network)
         self.isolated = False               # containers reach each other only through links
+        self.dns = False                    # a name service (kinds.dns)
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
 
     @property
@@ -147,8 +148,9 @@ class Publish(object):
 
 
 class Container(object):
-    def __init__(self, name, host, kind, netns, docker, interfaces, publish=()):
+    def __init__(self, name, host, kind, netns, docker, interfaces, publish=(), expose=()):
         self.name = name
+        self.expose = list(expose)          # [(protocol, first, last)] (Docker's EXPOSE)
         self.host = host
         self.kind = kind
         self.netns = netns

@@ -65,11 +65,30 @@ def _compile(schema, root, memo):
     return node
 
 
+def _option_types(option, root):
+    """The JSON types one alternative of a oneOf/anyOf allows (following a $ref; a const is of its value's type)."""
+    if "$ref" in option:
+        target = root
+        for part in option["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        option = target
+    inner = option.get("oneOf") or option.get("anyOf")
+    if inner:
+        return [t for o in inner for t in _option_types(o, root)]
+    t = option.get("type")
+    if t is not None:
+        return [t] if isinstance(t, str) else list(t)
+    if "const" in option or "enum" in option:
+        value = option.get("const", (option.get("enum") or [""])[0])
+        return ["integer" if isinstance(value, int) and not isinstance(value, bool) else "string"]
+    return []
+
+
 def _fill(node, schema, root, memo):
     types = schema.get("type")
     options = schema.get("oneOf") or schema.get("anyOf")
     if options:
-        types = [o.get("type") for o in options]
+        types = [t for o in options for t in _option_types(o, root)]
     if types is None and ("enum" in schema or "const" in schema):
         types = ["string"]      # only plain values are allowed where an enum or const is (mappings, lists are not)
         if isinstance(schema.get("const"), int) and not isinstance(schema.get("const"), bool):

@@ -114,6 +114,16 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                            'icc=false).',
                                                             'type': 'boolean',
                                                             'examples': [True]},
+                                               'dns': {'description': 'A name service for this network (a dnsmasq per '
+                                                                      "network and host, on the network's gateway "
+                                                                      'address): its containers resolve <container> '
+                                                                      'and <container>.<network> of every container '
+                                                                      'of the network on every host; namespace '
+                                                                      'containers get /etc/netns/<netns>/resolv.conf; '
+                                                                      'Docker containers use it with docker run --dns '
+                                                                      '<gateway>. Not for isolated networks.',
+                                                       'type': 'boolean',
+                                                       'examples': [True]},
                                                'docker': {'description': 'Offer the network to Docker on each host '
                                                                          "carrying it (true, or the Docker network's "
                                                                          'settings): a Docker network bound to '
@@ -164,7 +174,24 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                              'type': 'array',
                                                              'items': {'$ref': '#/$defs/publish'},
                                                              'examples': [[{'host_port': 8080,
-                                                                            'container_port': 80}]]}}},
+                                                                            'container_port': 80}]]},
+                                                 'expose': {'description': "Ports the container serves (Docker's "
+                                                                           'EXPOSE): 80, "80/tcp", "53/udp", '
+                                                                           '"8000-8010/tcp" (tcp unless a protocol is '
+                                                                           'given). They document the container, are '
+                                                                           'the default ports of a link to it, and '
+                                                                           'publish_all publishes them.',
+                                                            'type': 'array',
+                                                            'items': {'anyOf': [{'type': 'integer'},
+                                                                                {'type': 'string',
+                                                                                 'pattern': '^[0-9]+(-[0-9]+)?(/(tcp|udp))?$'}]},
+                                                            'examples': [[80, '53/udp']]},
+                                                 'publish_all': {'description': 'Publish every exposed port on an '
+                                                                                "automatic host port (Docker's -P); a "
+                                                                                'port that publish already maps is '
+                                                                                'left as it is.',
+                                                                 'type': 'boolean',
+                                                                 'examples': [True]}}},
                     'interface': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['network'],
@@ -250,10 +277,17 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                 {'type': 'string', 'pattern': '^[0-9]+-[0-9]+$'}]},
                     'publish': {'type': 'object',
                                 'additionalProperties': False,
-                                'required': ['host_port'],
-                                'properties': {'host_port': {'description': 'Port or range on the host.',
-                                                             '$ref': '#/$defs/port_or_range',
-                                                             'examples': [8080, '9000-9009']},
+                                'properties': {'host_port': {'description': 'Port or range on the host, or "auto" '
+                                                                            '(the default when omitted): the host '
+                                                                            'picks a free port from 20000-29999 '
+                                                                            "(outside the kernel's ephemeral range, "
+                                                                            'not listened on, not published by '
+                                                                            'anything else) and keeps it across runs; '
+                                                                            'container_port is then required and a '
+                                                                            'single port.',
+                                                             'anyOf': [{'$ref': '#/$defs/port_or_range'},
+                                                                       {'const': 'auto'}],
+                                                             'examples': [8080, '9000-9009', 'auto']},
                                                'container_port': {'description': 'Port or range in the container, of '
                                                                                  'the same length (default: the host '
                                                                                  'port).',

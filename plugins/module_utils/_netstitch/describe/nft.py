@@ -39,6 +39,16 @@ def _rule_object(purpose, ctx):
     if purpose.startswith("out ") and purpose.endswith(": internal"):
         net = purpose[4:-len(": internal")]
         return "masquerade/internal", "internal " + net, "network %s internal (nothing leaves it)" % net
+    if purpose.startswith("dns guard "):
+        net = purpose.split(" ", 2)[2]
+        return "name service", "guard " + net, "name service of network %s: its containers ask only it" % net
+    if purpose.startswith("loopback guard "):
+        net = purpose.split(" ", 2)[2]
+        return "published port", "loopback guard " + net, \
+            "loopback guard of network %s (its containers never reach 127.0.0.0/8 of the host)" % net
+    if purpose.startswith("loopback "):
+        net = purpose.split(" ", 1)[1]
+        return "published port", "loopback " + net, "loopback NAT for ports of network %s on 127.0.0.1" % net
     if purpose.startswith("hairpin "):
         net = purpose.split(" ", 1)[1]
         return "published port", "hairpin " + net, "hairpin NAT for published ports of network %s" % net

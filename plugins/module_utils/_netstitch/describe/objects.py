@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -73,6 +73,8 @@ def action_object(a, ctx):
     op = a["op"]
     links = ctx.current.get("links") or {}
     if op == "sysctl_set":
+        if a.get("bridge"):     # a bridge's own setting (route_localnet)
+            return "bridge", a["bridge"]
         return "sysctl", a["key"]
     if op in ("netns_add", "netns_del", "netns_clear"):
         return "namespace", a["netns"]
@@ -90,6 +92,10 @@ def action_object(a, ctx):
         return "endpoint", a["name"]
     if op == "hosts_write":
         return "hosts file", a["netns"]
+    if op in ("dns_write", "dns_stop"):
+        return "name service", a["network"]
+    if op == "resolv_write":
+        return "name service", "resolv.conf of %s" % a["netns"]
     if op in ("docker_user_add", "docker_user_del"):
         return "DOCKER-USER", tuple(a["rule"])
     if op.startswith("docker_net_"):
@@ -129,7 +135,8 @@ def _bridge(name, ctx, side):
         if b is None:
             return None, None
         return "bridge %s (network %s)" % (name, b["network"]), _words(
-            [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])), ("state", "up")])
+            [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])),
+             ("route_localnet", "on" if b.get("route_localnet") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(name)
     if l is None:
         return None, None
@@ -137,7 +144,7 @@ def _bridge(name, ctx, side):
     net = words[1] if len(words) > 1 else "?"
     return "bridge %s (network %s)" % (name, net), _words(
         [("mtu", l["mtu"]), ("mac", l.get("mac")), ("address", ", ".join(a for a in l["addresses"] if ":" not in a)),
-         ("state", "up" if l["up"] else "down")])
+         ("route_localnet", "on" if l.get("route_localnet") else None), ("state", "up" if l["up"] else "down")])
 
 
 def _endpoint(hname, ctx, side):
@@ -151,7 +158,7 @@ def _endpoint(hname, ctx, side):
             ("bridge", e["bridge"]), ("route", route),
             ("routes", ", ".join("%s via %s" % tuple(r) for r in e.get("routes", []))),
             ("pinned gateway", "%s at %s" % tuple(e["gateway_neigh"]) if e.get("gateway_neigh") else None),
-            ("state", "up")])
+            ("hairpin", "on" if e.get("hairpin") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(hname)
     if l is None:
         return None, None
@@ -171,6 +178,7 @@ def _endpoint(hname, ctx, side):
         ("route", "default via %s" % route["gateway"] if route.get("dev") == pname else None),
         ("routes", ", ".join("%s via %s" % (r["dst"], r["gateway"]) for r in routes)),
         ("pinned gateway", ", ".join("%s at %s" % (n["ip"], n["mac"]) for n in pins)),
+        ("hairpin", "on" if l.get("hairpin") else None),
         ("state", "up" if peer["up"] and l["up"] else "down")])
 
 
@@ -291,6 +299,8 @@ def _action_sides(kind, ident, group, ctx):
         lb, b = _hosts(ident, (ctx.current.get("hosts_files") or {}).get(ident))
         la, a = _hosts(ident, group[-1]["entries"])
         return la or lb or "hosts file /etc/netns/%s/hosts" % ident, b, a
+    if kind == "name service":
+        return _name_service(ident, group, ctx)
     if kind == "DOCKER-USER":
         label, words = _docker_user(ident)
         return label, words if "docker_user_del" in ops else None, words if "docker_user_add" in ops else None
@@ -303,6 +313,20 @@ def _action_sides(kind, ident, group, ctx):
             a = a + ["re-created"]
         return la or lb, b, a
     return ident if isinstance(ident, str) else str(ident), [], None
+
+
+def _name_service(ident, group, ctx):
+    """A network's name service (dnsmasq on its gateway) or a container's resolv.conf."""
+    a = group[-1]
+    if a["op"] == "resolv_write":
+        return "/etc/netns/%s/resolv.conf" % a["netns"], None, \
+            ["nameserver %s" % a["content"].split()[-1]] if a["content"] else None
+    have = ((ctx.current.get("dns") or {}).get("servers") or {}).get(ident)
+    label = "name service of network %s" % ident
+
+    def words(s):
+        return ["on %s" % s["listen"], "names %s" % ", ".join(r[1] for r in s["records"]) or "none"] if s else None
+    return label, words(have), None if a["op"] == "dns_stop" else words(a)
 
 
 def action_changes(actions, ctx):

@@ -36,6 +36,8 @@ def _link_view(l, names_by_index):
         "group": l["group"],
         "addresses": [],
     }
+    if l.get("hairpin") is not None:    # a bridge port
+        view["hairpin"] = l["hairpin"]
     if l["kind"] == "vxlan":
         view["vxlan"] = l["vxlan"]
         view["fdb"] = []
@@ -221,13 +223,16 @@ class Netlink(object):
                         p["name"], fd, p["mtu"], p["mac"], group=marks.MARK_GROUP)
         finally:
             os.close(fd)
-        self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"])
+        self._write(self.ipr.link_set, self._idx(None, a["name"]), alias=a["alias"],
+                    hairpin=True if a.get("hairpin") else None)
 
     def _do_link_set(self, a):
         ns, ch = a["ns"], a["changes"]
         self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), mtu=ch.get("mtu"), address=ch.get("mac"),
                     alias=ch.get("alias"), master=self._idx(ns, ch["master"]) if "master" in ch else None,
                     up=bool(ch.get("up")))
+        if "hairpin" in ch:     # after a change of master (the kernel applies slave data before it)
+            self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), hairpin=ch["hairpin"])
 
     def _do_addr_add(self, a):
         addr, plen = a["address"].split("/")
@@ -326,7 +331,8 @@ def _random_group():
 
 
 def _sysctl_path(key):
-    return "/proc/sys/" + key.replace(".", "/")
+    """A dotted key (net.ipv4.ip_forward), or a path under /proc/sys (net/ipv4/conf/NAME/route_localnet)."""
+    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
 
 
 def read_sysctl(key):

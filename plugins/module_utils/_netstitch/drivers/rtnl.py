@@ -34,7 +34,8 @@ RTM_NEWNEIGH, RTM_DELNEIGH, RTM_GETNEIGH = 28, 29, 30
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_GROUP, IFLA_EXT_MASK = 18, 20, 28, 27, 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3   # link dumps without the counters (kernels that do not know it ignore it)
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BRPORT_MODE = 4         # a bridge port's hairpin mode (u8)
 VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFA_ADDRESS, IFA_LOCAL = 1, 2
@@ -133,6 +134,16 @@ def _ip(data, at):
     return None
 
 
+def _brport_hairpin(data, info):
+    """The hairpin mode in the bridge slave data of IFLA_LINKINFO, or None (no bridge port)."""
+    kind = info.get(IFLA_INFO_SLAVE_KIND)
+    sd = info.get(IFLA_INFO_SLAVE_DATA)
+    if kind is None or sd is None or _text(data, kind) != "bridge":
+        return None
+    mode = _attrs(data, sd[0], sd[0] + sd[1]).get(IFLA_BRPORT_MODE)
+    return bool(data[mode[0]]) if mode else False
+
+
 def ext_ack_text(data, off, end, flags):
     """The kernel's text in the error ack at data[off:end] (header included), or None. The ack holds the error
     code, the request (only its header when capped), then attributes (NLM_F_ACK_TLVS)."""
@@ -207,17 +218,19 @@ class Socket(object):
 
     # -- reads -----------------------------------------------------------------------------------------------------
     def links(self):
-        """[{"index", "name", "flags", "mtu", "link", "master", "address", "alias", "kind", "vxlan"}]"""
+        """[{"index", "name", "flags", "mtu", "link", "master", "address", "alias", "kind", "vxlan", "hairpin"}]
+        ("hairpin": the hairpin mode of a bridge port, None for a link that is no bridge port)"""
         out = []
         for data, off, end in self.dump(RTM_GETLINK, _ifi() + _u32(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)):
             index, flags = _IFI.unpack_from(data, off)[2:4]
             a = _attrs(data, off + 16, end)
-            kind = vx = None
+            kind = vx = hairpin = None
             info = a.get(IFLA_LINKINFO)
             if info is not None:
                 ia = _attrs(data, info[0], info[0] + info[1])
                 if IFLA_INFO_KIND in ia:
                     kind = _text(data, ia[IFLA_INFO_KIND])
+                hairpin = _brport_hairpin(data, ia)
                 if kind == "vxlan" and IFLA_INFO_DATA in ia:
                     d = ia[IFLA_INFO_DATA]
                     va = _attrs(data, d[0], d[0] + d[1])
@@ -239,6 +252,7 @@ class Socket(object):
                 "alias": _text(data, a[IFLA_IFALIAS]) if IFLA_IFALIAS in a else None,
                 "kind": kind,
                 "vxlan": vx,
+                "hairpin": hairpin,
             })
         return out
 
@@ -318,8 +332,13 @@ class Socket(object):
                 + _nla(IFLA_VXLAN_LEARNING, bytes([1 if learning else 0])))
         self.link_add(name, "vxlan", mtu=mtu, master=master, up=up, data=data, group=group)
 
-    def link_set(self, index, mtu=None, address=None, alias=None, master=None, up=False, group=None):
+    def link_set(self, index, mtu=None, address=None, alias=None, master=None, up=False, group=None, hairpin=None):
+        """``hairpin``: the hairpin mode of a bridge port (bridge slave data; not together with ``master``, whose
+        change the kernel applies after the slave data)."""
         attrs = b""
+        if hairpin is not None:
+            attrs += _nla(IFLA_LINKINFO, _str(IFLA_INFO_SLAVE_KIND, "bridge")
+                          + _nla(IFLA_INFO_SLAVE_DATA, _nla(IFLA_BRPORT_MODE, bytes([1 if hairpin else 0]))))
         if mtu is not None:
             attrs += _u32(IFLA_MTU, mtu)
         if address is not None:

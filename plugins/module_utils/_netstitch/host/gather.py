@@ -2,7 +2,7 @@
 
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, ports, summary
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
@@ -23,6 +23,7 @@ def gather(host_name: str, state_dir: str = DEFAULT_STATE_DIR, host: Optional[Ho
         out["nft_rules"] = [r["rule"].get("comment") for f in ("inet", "bridge")
                             for r in (host.nft.read(f) or {}).get("nftables", []) if "rule" in r]
         out["leases"] = hstate.leases
+        out["published"] = ports.published(hstate.spec or {}, hstate.ports)
         if current.get("docker_plugin") and current["docker_plugin"]["endpoints"]:
             out["docker_plugin"] = plugin_state.summary(current["docker_plugin"])
         if hstate.spec is not None:

@@ -3,7 +3,7 @@ the driver that carries it out (actions.OPS). Drivers are made lazily, so planni
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network, hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, hosts_file, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
@@ -28,7 +28,9 @@ class Host(object):
         self.tinc = None
         self.docker = None      # the Docker Engine client, only for a spec that involves Docker
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
-                          "files": self.hosts_files.execute, "iptables": self.docker_user.execute}
+                          "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
+                          "dns": self._dns_op}
+        self.dnsmasq = None
 
     def close(self):
         self.netlink.close()
@@ -59,17 +61,40 @@ class Host(object):
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink as netlink_driver
+        for n in spec.get("networks", []):
+            # route_localnet of netstitch's bridges (loopback publishing, kinds.bridge)
+            have = cur["links"].get(n["bridge"])
+            if have is not None and have.get("kind") == "bridge":
+                have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
                                                           set(hosts_file.namespaces(hstate.spec))))
         cur["docker_user"] = self.docker_user.read()
+        if hasattr(hstate, "state_dir"):
+            cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
         cur["docker_plugin"] = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") \
             else None
         if self.docker is not None and docker_network.needed(spec, hstate.spec):
             cur["docker_networks"] = self.docker.networks(set(docker_network.desired(spec)))
         return cur
+
+    @staticmethod
+    def ports_in_use():
+        """({(protocol, port)} the host's sockets listen on, the kernel's ephemeral range) for automatic ports."""
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import sockets
+        return sockets.listening(), sockets.ephemeral_range()
+
+    def dns_driver(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.dnsmasq import DnsMasq
+        if self.dnsmasq is None:
+            self.dnsmasq = DnsMasq(state_dir, host)
+        return self.dnsmasq
+
+    def _dns_op(self, action):
+        return self.dnsmasq.execute(action)
 
     def execute(self, action):
         """Carry out one action through the driver actions.OPS names for it."""
@@ -94,7 +119,7 @@ class Host(object):
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
                 "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
-                "docker": self.docker.writes if self.docker else 0}
+                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0}
 
 
 def _docker_users(spec, previous=None):

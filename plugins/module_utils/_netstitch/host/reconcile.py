@@ -13,7 +13,8 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, faults, planner, speccache, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import (describe, faults, planner, ports, speccache,
+                                                                                summary)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
@@ -89,6 +90,8 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 warnings.append("the previous apply on host %s was interrupted (started %s); what it made carries "
                                 "netstitch's marks or is recorded, and this run reconciles it"
                                 % (spec["host"], hstate.pending.get("started", "at an unknown time")))
+            if not absent:
+                spec = _auto_ports(host, spec, hstate, check_mode)
             run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
             warnings += dwarn
             current = host.read(run_spec, hstate)
@@ -121,6 +124,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "plan": dict(describe.grouped(chs)),
                 "endpoints": summary.endpoints(plan.desired),
                 "diff": describe.diff(chs, spec["host"]),
+                "published": ports.published(spec, hstate.ports),
             }
             if not check_mode:
                 _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint)
@@ -136,6 +140,25 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
     finally:
         if own:
             host.close()
+
+
+def _auto_ports(host, spec, hstate, check_mode):
+    """The spec with every automatic host port chosen (ports.py); a new choice is recorded at once (not in check
+    mode), like an address lease, so a run that fails later keeps it too."""
+    if not any(p.get("host_port") is None for p in spec.get("publish", [])):
+        if hstate.ports and not check_mode:
+            hstate.ports = {}
+            hstate.save()
+        return spec
+    listening, ephemeral = host.ports_in_use()
+    spec, chosen, _fresh, problems = ports.resolve(spec, hstate.ports, listening, ephemeral)
+    if problems:
+        raise ApplyError("nothing was changed on host %s: %s" % (spec["host"], "; ".join(problems)))
+    if chosen != hstate.ports:
+        hstate.ports = chosen
+        if not check_mode:
+            hstate.save()
+    return spec
 
 
 @contextlib.contextmanager

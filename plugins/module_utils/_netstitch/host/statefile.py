@@ -1,4 +1,4 @@
-"""netstitch's small per-host memory, <state_dir>/<host>.json: address leases, the namespaces it created, the last
+"""netstitch's small per-host memory, <state_dir>/<host>.json: address leases, automatic host ports, the namespaces it created, the last
 spec applied and the facts of the other hosts it was applied with (the checkpoint of a rollback), and the intent
 record of an apply under way. Read defensively and written atomically (see durable)."""
 
@@ -20,6 +20,7 @@ class HostState(object):
         self.path = os.path.join(state_dir, "%s.json" % host)
         data, text = durable.load_state(self.path)
         self.leases = data.get("leases", {})
+        self.ports = data.get("ports", {})     # automatic host ports: {ports.lease_key: port}
         self.owned_netns = set(data.get("owned_netns", []))
         self.spec = data.get("spec")        # the last spec applied here (for gather and drift reports)
         self.peers = data.get("peers")      # and the facts of the other hosts it was applied with
@@ -32,6 +33,8 @@ class HostState(object):
     def _normal(data):
         out = {"leases": data.get("leases", {}), "owned_netns": sorted(data.get("owned_netns", [])),
                "spec": data.get("spec"), "peers": data.get("peers")}
+        if data.get("ports"):
+            out["ports"] = data["ports"]
         if data.get("pending"):
             out["pending"] = data["pending"]
         return out
@@ -39,6 +42,8 @@ class HostState(object):
     def _data(self):
         out = {"leases": self.leases, "owned_netns": sorted(self.owned_netns), "spec": self.spec,
                "peers": self.peers}
+        if self.ports:
+            out["ports"] = self.ports
         if self.pending:
             out["pending"] = self.pending
         return out

@@ -8,11 +8,13 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 
 
 KEY = "bridges"
+LOOPBACK = "127.0.0.0/8"
 
 
 def desired(ctx):
     spec = ctx.spec
     bridges = {}
+    loopback = loopback_networks(spec)
     for n in spec["networks"]:
         subnet = ipaddress.IPv4Network(n["subnet"])
         bridges[n["bridge"]] = {
@@ -22,7 +24,27 @@ def desired(ctx):
             "mac": n["bridge_mac"],
             "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
         }
+        if n["name"] in loopback:
+            # a port published on 127.0.0.1: the host's own connection to it is routed out of this bridge with a
+            # loopback source, which the kernel allows only with route_localnet on the bridge (kinds.nft guards it)
+            bridges[n["bridge"]]["route_localnet"] = True
     return bridges
+
+
+def loopback(p):
+    """A published port on a loopback address of the host (127.0.0.0/8)."""
+    return bool(p.get("host_ip")) and p["host_ip"].startswith("127.")
+
+
+def loopback_networks(spec):
+    """The networks with a port published on a loopback address of this host: their bridges get route_localnet,
+    and kinds.nft adds the loopback masquerade and the loopback guard."""
+    return {p["network"] for p in spec.get("publish", []) if loopback(p)}
+
+
+def route_localnet_key(bridge):
+    """The sysctl of a bridge's route_localnet, as a path under /proc/sys (a bridge name may hold a dot)."""
+    return "net/ipv4/conf/%s/route_localnet" % bridge
 
 
 def diff(desired_state, current, out, ctx):
@@ -53,6 +75,10 @@ def diff(desired_state, current, out, ctx):
                                        address=a))
         if not have["up"]:
             out.add("bridges", act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
+        localnet = bool(want.get("route_localnet"))
+        if bool(have.get("route_localnet")) != localnet:
+            out.add("bridges", act("sysctl_set", "set route_localnet = %d on bridge %s" % (localnet, name),
+                                   key=route_localnet_key(name), value="1" if localnet else "0", bridge=name))
     for name, link in sorted(links.items()):
         if marks.owned(link) and link.get("kind") == "bridge" and name not in desired_state["bridges"]:
             out.add("post", act("link_del", "remove bridge %s (%s)" % (name, marks.alias_text(link)), ns=None,

@@ -17,13 +17,17 @@ def desired(ctx):
     spec, addresses = ctx.spec, ctx.addresses
     nets = {n["name"]: n for n in spec["networks"]}
     endpoints = {}
+    # a container reaching its own published port through a host address comes back through its own bridge port
+    hairpin = {(p["container"], p["ifname"]) for p in spec.get("publish", [])}
     for c in spec["containers"]:
         if c.get("absent"):
             continue        # a Docker container that is not running: nothing to attach (its lease is kept)
         # a Docker container's namespace: the path the engine resolved it to (/proc/PID/ns/net), else its reference
         ns = c.get("netns") or c["docker"]
         for itf in c["interfaces"]:
-            endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
+            e = endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
+            if (c["name"], itf["name"]) in hairpin:
+                e["hairpin"] = True
     return endpoints
 
 
@@ -90,14 +94,16 @@ def _one(hname, want, desired_state, current, links, known_ns, out):
                      % (where, want["ifname"], want["netns"]))
         return
     if have is None:
-        out.add("veths", act("veth_add", "create veth %s on %s, container end %s in %s (mtu %d)"
-                             % (hname, want["bridge"], want["ifname"], want["netns"], want["mtu"]),
+        extra = {"hairpin": True} if want.get("hairpin") else {}
+        out.add("veths", act("veth_add", "create veth %s on %s, container end %s in %s (mtu %d%s)"
+                             % (hname, want["bridge"], want["ifname"], want["netns"], want["mtu"],
+                                ", hairpin on" if extra else ""),
                              name=hname, master=want["bridge"], mtu=want["mtu"], alias=want["alias"],
                              peer={"netns": want["netns"], "name": want["ifname"], "mtu": want["mtu"],
-                                   "mac": want["mac"]}))
+                                   "mac": want["mac"]}, **extra))
         peer = {"mtu": want["mtu"], "mac": want["mac"], "up": False, "addresses": []}
     else:
-        changes = port_changes(have, want["bridge"], want["mtu"], want["alias"])
+        changes = port_changes(have, want["bridge"], want["mtu"], want["alias"], bool(want.get("hairpin")))
         if changes:
             out.add("veths", act("link_set", "set %s on veth %s" % (fmt_changes(changes), hname), ns=None,
                                  name=hname, changes=changes))

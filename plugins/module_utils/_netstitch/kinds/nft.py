@@ -11,6 +11,7 @@ one atomic transaction.
 import hashlib
 import json
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
@@ -19,6 +20,8 @@ BASE_CHAINS = {
     "postrouting": {"type": "nat", "hook": "postrouting", "prio": 100, "policy": "accept"},
     "prerouting": {"type": "nat", "hook": "prerouting", "prio": -100, "policy": "accept"},
     "output": {"type": "nat", "hook": "output", "prio": -100, "policy": "accept"},
+    # before routing: loopback guard (kinds.bridge: route_localnet), dns guard (kinds.dns)
+    "guard": {"type": "filter", "hook": "prerouting", "prio": -300, "policy": "accept"},
 }
 BRIDGE_FORWARD = {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}
 
@@ -99,7 +102,13 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
         fwd += f
         nat += m
     sets, pre = _published(spec, addresses) if spec.get("publish") else ({}, [])
+    guard = [_rule("loopback guard %s" % n["name"], [
+        _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(bridge.LOOPBACK)), {"drop": None}])
+        for n in spec["networks"] if n["name"] in bridge.loopback_networks(spec)]
+    guard += [_rule(*r) for r in dns.dns_guard(spec)]
     chains = {}
+    if guard:
+        chains["guard"] = {"def": BASE_CHAINS["guard"], "rules": guard}
     if fwd_iso or fwd:
         chains["forward"] = {"def": BASE_CHAINS["forward"], "rules": fwd_iso + fwd}
     if nat:
@@ -163,6 +172,11 @@ def _network_rules(n, own, published, bridge_nf):
         # so the answer comes back through the host's NAT
         nat.append(_rule("hairpin %s" % name, [
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
+    if any(bridge.loopback(p) for p in published or ()):
+        # on 127.0.0.1: the host's connection leaves with a loopback source (route_localnet lets it), masqueraded
+        nat.append(_rule("loopback %s" % name, [
+            _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
     if n["masquerade"] and not n["internal"]:
         nat.append(_rule("masquerade %s" % name, [
