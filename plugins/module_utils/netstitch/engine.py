@@ -445,6 +445,8 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
                 "diff": {"before": view(current=current), "after": view(desired=desired)},
             }
             if not check_mode:
+                if any(a["op"] in ("netns_add", "netns_del") for a in actions):
+                    host.netlink.mount_scope()    # refuses before any change where namespaces would not be seen
                 try:
                     for a in _batched(actions):
                         host.execute(a)

@@ -38,11 +38,41 @@ def ns_path(ns):
     return ns if ns.startswith("/") else os.path.join(NETNS_RUN_DIR, ns)
 
 
-def list_named_netns():
+CLONE_NEWNS, CLONE_FS = 0x00020000, 0x00000200
+_nsfs = []
+
+
+def _nsfs_dev():
+    """The device of nsfs, the file system every namespace file lives on (one superblock for the whole kernel)."""
+    if not _nsfs:
+        _nsfs.append(os.stat("/proc/self/ns/net").st_dev)
+    return _nsfs[0]
+
+
+def netns_usable(path):
+    """Whether ``path`` is a live network namespace: a bind mount of a namespace file, not the empty file that is
+    left when the mount went away (made in a mount namespace that has since ended, or half-made)."""
+    try:
+        return os.stat(path).st_dev == _nsfs_dev()
+    except OSError:
+        return False
+
+
+def _entries():
     try:
         return sorted(os.listdir(NETNS_RUN_DIR))
     except OSError:
         return []
+
+
+def list_named_netns():
+    """The names in /run/netns that are live namespaces (dead entries are left out: see stale_named_netns)."""
+    return [n for n in _entries() if netns_usable(os.path.join(NETNS_RUN_DIR, n))]
+
+
+def stale_named_netns():
+    """Names in /run/netns that are no namespace (``ip netns list`` says "Peer netns reference is invalid")."""
+    return [n for n in _entries() if not netns_usable(os.path.join(NETNS_RUN_DIR, n))]
 
 
 def _ensure_run_dir():
@@ -60,47 +90,155 @@ def _ensure_run_dir():
         raise OSError(ctypes.get_errno(), "mount --make-shared %s failed" % NETNS_RUN_DIR)
 
 
-def create_named_netns(names):
+def _run_dir_mount_fields():
+    """The propagation fields (``shared:N``, ``master:N``) of the mount that holds /run/netns in this process's
+    mount namespace (the mount at /run/netns itself, else the deepest one above it)."""
+    best, fields = -1, []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                parts = line.split(" - ")[0].split()
+                point = parts[4].replace("\\040", " ")
+                if NETNS_RUN_DIR == point or NETNS_RUN_DIR.startswith(point.rstrip("/") + "/"):
+                    if len(point) >= best:      # later lines are mounted on top of earlier ones
+                        best, fields = len(point), parts[6:]
+    except OSError:
+        pass
+    return fields
+
+
+class MountScope(object):
+    """Where namespace files must be mounted for the rest of the system to see them.
+
+    Normally here. But a process in a mount namespace of its own whose mounts do not propagate back (as under
+    ``ip netns exec``, which makes a private copy that is a slave of the system's) would leave every namespace it
+    makes visible only to itself: once it ends, /run/netns holds dead files. Then the mounts are made in PID 1's mount
+    namespace (what ``ip netns add`` would see from a shell), from a helper thread, and they propagate into this one
+    as into every other. Where PID 1's mount namespace cannot be entered, it refuses, saying why and what to do."""
+
+    def __init__(self):
+        self.fd = None          # PID 1's mount namespace, when it is not this one and mounts must go there
+        self.problem = None
+        fields = _run_dir_mount_fields()
+        if not any(f.startswith("master:") for f in fields):
+            return              # not a slave: what is mounted here reaches the peers (or this is the only view)
+        try:
+            fd = os.open("/proc/1/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as e:
+            self.problem = (
+                "this process runs in a mount namespace of its own whose mounts do not reach the rest of the system "
+                "(as under `ip netns exec`; %s is a slave mount here), and PID 1's mount namespace cannot be entered "
+                "(%s): network namespaces made here would be dead files in /run/netns once it ends. Run it in the "
+                "host's network namespace without a new mount namespace instead, e.g. `nsenter --net=/run/netns/HOST "
+                "bin/netstitch apply ...`" % (NETNS_RUN_DIR, e.strerror))
+            return
+        if os.fstat(fd).st_ino == os.stat("/proc/self/ns/mnt").st_ino:
+            os.close(fd)        # PID 1's own: nothing better to go to
+            return
+        self.fd = fd
+
+    def close(self):
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def check(self):
+        if self.problem:
+            raise ApplyError(self.problem)
+
+    def run(self, fn):
+        """Run ``fn()`` in a helper thread, in the mount namespace where namespace files must be made (unshare and
+        setns affect only the calling thread); return what it returned, raise what it raised."""
+        self.check()
+        out = []
+
+        def work():
+            try:
+                if self.fd is not None:
+                    libc = _lib()
+                    if libc.unshare(CLONE_FS) != 0 or libc.setns(self.fd, CLONE_NEWNS) != 0:
+                        raise ApplyError("could not enter PID 1's mount namespace to make network namespaces there: %s"
+                                         % os.strerror(ctypes.get_errno()))
+                out.append((True, fn()))
+            except Exception as e:   # handed to the calling thread
+                out.append((False, e))
+
+        t = threading.Thread(target=work, name="netstitch-netns")
+        t.start()
+        t.join()
+        ok, value = out[0]
+        if not ok:
+            raise value
+        return value
+
+
+def create_named_netns(names, scope=None):
     """Create named network namespaces without forking: a helper thread unshares its own network namespace and
-    bind-mounts it at /run/netns/NAME, once per name (unshare(CLONE_NEWNET) affects only the calling thread)."""
+    bind-mounts it at /run/netns/NAME, once per name (unshare(CLONE_NEWNET) affects only the calling thread). A dead
+    entry of that name (a file whose mount is gone) is replaced."""
     if not names:
         return
-    _ensure_run_dir()
-    errors = []
-
-    def work():
-        libc = _lib()
-        for name in names:
-            path = ns_path(name)
-            try:
-                fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
-                os.close(fd)
-            except OSError as e:
-                errors.append("%s: %s" % (path, e))
-                continue
-            if libc.unshare(CLONE_NEWNET) != 0:
-                errors.append("unshare for %s: %s" % (name, os.strerror(ctypes.get_errno())))
-                os.unlink(path)
-                continue
-            src = ("/proc/self/task/%d/ns/net" % threading.get_native_id()).encode()
-            if libc.mount(src, path.encode(), b"none", MS_BIND, None) != 0:
-                errors.append("bind mount for %s: %s" % (name, os.strerror(ctypes.get_errno())))
-                os.unlink(path)
-
-    t = threading.Thread(target=work, name="netstitch-netns")
-    t.start()
-    t.join()
+    own = scope is None
+    scope = scope or MountScope()
+    try:
+        errors = scope.run(lambda: _create(names))
+    finally:
+        if own:
+            scope.close()
+    for name in names:
+        if not errors and not netns_usable(ns_path(name)):
+            errors.append("%s was made but is not visible in this process's mount namespace" % ns_path(name))
     if errors:
         raise ApplyError("could not create network namespaces: " + "; ".join(errors))
 
 
-def remove_named_netns(name):
+def _create(names):
+    _ensure_run_dir()
+    libc = _lib()
+    errors = []
+    for name in names:
+        path = ns_path(name)
+        if os.path.lexists(path) and not netns_usable(path):
+            libc.umount2(path.encode(), MNT_DETACH)
+            try:
+                os.unlink(path)
+            except OSError as e:
+                errors.append("%s is a dead entry that could not be removed: %s" % (path, e.strerror))
+                continue
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL, 0)
+            os.close(fd)
+        except OSError as e:
+            errors.append("%s: %s" % (path, e))
+            continue
+        if libc.unshare(CLONE_NEWNET) != 0:
+            errors.append("unshare for %s: %s" % (name, os.strerror(ctypes.get_errno())))
+            os.unlink(path)
+            continue
+        src = ("/proc/self/task/%d/ns/net" % threading.get_native_id()).encode()
+        if libc.mount(src, path.encode(), b"none", MS_BIND, None) != 0:
+            errors.append("bind mount for %s: %s" % (name, os.strerror(ctypes.get_errno())))
+            os.unlink(path)
+    return errors
+
+
+def remove_named_netns(name, scope=None):
     path = ns_path(name)
-    _lib().umount2(path.encode(), MNT_DETACH)
+
+    def remove():
+        _lib().umount2(path.encode(), MNT_DETACH)
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+
+    own = scope is None
+    scope = scope or MountScope()
     try:
-        os.unlink(path)
-    except FileNotFoundError:
-        pass
+        scope.run(remove)
+    finally:
+        if own:
+            scope.close()
 
 
 def _link_view(l, names_by_index):
@@ -132,8 +270,12 @@ class Netlink(object):
         self.ipr = rtnl.Socket()
         self._ns = {}
         self._index = {None: {}}   # ns -> {ifname: index}
+        self._scope = None         # MountScope, made at the first namespace added or removed
 
     def close(self):
+        if self._scope is not None:
+            self._scope.close()
+            self._scope = None
         for s in self._ns.values():
             s.close()
         self._ns.clear()
@@ -217,8 +359,8 @@ class Netlink(object):
         self._fdb(links)
         out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "sysctl": {}, "routes": self._routes()}
         for ns in namespaces:
-            if not os.path.exists(ns_path(ns)):
-                out["netns"][ns] = None
+            if not netns_usable(ns_path(ns)):
+                out["netns"][ns] = None     # missing, or a dead entry (its mount is gone): made again if it is ours
                 continue
             s = self.sock(ns)
             nlinks = self._read_links(s)
@@ -261,16 +403,25 @@ class Netlink(object):
         self.writes += 1
         write_sysctl(a["key"], a["value"])
 
+    def mount_scope(self):
+        """Where this run makes namespace files (see MountScope); raises ApplyError when it cannot make them where
+        the rest of the system sees them. Engine calls it before the first change of a run that adds or removes
+        namespaces, so such a run is refused before it changes anything."""
+        if self._scope is None:
+            self._scope = MountScope()
+        self._scope.check()
+        return self._scope
+
     def _do_netns_add(self, a):
         self.writes += 1
-        create_named_netns([a["netns"]])
+        create_named_netns([a["netns"]], self.mount_scope())
 
     def _do_netns_del(self, a):
         self.writes += 1
         s = self._ns.pop(a["netns"], None)
         if s is not None:
             s.close()
-        remove_named_netns(a["netns"])
+        remove_named_netns(a["netns"], self.mount_scope())
 
     def _do_bridge_add(self, a):
         self._write(self.ipr.link_add, a["name"], "bridge", mtu=a["mtu"], address=a["mac"])
