@@ -4,6 +4,8 @@
     netstitch compile TOPOLOGY [--host H]  print the per-host specs (JSON)
     netstitch apply TOPOLOGY --host H [--check] [--state-dir D] [--peers F] [--docker-force]
                                            reconcile the host this process runs in (root; use nsenter for a lab host)
+    netstitch boot --host H [--state-dir D] [--without-docker]
+                                           re-apply the host's last applied spec (at boot: see boot.py)
     netstitch watch --host H [--state-dir D] [--docker-host URL]
                                            re-apply the host's last applied spec whenever a Docker container it
                                            names starts (a restarted container gets its interfaces back)
@@ -45,7 +47,14 @@ def main(argv=None):
     w.add_argument("--state-dir", default=None)
     w.add_argument("--docker-host", default=None, help="Docker Engine address (default: the spec's docker_host, "
                                                        "DOCKER_HOST, unix:///var/run/docker.sock)")
+    b = sub.add_parser("boot", help="re-apply the host's last applied spec (what the boot unit runs)")
+    b.add_argument("--host", required=True)
+    b.add_argument("--state-dir", default=None)
+    b.add_argument("--without-docker", action="store_true", help="leave Docker alone (at boot it is not up yet)")
     args = p.parse_args(argv)
+    if args.cmd == "boot":
+        from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import boot, engine
+        return boot.restore(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, docker=not args.without_docker)
     if args.cmd == "watch":
         from ansible_collections.netstitch.fabric.plugins.module_utils.netstitch import engine, watch
         return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)

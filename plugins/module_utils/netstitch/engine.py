@@ -413,11 +413,22 @@ def compute(spec, current, hstate, peers=None, docker_force=False):
                     conflicts=conflicts, warnings=warnings)
 
 
+def without_docker(spec):
+    """The spec for a run that leaves Docker alone (at boot, before the Docker Engine runs): its Docker containers are
+    absent (not running yet; their leases stay) and nothing is asked of the engine. The watcher, which starts after
+    Docker, applies the whole spec."""
+    out = dict(spec)
+    out["containers"] = [dict(c, netns=None, absent=True) if c.get("kind") == "docker" else c
+                         for c in spec["containers"]]
+    return out
+
+
 def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK_TIMEOUT, host=None, peers=None,
-          probe_peers=True, docker_force=False):
+          probe_peers=True, docker_force=False, docker=True):
     """Reconcile this host with its spec. Returns a result dict (changed, actions, writes, endpoints, diff).
     ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of linked containers).
-    ``docker_force``: re-create or remove Docker networks even while containers are connected to them."""
+    ``docker_force``: re-create or remove Docker networks even while containers are connected to them.
+    ``docker=False``: leave Docker alone for this run (see without_docker); the spec is kept whole in the state."""
     t0 = time.monotonic()
     spec = copy.deepcopy(spec)
     warnings = merge_peer_keys(spec, peers)
@@ -426,7 +437,10 @@ def apply(spec, check_mode=False, state_dir=DEFAULT_STATE_DIR, lock_timeout=LOCK
     try:
         with HostLock(state_dir, spec["host"], lock_timeout) as lock:
             hstate = HostState(state_dir, spec["host"])
-            run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
+            if docker:
+                run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
+            else:
+                host.docker, run_spec, dwarn = None, without_docker(spec), []
             warnings += dwarn
             current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
