@@ -4,7 +4,9 @@ filesystem, /etc, state directory, nftables and sysctls (the namespace lab of la
 
     chosts.py image                                   build the host image once per machine (cached by recipe hash)
     chosts.py up    [--name ch] [--hosts 3] [--dir D] start the hosts, wire the underlay, write an inventory
-    chosts.py wire  [--name ch] [--dir D]             wire the underlay again (after `docker restart` of a host)
+    chosts.py wire  [--name ch] [--dir D] [--hosts-list H1,H2]
+                                                      wire the underlay (again, after `docker restart` of a host; or
+                                                      for hosts another tool started, as Molecule's docker driver)
     chosts.py down  [--name ch] [--dir D]             remove the hosts, the switch and the outside namespace
     chosts.py collections [--dest DIR]                community.docker + ansible.posix from PyPI's `ansible` wheel
 
@@ -286,10 +288,18 @@ def up(name="ch", hosts=3, d=None):
     return d
 
 
-def rewire(name="ch", d=None):
+def rewire(name="ch", d=None, names=None):
+    """Wire the hosts (the ones `up` started, or ``names``, containers started by another tool, host i = 192.0.2.i):
+    only those whose eth0 is missing. Returns the names wired now."""
     d = nslab.lab_dir(name, d)
-    with open(os.path.join(d, "chosts.json")) as f:
-        names = json.load(f)["hosts"]
+    meta = os.path.join(d, "chosts.json")
+    if names:
+        nslab.up(name, 0, d)
+        with open(meta, "w") as f:
+            json.dump({"name": name, "hosts": names}, f)
+    else:
+        with open(meta) as f:
+            names = json.load(f)["hosts"]
     return [h for i, h in enumerate(names, 1) if wire(name, h, i)]
 
 
@@ -335,6 +345,8 @@ def main(argv=None):
         s.add_argument("--dir", default=None)
         if cmd == "up":
             s.add_argument("--hosts", type=int, default=3)
+        if cmd == "wire":
+            s.add_argument("--hosts-list", default=None, help="comma-separated container names (host i gets 192.0.2.i)")
     c = sub.add_parser("collections")
     c.add_argument("--dest", default=None)
     a = p.parse_args(argv)
@@ -344,7 +356,7 @@ def main(argv=None):
         elif a.cmd == "up":
             print(os.path.join(up(a.name, a.hosts, a.dir), "inventory.ini"))
         elif a.cmd == "wire":
-            print(" ".join(rewire(a.name, a.dir)))
+            print(" ".join(rewire(a.name, a.dir, a.hosts_list.split(",") if a.hosts_list else None)))
         elif a.cmd == "down":
             down(a.name, a.dir)
         else:
