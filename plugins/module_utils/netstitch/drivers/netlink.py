@@ -487,7 +487,12 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).neigh, "replace", self._idx(a["ns"], a["dev"]), a["ip"], a["mac"])
 
     def _do_neigh_del(self, a):
-        self._write(self.sock(a["ns"]).neigh, "del", self._idx(a["ns"], a["dev"]), a["ip"])
+        try:
+            self._write(self.sock(a["ns"]).neigh, "del", self._idx(a["ns"], a["dev"]), a["ip"])
+        except NetlinkError as e:
+            # the entry went with its interface (a container's veth replaced in the same run): that is the goal
+            if e.code not in (errno.ENOENT, errno.ENODEV):
+                raise
 
     def _do_link_del(self, a):
         try:
