@@ -53,7 +53,7 @@ attributes:
     support: full
 notes:
   - Needs root (it writes under C(/usr/local) and C(/etc/systemd/system)).
-  - Do not use it on "hosts" that are network namespaces of one machine (the namespace lab): they share its
+  - Do not use it on "hosts" that are network namespaces of one machine (the namespace lab), since they share its
     filesystem and its systemd. The role runs it only when C(netstitch_boot) is true.
 seealso:
   - module: netstitch.fabric.apply

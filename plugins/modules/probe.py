@@ -68,7 +68,7 @@ options:
             uplink) to check the way out with. A container on a masqueraded network is expected to reach them, one
             on an internal network or without a default route is expected not to.
           - There is no default, since only you know what is outside your hosts. When none is given, the way out is
-            not checked, and RV(report) says so in a line starting with C(outside: not tested).
+            not checked, and RV(report) says so in its last line (C(outside) not tested).
         type: list
         elements: str
       pairs:
@@ -171,7 +171,7 @@ counts:
 report:
   description:
     - A readable table of the outcomes, one line each.
-    - With O(expected) and no O(expected.outside), a last line starting with C(outside: not tested).
+    - With O(expected) and no O(expected.outside), a last line saying that C(outside) was not tested.
   returned: always
   type: list
   elements: str
