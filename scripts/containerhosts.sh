@@ -13,6 +13,7 @@ export ANSIBLE_COLLECTIONS_PATH="$PWD/.build/collections"
 export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 export MOLECULE_NO_LOG=false
 export NO_COLOR=1 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 PY_COLORS=0
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.profile_tasks   # every task with its duration, the slowest last
 [ "$(id -u)" -eq 0 ] || { echo "containerhosts.sh: needs root (network namespaces, Docker)" >&2; exit 1; }
 if ! docker info >/dev/null 2>&1; then echo "containerhosts.sh: skipped: no Docker Engine"; exit 0; fi
 start=$(date +%s)
