@@ -108,7 +108,9 @@ def test_an_owned_namespace_whose_mount_went_away_is_repaired_without_a_tracebac
     # and a dead entry of a namespace the topology no longer wants stops nothing
     make_dead_entry(env.ns("web2"))
     topo["containers"].pop("web2")
-    env.apply(topo)
+    res = env.apply(topo)
+    assert "remove network namespace %s" % env.ns("web2") in res["actions"], res["actions"]
+    assert not os.path.lexists("/run/netns/" + env.ns("web2"))      # netstitch's dead entry is cleared away
     assert ping(env.ns("web"), "10.77.1.1")
     assert_noop(env.apply(topo))
 

@@ -208,8 +208,9 @@ class Host(object):
     def read(self, spec, hstate, namespaces=None):
         cur = self.netlink.read(_namespaces(spec) if namespaces is None else namespaces,
                                 sysctls=(planner.SYSCTL_FORWARD, planner.SYSCTL_BRIDGE_NF))
-        # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
-        hstate.owned_netns &= set(cur["named_netns"])
+        # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name; one whose
+        # entry is dead (its mount went away) stays netstitch's, to be made again or its entry removed
+        hstate.owned_netns &= set(cur["named_netns"]) | set(cur.get("stale_netns", ()))
         cur["owned_netns"] = sorted(hstate.owned_netns)
         cur["nft"] = nftplan.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["hosts_files"] = {ns: hostsfile.read_block(ns) for ns in _netns_containers(spec)}

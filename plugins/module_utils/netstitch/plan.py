@@ -319,8 +319,9 @@ def plan(desired, current):
             veth_del.append(_act("link_del", "remove vxlan %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
         elif link.get("kind") == "bridge" and name not in desired["bridges"]:
             post.append(_act("link_del", "remove bridge %s (%s)" % (name, link["alias"][len(ALIAS_PREFIX):]), ns=None, name=name))
+    dead = set(current.get("stale_netns", []))     # entries whose mount is gone: netstitch's are cleared away too
     for ns in sorted(set(current.get("owned_netns", [])) - set(desired["netns"])):
-        if ns in existing_ns:
+        if ns in existing_ns or ns in dead:
             post.append(_act("netns_del", "remove network namespace %s" % ns, netns=ns))
     return pre + veth_del + bridges_a + veth_a + ctr_a + post, conflicts
 

@@ -5,7 +5,8 @@ current = {
   "netns": {netns: {"links": {name: link}, "default_route": route or None, "routes": [{"dst", "gateway", "dev"}],
                     "neighbours": [{"dev", "ip", "mac"} permanent entries]} or None (namespace missing)},
   "routes": {"a.b.c.d/len": {"via": "a.b.c.d"}},   # host routes netstitch added (protocol plan.ROUTE_PROTO)
-  "named_netns": [names in /run/netns],
+  "named_netns": [names in /run/netns that are live namespaces],
+  "stale_netns": [names in /run/netns whose namespace mount is gone (dead entries)],
   "owned_netns": [names netstitch created],
   "sysctl": {key: value},
 }

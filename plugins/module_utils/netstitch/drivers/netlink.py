@@ -357,7 +357,8 @@ class Netlink(object):
         links = self._read_links(self.ipr)
         self._index[None] = {n: l["index"] for n, l in links.items()}
         self._fdb(links)
-        out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "sysctl": {}, "routes": self._routes()}
+        out = {"links": links, "netns": {}, "named_netns": list_named_netns(), "stale_netns": stale_named_netns(),
+               "sysctl": {}, "routes": self._routes()}
         for ns in namespaces:
             if not netns_usable(ns_path(ns)):
                 out["netns"][ns] = None     # missing, or a dead entry (its mount is gone): made again if it is ours
