@@ -92,11 +92,11 @@ class Fabric(object):
                     "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_LOCAL_TEMP": os.path.join(self.dir, "tmp")})
         return env
 
-    def playbook(self, topology=None):
+    def playbook(self, topology=None, extra=None):
         cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", self.inventory,
                os.path.join(TOP, "playbooks", "site.yml"), "-e",
                "netstitch_topology_file=%s" % (topology or self.topology),
-               "-e", json.dumps({"netstitch_probe_outside": chosts.nslab.OUTSIDE_SERVICES[:1]})]
+               "-e", json.dumps(dict({"netstitch_probe_outside": chosts.nslab.OUTSIDE_SERVICES[:1]}, **(extra or {})))]
         r = run(cmd, cwd=TOP, env=self.env(), timeout=300)
         return r.returncode, r.stdout + r.stderr
 
@@ -156,7 +156,7 @@ def fabric(tmp_path_factory):
     assert not [n for n in os.listdir("/run/netns") if n.startswith(name + "-")]
 
 
-# The tests build on each other in file order: apply, reboot, then tinc's removal.
+# The tests build on each other in file order: apply, reboot, tinc's removal, then the teardown.
 
 def test_apply_and_idempotence(fabric):
     rc, out = fabric.playbook()
@@ -239,13 +239,13 @@ def test_cli_under_ip_netns_exec_on_a_host_with_systemd(fabric):
            "from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.cli import main; sys.exit(main())")
     try:
         r = fabric.sh(h, "ip", "netns", "exec", "inner", "python3", "-c", cli, "apply", "/tmp/inner.yml", "--host",
-                      "inner", "--state-dir", "/tmp/inner-state")
+                      "inner", "--state-dir", "/tmp/inner-state", "--json")
         assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr
         listing = fabric.sh(h, "ip", "netns", "list").stdout
         assert "inner-c1" in listing and "invalid" not in listing, listing
         assert fabric.ping(h, "inner-c1", "10.99.0.1")
         r = fabric.sh(h, "ip", "netns", "exec", "inner", "python3", "-c", cli, "apply", "/tmp/inner.yml", "--host",
-                      "inner", "--state-dir", "/tmp/inner-state")
+                      "inner", "--state-dir", "/tmp/inner-state", "--json")
         assert r.returncode == 0 and json.loads(r.stdout)["changed"] is False, r.stdout + r.stderr
     finally:
         fabric.sh(h, "ip", "netns", "del", "inner-c1")
@@ -269,3 +269,24 @@ def test_tinc_units_go_with_their_network(fabric):
         assert fabric.sh(h, "pgrep", "-x", "tincd").returncode != 0
         assert fabric.sh(h, "test", "-e", "/var/lib/netstitch/tinc/%s/sec" % h).returncode != 0
     assert fabric.ping(fabric.h2, "api", "10.81.0.10")
+
+
+def test_teardown_removes_the_boot_unit(fabric):
+    """netstitch_state=absent: everything netstitch made goes, the boot pieces included (a torn-down host must not
+    restore anything at its next boot)."""
+    for h in fabric.hosts:
+        assert fabric.sh(h, "systemctl", "is-enabled", "netstitch-boot.service").stdout.strip() == "enabled"
+    rc, out = fabric.playbook(extra={"netstitch_state": "absent"})
+    assert rc == 0, out
+    for h in fabric.hosts:
+        assert fabric.sh(h, "systemctl", "is-enabled", "netstitch-boot.service").returncode != 0
+        for path in ("/etc/systemd/system/netstitch-boot.service", "/etc/systemd/system/netstitch-watch.service",
+                     "/usr/local/sbin/netstitch", "/var/lib/netstitch/%s.json" % h):
+            assert fabric.sh(h, "test", "-e", path).returncode != 0, (h, path)
+        left = fabric.sh(h, "find", "/usr/local/lib/netstitch", "-name", "*.py").stdout.split()
+        assert left == [], (h, left[:5])
+        assert fabric.sh(h, "ip", "netns", "list").stdout.strip() == "", h
+    rc, out = fabric.playbook(extra={"netstitch_state": "absent"})          # and a second teardown changes nothing
+    assert rc == 0, out
+    for h, counts in recap(out).items():
+        assert counts["failed"] == 0 and counts["changed"] == 0, (h, counts, out)

@@ -155,7 +155,9 @@ def check_invariants(env, namespaces, want, keep_addr, foreign, foreign_before, 
         if n.startswith(env.hostns + "-"):
             assert os.stat("/run/netns/" + n).st_dev != os.stat("/run/netns").st_dev, "%s: half-made %s" % (where, n)
     files = sorted(f for f in os.listdir(env.state_dir) if f != "tinc")
-    assert files == ["%s.json" % env.HOST, "%s.lock" % env.HOST], "%s: state dir holds %s" % (where, files)
+    # the state file and the two locks (the host's, and the lease lock the Docker plugin shares); nothing beside them
+    assert files == [f % env.HOST for f in ("%s.json", "%s.lease.lock", "%s.lock")], "%s: state dir holds %s" % (
+        where, files)
     tinc = os.path.join(env.state_dir, "tinc", env.HOST)
     for net in os.listdir(tinc) if os.path.isdir(tinc) else []:
         left = [f for f in os.listdir(os.path.join(tinc, net)) + os.listdir(os.path.join(tinc, net, "hosts"))
@@ -368,7 +370,7 @@ def test_state_directory_faults_are_clean_errors_and_leave_the_host_as_it_was(en
     assert "state file %s/%s.json could not be written (No space left on device); nothing was changed on the " \
         "host. To fix: the file system is full: free some space." % (env.state_dir, env.HOST) in err["error"], err
     assert snapshot(env, namespaces) == before
-    assert sorted(os.listdir(env.state_dir)) == ["%s.json" % env.HOST, "%s.lock" % env.HOST]
+    assert sorted(os.listdir(env.state_dir)) == [f % env.HOST for f in ("%s.json", "%s.lease.lock", "%s.lock")]
     os.unlink(os.path.join(tmpfs, "filler"))
     env.apply(b, probe_peers=False)
     assert_noop(env.apply(b, probe_peers=False))
