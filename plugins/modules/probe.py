@@ -254,7 +254,7 @@ def derive(module):
             module.fail_json(msg="expected.%s must be a mapping keyed by host name" % key)
     try:
         checks, skipped = reachability.expected_checks(exp["specs"], exp["endpoints"],
-                                                 outside=exp.get("outside") or [], pairs=exp.get("pairs", True))
+                                                       outside=exp.get("outside") or [], pairs=exp.get("pairs", True))
     except (KeyError, TypeError, AttributeError) as e:
         module.fail_json(msg="expected.specs or expected.endpoints is not what validate and apply return (%s: %s)"
                          % (type(e).__name__, e))

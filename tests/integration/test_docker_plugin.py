@@ -20,7 +20,7 @@ import pytest
 
 import dockerkit
 import nskit
-from test_overlays import CLI, Fabric
+from fabrickit import CLI, Fabric
 from test_ports_links import serve
 
 pytestmark = pytest.mark.docker
@@ -86,7 +86,8 @@ class PluginLab(object):
 
     def cli(self, host, *args, ok=True):
         r = subprocess.run(["nsenter", "--net=/run/netns/%s" % self.hns(host), "--"] + CLI + list(args) +
-                           ["--host", host, "--state-dir", self.state], capture_output=True, text=True, timeout=120)
+                           ["--host", host, "--state-dir", self.state] + (["--json"] if args[0] == "apply" else []),
+                           capture_output=True, text=True, timeout=120)
         assert "Traceback" not in r.stderr, r.stderr
         if ok:
             assert r.returncode == 0, "netstitch %s on %s failed: %s" % (args[0], host, r.stderr)

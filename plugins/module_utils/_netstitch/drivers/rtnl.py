@@ -60,6 +60,7 @@ _I32 = struct.Struct("=i")
 _BE16 = struct.Struct("!H")
 _RECV = 1 << 16
 
+
 class NetlinkError(Exception):
     """The kernel refused a request: args are (errno, message), as pyroute2's NetlinkError; the message is the
     errno's text, then the kernel's own explanation when it gave one (extended ack)."""

@@ -200,6 +200,8 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
         why = str(e) if isinstance(e, NetstitchError) else "%s: %s" % (type(e).__name__, e)
         head = "apply failed on host %s: %s" % (spec["host"], why)
         if not rollback:
+            # what the host was being made to match: gather then reports the host out of sync with it
+            hstate.leases, hstate.spec, hstate.peers = plan.leases, spec, peers
             try:
                 hstate.save()
             except NetstitchError:

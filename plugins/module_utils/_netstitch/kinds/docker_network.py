@@ -94,14 +94,13 @@ def diff_networks(spec, have, out, force=False):
         h = have.get(name)
         where = "networks.%s.docker" % w["network"]
         if h is None:
-            out.add("docker_create", act("docker_net_create", "create Docker network %s on bridge %s (subnet %s, "
-                                         "gateway %s, ip_range %s, mtu %s)" % (name, w["bridge"], w["subnet"],
-                                                                              w["gateway"], w["ip_range"], w["mtu"]),
-                                         name=name, want=w))
+            text = "create Docker network %s on bridge %s (subnet %s, gateway %s, ip_range %s, mtu %s)" % (
+                name, w["bridge"], w["subnet"], w["gateway"], w["ip_range"], w["mtu"])
+            out.add("docker_create", act("docker_net_create", text, name=name, want=w))
             continue
         if not owned(h, host):
             out.conflict("%s: Docker network %s exists on host %s and netstitch did not create it"
-                             % (where, name, host))
+                         % (where, name, host))
             continue
         diffs = ["%s %s -> %s" % (k, h.get(k), w[k]) for k in FIXED if h.get(k) != w[k]]
         if h.get("configs") != 1:
@@ -114,21 +113,21 @@ def diff_networks(spec, have, out, force=False):
         why = "Docker cannot change %s" % ", ".join(diffs)
         if reconnect and not force:
             out.conflict("%s: Docker network %s must be re-created (%s) but containers %s are connected to it; "
-                             "run again with force (netstitch apply --docker-force) to disconnect them and connect "
-                             "them again" % (where, name, why, ", ".join(c["name"] for c in reconnect)))
+                         "run again with force (netstitch apply --docker-force) to disconnect them and connect "
+                         "them again" % (where, name, why, ", ".join(c["name"] for c in reconnect)))
             continue
         again = "; containers connected again: %s" % ", ".join(
             "%s (%s)" % (c["name"], c["ipv4"] or "a new address") for c in reconnect) if reconnect else ""
         out.add("docker_create", act("docker_net_recreate", "re-create Docker network %s (%s)%s" % (name, why, again),
-                         name=name, want=w, reconnect=reconnect))
+                                     name=name, want=w, reconnect=reconnect))
     for name, h in sorted(have.items()):
         if name in want or not owned(h, host):
             continue
         net = h["labels"].get(LABEL_NETWORK)
         if h["containers"] and not force:
             out.conflict("networks.%s: Docker network %s is no longer offered on host %s but containers %s are "
-                             "connected to it; disconnect them or run again with force (netstitch apply --docker-force)"
-                             % (net, name, host, ", ".join(c["name"] for c in h["containers"])))
+                         "connected to it; disconnect them or run again with force (netstitch apply --docker-force)"
+                         % (net, name, host, ", ".join(c["name"] for c in h["containers"])))
             continue
         gone = " (disconnecting %s)" % ", ".join(c["name"] for c in h["containers"]) if h["containers"] else ""
         out.add("docker_remove", act("docker_net_remove", "remove Docker network %s (network %s is not offered to Docker "
