@@ -126,7 +126,7 @@ def test_missing_apply_result_is_reported_not_guessed():
 def test_no_outside_by_default():
     """The outside is the deployment's to name: with none given, no check goes to any address beyond the fabric."""
     specs, eps = fabric(BASE, ADDR)
-    checks, _skipped = verify.expected_checks(specs, eps)
+    checks, _skipped = reachability.expected_checks(specs, eps)
     assert checks, "the pairs are still checked"
     assert not [c for c in checks if c["kind"] == "outside"]
-    assert verify.OUTSIDE == ()
+    assert reachability.OUTSIDE == ()
