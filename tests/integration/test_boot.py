@@ -37,6 +37,9 @@ def reboot(env):
 def test_boot_restores_the_last_applied_spec(env):
     code, line = boot(env)
     assert code == 0 and line["event"] == "skip", line          # nothing applied yet: nothing to do, no failure
+    text = subprocess.run([CLI, "boot", "--host", env.HOST, "--state-dir", env.state_dir], capture_output=True,
+                          text=True, timeout=60)                # readable by default
+    assert text.returncode == 0 and "host %s: nothing applied on this host yet" % env.HOST in text.stdout, text
     topo = base_topology(env)
     before = endpoints(env.apply(topo))
     assert ping(env.ns("web"), "10.77.1.1")

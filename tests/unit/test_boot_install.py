@@ -98,3 +98,20 @@ def test_the_launcher_runs_the_command_line(root):
     assert os.path.exists(os.path.join(boot.LIB_DIR, boot.PKG, "host", "boot.py"))
     unit = boot.boot_unit("h1", "/var/lib/netstitch").decode()
     assert "ExecStart=%s boot --host h1 --state-dir /var/lib/netstitch --without-docker --json" % boot.LAUNCHER in unit
+
+
+def test_a_run_without_docker_counts_docker_containers_as_stopped_and_asks_no_engine():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import without_docker
+
+    class NoEngine(object):
+        docker = None
+
+    spec = {"host": "h1", "networks": [], "containers": [
+        {"name": "d", "kind": "docker", "docker": "d", "interfaces": []},
+        {"name": "c", "kind": "netns", "netns": "c", "interfaces": []}]}
+    host = NoEngine()
+    run, warnings = without_docker(host, spec)
+    assert warnings == [] and host.docker is None
+    assert run["containers"][0]["absent"] is True and run["containers"][0]["netns"] is None
+    assert run["containers"][1] == spec["containers"][1]
+    assert "absent" not in spec["containers"][0]        # the spec itself (recorded whole) is left as it was
