@@ -8,7 +8,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build/collections
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 
-.PHONY: setup setup-dev demo demo-down test unit integration e2e molecule sanity lint bench
+.PHONY: setup setup-dev demo demo-down test unit integration e2e molecule sanity lint bench docs
 
 setup:
 	bash scripts/setup.sh
@@ -33,3 +33,6 @@ integration: setup-dev
 
 bench: setup-dev
 	bash bench/run.sh
+
+docs: setup-dev
+	bash scripts/render_docs.sh

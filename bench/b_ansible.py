@@ -33,14 +33,14 @@ def playbook(inventory, topo_file, state_dir):
             "-e", "netstitch_topology_file=%s" % topo_file, "-e", "netstitch_state_dir=%s" % state_dir,
             "-e", "netstitch_boot=false"]     # the lab host is a namespace of this machine: no boot unit
     t0 = time.monotonic()
-    r = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=1800)
+    r = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=1800, check=False)
     wall = time.monotonic() - t0
     if r.returncode != 0:
         raise RuntimeError("ansible-playbook failed (rc %d): %s %s" % (r.returncode, r.stdout[-3000:], r.stderr[-2000:]))
     at = r.stdout.find('"netstitch_bench"')
     if at < 0:
         raise RuntimeError("ansible-playbook did not report the module's timing: %s" % r.stdout[-3000:])
-    doc, _ = json.JSONDecoder().raw_decode(r.stdout[r.stdout.rindex("{", 0, at):])
+    doc, _rest = json.JSONDecoder().raw_decode(r.stdout[r.stdout.rindex("{", 0, at):])
     applied = doc["msg"]["netstitch_bench"] if "msg" in doc else doc["netstitch_bench"]
     return {"wall": round(wall, 4), "changed": applied["changed"], "module": applied["timing"]["total"],
             "writes": applied["writes"]}
@@ -85,5 +85,5 @@ def run_size(run, n, reps, log):
     finally:
         run.del_netns(conts)
     med = labkit.median
-    return {"rows": rows, "summary": {k: med([r[k] for r in rows]) for k in ("cold", "cold_module", "noop",
-                                                                                "noop_module")}}
+    keys = ("cold", "cold_module", "noop", "noop_module")
+    return {"rows": rows, "summary": {k: med([r[k] for r in rows]) for k in keys}}

@@ -57,7 +57,7 @@ class DataLab(object):
     def cli(self, host, *args):
         r = subprocess.run(["nsenter", "--net=/run/netns/%s" % self.hns(int(host[1:])), "--"] + CLI + list(args)
                            + ["--host", host, "--state-dir", self.state] + (["--json"] if args[0] == "apply" else []),
-                           capture_output=True, text=True, timeout=300)
+                           capture_output=True, text=True, timeout=300, check=False)
         if r.returncode != 0:
             raise RuntimeError("netstitch %s on %s failed: %s" % (args[0], host, r.stderr[-3000:]))
         return json.loads(r.stdout)
@@ -112,7 +112,7 @@ def iperf(client_ns, server_ns, addr, seconds):
     srv = subprocess.Popen(["ip", "netns", "exec", server_ns, "iperf3", "-s", "-1", "-B", addr],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(50):             # wait for the listener
+        for _n in range(50):             # wait for the listener
             if addr in sh("ip", "netns", "exec", server_ns, "ss", "-ltnH", check=False).stdout:
                 break
             time.sleep(0.1)
@@ -140,7 +140,7 @@ def run(run_, seconds, reps, log):
         hand = lab.hand_vxlan()
         for c in ("v1", "t1", "m3"):        # first packets (ARP, tinc's key exchange) before any timing
             target = {"v1": addrs["v2"], "t1": addrs["t2"], "m3": hand}[c]
-            for _ in range(40):
+            for _n in range(40):
                 if sh("ip", "netns", "exec", lab.cns(c), "ping", "-c", "1", "-W", "1", target, check=False).returncode == 0:
                     break
             else:
@@ -169,6 +169,7 @@ def run(run_, seconds, reps, log):
         # firewall's
         bridge_nf = sh("ip", "netns", "exec", lab.hns(1), "cat", "/proc/sys/net/bridge/bridge-nf-call-iptables",
                        check=False).stdout.strip() or None
+
         def control(key, label):
             """netstitch's VXLAN measured beside the hand-made one, as the hosts stand now."""
             got = []

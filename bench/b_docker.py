@@ -84,8 +84,8 @@ def run(run_, sizes, log):
             sdk = time.monotonic() - t0
             got = _docker("exec", names[0], "ip", "-o", "-4", "addr").stdout
             if not any(ipaddress.IPv4Interface(w).ip in subnet for w in got.split() if _cidr(w)):
-                raise AssertionError("Docker container %s has no address in %s (%s): %s" % (names[0], net, subnet,
-                                                                                          got))
+                raise AssertionError("Docker container %s has no address in %s (%s): %s"
+                                     % (names[0], net, subnet, got))
             row = {"n": n, "cli": round(cli, 3), "sdk": round(sdk, 3), "cli_per": round(cli / n, 4),
                    "sdk_per": round(sdk / n, 4)}
             out["rows"].append(row)

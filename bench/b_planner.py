@@ -80,11 +80,11 @@ def run(hosts, per_host, log):
 
     def once(*extra):
         r = subprocess.run([py, os.path.abspath(__file__), "--hosts", str(hosts), "--per-host", str(per_host)]
-                           + list(extra), capture_output=True, text=True, timeout=1800)
+                           + list(extra), capture_output=True, text=True, timeout=1800, check=False)
         if r.returncode != 0:
             raise RuntimeError("planner benchmark failed: %s" % r.stderr[-3000:])
         return json.loads(r.stdout)
-    rows = [once() for _ in range(3)]
+    rows = [once() for _n in range(3)]
     mem = once("--tracemalloc")
     from labkit import median
     out = {k: median([r[k] for r in rows]) for k in ("validate", "compile", "plan_one_host", "total", "maxrss_mb")}

@@ -126,7 +126,7 @@ def main(argv=None):
             nested.stop()
         image.remove()
         nskit.labmod.down(lab, d=os.path.join(work, "lab"))
-        subprocess.run(["rm", "-rf", work])
+        subprocess.run(["rm", "-rf", work], check=False)
 
 
 if __name__ == "__main__":

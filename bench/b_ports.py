@@ -70,7 +70,7 @@ def topology(host, containers, ports):
 
 def one_rep(run, ports, log):
     host = run.host()
-    containers = [run.name("p") for _ in range(CONTAINERS)]
+    containers = [run.name("p") for _n in range(CONTAINERS)]
     run.add_netns(containers)
     work = tempfile.mkdtemp(dir=run.workdir)
     state = os.path.join(work, "state")
@@ -110,27 +110,27 @@ def one_rep(run, ports, log):
     host2 = run.host()
     labkit.settle()
     r = subprocess.run(["nsenter", "--net=/run/netns/%s" % host2, "--", labkit.PY, "-c", WORKER, spec_path, addr_path],
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=300, check=False)
     if r.returncode != 0:
         raise RuntimeError("ports worker failed: %s" % r.stderr[-2000:])
     row.update(json.loads(r.stdout))
     log("  ports=%d: transaction %.3f s (%d elements), change one %.4f s (%d elements); engine cold %.2f s, "
-        "no-op %.2f s, change one %.2f s" % (ports, row["add_all"], row["add_all_elements"], row["change_one"],
-                                            row["change_one_elements"], row["engine_cold"], row["engine_noop"],
-                                            row["engine_change_one"]))
+        "no-op %.2f s, change one %.2f s"
+        % (ports, row["add_all"], row["add_all_elements"], row["change_one"], row["change_one_elements"],
+           row["engine_cold"], row["engine_noop"], row["engine_change_one"]))
     run.del_netns([host, host2] + containers)
     return row
 
 
 def run(run_, ports, reps, log):
-    rows = [one_rep(run_, ports, log) for _ in range(reps)]
+    rows = [one_rep(run_, ports, log) for _n in range(reps)]
     keys = [k for k in rows[0] if isinstance(rows[0][k], (int, float))]
     return {"ports": ports, "rows": rows, "median": {k: labkit.median([r[k] for r in rows]) for k in keys},
             "change_one_texts": rows[0]["change_one_texts"]}
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--ports", type=int, default=5000)
     p.add_argument("--reps", type=int, default=3)
     a = p.parse_args()

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """netstitch benchmarks (run as root through bench/run.sh). Writes one JSON file of results; bench/report.py turns
 it into docs/benchmarks.md and its plots.
 
@@ -39,7 +38,7 @@ def log(msg):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--smoke", action="store_true", help="small sizes, one repetition, no Docker/Ansible/iperf3; "
                                                         "asserts the properties (under a minute)")
     p.add_argument("--sections", default=",".join(SECTIONS))
@@ -99,8 +98,8 @@ def main(argv=None):
     def ansible_section():
         import b_ansible
         log("== ansible-playbook: the fabric role against one lab host (reps %d)" % a.ansible_reps)
-        return {str(n): b_ansible.run_size(run, n, a.ansible_reps, log) for n in [int(x) for x in
-                                                                                 a.ansible_sizes.split(",")]}
+        sizes = [int(x) for x in a.ansible_sizes.split(",")]
+        return {str(n): b_ansible.run_size(run, n, a.ansible_reps, log) for n in sizes}
 
     def docker_section():
         import b_docker

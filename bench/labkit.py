@@ -18,7 +18,7 @@ PER_BRIDGE = 250           # endpoints per bridge (a bridge takes at most 1,024 
 
 
 def run(*args, input=None, timeout=600, check=True):
-    r = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout)
+    r = subprocess.run(args, input=input, capture_output=True, text=True, timeout=timeout, check=False)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(args[:6]), r.returncode, (r.stderr or r.stdout)[-2000:]))
     return r

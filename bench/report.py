@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Render benchmark results (bench/bench.py's JSON) as docs/benchmarks.md with its plot docs/benchmarks.png, and
 keep the raw results beside them as docs/benchmarks.json.
 
@@ -97,8 +96,8 @@ def plot(res, path):
     a2.set_title("No-op re-apply and prune")
     a2.grid(True, which="both", alpha=0.3)
     a2.legend(fontsize=7)
-    fig.suptitle("netstitch on %s, %s CPUs (medians of %s runs)" % (res["machine"]["kernel"], res["machine"]["cpus"],
-                                                                   summ[sizes[-1]]["reps"] if sizes else "?"),
+    reps = summ[sizes[-1]]["reps"] if sizes else "?"
+    fig.suptitle("netstitch on %s, %s CPUs (medians of %s runs)" % (res["machine"]["kernel"], res["machine"]["cpus"], reps),
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -153,10 +152,10 @@ def render(res, before=None):
     w("| --- | --- | --- |")
     if big:
         b = summ[big]
+        verdict = "met, stretch met" if b["script_over_cold"] >= 4 else (
+            "met" if b["script_over_cold"] >= 2 else "missed")
         w("| cold apply of %s endpoints: at most ½ of the iproute2 script's time (stretch ¼) | %s vs %s: **%s faster** "
-          "| %s |" % (format(big, ","), s(b["cold"]), s(b["script"]), ratio(b["script_over_cold"]),
-                      "met, stretch met" if b["script_over_cold"] >= 4 else ("met" if b["script_over_cold"] >= 2
-                                                                            else "missed")))
+          "| %s |" % (format(big, ","), s(b["cold"]), s(b["script"]), ratio(b["script_over_cold"]), verdict))
         w("| cold apply within 2× of the ip -batch floor | %s vs %s: **%s** of the floor | %s |" % (
             s(b["cold"]), s(b["floor"]), ratio(b["cold_over_floor"]), "met" if b["cold_over_floor"] <= 2 else "missed"))
         if dks.get("cli_per"):
@@ -165,10 +164,9 @@ def render(res, before=None):
               "**%s** | %s |" % (ms(per), ms(dks["cli_per"]), ms(dks["sdk_per"]), ratio(dks["sdk_per"] / per),
                                  "met" if dks["sdk_per"] / per >= 10 else "missed"))
         w("| no-op re-apply of %s under 1 s inside the module (2 s at most), zero kernel writes | %s (engine "
-          "timing.total), writes %s in every run | %s |" % (format(big, ","), s(b["noop"]),
-                                                             "all 0" if b["noop_writes_max"] == 0 else "NOT 0",
-                                                             "met" if b["noop"] < 1 and b["noop_writes_max"] == 0
-                                                             else "missed"))
+          "timing.total), writes %s in every run | %s |"
+          % (format(big, ","), s(b["noop"]), "all 0" if b["noop_writes_max"] == 0 else "NOT 0",
+             "met" if b["noop"] < 1 and b["noop_writes_max"] == 0 else "missed"))
     if dp:
         notable = [c["ratio"] for c in dp.get("controls") or [] if c["key"] == "no_table"]
         with_nat = [c["ratio"] for c in dp.get("controls") or [] if c["key"] == "hand_nat"]
@@ -280,8 +278,8 @@ def render(res, before=None):
         w("| ---: | ---: | ---: | ---: | ---: |")
         for n in sorted(an):
             a = an[n]
-            w("| %s | %s | %s | %s | %s |" % (format(n, ","), s(a["cold"]), s(a["cold_module"]), s(a["noop"]),
-                                             s(a["noop_module"])))
+            w("| %s | %s | %s | %s | %s |"
+              % (format(n, ","), s(a["cold"]), s(a["cold_module"]), s(a["noop"]), s(a["noop_module"])))
         w("")
         ns_ = sorted(an)
         over = [an[n]["noop"] - an[n]["noop_module"] for n in ns_]
@@ -347,8 +345,8 @@ def render(res, before=None):
         w("| total | **%s** |" % s(pl["total"]))
         w("")
         w("Peak memory: %.0f MB of Python allocations (tracemalloc, in a separate run) and %.0f MB peak resident "
-          "size of the process (ru_maxrss, interpreter and libraries included)." % (pl["tracemalloc_peak_mb"],
-                                                                                  pl["maxrss_mb"]))
+          "size of the process (ru_maxrss, interpreter and libraries included)."
+          % (pl["tracemalloc_peak_mb"], pl["maxrss_mb"]))
         w("")
     # -- data plane --------------------------------------------------------------------------------------------
     if dp:
@@ -364,8 +362,8 @@ def render(res, before=None):
         w("| netstitch VXLAN overlay | %s | %s |" % (gbit(dp["netstitch_vxlan"]), ratio(dp["vxlan_over_underlay"])))
         w("| hand-made VXLAN of the same shape (`ip` by hand: bridge, veth, VXLAN without learning, static FDB, "
           "MTU 1450; no firewall) | %s | %s |" % (gbit(dp["hand_vxlan"]), ratio(dp["hand_over_underlay"])))
-        w("| netstitch tinc overlay (encrypted, user space) | %s | %s |" % (gbit(dp["netstitch_tinc"]),
-                                                                          ratio(dp["tinc_over_underlay"])))
+        w("| netstitch tinc overlay (encrypted, user space) | %s | %s |"
+          % (gbit(dp["netstitch_tinc"]), ratio(dp["tinc_over_underlay"])))
         w("")
         w("netstitch VXLAN ÷ hand-made VXLAN: **%s** (median of the per-round ratios)." % ratio(dp["vxlan_over_hand"]))
         w("")
@@ -377,8 +375,8 @@ def render(res, before=None):
             w("| netstitch's firewall on both hosts (first row: the hand-made hosts get an outbound masquerade "
               "rule, then lose it again) | netstitch VXLAN | hand-made VXLAN | ratio |")
             w("| --- | ---: | ---: | ---: |")
-            w("| complete (as applied) | %s | %s | %s |" % (gbit(dp["netstitch_vxlan"]), gbit(dp["hand_vxlan"]),
-                                                           ratio(dp["vxlan_over_hand"])))
+            w("| complete (as applied) | %s | %s | %s |"
+              % (gbit(dp["netstitch_vxlan"]), gbit(dp["hand_vxlan"]), ratio(dp["vxlan_over_hand"])))
             for c in dp["controls"]:
                 w("| %s | %s | %s | %s |" % (c["label"], gbit(c["netstitch_vxlan"]), gbit(c["hand_vxlan"]),
                                              ratio(c["ratio"])))
@@ -397,8 +395,8 @@ def render(res, before=None):
           "an overlay whose containers have a way out (any outbound NAT: netstitch's, Docker's, a hand-made one) "
           "on a host with br_netfilter is what the row \"beside a hand-made VXLAN with one outbound masquerade rule\" shows. "
           "flannel's published ratio for comparison: 0.29 of host to host (../shared/GUIDE.md); tinc, in user "
-          "space with encryption, reaches %s of the underlay here." % (dp.get("bridge_nf_call_iptables"),
-                                                                    ratio(dp["tinc_over_underlay"])))
+          "space with encryption, reaches %s of the underlay here."
+          % (dp.get("bridge_nf_call_iptables"), ratio(dp["tinc_over_underlay"])))
         w("")
     # -- published ports ---------------------------------------------------------------------------------------
     w("## Published ports")
@@ -480,7 +478,7 @@ OPTIMISATIONS = [
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("results")
     p.add_argument("--docs", default=os.path.join(TOP, "docs"))
     p.add_argument("--before", default=None)

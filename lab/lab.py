@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The built-in multi-host lab: several "hosts" on one machine, each a network namespace on a shared underlay switch.
 
     lab.py up   [--name fab] [--hosts 3] [--dir .lab/fab]    build it (idempotent) and write an Ansible inventory
@@ -26,7 +25,7 @@ OUTSIDE_SERVICES = ["198.51.100.1", "203.0.113.1"]
 
 
 def sh(*args, check=True):
-    r = subprocess.run(args, capture_output=True, text=True)
+    r = subprocess.run(args, capture_output=True, text=True, check=False)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed: %s" % (" ".join(args), r.stderr.strip()))
     return r
@@ -126,7 +125,7 @@ def stop_daemons(d):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    for _ in range(50):
+    for _n in range(50):
         if not any(os.path.exists("/proc/%d" % p) for p in pids):
             break
         time.sleep(0.05)
@@ -155,7 +154,7 @@ def down(name, d=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("cmd", choices=["up", "down", "env"])
     p.add_argument("--name", default="fab")
     p.add_argument("--hosts", type=int, default=3)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 top=$(pwd)
 dev=${1:-}
 
-debs=(iproute2 iputils-ping iptables nftables libnftables1 tinc iperf3 busybox-static tcpdump procps util-linux make mmdebstrap)
+debs=(iproute2 iputils-ping iptables nftables libnftables1 tinc iperf3 busybox-static tcpdump procps util-linux make graphviz shellcheck mmdebstrap)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -22,9 +22,9 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv"
   "$py" -m venv .venv
 fi
-req=requirements.txt
+req=requirements-lab.txt
 [ "$dev" = "--dev" ] && req=requirements-dev.txt
-stamp=.venv/.installed-$(basename "$req" .txt)-$(sha256sum "$req" requirements.txt | sha256sum | cut -c1-12)
+stamp=.venv/.installed-$(basename "$req" .txt)-$(cat requirements*.txt | sha256sum | cut -c1-12)
 if [ ! -f "$stamp" ]; then
   echo "setup: installing Python packages from $req"
   .venv/bin/pip install -q --disable-pip-version-check -r "$req"

@@ -8,8 +8,9 @@ export ANSIBLE_CONFIG="$PWD/ansible.cfg"
 start=$(date +%s)
 step() { printf '\n=== %s (%ds elapsed)\n' "$1" $(( $(date +%s) - start )); }
 
-step "schema in sync"
+step "schema and generated docs in sync"
 python scripts/gen_schema.py --check
+python scripts/gen_docs.py --check
 step "unit and kernel integration tests"
 python -m pytest -q -p no:cacheprovider tests/
 for extra in scripts/sanity.sh scripts/molecule.sh scripts/containerhosts.sh; do

@@ -21,6 +21,28 @@ attributes:
     platforms: posix
 """
 
+    # the modules in the action groups of meta/runtime.yml (module_defaults: group/netstitch.fabric.host, .locking)
+    HOST_GROUP = r"""
+attributes:
+  action_group:
+    description: Use C(group/netstitch.fabric.host) in C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - netstitch.fabric.host
+"""
+
+    LOCKING_GROUP = r"""
+attributes:
+  action_group:
+    description: >-
+      Use C(group/netstitch.fabric.host) (state_dir) or C(group/netstitch.fabric.locking) (state_dir, lock_timeout) in
+      C(module_defaults) to set defaults for this module.
+    support: full
+    membership:
+      - netstitch.fabric.host
+      - netstitch.fabric.locking
+"""
+
     FACTS = r"""
 attributes:
   facts:

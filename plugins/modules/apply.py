@@ -85,6 +85,7 @@ options:
     type: dict
 extends_documentation_fragment:
   - netstitch.fabric.attributes
+  - netstitch.fabric.attributes.locking_group
 attributes:
   check_mode:
     support: full

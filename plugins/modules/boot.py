@@ -46,6 +46,7 @@ options:
     default: present
 extends_documentation_fragment:
   - netstitch.fabric.attributes
+  - netstitch.fabric.attributes.host_group
 attributes:
   check_mode:
     support: full

@@ -32,6 +32,7 @@ options:
     default: /var/lib/netstitch
 extends_documentation_fragment:
   - netstitch.fabric.attributes
+  - netstitch.fabric.attributes.host_group
   - netstitch.fabric.attributes.facts
 attributes:
   check_mode:

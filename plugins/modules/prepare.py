@@ -39,6 +39,7 @@ options:
     default: 300
 extends_documentation_fragment:
   - netstitch.fabric.attributes
+  - netstitch.fabric.attributes.locking_group
 attributes:
   check_mode:
     support: full

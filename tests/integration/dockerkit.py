@@ -20,7 +20,7 @@ SYSTEM_URL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"     
 
 
 def run(*args, check=True, timeout=60, input=None):
-    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input)
+    r = subprocess.run(args, capture_output=True, text=True, timeout=timeout, input=input, check=False)
     if check and r.returncode != 0:
         raise AssertionError("%s failed (%d): %s" % (" ".join(args), r.returncode, (r.stderr or r.stdout).strip()))
     return r
@@ -64,7 +64,7 @@ class Image(object):
         tar = subprocess.Popen(["tar", "-C", self.dir, "-c", "."], stdout=subprocess.PIPE)
         r = subprocess.run(["docker", "-H", SYSTEM_URL, "import", "-c", 'CMD ["/bin/sh"]', "-", self.tag],
                            stdin=tar.stdout,
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, check=False)
         tar.wait()
         assert r.returncode == 0, "docker import failed: %s" % r.stderr
 
@@ -164,7 +164,7 @@ class NestedDockerd(object):
     def load(self, tag):
         save = subprocess.Popen(["docker", "-H", SYSTEM_URL, "save", tag], stdout=subprocess.PIPE)
         r = subprocess.run(["docker", "-H", self.url, "load"], stdin=save.stdout, capture_output=True, text=True,
-                           timeout=120)
+                           timeout=120, check=False)
         save.wait()
         assert r.returncode == 0, "loading the image into the nested dockerd failed: %s" % r.stderr
 

@@ -155,9 +155,9 @@ def check_invariants(env, namespaces, want, keep_addr, foreign, foreign_before, 
         if n.startswith(env.hostns + "-"):
             assert os.stat("/run/netns/" + n).st_dev != os.stat("/run/netns").st_dev, "%s: half-made %s" % (where, n)
     files = sorted(f for f in os.listdir(env.state_dir) if f != "tinc")
-    # the state file and the two locks (the host's, and the lease lock the Docker plugin shares); nothing beside them
-    assert files == [f % env.HOST for f in ("%s.json", "%s.lease.lock", "%s.lock")], "%s: state dir holds %s" % (
-        where, files)
+    # the state file, the host lock and the lease lock the Docker plugin shares with applies
+    assert files == ["%s.json" % env.HOST, "%s.lease.lock" % env.HOST, "%s.lock" % env.HOST], \
+        "%s: state dir holds %s" % (where, files)
     tinc = os.path.join(env.state_dir, "tinc", env.HOST)
     for net in os.listdir(tinc) if os.path.isdir(tinc) else []:
         left = [f for f in os.listdir(os.path.join(tinc, net)) + os.listdir(os.path.join(tinc, net, "hosts"))
@@ -185,7 +185,7 @@ def _diff(want, got, path=""):
         return "".join(_diff(want.get(k), got.get(k), "%s/%s" % (path, k)) for k in sorted(set(want) | set(got))
                        if want.get(k) != got.get(k))
     return "%s:\n  want %s\n  got  %s\n" % (path, json.dumps(want, sort_keys=True, default=str)[:800],
-                                           json.dumps(got, sort_keys=True, default=str)[:800])
+                                            json.dumps(got, sort_keys=True, default=str)[:800])
 
 
 def nft_objects(env, family):
@@ -370,7 +370,7 @@ def test_state_directory_faults_are_clean_errors_and_leave_the_host_as_it_was(en
     assert "state file %s/%s.json could not be written (No space left on device); nothing was changed on the " \
         "host. To fix: the file system is full: free some space." % (env.state_dir, env.HOST) in err["error"], err
     assert snapshot(env, namespaces) == before
-    assert sorted(os.listdir(env.state_dir)) == [f % env.HOST for f in ("%s.json", "%s.lease.lock", "%s.lock")]
+    assert sorted(os.listdir(env.state_dir)) == ["%s.json" % env.HOST, "%s.lease.lock" % env.HOST, "%s.lock" % env.HOST]
     os.unlink(os.path.join(tmpfs, "filler"))
     env.apply(b, probe_peers=False)
     assert_noop(env.apply(b, probe_peers=False))
@@ -415,7 +415,7 @@ def test_a_half_made_namespace_is_repaired_when_netstitch_made_it_and_reported_w
     open("/run/netns/" + alien, "w").close()
     try:
         topo = dict(b, containers=dict(b["containers"], alien={"host": env.HOST, "netns": alien,
-                                                              "interfaces": [{"network": "front"}]}))
+                                                               "interfaces": [{"network": "front"}]}))
         err = env.apply(topo, ok=False)
         assert "network namespace %s on host %s is half-made (/run/netns/%s is an empty file, not a namespace) " \
             "and netstitch did not create it: remove it with `ip netns del %s`" % (alien, env.HOST, alien, alien) \

@@ -27,8 +27,8 @@ def fabric(env):
         "type": "routed", "slices": {env.HOST: "10.79.1.0/24", "peer": "10.79.2.0/24"}}}
     t["containers"]["ovc"] = {"host": env.HOST, "netns": env.ns("ovc"),
                               "interfaces": [{"network": "ov"}, {"network": "rt", "default_route": False}]}
-    t["containers"]["far"] = {"host": "peer", "interfaces": [{"network": "ov"}, {"network": "rt",
-                                                                                  "default_route": False}]}
+    t["containers"]["far"] = {"host": "peer",
+                              "interfaces": [{"network": "ov"}, {"network": "rt", "default_route": False}]}
     return t
 
 

@@ -6,7 +6,6 @@ from nskit import (OUTSIDE, WEB_MAC, Listener, assert_no_ping, assert_noop, base
                    netns_exists, ping)
 
 
-
 def _container_route(env, short):
     """The container's default route as "default via GW dev IF" ("" when it has none)."""
     return " ".join(env.ip("route", "show", "default", ns=env.ns(short)).split()[:5])

@@ -13,7 +13,8 @@ import time
 import pytest
 
 import nskit
-from fabrickit import SUBNET, fabric  # noqa: F401 (fabric: the fixture)
+# fabric: the fixture
+from fabrickit import SUBNET, fabric  # noqa: F401 pylint: disable=unused-import
 
 TOP = nskit.TOP
 OUTPUT = os.path.join(TOP, "tests", "output")
@@ -73,7 +74,7 @@ def test_mtu_budget_largest_df_packet_crosses_one_more_fails(fabric, kind, overh
     time.sleep(0.5 if kind != "tinc" else 1.5)
     biggest = mtu - 28        # IPv4 20 + ICMP 8
     ok = False
-    for _ in range(3):        # tinc may still be settling its path MTU
+    for _n in range(3):        # tinc may still be settling its path MTU
         r = nskit.nsexec(c1, "ping", "-n", "-q", "-c", "1", "-W", "2", "-M", "do", "-s", str(biggest), addr["c2"],
                          check=False)
         ok = r.returncode == 0

@@ -7,7 +7,8 @@ import re
 import subprocess
 
 import nskit
-from fabrickit import fabric  # noqa: F401 (the fixture: a lab, removed with its hosts files)
+from fabrickit import fabric  # noqa: F401 pylint: disable=unused-import
+# (fabric: the fixture, a lab removed with its hosts files)
 
 HOSTS = ("h1", "h2")
 SERVER = """

@@ -97,7 +97,7 @@ def test_allocation_never_enters_dockers_range():
     t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/28", "docker": True}},
          "containers": {"c%d" % i: {"host": "h1", "interfaces": [{"network": "a"}]} for i in range(6)}}
     spec = specs(t)["h1"]
-    got, _ = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
+    got, _rest = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
     assert sorted(int(str(a).split(".")[3]) for a in got.values()) == [2, 3, 4, 5, 6, 7]
     # a lease inside Docker's range (an older topology) is not honoured: the container moves out of it
     got, leases = ipam.allocate(spec, {"links": {}, "netns": {}}, {"a": {"c0/eth0": "10.1.0.9"}})
@@ -224,7 +224,7 @@ def test_docker_networks_removed_only_when_netstitch_made_them():
     foreign = _have(spec)
     foreign["lan"]["labels"] = {}
     assert _dplan(spec, foreign)[2] == ["networks.lan.docker: Docker network lan exists on host h1 and "
-                                                 "netstitch did not create it"]
+                                        "netstitch did not create it"]
 
 
 def test_engine_orders_docker_actions_around_the_kernel_actions():

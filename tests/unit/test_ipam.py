@@ -101,8 +101,8 @@ def test_adding_containers_never_moves_another(source):
 
 def test_without_leases_or_kernel_state_addresses_would_move():
     """The control for the test above: the order-based fallback alone renumbers, so the test can fail."""
-    r1, _ = ipam.allocate(simple(*BEFORE), {}, {})
-    r2, _ = ipam.allocate(simple(*AFTER_ADD), {}, {})
+    r1, _rest = ipam.allocate(simple(*BEFORE), {}, {})
+    r2, _rest = ipam.allocate(simple(*AFTER_ADD), {}, {})
     assert any(r2[k] != r1[k] for k in r1)
 
 
@@ -129,7 +129,7 @@ def test_rerun_gives_the_same_result():
               [net(), net("m", "10.1.0.0/24")])
     r1, l1 = ipam.allocate(sp, {}, {})
     cur = kernel(sp, r1)
-    for _ in range(3):
+    for _n in range(3):
         r, l = ipam.allocate(sp, cur, l1)
         assert (r, l) == (r1, l1)
 
@@ -150,7 +150,7 @@ def test_a_container_that_lost_its_namespace_gets_its_leased_address_back():
 def test_the_lease_wins_over_an_address_changed_by_hand():
     """netstitch's record is the lease: an address changed by hand in the kernel is drift and is put back."""
     sp = simple("a")
-    got, _ = ipam.allocate(sp, kernel(sp, {("a", "eth0"): A("10.0.0.77")}), {"n": {"a/eth0": "10.0.0.50"}})
+    got, _rest = ipam.allocate(sp, kernel(sp, {("a", "eth0"): A("10.0.0.77")}), {"n": {"a/eth0": "10.0.0.50"}})
     assert got[("a", "eth0")] == A("10.0.0.50")
 
 
@@ -168,16 +168,16 @@ def test_kernel_addresses_that_do_not_fit_are_not_kept():
     cur = kernel(sp, {("a", "eth0"): A("10.0.0.1"),      # the gateway
                       ("b", "eth0"): A("10.0.0.60"),     # c's fixed address
                       ("d", "eth0"): A("192.168.0.5")})  # outside the subnet
-    got, _ = ipam.allocate(sp, cur, {})
+    got, _rest = ipam.allocate(sp, cur, {})
     assert [got[k] for k in keys("a", "b", "d")] == [A("10.0.0.2"), A("10.0.0.3"), A("10.0.0.4")]
     # the same address with another prefix length is not the address netstitch gave either
-    got, _ = ipam.allocate(simple("a"), kernel(simple("a"), {("a", "eth0"): A("10.0.0.99")}, prefixlen=16), {})
+    got, _rest = ipam.allocate(simple("a"), kernel(simple("a"), {("a", "eth0"): A("10.0.0.99")}, prefixlen=16), {})
     assert got[("a", "eth0")] == A("10.0.0.2")
 
 
 def test_two_claims_on_one_address_do_not_both_win():
     sp = simple("a", "b")
-    got, _ = ipam.allocate(sp, kernel(sp, {("b", "eth0"): A("10.0.0.9")}), {"n": {"a/eth0": "10.0.0.9"}})
+    got, _rest = ipam.allocate(sp, kernel(sp, {("b", "eth0"): A("10.0.0.9")}), {"n": {"a/eth0": "10.0.0.9"}})
     assert got[("a", "eth0")] == A("10.0.0.9") and got[("b", "eth0")] == A("10.0.0.2")
 
 
@@ -190,7 +190,7 @@ def test_fixed_reserved_gateway_network_broadcast_are_never_allocated():
     # leases pointing at forbidden addresses are ignored
     leases = {"n": {"c0/eth0": "10.0.0.14", "c1/eth0": "10.0.0.7", "c2/eth0": "10.0.0.0", "c3/eth0": "10.0.0.3",
                     "c4/eth0": "10.0.0.15"}}
-    got, _ = ipam.allocate(sp, {}, leases)
+    got, _rest = ipam.allocate(sp, {}, leases)
     allocated = [got[(x, "eth0")] for x in names]
     forbidden = {A("10.0.0.0"), A("10.0.0.15"), A("10.0.0.14"), A("10.0.0.3"), A("10.0.0.1"), A("10.0.0.7")}
     assert not set(allocated) & forbidden
@@ -221,7 +221,7 @@ def test_a_thousand_allocations():
     assert again == got and leases2 == leases
     # one more at the front of the order moves nobody
     sp2 = spec([ctr("a", ("n", None))] + sp["containers"], [net(subnet="10.0.0.0/22")])
-    more, _ = ipam.allocate(sp2, {}, leases)
+    more, _rest = ipam.allocate(sp2, {}, leases)
     assert {k: more[k] for k in got} == got and more[("a", "eth0")] == A("10.0.3.234")
 
 
@@ -241,7 +241,7 @@ def _topology(n, network):
 def test_validator_capacity_matches_ipam(network, capacity):
     topo = validate.load(_topology(capacity, network))
     sp = comp.host_specs(topo)["h1"]
-    got, _ = ipam.allocate(sp, {}, {})
+    got, _rest = ipam.allocate(sp, {}, {})
     assert len(set(got.values())) == capacity
     with pytest.raises(TopologyError) as ei:
         validate.load(_topology(capacity + 1, network))

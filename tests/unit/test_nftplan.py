@@ -173,7 +173,7 @@ def test_an_obsolete_chain_in_the_listing_is_removed():
     old = copy.deepcopy(want)
     old["inet"]["chains"]["legacy"] = {"def": {"type": "filter", "hook": "input", "prio": 0, "policy": "accept"},
                                        "rules": [{"comment": "from an older netstitch #0123456789", "expr": []}]}
-    cmds, _ = nftplan.diff_all(want, current(old))
+    cmds, _rest = nftplan.diff_all(want, current(old))
     assert cmds == [{"flush": {"chain": {"family": "inet", "table": "netstitch", "name": "legacy"}}},
                     {"delete": {"chain": {"family": "inet", "table": "netstitch", "name": "legacy"}}}]
 
@@ -200,7 +200,7 @@ def test_rules_changed_by_hand_are_put_back():
             fr.pop()
         else:
             fr.append({"comment": None, "expr": [{"accept": None}]})     # a rule someone added without comment
-        cmds, _ = nftplan.diff_all(want, current(old))
+        cmds, _rest = nftplan.diff_all(want, current(old))
         assert cmds[0] == {"flush": {"chain": {"family": "inet", "table": "netstitch", "name": "forward"}}}, change
         assert len(cmds) == 1 + len(rules(want, "forward")), change
 

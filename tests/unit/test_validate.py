@@ -177,12 +177,10 @@ def _paths(x, pre=()):
     yield pre
     if isinstance(x, dict):
         for k, v in x.items():
-            for p in _paths(v, pre + (k,)):
-                yield p
+            yield from _paths(v, pre + (k,))
     elif isinstance(x, list):
         for i, v in enumerate(x):
-            for p in _paths(v, pre + (i,)):
-                yield p
+            yield from _paths(v, pre + (i,))
 
 
 def _set(d, path, value):
@@ -215,9 +213,9 @@ def _mutants(BASE, per_path=len(ODD)):
                 d = copy.deepcopy(BASE)
                 _set(d, path[:-1] + (key,), {"x": 1}) if path[:-1] else d.__setitem__(key, {"x": 1})
                 out.append(d)
-    for _ in range(200):     # a few combinations of two and three changes
+    for _n in range(200):     # a few combinations of two and three changes
         d = copy.deepcopy(BASE)
-        for _ in range(rnd.randint(2, 3)):
+        for _n in range(rnd.randint(2, 3)):
             path = rnd.choice([p for p in _paths(d) if p])
             try:
                 _set(d, path, copy.deepcopy(rnd.choice(ODD)))

@@ -9,6 +9,7 @@ boot without Ansible. The parser is here; the commands are in commands.py (exit 
     netstitch probe TOPOLOGY --host H            ping what the topology says this host's containers reach
     netstitch watch --host H                     re-apply when a Docker container it names starts
     netstitch boot --host H [--without-docker]   re-apply the last applied spec (at boot, after a reboot)
+    netstitch graph TOPOLOGY [-o FILE]           draw hosts, networks, containers, ports and links (DOT/SVG/PNG)
     netstitch compile TOPOLOGY [--host H]        the per-host specs (JSON)
     netstitch prepare TOPOLOGY --host H          the facts other hosts need (JSON)
     netstitch plugin --host H                    Docker's network + IPAM driver for this host (docs/docker-plugin.md)
@@ -168,6 +169,19 @@ def parser():
                    help="Docker Engine address for the stale-endpoint clean-up after start")
     g.add_argument("--pidfile", default=None, metavar="PATH", help="write the daemon's PID here")
 
+    gr = _sub(sub, "graph", "draw the topology: hosts, networks (subnet, VNI, overlay type), containers, published "
+                            "ports and links as Graphviz DOT, or SVG/PNG rendered by Graphviz's dot",
+              "netstitch graph topology.yml -o topology.svg --report probe.json", commands.cmd_graph)
+    _topology(gr)
+    gr.add_argument("-o", "--output", metavar="FILE",
+                    help="file to write; its extension (.dot, .svg, .png) sets the format unless --format does "
+                         "(default: DOT on standard output)")
+    gr.add_argument("--format", choices=["dot", "svg", "png"], help="output format (default: from --output)")
+    gr.add_argument("--report", metavar="FILE",
+                    help="JSON file of probe results (the probe module's return, a list of them, or {host: result}) "
+                         "to colour what was reached, blocked or mismatched")
+    gr.add_argument("--title", help="a title drawn above the picture")
+
     k = _sub(sub, "compile", "print the per-host specs the apply module receives (JSON)",
              "netstitch compile topology.yml --host h1", commands.cmd_compile)
     _topology(k)
@@ -186,15 +200,15 @@ def main(argv=None):
     try:
         return args.func(args)
     except NetstitchError as e:
-        print(str(e), file=sys.stderr)
+        commands.say(str(e), sys.stderr)
         return commands.ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        commands.say("interrupted", sys.stderr)
         return 130
     except (OSError, ValueError) as e:
-        print("netstitch %s: %s" % (args.cmd, e), file=sys.stderr)
+        commands.say("netstitch %s: %s" % (args.cmd, e), sys.stderr)
         return commands.ERROR
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

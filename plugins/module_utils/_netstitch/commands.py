@@ -71,11 +71,18 @@ class Progress(object):
             self.stream.flush()
 
 
+def say(text, stream=None):
+    """One line (or block) of output, to standard output unless another stream is given (ansible-test reserves the
+    print function for modules' debugging, so the command line writes to its streams itself)."""
+    stream = stream or sys.stdout
+    stream.write(text + "\n")
+
+
 def _emit(args, data, text):
     if getattr(args, "json", False):
-        print(json.dumps(data, indent=1, sort_keys=True, default=str))
+        say(json.dumps(data, indent=1, sort_keys=True, default=str))
     elif text:
-        print(text)
+        say(text)
 
 
 def _specs(path):
@@ -174,7 +181,7 @@ def cmd_compile(args):
     topo, specs = _specs(args.topology)
     if args.host and args.host not in specs:
         raise NetstitchError("host %r is not in the topology" % args.host)
-    print(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
+    say(json.dumps(specs[args.host] if args.host else specs, indent=1, sort_keys=True))
     return OK
 
 
@@ -228,7 +235,28 @@ def cmd_prepare(args):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import engine
     kw = {"state_dir": args.state_dir} if args.state_dir else {}
     facts, changed = engine.prepare(_host_spec(args), **kw)
-    print(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
+    say(json.dumps({"facts": facts, "changed": changed}, indent=1, sort_keys=True))
+    return OK
+
+
+def cmd_graph(args):
+    """The topology as Graphviz DOT (pure, graph.py), or SVG/PNG rendered by Graphviz's dot."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import graph
+    topo = validate.load(load_file(args.topology))
+    fmt = args.format or (args.output.rsplit(".", 1)[-1].lower() if args.output and "." in args.output else "dot")
+    if fmt not in graph.FORMATS:
+        raise NetstitchError("graph: cannot tell the format from %r; give --format dot, svg or png" % args.output)
+    try:
+        report = graph.load_report(args.report) if args.report else None
+        data = graph.render(graph.to_dot(topo, report, title=args.title), fmt)
+        if args.output:
+            with open(args.output, "wb") as f:
+                f.write(data)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+    except (OSError, ValueError) as e:
+        raise NetstitchError("graph: %s" % e)
     return OK
 
 

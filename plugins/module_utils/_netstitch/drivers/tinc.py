@@ -81,7 +81,7 @@ class Tinc(object):
         return "netstitch-tinc-%s-%s.service" % (node_name(self.host), re.sub(r"[^A-Za-z0-9_.-]", "_", network))
 
     def _systemctl(self, *args):
-        r = subprocess.run(("systemctl",) + args, stdin=subprocess.DEVNULL, capture_output=True, text=True)
+        r = subprocess.run(("systemctl",) + args, stdin=subprocess.DEVNULL, capture_output=True, text=True, check=False)
         if r.returncode != 0:
             raise ApplyError("systemctl %s failed: %s" % (" ".join(args), r.stderr.strip()[-300:]))
 
@@ -142,7 +142,7 @@ class Tinc(object):
         self.writes += 1
         faults.point("tinc keygen %s" % network)
         r = subprocess.run(["tincd", "-c", d, "-K%d" % KEY_BITS], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
         key = public_key(d, self.host)
         if r.returncode != 0 or not key:
             raise ApplyError("tinc key generation for network %s failed: %s" % (network, r.stderr.strip()[-300:]))
@@ -179,7 +179,7 @@ class Tinc(object):
             self._systemctl("enable", "--now", self.unit(network))
         else:
             r = subprocess.run(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, check=False)
             if r.returncode != 0:
                 raise ApplyError("tincd for network %s did not start: %s (log: %s)"
                                  % (network, r.stderr.strip()[-300:], os.path.join(d, "tinc.log")))

@@ -94,8 +94,8 @@ def diff_networks(spec, have, out, force=False):
         h = have.get(name)
         where = "networks.%s.docker" % w["network"]
         if h is None:
-            text = "create Docker network %s on bridge %s (subnet %s, gateway %s, ip_range %s, mtu %s)" % (
-                name, w["bridge"], w["subnet"], w["gateway"], w["ip_range"], w["mtu"])
+            text = ("create Docker network %s on bridge %s (subnet %s, gateway %s, ip_range %s, mtu %s)"
+                    % (name, w["bridge"], w["subnet"], w["gateway"], w["ip_range"], w["mtu"]))
             out.add("docker_create", act("docker_net_create", text, name=name, want=w))
             continue
         if not owned(h, host):

@@ -48,7 +48,7 @@ def _ip(field):
 
 def _prefix(cidr):
     if "/" not in cidr or cidr.endswith("/32"):
-        return cidr.split("/")[0]
+        return cidr.split("/", 1)[0]
     addr, plen = cidr.split("/")
     return {"prefix": {"addr": addr, "len": int(plen)}}
 
@@ -181,7 +181,7 @@ def _published(spec, addresses):
         ip = addresses.get((p["container"], p["ifname"]))
         if ip is None:
             continue
-        ip = str(ip).split("/")[0]
+        ip = str(ip).split("/", 1)[0]
         if p["host_ip"]:
             key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
         else:
@@ -340,14 +340,14 @@ def _diff_set(family, name, want, have, cmds, texts):
     el = {"family": family, "table": TABLE, "name": name}
     add, rm = sorted(want_el - have_el), sorted(have_el - want_el)
     if rm:      # first, so that a map key whose value changes is deleted before it is added again
-        cmds.append({"delete": {"element": dict(el, elem=[_elem_json(e)[0] if kind == "map" else _elem_json(e)
-                                                          for e in rm])}})
-        texts.append("remove %d element%s from nft %s %s%s" % (len(rm), "" if len(rm) == 1 else "s", kind, name,
-                                                                 _sample(rm)))
+        elems = [_elem_json(e)[0] if kind == "map" else _elem_json(e) for e in rm]
+        cmds.append({"delete": {"element": dict(el, elem=elems)}})
+        texts.append("remove %d element%s from nft %s %s%s"
+                     % (len(rm), "" if len(rm) == 1 else "s", kind, name, _sample(rm)))
     if add:
         cmds.append({"add": {"element": dict(el, elem=[_elem_json(e) for e in add])}})
-        texts.append("add %d element%s to nft %s %s%s" % (len(add), "" if len(add) == 1 else "s", kind, name,
-                                                            _sample(add)))
+        texts.append("add %d element%s to nft %s %s%s"
+                     % (len(add), "" if len(add) == 1 else "s", kind, name, _sample(add)))
 
 
 def _diff_chains(family, want_chains, have_chains, cmds, texts):
