@@ -328,9 +328,9 @@ def cmd_boot(args):
     pick_host(args, state_dir=args.state_dir)
     code, record = boot.restore(args.host, args.state_dir or DEFAULT_STATE_DIR, docker=not args.without_docker)
     if args.json:
-        print(json.dumps(record, sort_keys=True))
+        say(json.dumps(record, sort_keys=True))
     else:
-        print(boot.text(record), file=sys.stderr if code else sys.stdout)
+        say(boot.text(record), sys.stderr if code else None)
     return code
 
 
