@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The container-host lab: separate Debian hosts with systemd as PID 1, each a Docker container with its own
 filesystem, /etc, state directory, nftables and sysctls (the namespace lab of lab.py shares one of each).
 
@@ -107,7 +106,7 @@ COLLECTIONS = ("ansible_collections/community/docker/", "ansible_collections/com
 
 
 def sh(*args, check=True, input=None, timeout=600):
-    r = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout)
+    r = subprocess.run(args, capture_output=True, text=True, input=input, timeout=timeout, check=False)
     if check and r.returncode != 0:
         raise RuntimeError("%s failed (%d): %s" % (" ".join(args), r.returncode, (r.stderr or r.stdout).strip()[-2000:]))
     return r
@@ -165,7 +164,7 @@ def image(quiet=False):
         build = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         imp = subprocess.run(["docker", "import", "--change", 'CMD ["/sbin/init"]', "--change", "ENV container=docker",
                               "--change", "LABEL netstitch.recipe=%s" % tag.split(":")[1], "-", tag],
-                             stdin=build.stdout, capture_output=True, text=True)
+                             stdin=build.stdout, capture_output=True, text=True, check=False)
         build.stdout.close()
         err = build.stderr.read().decode(errors="replace")
         if build.wait() != 0 or imp.returncode != 0:
@@ -336,7 +335,7 @@ def collections(dest=None, wheel_dir=None):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     sub.add_parser("image")
     for cmd in ("up", "wire", "down"):

@@ -4,18 +4,18 @@ directory alone (leases, the spec, the peers' facts): the same addresses, namesp
 second boot changes nothing. Here the "reboot" removes the lab host's bridges, container namespaces and nft table."""
 
 import json
-import os
 import subprocess
 
-from nskit import TOP, base_topology, endpoints, ping
+from nskit import PY, base_topology, endpoints, ping
 
-CLI = os.path.join(TOP, "bin", "netstitch")
+# the checkout's command line with the venv's Python (it has the libnftables binding)
+CLI = [PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.cli"]
 
 
 def boot(env, *extra):
-    r = subprocess.run(["nsenter", "--net=/run/netns/%s" % env.hostns, CLI, "boot", "--host", env.HOST,
+    r = subprocess.run(["nsenter", "--net=/run/netns/%s" % env.hostns] + CLI + ["boot", "--host", env.HOST,
                         "--state-dir", env.state_dir, "--json"] + list(extra), capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, check=False)
     assert "Traceback" not in r.stderr, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     return r.returncode, lines[-1] if lines else None
@@ -37,8 +37,8 @@ def reboot(env):
 def test_boot_restores_the_last_applied_spec(env):
     code, line = boot(env)
     assert code == 0 and line["event"] == "skip", line          # nothing applied yet: nothing to do, no failure
-    text = subprocess.run([CLI, "boot", "--host", env.HOST, "--state-dir", env.state_dir], capture_output=True,
-                          text=True, timeout=60)                # readable by default
+    text = subprocess.run(CLI + ["boot", "--host", env.HOST, "--state-dir", env.state_dir], capture_output=True,
+                          text=True, timeout=60, check=False)   # readable by default
     assert text.returncode == 0 and "host %s: nothing applied on this host yet" % env.HOST in text.stdout, text
     topo = base_topology(env)
     before = endpoints(env.apply(topo))
