@@ -13,9 +13,9 @@ CLI = [PY, "-m", "ansible_collections.netstitch.fabric.plugins.module_utils._net
 
 
 def boot(env, *extra):
-    r = subprocess.run(["nsenter", "--net=/run/netns/%s" % env.hostns] + CLI + ["boot", "--host", env.HOST,
-                        "--state-dir", env.state_dir, "--json"] + list(extra), capture_output=True, text=True,
-                       timeout=60, check=False)
+    cmd = ["nsenter", "--net=/run/netns/%s" % env.hostns] + CLI + [
+        "boot", "--host", env.HOST, "--state-dir", env.state_dir, "--json"] + list(extra)
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert "Traceback" not in r.stderr, r.stderr
     lines = [json.loads(line) for line in r.stdout.splitlines() if line.startswith("{")]
     return r.returncode, lines[-1] if lines else None

@@ -47,8 +47,8 @@ def cli(env, topo, *prefix):
     path = os.path.join(os.path.dirname(env.state_dir), "topology.yml")
     with open(path, "w") as f:
         yaml.safe_dump(topo, f)
-    r = subprocess.run(list(prefix) + CLI + ["apply", path, "--host", env.HOST, "--state-dir", env.state_dir,
-                                       "--json"], capture_output=True, text=True, timeout=60, check=False)
+    cmd = list(prefix) + CLI + ["apply", path, "--host", env.HOST, "--state-dir", env.state_dir, "--json"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     assert "Traceback" not in r.stderr + r.stdout, r.stderr
     return r
 
