@@ -30,7 +30,8 @@ def _env():
 def playbook(inventory, topo_file, state_dir):
     import subprocess
     args = [os.path.join(TOP, ".venv", "bin", "ansible-playbook"), "-i", inventory, PLAYBOOK,
-            "-e", "netstitch_topology_file=%s" % topo_file, "-e", "netstitch_state_dir=%s" % state_dir]
+            "-e", "netstitch_topology_file=%s" % topo_file, "-e", "netstitch_state_dir=%s" % state_dir,
+            "-e", "netstitch_boot=false"]     # the lab host is a namespace of this machine: no boot unit
     t0 = time.monotonic()
     r = subprocess.run(args, capture_output=True, text=True, env=_env(), timeout=1800, check=False)
     wall = time.monotonic() - t0

@@ -81,7 +81,8 @@ def up(name, hosts, d=None, python=None):
         os.chmod(wrapper, 0o755)
         inv.append("%s ansible_connection=local ansible_python_interpreter=%s netstitch_underlay=%s"
                    % (h, wrapper, UNDERLAY % i))
-    inv += ["", "[fabric:vars]", "netstitch_state_dir=%s" % os.path.join(d, "state"), ""]
+    # the hosts are namespaces of this machine: no boot unit (it would land on the machine's own filesystem)
+    inv += ["", "[fabric:vars]", "netstitch_state_dir=%s" % os.path.join(d, "state"), "netstitch_boot=false", ""]
     with open(os.path.join(d, "inventory.ini"), "w") as f:
         f.write("\n".join(inv))
     with open(os.path.join(d, "lab.json"), "w") as f:

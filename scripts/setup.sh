@@ -7,7 +7,7 @@ top=$(pwd)
 dev=${1:-}
 
 debs=(iproute2 iputils-ping iptables nftables libnftables1 tinc iperf3 busybox-static tcpdump procps util-linux make graphviz shellcheck
-      dnsmasq-base libc-bin)
+      dnsmasq-base libc-bin mmdebstrap)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -38,6 +38,9 @@ mkdir -p .build/collections/ansible_collections/netstitch
 ln -sfn "$top" .build/collections/ansible_collections/netstitch/fabric
 site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
 echo "$top/.build/collections" > "$site/netstitch-collection.pth"
+# community.docker (the docker connection; + ansible.posix for Molecule's docker driver) for the container-host lab,
+# extracted from PyPI's `ansible` wheel (pip download; Galaxy is not used): about 2 MB in .build/collections
+if [ "$dev" = "--dev" ]; then .venv/bin/python lab/chosts.py collections >/dev/null; fi
 .venv/bin/python -c 'import ansible_collections.netstitch.fabric.plugins.module_utils._netstitch' \
   || { echo "setup: the collection is not importable" >&2; exit 1; }
 echo "setup: ok"

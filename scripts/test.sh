@@ -13,7 +13,7 @@ python scripts/gen_schema.py --check
 python scripts/gen_docs.py --check
 step "unit and kernel integration tests"
 python -m pytest -q -p no:cacheprovider tests/
-for extra in scripts/sanity.sh scripts/molecule.sh; do
+for extra in scripts/sanity.sh scripts/molecule.sh scripts/containerhosts.sh; do
   if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
 done
 step "benchmark smoke (10 and 100 endpoints: a no-op re-apply makes zero kernel writes, prune leaves nothing)"

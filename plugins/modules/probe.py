@@ -63,10 +63,14 @@ options:
             containers). All containers when omitted.
         type: str
       outside:
-        description: Addresses outside the fabric to check the way out with.
+        description:
+          - Addresses outside the fabric (beyond the hosts, for example a router or a service on the hosts'
+            uplink) to check the way out with. A container on a masqueraded network is expected to reach them, one
+            on an internal network or without a default route is expected not to.
+          - There is no default, since only you know what is outside your hosts. When none is given, the way out is
+            not checked, and RV(report) says so in its last line (C(outside) not tested).
         type: list
         elements: str
-        default: [198.51.100.1]
       pairs:
         description: Whether to check container-to-container pairs (their number grows with the square).
         type: bool
@@ -126,6 +130,7 @@ EXAMPLES = r"""
       specs: "{{ fabric.hosts }}"
       endpoints: "{{ dict(ansible_play_hosts | zip(ansible_play_hosts | map('extract', hostvars, ['applied', 'endpoints']))) }}"
       host: "{{ inventory_hostname }}"
+      outside: [203.0.113.250]   # an address beyond your hosts that masqueraded containers should reach
   register: probe
 
 - name: Show it
@@ -164,7 +169,9 @@ counts:
   type: dict
   sample: {checks: 12, ok: 12, mismatched: 0}
 report:
-  description: A readable table of the outcomes, one line each.
+  description:
+    - A readable table of the outcomes, one line each.
+    - With O(expected) and no O(expected.outside), a last line saying that C(outside) was not tested.
   returned: always
   type: list
   elements: str
@@ -266,7 +273,7 @@ def main():
                 specs=dict(type="dict", required=True),
                 endpoints=dict(type="dict", required=True),
                 host=dict(type="str"),
-                outside=dict(type="list", elements="str", default=list(reachability.OUTSIDE)),
+                outside=dict(type="list", elements="str"),
                 pairs=dict(type="bool", default=True),
             )),
             timeout=dict(type="int", default=1),
@@ -279,6 +286,7 @@ def main():
         supports_check_mode=True,
     )
     title = None
+    notes = []
     if module.params["checks"] is not None:
         checks, skipped = module.params["checks"], []
         problems = check_problems(checks)
@@ -286,6 +294,8 @@ def main():
             module.fail_json(msg="invalid checks:\n  - %s" % "\n  - ".join(problems), problems=problems)
     else:
         checks, skipped = derive(module)
+        if not module.params["expected"].get("outside"):
+            notes.append(reachability.NOT_TESTED_OUTSIDE)
         if module.params["expected"].get("host"):
             title = "pings from the containers on %s" % module.params["expected"]["host"]
     results = []
@@ -300,7 +310,7 @@ def main():
         mismatches=mismatches,
         all_ok=not mismatches,
         counts={"checks": len(results), "ok": len(results) - len(mismatches), "mismatched": len(mismatches)},
-        report=reachability.report(results, title=title),
+        report=reachability.report(results, title=title) + notes,
         unchecked=skipped,
     )
     if mismatches and module.params["fail_on_mismatch"]:

@@ -81,11 +81,14 @@ class Lab(object):
         })
         return env
 
-    def playbook(self, *args, inventory=None, topology=None):
-        """Run site.yml; the topology is the example one (renamed to this lab) unless given."""
+    def playbook(self, *args, inventory=None, topology=None, outside=True):
+        """Run site.yml; the topology is the example one (renamed to this lab) unless given. ``outside``: pass the
+        lab's outside router as what the report checks the way out against (the product has no default)."""
         cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory or self.inventory,
                os.path.join(TOP, "playbooks", "site.yml"),
                "-e", "netstitch_topology_file=%s" % (topology or self.example)] + list(args)
+        if outside:
+            cmd += ["-e", json.dumps({"netstitch_probe_outside": labmod.OUTSIDE_SERVICES[:1]})]
         r = run(cmd, cwd=TOP, env=self.env(), timeout=240)
         return r.returncode, r.stdout + r.stderr
 
@@ -194,6 +197,9 @@ def test_first_run_changes_second_run_is_idempotent(lab):
     # the connectivity play ran and every expectation held
     for h in HOSTS:
         assert re.search(r"pings from the containers on %s: (\d+) checks, \1 as expected, 0 mismatched" % h, out), out
+    # the way out was checked against the outside the lab passed: web1 (front, masqueraded) reaches it
+    assert re.search(r"%s-web1@%s-h1\s+outside\s+198\.51\.100\.1\s+outside\s+reach\s+reach\s+ok" % (NAME, NAME), out), out
+    assert "outside: not tested" not in out, out
     rc, out = lab.playbook()
     assert rc == 0, out
     second = recap(out)
@@ -317,5 +323,35 @@ def test_two_phase_run_with_tinc_isolation_and_a_link(lab):
     assert_unreachable(p + "i3", t1_iso)                           # a link is one-way
     rc, out = lab.playbook(topology=path)
     assert rc == 0, out
+    for h, counts in recap(out).items():
+        assert counts["changed"] == 0 and counts["failed"] == 0, (h, counts, out)
+
+
+def test_site_passes_on_a_fabric_that_is_not_the_labs_without_an_outside(lab):
+    """No lab value in the product: a correct fabric of other addresses, whose internal network's gateway is the very
+    address the probe once checked as "outside" by default (198.51.100.1), passes site.yml when no outside is given,
+    and the report says the way out was not tested. Runs after the two-phase test: it replaces that fabric."""
+    p = NAME + "-"
+    topo = {
+        "version": 1,
+        "hosts": {h: {"underlay": "192.0.2.%d/24" % (i + 1)} for i, h in enumerate(HOSTS)},
+        "networks": {
+            "app": {"subnet": "10.61.0.0/24", "overlay": {"type": "vxlan", "vni": 61}},
+            "db": {"subnet": "198.51.100.0/24", "gateway": "198.51.100.1", "internal": True},
+        },
+        "containers": {
+            p + "x-app1": {"host": HOSTS[0], "interfaces": [{"network": "app"}, {"network": "db"}]},
+            p + "x-app3": {"host": HOSTS[2], "interfaces": [{"network": "app"}]},
+            p + "x-db": {"host": HOSTS[2], "interfaces": [{"network": "db"}]},
+        },
+    }
+    path = lab.write_topology("not-the-lab.yml", topo)
+    for attempt in (1, 2):
+        rc, out = lab.playbook(topology=path, outside=False)
+        assert rc == 0, out
+        assert "outside: not tested" in out, out
+        assert "MISMATCH" not in out, out
+        for h in HOSTS:
+            assert re.search(r"pings from the containers on %s: (\d+) checks, \1 as expected, 0 mismatched" % h, out), out
     for h, counts in recap(out).items():
         assert counts["changed"] == 0 and counts["failed"] == 0, (h, counts, out)

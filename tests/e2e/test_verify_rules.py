@@ -121,3 +121,12 @@ def test_missing_apply_result_is_reported_not_guessed():
     checks, skipped = reachability.expected_checks(specs, eps, outside=[OUT])
     assert not [c for c in checks if c["from_host"] == "h2" or c["to"] == "198.51.100.68"]
     assert any("h2" in s["why"] for s in skipped)
+
+
+def test_no_outside_by_default():
+    """The outside is the deployment's to name: with none given, no check goes to any address beyond the fabric."""
+    specs, eps = fabric(BASE, ADDR)
+    checks, _skipped = reachability.expected_checks(specs, eps)
+    assert checks, "the pairs are still checked"
+    assert not [c for c in checks if c["kind"] == "outside"]
+    assert reachability.OUTSIDE == ()

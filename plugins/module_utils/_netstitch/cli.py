@@ -1,5 +1,5 @@
-"""Command line face of the library (the `netstitch` command): validate, plan, apply, status, down, probe, watch
-without Ansible. The parser is here; the commands are in commands.py (exit status: 0 ok, 1 error, 2 differs).
+"""Command line face of the library (the `netstitch` command): validate, plan, apply, status, down, probe, watch,
+boot without Ansible. The parser is here; the commands are in commands.py (exit status: 0 ok, 1 error, 2 differs).
 
     netstitch validate TOPOLOGY                  check a topology; every problem with its path; exit 1 if invalid
     netstitch plan TOPOLOGY [--host H]           what an apply would change on this host, grouped by kind
@@ -8,6 +8,7 @@ without Ansible. The parser is here; the commands are in commands.py (exit statu
     netstitch down --host H [--check]            remove everything netstitch made on this host
     netstitch probe TOPOLOGY --host H            ping what the topology says this host's containers reach
     netstitch watch --host H                     re-apply when a Docker container it names starts
+    netstitch boot --host H [--without-docker]   re-apply the last applied spec (at boot, after a reboot)
     netstitch graph TOPOLOGY [-o FILE]           draw hosts, networks, containers, ports and links (DOT/SVG/PNG)
     netstitch compile TOPOLOGY [--host H]        the per-host specs (JSON)
     netstitch prepare TOPOLOGY --host H          the facts other hosts need (JSON)
@@ -158,6 +159,16 @@ def parser():
     w.add_argument("--docker-host", default=None, metavar="URL",
                    help="Docker Engine address (default: the spec's docker_host, DOCKER_HOST, "
                         "unix:///var/run/docker.sock)")
+
+    b = _sub(sub, "boot", "apply this host's last applied spec again from its state directory alone (what "
+                          "netstitch-boot.service runs at boot; without systemd, run it from the boot scripts)",
+             "netstitch boot --host h1 --without-docker   # before Docker starts", commands.cmd_boot)
+    _host(b, with_topology=False)
+    _state_dir(b)
+    b.add_argument("--without-docker", action="store_true",
+                   help="leave Docker alone (at boot it is not up yet): its containers are attached later by the "
+                        "watcher, their leases are kept")
+    b.add_argument("--json", action="store_true", help="print the result as one JSON line (for the journal)")
 
     g = _sub(sub, "plugin", "serve Docker's network and IPAM driver calls for this host (docker network create "
                             "-d netstitch --ipam-driver netstitch -o netstitch.network=NET NAME)",

@@ -350,7 +350,9 @@ def cmd_probe(args):
     data = {"outcomes": results, "mismatches": mism, "all_ok": not mism, "unchecked": skipped,
             "counts": {"checks": len(results), "ok": len(results) - len(mism), "mismatched": len(mism)}}
     tail = "%d checks, %d as expected, %d mismatched" % (len(results), len(results) - len(mism), len(mism))
-    _emit(args, data, "\n".join(verify.report(results, title="pings from the containers on %s" % args.host) + [tail]))
+    notes = [] if args.outside else ["outside: not tested (no --outside address was given)"]
+    _emit(args, data, "\n".join(verify.report(results, title="pings from the containers on %s" % args.host) + notes
+                                + [tail]))
     return DIFFERS if mism else OK
 
 
@@ -359,6 +361,20 @@ def cmd_watch(args):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import watch
     pick_host(args, state_dir=args.state_dir)
     return watch.main(args.host, args.state_dir or engine.DEFAULT_STATE_DIR, args.docker_host)
+
+
+def cmd_boot(args):
+    """Apply this host's last applied spec again from its state directory alone (what netstitch-boot.service runs at
+    boot; on a host without systemd, run it from its boot scripts). --json prints one line (for the journal)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import boot
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR
+    pick_host(args, state_dir=args.state_dir)
+    code, record = boot.restore(args.host, args.state_dir or DEFAULT_STATE_DIR, docker=not args.without_docker)
+    if args.json:
+        say(json.dumps(record, sort_keys=True))
+    else:
+        say(boot.text(record), sys.stderr if code else None)
+    return code
 
 
 def cmd_plugin(args):

@@ -12,7 +12,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import ZERO_MAC, ops_of
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import rtnl
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netns import (
-    broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
+    MountScope, broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnl import NetlinkError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ROUTE_PROTO
@@ -56,8 +56,12 @@ class Netlink(object):
         self._index = {None: {}}   # ns -> {ifname: index}
         self._ops = None
         self.next_group = _random_group     # the link group of a batch removal (a seam for tests)
+        self._scope = None                  # MountScope, made at the first namespace added or removed
 
     def close(self):
+        if self._scope is not None:
+            self._scope.close()
+            self._scope = None
         for s in self._ns.values():
             s.close()
         self._ns.clear()
@@ -194,21 +198,31 @@ class Netlink(object):
         faults.point("sysctl %s" % a["key"])
         write_sysctl(a["key"], a["value"])
 
+    def mount_scope(self):
+        """Where this run makes and removes namespace files (see netns.MountScope); raises ApplyError where it
+        cannot do so where the rest of the system sees them. The reconcile calls it before the first change of a run
+        that adds, removes or clears namespaces, so such a run is refused before it changes anything."""
+        if self._scope is None:
+            self._scope = MountScope()
+        self._scope.check()
+        return self._scope
+
     def _do_netns_add(self, a):
         self.writes += 1
-        create_named_netns([a["netns"]])
+        create_named_netns([a["netns"]], self.mount_scope())
 
     def _do_netns_del(self, a):
         self.writes += 1
         s = self._ns.pop(a["netns"], None)
         if s is not None:
             s.close()
-        remove_named_netns(a["netns"])
+        remove_named_netns(a["netns"], self.mount_scope())
 
     def _do_netns_clear(self, a):
-        """Remove what an interrupted create or removal left at /run/netns/NAME (an empty file)."""
+        """Remove what an interrupted create or removal left at /run/netns/NAME (an empty file), or what a namespace
+        made in a mount namespace that has ended left there (a dead entry)."""
         self.writes += 1
-        remove_named_netns(a["netns"])
+        remove_named_netns(a["netns"], self.mount_scope())
 
     def _do_bridge_add(self, a):
         self._write(self.ipr.link_add, a["name"], "bridge", mtu=a["mtu"], address=a["mac"], group=marks.MARK_GROUP)
@@ -278,7 +292,12 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).neigh, "replace", self._idx(a["ns"], a["dev"]), a["ip"], a["mac"])
 
     def _do_neigh_del(self, a):
-        self._write(self.sock(a["ns"]).neigh, "del", self._idx(a["ns"], a["dev"]), a["ip"])
+        try:
+            self._write(self.sock(a["ns"]).neigh, "del", self._idx(a["ns"], a["dev"]), a["ip"])
+        except NetlinkError as e:
+            # already gone (the kernel drops an interface's neighbours with it, and with its last address): the goal
+            if e.code not in (errno.ENOENT, errno.ENODEV):
+                raise
 
     def _do_link_del(self, a):
         try:

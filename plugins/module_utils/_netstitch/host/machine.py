@@ -149,3 +149,16 @@ def resolve_docker(host, spec, previous=None):
         return spec, []
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
     return docker_mod.resolve_containers(spec, engine)
+
+
+def without_docker(host, spec):
+    """The spec for a run that leaves Docker alone (at boot, before the Docker Engine runs), as resolve_docker
+    returns it: its Docker containers are absent (not running yet; their leases and the host ends of their veths stay)
+    and nothing is asked of the engine. The watcher, which starts after Docker, applies the whole spec."""
+    if host.docker is not None:
+        host.docker.close()
+        host.docker = None
+    out = dict(spec)
+    out["containers"] = [dict(c, netns=None, absent=True) if c.get("kind") == "docker" else c
+                         for c in spec["containers"]]
+    return out, []

@@ -18,7 +18,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, namespaces, resolve_docker
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import (
+    Host, namespaces, resolve_docker, without_docker)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
@@ -63,13 +64,15 @@ def _forget(state_dir, host_name, hstate, lock):
 def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
           lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None, peers: Optional[Dict[str, Any]] = None,
           probe_peers: bool = True, docker_force: bool = False, rollback: bool = True,
-          state: str = "present") -> Dict[str, Any]:
+          state: str = "present", docker: bool = True) -> Dict[str, Any]:
     """Reconcile this host with its spec. Returns a result dict (changed, actions, changes, plan, writes,
     endpoints, diff). ``peers`` = {host: facts from prepare()} when the spec needs them (tinc keys, addresses of
     linked containers). ``docker_force``: re-create or remove Docker networks even while containers are connected
     to them. ``rollback``: when the apply fails part-way (a kernel refusal, a failed verification, any error),
     return the host to the last successful apply before raising (see _rollback); False leaves it as the failure
     found it. ``state="absent"``: tear the host down (only spec["host"] is read; see teardown()).
+    ``docker=False``: leave Docker alone in this run (at boot, before the Docker Engine runs: see
+    machine.without_docker); the spec is recorded whole, for the watcher to apply once Docker is up.
     Check mode writes nothing at all: not the state directory, not even the lock file."""
     t0 = time.monotonic()
     absent = state == "absent"
@@ -92,7 +95,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                                 % (spec["host"], hstate.pending.get("started", "at an unknown time")))
             if not absent:
                 spec = _auto_ports(host, spec, hstate, check_mode)
-            run_spec, dwarn = resolve_docker(host, spec, hstate.spec)
+            run_spec, dwarn = resolve_docker(host, spec, hstate.spec) if docker else without_docker(host, spec)
             warnings += dwarn
             current = host.read(run_spec, hstate)
             t_read = time.monotonic() - t0
@@ -127,7 +130,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "published": ports.published(spec, hstate.ports),
             }
             if not check_mode:
-                _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint)
+                _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint, docker)
                 if absent:
                     _forget(state_dir, spec["host"], hstate, lock)
             if probe_peers:
@@ -191,17 +194,21 @@ def _run_actions(host, hstate, actions, nft_cmds):
     return index + (1 if nft_cmds else 0)
 
 
-def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint):
+def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint, docker=True):
     """Carry out a computed plan, crash-consistently:
     1. intent: the namespaces about to be made join owned_netns and ``pending`` is set, in the state file, fsync'd,
        before the first write to the host (a full or read-only state directory stops the run here, host untouched);
     2. actions, nft transaction, verification;
     3. the new checkpoint (spec, leases, peers) is recorded and ``pending`` cleared.
-    A failure in 2 or 3 rolls back to the previous checkpoint (unless ``rollback`` is False) and raises."""
+    A failure in 2 or 3 rolls back to the previous checkpoint (unless ``rollback`` is False) and raises.
+    A run that makes, removes or clears namespaces where the rest of the system would not see them (a private mount
+    namespace, netns.MountScope) is refused before 1."""
     if not plan.actions and not plan.nft_cmds:
         hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
         hstate.save("the host already matched the spec (nothing was changed on it)")
         return
+    if any(a["op"] in ("netns_add", "netns_del", "netns_clear") for a in plan.actions):
+        host.netlink.mount_scope()
     made = sorted(a["netns"] for a in plan.actions if a["op"] == "netns_add")
     hstate.owned_netns.update(made)
     hstate.pending = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "netns": made,
@@ -226,7 +233,7 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
                 pass
             raise ApplyError("%s\nnot rolled back (rollback: false): the host is left as the failure found it; the "
                              "next apply continues from there" % head)
-        err, texts = _rollback(host, hstate, checkpoint, spec)
+        err, texts = _rollback(host, hstate, checkpoint, spec, docker)
         last = "the last successful apply" if checkpoint["spec"] is not None else \
             "the state before netstitch's first apply here"
         if err is None:
@@ -237,7 +244,7 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
                          % (head, last, err, "\n  - ".join(texts) or "(nothing found)"))
 
 
-def _rollback(host, hstate, checkpoint, failed_spec):
+def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
     """Return the host to a checkpoint (the last successful apply: its spec, leases and peers; none yet: an empty
     spec, which removes what the failed run made): re-plan toward it and apply that, then verify.
     Returns (None, undone action texts) or (error, what is left still to undo)."""
@@ -246,7 +253,7 @@ def _rollback(host, hstate, checkpoint, failed_spec):
     hstate.leases, hstate.spec, hstate.peers = checkpoint["leases"], checkpoint["spec"], checkpoint["peers"]
     run_prev = prev
     try:
-        run_prev = resolve_docker(host, prev, failed_spec)[0]
+        run_prev = (resolve_docker(host, prev, failed_spec) if docker else without_docker(host, prev))[0]
         current = host.read(run_prev, hstate)
         plan = planner.compute(run_prev, current, hstate.leases, checkpoint["peers"])
         if plan.conflicts:

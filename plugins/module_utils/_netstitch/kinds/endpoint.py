@@ -170,7 +170,8 @@ def _routes_and_neighbours(want, ns_state, peer_name, flushed, out):
     for dst, gw in sorted(want_routes - have_routes):
         out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
                                   ns=ns, dev=ifn, dst=dst, gateway=gw))
-    neighs = (ns_state or {}).get("neighbours", []) if peer_name else []
+    # the kernel drops an interface's neighbour entries (permanent ones too) with its last address: flushed ones are gone
+    neighs = (ns_state or {}).get("neighbours", []) if peer_name and not flushed else []
     pinned = {n["ip"]: n["mac"] for n in neighs if n["dev"] == ifn}
     if want.get("gateway_neigh"):
         gw, mac = want["gateway_neigh"]

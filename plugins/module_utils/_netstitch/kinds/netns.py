@@ -1,7 +1,8 @@
 """Kind: the named network namespaces of ``kind: netns`` containers. netstitch creates them and removes only those
 it created (the host's state file lists them, written before they are made). A half-made one (an empty /run/netns
 file left by a run stopped between creating the file and mounting the namespace, or between unmounting and unlinking
-it) is cleared, and made again if wanted, when netstitch made it; when not, it is a conflict for a container in it."""
+it; or a dead entry, whose mount went away with a private mount namespace it was made in) is cleared, and made again
+if wanted, when netstitch made it; when not, it is a conflict for a container in it. Never a traceback."""
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act
 
