@@ -60,3 +60,6 @@ def env(lab, tmp_path):
         e.cleanup()
     left = e.mine()
     assert not left, "namespaces left behind by the test: %s" % left
+    names = [d for d in (os.listdir(nskit.ETC_NETNS) if os.path.isdir(nskit.ETC_NETNS) else [])
+             if d == e.hostns or d.startswith(e.hostns + "-")]
+    assert not names, "hosts files left behind under /etc/netns by the test: %s" % names

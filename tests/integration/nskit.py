@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ VENV_PY = os.path.join(TOP, ".venv", "bin", "python")
 PY = VENV_PY if os.path.exists(VENV_PY) else sys.executable
 SYS_PY = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 HELPER = os.path.join(HERE, "nshelper.py")
+ETC_NETNS = "/etc/netns"
 OUTSIDE = "198.51.100.1"        # lab.py puts it on lo of <lab>-out, reached through the hosts' default route
 
 
@@ -134,6 +136,12 @@ class Env(object):
                 pass
         for ns in self.mine() + [self.hostns]:
             del_netns(ns)
+        # names written for this test's namespaces (/etc/netns/<netns>/), by netstitch or by the test itself:
+        # `ip netns del` leaves them
+        if os.path.isdir(ETC_NETNS):
+            for d in os.listdir(ETC_NETNS):
+                if d == self.hostns or d.startswith(self.hostns + "-"):
+                    shutil.rmtree(os.path.join(ETC_NETNS, d), ignore_errors=True)
 
     # running the engine in the host namespace
     def _request(self, op, topology=None, check=False, lock_timeout=None, fail_at=None, vanish=None, group=None,
