@@ -590,3 +590,27 @@ def test_docker_container_resolves_names_across_hosts_and_its_link_names(dl):
         assert lookup(dc, dl.sys, "backend") == []
     finally:
         dl.reset(topo)
+
+
+def test_container_on_a_bound_docker_network_asks_the_name_service(dl):
+    """A container Docker starts on a Docker network bound to netstitch's bridge: Docker's embedded resolver
+    (127.0.0.11) answers Docker's own names and forwards the others to the server given with --dns, the network's
+    gateway, where netstitch's name service answers the fabric's names across hosts."""
+    nest, dname = dl.nest, "fab-%s" % dl.id
+    topo = fabric_topology(dl)
+    topo["networks"]["fab"]["dns"] = True
+    path = dl.write(topo)
+    hosts = ("h1", "h2")
+    try:
+        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in hosts})
+        res = {h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts}
+        n1, n2 = ep(res, "n1"), ep(res, "n2")
+        d1 = nest.start(dl.name("dd1"), dl.tag, "sleep", "3600", network=dname, extra=("--dns", "10.73.0.1"))
+        assert "nameserver 127.0.0.11" in nest.exec(d1, "cat", "/etc/resolv.conf").stdout     # Docker's own
+        assert lookup(d1, nest, "n2.fab") == [n2]          # on h2, through Docker's resolver and h1's dnsmasq
+        assert lookup(d1, nest, "n2") == [n2]
+        assert lookup(d1, nest, "n1") == [n1]
+        assert dping(d1, nest, n2)
+        noop({h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts})
+    finally:
+        dl.reset(topo)
