@@ -91,7 +91,7 @@ def test_docker_clients_link_names_go_to_the_name_service_of_the_network():
             "links": [{"client": "web", "server": "db", "name": "database"},
                       {"client": "ns", "server": "db", "name": "store"},
                       {"client": "web", "server": "ns"},
-                      {"client": "web", "server": "pl", "name": "other"}]}
+                      {"client": "web", "server": "pl"}]}
     specs = hostspec.host_specs(validate.load(topo))
     for spec in specs.values():
         assert hostspec.spec_problems(spec) == []
