@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 
-APPLETS = ("sh", "httpd", "nc", "ping", "ip", "sleep", "wget", "cat", "echo", "hostname")
+APPLETS = ("sh", "httpd", "nc", "ping", "ip", "sleep", "wget", "cat", "echo", "hostname", "nslookup")
 SYSTEM_URL = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"     # the engine the tests use
 
 

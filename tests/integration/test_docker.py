@@ -528,3 +528,89 @@ def test_hosts_without_docker(dl):
                                            "for Docker container web:" % dl.dir), r.stderr
     finally:
         dl.reset(plain)
+
+
+# -- 6. names: a Docker container asks the network's name service (docker run --dns <gateway>) ---------------------------
+def lookup(cont, engine, name):
+    """The addresses busybox nslookup (its own resolver, the container's /etc/resolv.conf) gets for a name."""
+    r = engine.exec(cont, "nslookup", name, check=False, timeout=15)
+    answer = r.stdout.split("Name:", 1)[1] if "Name:" in r.stdout else ""
+    return sorted({line.split()[1] for line in answer.splitlines() if line.startswith("Address:")})
+
+
+def test_docker_container_resolves_names_across_hosts_and_its_link_names(dl):
+    dc = dl.sys.start(dl.name("dc"), dl.tag, "sleep", "3600", extra=("--dns", "10.75.0.1"))
+    topo = {
+        "hosts": hosts_of(dl),
+        "networks": {"nm": {"subnet": "10.75.0.0/24", "dns": True, "overlay": {"type": "vxlan", "vni": 75}}},
+        "containers": {
+            "dc": {"host": "h1", "kind": "docker", "docker": dc, "interfaces": [{"network": "nm"}]},
+            "nb": {"host": "h2", "netns": dl.cns("nb"), "interfaces": [{"network": "nm"}]},
+        },
+        "links": [{"client": "dc", "server": "nb", "name": "backend"}],
+    }
+
+    def apply_all(t):
+        path = dl.write(t)
+        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in t["hosts"]})
+        return {h: dl.cli(h, "apply", path, "--peers", peers) for h in t["hosts"]}
+
+    try:
+        res = apply_all(topo)
+        nb, ndc = ep(res, "nb"), ep(res, "dc")
+        # Docker wrote the container's resolv.conf from --dns: the gateway, where h1's dnsmasq of nm listens
+        assert "nameserver 10.75.0.1" in dl.sys.exec(dc, "cat", "/etc/resolv.conf").stdout
+        # a container on another host, by its name and its qualified name; the link name (Docker owns /etc/hosts)
+        assert lookup(dc, dl.sys, "nb") == [nb]
+        assert lookup(dc, dl.sys, "nb.nm") == [nb]
+        assert lookup(dc, dl.sys, "backend") == [nb]
+        assert "backend" not in dl.sys.exec(dc, "cat", "/etc/hosts").stdout        # by DNS, not in Docker's file
+        assert dping(dc, dl.sys, lookup(dc, dl.sys, "backend")[0])
+        assert lookup(dc, dl.sys, "nothing.nm") == []                               # the network's names only
+        # the other way: the namespace container on h2 finds the Docker container by name
+        r = nskit.run("ip", "netns", "exec", dl.cns("nb"), "getent", "hosts", "dc.nm", check=False)
+        assert r.stdout.split()[:1] == [ndc], r.stdout
+        # a link name is answered for the whole network (never isolated when it has a name service)
+        r = nskit.run("ip", "netns", "exec", dl.cns("nb"), "getent", "hosts", "backend", check=False)
+        assert r.stdout.split()[:1] == [nb], r.stdout
+        noop(apply_all(topo))
+
+        # Docker rewrites the container's files on restart: its resolv.conf comes from --dns again, the next apply
+        # re-attaches it, and the names are answered as before
+        dl.sys.docker("restart", "-t", "0", dc)
+        assert dl.sys.addresses(dc, "eth1") is None
+        apply_all(topo)
+        assert dl.sys.addresses(dc, "eth1") == ["%s/24" % ndc]
+        assert lookup(dc, dl.sys, "backend") == [nb] and lookup(dc, dl.sys, "nb") == [nb]
+
+        # the link renamed: the old name goes, the new one is answered
+        topo["links"][0]["name"] = "db"
+        apply_all(topo)
+        wait_for(lambda: lookup(dc, dl.sys, "db") == [nb], 5, "dc resolves db")
+        assert lookup(dc, dl.sys, "backend") == []
+    finally:
+        dl.reset(topo)
+
+
+def test_container_on_a_bound_docker_network_asks_the_name_service(dl):
+    """A container Docker starts on a Docker network bound to netstitch's bridge: Docker's embedded resolver
+    (127.0.0.11) answers Docker's own names and forwards the others to the server given with --dns, the network's
+    gateway, where netstitch's name service answers the fabric's names across hosts."""
+    nest, dname = dl.nest, "fab-%s" % dl.id
+    topo = fabric_topology(dl)
+    topo["networks"]["fab"]["dns"] = True
+    path = dl.write(topo)
+    hosts = ("h1", "h2")
+    try:
+        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in hosts})
+        res = {h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts}
+        n1, n2 = ep(res, "n1"), ep(res, "n2")
+        d1 = nest.start(dl.name("dd1"), dl.tag, "sleep", "3600", network=dname, extra=("--dns", "10.73.0.1"))
+        assert "nameserver 127.0.0.11" in nest.exec(d1, "cat", "/etc/resolv.conf").stdout     # Docker's own
+        assert lookup(d1, nest, "n2.fab") == [n2]          # on h2, through Docker's resolver and h1's dnsmasq
+        assert lookup(d1, nest, "n2") == [n2]
+        assert lookup(d1, nest, "n1") == [n1]
+        assert dping(d1, nest, n2)
+        noop({h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts})
+    finally:
+        dl.reset(topo)

@@ -72,3 +72,37 @@ def test_without_a_schema_library_the_host_still_checks_what_it_needs(monkeypatc
     assert hostspec.spec_problems(spec) == ["spec.networks[0].bridge is missing"]
     spec["version"] = 7
     assert hostspec.spec_problems(spec)[0].startswith("spec.version: this host spec is version 7")
+
+
+def test_docker_clients_link_names_go_to_the_name_service_of_the_network():
+    """Docker owns a Docker container's /etc/hosts: its link names are answered by the network's name service
+    (kinds.dns), for the whole network; a namespace client's stay in its hosts file, a name equal to the server's is
+    already answered."""
+    from types import SimpleNamespace
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import dns
+    topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"front": {"subnet": "10.1.0.0/24", "dns": True, "overlay": {"type": "vxlan", "vni": 1}},
+                         "plain": {"subnet": "10.2.0.0/24", "hosts": ["h1"]}},
+            "containers": {"web": {"host": "h1", "kind": "docker", "docker": "web",
+                                   "interfaces": [{"network": "front"}, {"network": "plain"}]},
+                           "db": {"host": "h2", "netns": "db", "interfaces": [{"network": "front", "ip": "10.1.0.9"}]},
+                           "ns": {"host": "h1", "netns": "ns", "interfaces": [{"network": "front"}]},
+                           "pl": {"host": "h1", "netns": "pl", "interfaces": [{"network": "plain"}]}},
+            "links": [{"client": "web", "server": "db", "name": "database"},
+                      {"client": "ns", "server": "db", "name": "store"},
+                      {"client": "web", "server": "ns"},
+                      {"client": "web", "server": "pl"}]}
+    specs = hostspec.host_specs(validate.load(topo))
+    for spec in specs.values():
+        assert hostspec.spec_problems(spec) == []
+    front = [n for n in specs["h1"]["networks"] if n["name"] == "front"][0]
+    assert front["dns"]["aliases"] == [{"name": "database", "server": {"host": "h2", "container": "db",
+                                                                       "ifname": "eth0", "ip": "10.1.0.9"}}]
+    assert "dns" not in [n for n in specs["h1"]["networks"] if n["name"] == "plain"][0]
+    ctx = SimpleNamespace(spec=specs["h1"], addresses={}, peers={})
+    assert dns.desired(ctx)["servers"]["front"]["records"] == [
+        ["10.1.0.9", "database"], ["10.1.0.9", "db", "db.front"]]
+    # no Docker client with a link name: the spec is as before (no aliases key)
+    del topo["links"][0]
+    front = [n for n in hostspec.host_specs(validate.load(topo))["h2"]["networks"] if n["name"] == "front"][0]
+    assert "aliases" not in front["dns"]

@@ -36,7 +36,28 @@ class LinkChecks(object):
                 ports = [(f, l) for pr, f, l in conts[server].expose if pr == proto] or ports
             for k, net in enumerate(shared):
                 out.append(model.Link(i, client, server, net, proto, ports, name if k == 0 else None))
+        self._served_names(out, conts, nets)
         return out
+
+    def _served_names(self, links, conts, nets):
+        """A Docker client's link name is answered by its network's name service (when it has one), for every
+        container of that network: there a name must mean one container, and not another container's name."""
+        served = {}     # (network, name) -> (server, path)
+        for ln in links:
+            net = nets.get(ln.network)
+            if not (ln.name and ln.server and net is not None and net.dns and conts[ln.client].kind == "docker"):
+                continue
+            p = "links[%d].name" % ln.index
+            member = conts.get(ln.name)
+            if member is not None and member.name != ln.server and member.interface_on(ln.network) is not None:
+                self.add(p, "%r is the name of container %s on network %s, whose name service answers a Docker "
+                            "client's link names for the whole network" % (ln.name, ln.name, ln.network))
+                continue
+            other = served.setdefault((ln.network, ln.name), (ln.server, p))
+            if other[0] != ln.server:
+                self.add(p, "%r names %s here and %s at %s: the name service of network %s answers a Docker "
+                            "client's link names for the whole network, so one name means one container"
+                         % (ln.name, ln.server, other[0], other[1], ln.network))
 
     def _link_fields(self, p, ln, known, nets):
         """The link's ports as [(first, last)] when its fields are fine, else None (problems said)."""

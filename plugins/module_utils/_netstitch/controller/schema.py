@@ -328,7 +328,9 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                          'examples': ['any']},
                                             'name': {'description': "Name of the server in the client's hosts file "
                                                                     "(default: the server container's name; not for a "
-                                                                    'network).',
+                                                                    "network). A Docker client's link name is "
+                                                                    "answered by the network's name service instead "
+                                                                    '(dns: true), for the whole network.',
                                                      'type': 'string',
                                                      'pattern': '^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$',
                                                      'examples': ['database']}}},

@@ -1,7 +1,9 @@
 """Kind: the name service of a network (``dns: true``): one dnsmasq per network and host, listening only on the
 network's gateway address on this host's bridge, answering ``<container>`` and ``<container>.<network>`` for every
 container of that network on every host (addresses from this host's allocation, fixed addresses, and the other
-hosts' allocations from prepare), and nothing for other networks. Queries a name does not hold go to the host's
+hosts' allocations from prepare), and nothing for other networks. It also answers the link names of the network's
+Docker clients (Docker owns their /etc/hosts): to every container of the network, which is fine because a network
+with a name service is never isolated, so each of them may reach that server anyway. Queries a name does not hold go to the host's
 resolvers (dnsmasq's default). ``kind: netns`` containers on such a network get
 /etc/netns/<netns>/resolv.conf pointing at it (the first such network of the container).
 
@@ -28,15 +30,14 @@ def desired(ctx):
     for n in networks(spec):
         records = []
         for ref in n["dns"]["names"]:
-            ip = ref.get("ip")
-            if ip is None and ref["host"] == spec["host"]:
-                ip = ctx.addresses.get((ref["container"], ref["ifname"]))
-            if ip is None:
-                known = (peers.get(ref["host"]) or {}).get("addresses") or {}
-                ip = known.get("%s/%s" % (ref["container"], ref["ifname"]))
+            ip = _address(ref, spec, ctx, peers)
             if ip is not None:
-                ip = str(ip).split("/", maxsplit=1)[0]
                 records.append([ip, ref["container"], "%s.%s" % (ref["container"], n["name"])])
+        for alias in n["dns"].get("aliases", []):
+            # a Docker client's link name (Docker owns its /etc/hosts): answered for the whole network
+            ip = _address(alias["server"], spec, ctx, peers)
+            if ip is not None:
+                records.append([ip, alias["name"]])
         out[n["name"]] = {"listen": n["gateway"], "bridge": n["bridge"], "records": sorted(records),
                           "domains": sorted(x["name"] for x in networks(spec))}
     dns_nets = {n["name"]: n["gateway"] for n in networks(spec)}
@@ -47,6 +48,17 @@ def desired(ctx):
         if first is not None:
             resolv[c["netns"]] = first
     return {"servers": out, "resolv": resolv}
+
+
+def _address(ref, spec, ctx, peers):
+    """The address of an endpoint: fixed, this host's allocation, or another host's from prepare (None: unknown)."""
+    ip = ref.get("ip")
+    if ip is None and ref["host"] == spec["host"]:
+        ip = ctx.addresses.get((ref["container"], ref["ifname"]))
+    if ip is None:
+        known = (peers.get(ref["host"]) or {}).get("addresses") or {}
+        ip = known.get("%s/%s" % (ref["container"], ref["ifname"]))
+    return None if ip is None else str(ip).split("/", maxsplit=1)[0]
 
 
 def dns_guard(spec):
