@@ -95,8 +95,9 @@ class Network(object):
         return self.docker is not None and (self.docker.hosts is None or host in self.docker.hosts)
 
     def docker_range(self, host):
-        """The block of ``host``'s pool that Docker allocates from (its ip_range), or None when not offered."""
-        if not self.offered_to_docker(host):
+        """The block of ``host``'s pool that Docker allocates from (its ip_range), or None when not offered (or
+        offered through netstitch's plugin, which allocates from the whole pool)."""
+        if not self.offered_to_docker(host) or self.docker.driver == "netstitch":
             return None
         pool = self.pool(host)
         plen = self.docker.range_len if self.docker.range_len is not None else min(pool.prefixlen + 1, 32)
@@ -118,8 +119,10 @@ class Network(object):
 class DockerOffer(object):
     """A network offered to Docker: a Docker network of this name, bound to the network's bridge on each host."""
 
-    def __init__(self, name, range_len=None, hosts=None):
+    def __init__(self, name, range_len=None, hosts=None, driver="bridge", plugin="netstitch"):
         self.name = name
+        self.driver = driver                # bridge: Docker's bridge driver on netstitch's bridge; netstitch: the plugin
+        self.plugin = plugin                # the plugin's name (driver netstitch)
         self.range_len = range_len          # prefix length of Docker's ip_range; None = the pool's upper half
         self.hosts = hosts                  # set of hosts where it is offered, or None: every host carrying it
 

@@ -347,6 +347,31 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                               "the network's name).",
                                                                '$ref': '#/$defs/name',
                                                                'examples': ['apps']},
+                                                      'driver': {'description': "How Docker reaches netstitch's "
+                                                                                "network: bridge (default), Docker's "
+                                                                                "bridge driver bound to netstitch's "
+                                                                                'bridge, with an ip_range of the '
+                                                                                "host's pool left to Docker; "
+                                                                                "netstitch, netstitch's own network "
+                                                                                'and IPAM plugin (`netstitch plugin`, '
+                                                                                'which must run on the host): the '
+                                                                                'apply creates `docker network create '
+                                                                                '-d PLUGIN --ipam-driver PLUGIN '
+                                                                                '--subnet SUBNET --gateway GATEWAY -o '
+                                                                                'netstitch.network=NETWORK` and '
+                                                                                'containers get addresses from the '
+                                                                                "host's pool, leased like netstitch's "
+                                                                                'own.',
+                                                                 'enum': ['bridge', 'netstitch'],
+                                                                 'default': 'bridge',
+                                                                 'examples': ['netstitch']},
+                                                      'plugin': {'description': 'With driver netstitch: the name the '
+                                                                                'plugin serves under (`netstitch '
+                                                                                'plugin --name`, its socket '
+                                                                                '/run/docker/plugins/NAME.sock). '
+                                                                                'Default: netstitch.',
+                                                                 '$ref': '#/$defs/name',
+                                                                 'examples': ['netstitch']},
                                                       'range_len': {'description': "Prefix length of Docker's range "
                                                                                    '(ip_range): the last block of '
                                                                                    "that size in the host's pool (its "
