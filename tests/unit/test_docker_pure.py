@@ -335,7 +335,9 @@ def test_plugin_driver_spec_plan_rerun_recreate_and_remove():
     have = {n: dockerplan.view(_inspect(n, w)) for n, w in dockerplan.desired(spec).items()}
     assert _dplan(spec, have) == ([], [], [])       # a rerun: nothing
     # a plugin of another name: re-created (Docker cannot change a network's driver)
-    other = specs(_plugin_topo(plugin="nsplug"))["h1"]
+    t = _plugin_topo()
+    t["hosts"]["h1"]["docker_plugin"] = "nsplug"
+    other = specs(t)["h1"]
     last = _dplan(other, have)[1]
     assert [a["op"] for a in last] == ["docker_net_recreate"] and "driver netstitch -> nsplug" in last[0]["text"]
     # another subnet, with a container connected: refused unless forced, like the bridge driver's networks
@@ -365,9 +367,8 @@ def test_plugin_driver_leaves_the_pool_to_netstitchs_leases():
 
 @pytest.mark.parametrize("docker, path, text", [
     ({"driver": "netstitch", "range_len": 26}, "networks.lan.docker.range_len", "no range left to Docker"),
-    ({"plugin": "nsplug"}, "networks.lan.docker.plugin", "it needs driver: netstitch"),
     ({"driver": "macvlan"}, "networks.lan.docker.driver", ""),
-    ({"driver": "netstitch", "plugin": "bad name!"}, "networks.lan.docker.plugin", ""),
+    ({"driver": "netstitch", "plugin": "nsplug"}, "networks.lan.docker", "plugin"),
 ])
 def test_plugin_driver_validation_names_the_path(docker, path, text):
     t = copy.deepcopy(TOPO)
@@ -375,3 +376,11 @@ def test_plugin_driver_validation_names_the_path(docker, path, text):
     with pytest.raises(TopologyError) as e:
         validate.load(t)
     assert path in str(e.value) and text in str(e.value)
+
+
+def test_plugin_name_is_the_hosts():
+    t = _plugin_topo()
+    t["hosts"]["h1"]["docker_plugin"] = "bad name!"
+    with pytest.raises(TopologyError) as e:
+        validate.load(t)
+    assert "hosts.h1.docker_plugin" in str(e.value)

@@ -146,15 +146,11 @@ class NetworkChecks(object):
                     self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
                 hosts.add(h)
         driver = spec.get("driver", "bridge")
-        plugin = spec.get("plugin")
         if driver == "netstitch" and range_len is not None:
             self.add(p + ".range_len", "with driver netstitch, netstitch's plugin allocates from the host's whole pool: "
                      "there is no range left to Docker")
-        if plugin is not None and driver != "netstitch":
-            self.add(p + ".plugin", "plugin names netstitch's Docker plugin: it needs driver: netstitch")
         return model.DockerOffer(name, range_len if isinstance(range_len, int) and not isinstance(range_len, bool)
-                                 else None, hosts, driver if driver in ("bridge", "netstitch") else "bridge",
-                                 plugin if isinstance(plugin, str) else "netstitch")
+                                 else None, hosts, driver if driver in ("bridge", "netstitch") else "bridge")
 
     def overlay(self, p, netname, spec, subnet):
         """Parse an overlay section (slices are placed later, once the hosts carrying the network are known)."""
