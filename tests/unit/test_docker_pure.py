@@ -313,8 +313,8 @@ def _inspect(name, want, driver=None, options=None, subnet=None, containers=None
     """A `docker network inspect` document of a plugin network as Docker keeps it."""
     return {"Id": "id-" + name, "Name": name, "Driver": driver or want["driver"], "Labels": dict(want["labels"]),
             "Options": options if options is not None else {"netstitch.network": want["network"]},
-            "IPAM": {"Driver": want["ipam_driver"], "Config": [{"Subnet": subnet or want["subnet"],
-                                                                  "Gateway": want["gateway"]}]},
+            "IPAM": {"Driver": want["ipam_driver"],
+                     "Config": [{"Subnet": subnet or want["subnet"], "Gateway": want["gateway"]}]},
             "Containers": containers or {}}
 
 

@@ -13,8 +13,8 @@ import os
 import time
 from typing import Any, Dict, Optional
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import (describe, faults, planner, ports, speccache,
-                                                                                summary)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import (
+    describe, faults, planner, ports, speccache, summary)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec import version_problem
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError, NetstitchError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.lock import LOCK_TIMEOUT, HostLock
