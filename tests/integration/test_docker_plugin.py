@@ -27,6 +27,7 @@ pytestmark = pytest.mark.docker
 
 PLUGIN_DIR = "/run/docker/plugins"
 OV, BACK, INT, ISO = "10.61.0.0/16", "10.62.0.0/24", "10.63.0.0/24", "10.64.0.0/24"
+DN = "10.65.0.0/16"
 
 
 class PluginLab(object):
@@ -427,6 +428,51 @@ def test_socket_activation(pl):
     assert pl.addr("h1", "act", ) is not None
     assert len([e for e in pl.events("h1") if e.get("event") == "serving"]) == serving + 1
     assert pl.reaches("h1", "act", "10.61.2.140")
+
+
+def test_apply_creates_keeps_and_removes_plugin_networks(pl):
+    """networks.N.docker with driver netstitch: the apply itself creates the Docker network with the host's plugin
+    (Docker calls the plugin meanwhile: no deadlock with the apply's locks), a rerun leaves it, dropping the offer
+    removes it."""
+    def topo(offered=True):
+        t = topology(pl)
+        for h in ("h1", "h2"):
+            t["hosts"][h].update(docker_host=pl.nested[h].url, docker_plugin=pl.pname(h))
+        t["networks"]["dn"] = {"subnet": DN, "overlay": {"type": "vxlan", "vni": 65, "learning": True},
+                               "hosts": ["h1", "h2"]}
+        if offered:
+            t["networks"]["dn"]["docker"] = {"driver": "netstitch"}
+        return t
+
+    res = pl.apply(topo())
+    for h in ("h1", "h2"):
+        assert "create Docker network dn with netstitch's plugin %s (subnet %s, gateway 10.65.0.1, network dn)" \
+            % (pl.pname(h), DN) in res[h]["actions"], res[h]["actions"]
+        d = json.loads(pl.docker(h, "network", "inspect", "dn").stdout)[0]
+        assert (d["Driver"], d["IPAM"]["Driver"]) == (pl.pname(h), pl.pname(h)), d
+        assert d["Options"] == {"netstitch.network": "dn"} and d["Labels"]["netstitch.host"] == h, d
+        assert [(c["Subnet"], c["Gateway"]) for c in d["IPAM"]["Config"]] == [(DN, "10.65.0.1")], d
+        assert "dn" in {p["network"] for p in pl.plugin_state(h)["pools"].values()}
+    pl.run("h1", "d1", "--network", "dn")
+    pl.run("h2", "d2", "--network", "dn")
+    d1, d2 = pl.addr("h1", "d1"), pl.addr("h2", "d2")
+    assert d1 in pl.plugin_state("h1")["leases"]["dn"] and d2 in pl.plugin_state("h2")["leases"]["dn"]
+    assert pl.reaches("h1", "d1", d2) and pl.reaches("h2", "d2", d1), "no ping across the overlay"
+    # a rerun changes nothing, the containers keep working
+    for h, r in pl.apply(topo()).items():
+        assert not r["changed"], (h, r["actions"])
+    assert pl.reaches("h1", "d1", d2)
+    # dropped from the topology (its containers gone first): the apply removes the Docker network it made
+    for h, name in (("h1", "d1"), ("h2", "d2")):
+        pl.docker(h, "rm", "-f", name)
+    res = pl.apply(topo(offered=False))
+    for h in ("h1", "h2"):
+        assert any(a.startswith("remove Docker network dn") for a in res[h]["actions"]), res[h]["actions"]
+        assert "dn" not in pl.docker(h, "network", "ls", "--format", "{{.Name}}").stdout.split()
+        assert "dn" not in {p["network"] for p in pl.plugin_state(h)["pools"].values()}
+    for h, r in pl.apply(topo(offered=False)).items():
+        assert not r["changed"], (h, r["actions"])
+    pl.apply(topology(pl))
 
 
 def test_network_rm_leaves_nothing(pl):

@@ -101,6 +101,16 @@ def test_docker_network_and_docker_user_and_tinc_lines():
                and "daemon running" in l for l in lines), lines
 
 
+def test_plugin_docker_network_lines():
+    # a network of netstitch's plugin: its driver instead of bridge, ip_range and MTU, which it has none of
+    want = {"driver": "nsplug", "ipam_driver": "nsplug", "subnet": "10.1.0.0/24", "gateway": "10.1.0.1",
+            "ip_range": None, "netstitch_network": "a"}
+    ctx = describe.Context({"bridges": {}, "endpoints": {}, "tincs": {}}, dict(EMPTY, docker_networks={}))
+    lines = describe.lines(describe.changes(ctx, [{"op": "docker_net_create", "text": "t", "name": "a",
+                                                   "want": want}]))
+    assert "Docker network a added: driver nsplug, subnet 10.1.0.0/24, gateway 10.1.0.1" in lines, lines
+
+
 def test_drift_words():
     c = {"kind": "bridge", "name": "bridge b", "before": ["mtu 1400"], "after": ["mtu 1500"]}
     assert describe.line(c, drift=True) == "bridge b drifted: now mtu 1400, applied mtu 1500"

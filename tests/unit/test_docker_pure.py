@@ -299,3 +299,88 @@ def test_a_stopped_containers_lingering_veth_is_left_to_the_kernel():
     assert out.desired["endpoints"] == {}
     # leases of absent containers are kept (they come back with the same addresses)
     assert set(out.leases["lan"]) == {"web/eth2", "db/data0"} and set(out.leases["fab"]) == {"web/eth1"}
+
+
+# -- driver netstitch: the Docker network is netstitch's plugin's ------------------------------------------------------
+def _plugin_topo(**docker):
+    t = copy.deepcopy(TOPO)
+    t["networks"]["fab"]["docker"] = dict({"name": "fabnet", "hosts": ["h1"], "driver": "netstitch"}, **docker)
+    del t["networks"]["lan"]["docker"]
+    return t
+
+
+def _inspect(name, want, driver=None, options=None, subnet=None, containers=None):
+    """A `docker network inspect` document of a plugin network as Docker keeps it."""
+    return {"Id": "id-" + name, "Name": name, "Driver": driver or want["driver"], "Labels": dict(want["labels"]),
+            "Options": options if options is not None else {"netstitch.network": want["network"]},
+            "IPAM": {"Driver": want["ipam_driver"],
+                     "Config": [{"Subnet": subnet or want["subnet"], "Gateway": want["gateway"]}]},
+            "Containers": containers or {}}
+
+
+def test_plugin_driver_spec_plan_rerun_recreate_and_remove():
+    spec = specs(_plugin_topo())["h1"]
+    fab = {n["name"]: n for n in spec["networks"]}["fab"]
+    # the whole pool is the plugin's to lease from: no range left to Docker
+    assert fab["docker"] == {"name": "fabnet", "driver": "netstitch", "plugin": "netstitch"}
+    first, last, conflicts = _dplan(spec, {})
+    assert first == [] and conflicts == []
+    want = last[0]["want"]
+    assert (last[0]["op"], last[0]["name"]) == ("docker_net_create", "fabnet")
+    assert want == {"network": "fab", "driver": "netstitch", "ipam_driver": "netstitch", "subnet": "10.73.0.0/24",
+                    "gateway": "10.73.0.1", "ip_range": None, "netstitch_network": "fab",
+                    "labels": {"netstitch.host": "h1", "netstitch.network": "fab"}}
+    assert dockerplan.options(want) == {"netstitch.network": "fab"}
+    assert "with netstitch's plugin netstitch (subnet 10.73.0.0/24, gateway 10.73.0.1, network fab)" in last[0]["text"]
+    have = {n: dockerplan.view(_inspect(n, w)) for n, w in dockerplan.desired(spec).items()}
+    assert _dplan(spec, have) == ([], [], [])       # a rerun: nothing
+    # a plugin of another name: re-created (Docker cannot change a network's driver)
+    t = _plugin_topo()
+    t["hosts"]["h1"]["docker_plugin"] = "nsplug"
+    other = specs(t)["h1"]
+    last = _dplan(other, have)[1]
+    assert [a["op"] for a in last] == ["docker_net_recreate"] and "driver netstitch -> nsplug" in last[0]["text"]
+    # another subnet, with a container connected: refused unless forced, like the bridge driver's networks
+    have["fabnet"] = dockerplan.view(_inspect("fabnet", dockerplan.desired(spec)["fabnet"], subnet="10.74.0.0/24",
+                                              containers={"c" * 64: {"Name": "a1", "IPv4Address": "10.74.0.20/24"}}))
+    first, last, conflicts = _dplan(spec, have)
+    assert last == [] and "must be re-created (Docker cannot change subnet 10.74.0.0/24 -> 10.73.0.0/24)" \
+        in conflicts[0]
+    assert _dplan(spec, have, force=True)[1][0]["reconnect"] == [{"id": "c" * 64, "name": "a1", "ipv4": None}]
+    # dropped from the topology: removed (it is netstitch's, by label)
+    t = _plugin_topo()
+    del t["networks"]["fab"]["docker"]
+    have = {n: dockerplan.view(_inspect(n, w)) for n, w in dockerplan.desired(spec).items()}
+    first, last, conflicts = _dplan(specs(t)["h1"], have)
+    assert [(a["op"], a["name"]) for a in first] == [("docker_net_remove", "fabnet")] and conflicts == []
+    # never a bridge to adopt for it
+    assert dockerplan.adoptable_bridges(spec, have, {"nsbr-fab": {"kind": "bridge", "alias": None}}) == []
+
+
+def test_plugin_driver_leaves_the_pool_to_netstitchs_leases():
+    t = {"hosts": {"h1": {}}, "networks": {"a": {"subnet": "10.1.0.0/28", "docker": {"driver": "netstitch"}}},
+         "containers": {"c%d" % i: {"host": "h1", "interfaces": [{"network": "a"}]} for i in range(13)}}
+    spec = specs(t)["h1"]      # 16 addresses, network, gateway, broadcast: 13 for containers, none kept for Docker
+    got, _rest = ipam.allocate(spec, {"links": {}, "netns": {}}, {})
+    assert len(set(got.values())) == 13
+
+
+@pytest.mark.parametrize("docker, path, text", [
+    ({"driver": "netstitch", "range_len": 26}, "networks.lan.docker.range_len", "no range left to Docker"),
+    ({"driver": "macvlan"}, "networks.lan.docker.driver", ""),
+    ({"driver": "netstitch", "plugin": "nsplug"}, "networks.lan.docker", "plugin"),
+])
+def test_plugin_driver_validation_names_the_path(docker, path, text):
+    t = copy.deepcopy(TOPO)
+    t["networks"]["lan"]["docker"] = docker
+    with pytest.raises(TopologyError) as e:
+        validate.load(t)
+    assert path in str(e.value) and text in str(e.value)
+
+
+def test_plugin_name_is_the_hosts():
+    t = _plugin_topo()
+    t["hosts"]["h1"]["docker_plugin"] = "bad name!"
+    with pytest.raises(TopologyError) as e:
+        validate.load(t)
+    assert "hosts.h1.docker_plugin" in str(e.value)

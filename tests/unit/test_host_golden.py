@@ -331,6 +331,17 @@ def inv_docker_network_create(got):
     assert (want["bridge"], want["ip_range"], want["masquerade"]) == ("nsbr-lan", "10.50.0.128/25", "false")
 
 
+def inv_docker_plugin_network_create(got):
+    _clean(got)
+    ops = _ops(got)
+    assert ops[-1] == "docker_net_create" and ops.index("bridge_add") < ops.index("docker_net_create")
+    want = got["actions"][-1]["want"]
+    # the plugin is network and IPAM driver, told the topology network; no bridge option, no range left to Docker
+    assert (want["driver"], want["ipam_driver"], want["netstitch_network"]) == ("netstitch", "netstitch", "lan")
+    assert want["ip_range"] is None and "bridge" not in want
+    assert (want["subnet"], want["gateway"]) == ("10.50.0.0/24", "10.50.0.1")
+
+
 def inv_docker_network_unchanged(got):
     _quiet(got)
 

@@ -29,7 +29,7 @@ def allocate(spec, current, leases, reserved=None):
         pool = ipaddress.IPv4Network(n["pool"])
         subnet = ipaddress.IPv4Network(n["subnet"])
         pools[name] = (pool, subnet)
-        if n.get("docker"):
+        if (n.get("docker") or {}).get("ip_range"):
             docker[name] = ipaddress.IPv4Network(n["docker"]["ip_range"])
         taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
         taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])

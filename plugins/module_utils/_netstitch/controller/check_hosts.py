@@ -27,5 +27,7 @@ class HostChecks(object):
             if not self.mtu(p + ".underlay_mtu", mtu):
                 mtu = model.DEFAULT_MTU
             docker_host = spec.get("docker_host") if isinstance(spec.get("docker_host"), str) else None
-            out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host)
+            plugin = spec.get("docker_plugin") if isinstance(spec.get("docker_plugin"), str) else None
+            out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host,
+                                   plugin)
         return out

@@ -145,8 +145,12 @@ class NetworkChecks(object):
                 if isinstance(h, str) and is_dict(self.data.get("hosts")) and h not in self.data["hosts"]:
                     self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
                 hosts.add(h)
+        driver = spec.get("driver", "bridge")
+        if driver == "netstitch" and range_len is not None:
+            self.add(p + ".range_len", "with driver netstitch, netstitch's plugin allocates from the host's whole pool: "
+                     "there is no range left to Docker")
         return model.DockerOffer(name, range_len if isinstance(range_len, int) and not isinstance(range_len, bool)
-                                 else None, hosts)
+                                 else None, hosts, driver if driver in ("bridge", "netstitch") else "bridge")
 
     def overlay(self, p, netname, spec, subnet):
         """Parse an overlay section (slices are placed later, once the hosts carrying the network are known)."""

@@ -130,7 +130,10 @@ def _network_spec(topo, net, host, fixed, macs):
                                      for name, server in aliases]
     if net.offered_to_docker(host):
         # keys that exist only where Docker is involved: specs of other topologies stay as they were
-        out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
+        if net.docker.driver == "netstitch":
+            out["docker"] = {"name": net.docker.name, "driver": "netstitch", "plugin": topo.hosts[host].docker_plugin}
+        else:
+            out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
     return out
 
 

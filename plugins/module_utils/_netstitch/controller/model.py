@@ -45,11 +45,12 @@ def derived_mac(*parts):
 
 
 class Host(object):
-    def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU, docker_host=None):
+    def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU, docker_host=None, docker_plugin=None):
         self.name = name
         self.underlay = underlay            # ipaddress.IPv4Interface or None
         self.underlay_mtu = underlay_mtu
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
+        self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
 
 
 def default_slice_len(subnet):
@@ -95,8 +96,9 @@ class Network(object):
         return self.docker is not None and (self.docker.hosts is None or host in self.docker.hosts)
 
     def docker_range(self, host):
-        """The block of ``host``'s pool that Docker allocates from (its ip_range), or None when not offered."""
-        if not self.offered_to_docker(host):
+        """The block of ``host``'s pool that Docker allocates from (its ip_range), or None when not offered (or
+        offered through netstitch's plugin, which allocates from the whole pool)."""
+        if not self.offered_to_docker(host) or self.docker.driver == "netstitch":
             return None
         pool = self.pool(host)
         plen = self.docker.range_len if self.docker.range_len is not None else min(pool.prefixlen + 1, 32)
@@ -118,8 +120,9 @@ class Network(object):
 class DockerOffer(object):
     """A network offered to Docker: a Docker network of this name, bound to the network's bridge on each host."""
 
-    def __init__(self, name, range_len=None, hosts=None):
+    def __init__(self, name, range_len=None, hosts=None, driver="bridge"):
         self.name = name
+        self.driver = driver                # bridge: Docker's bridge driver on netstitch's bridge; netstitch: the plugin
         self.range_len = range_len          # prefix length of Docker's ip_range; None = the pool's upper half
         self.hosts = hosts                  # set of hosts where it is offered, or None: every host carrying it
 

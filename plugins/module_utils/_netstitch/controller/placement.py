@@ -70,7 +70,7 @@ class Placement(object):
         """Docker's range of each host's pool must fit in the pool, and no fixed address may lie in a range Docker
         hands out (Docker does not know netstitch's addresses)."""
         for name, n in sorted(nets.items()):
-            if n is None or n.docker is None:
+            if n is None or n.docker is None or n.docker.driver == "netstitch":
                 continue
             hosts = sorted(n.overlay.slices) if n.overlay is not None else sorted(n.hosts)
             for h in hosts:

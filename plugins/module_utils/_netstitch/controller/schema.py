@@ -65,7 +65,15 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                            'unix:///var/run/docker.sock).',
                                                             'type': 'string',
                                                             'minLength': 1,
-                                                            'examples': ['unix:///var/run/docker.sock']}}},
+                                                            'examples': ['unix:///var/run/docker.sock']},
+                                            'docker_plugin': {'description': "Name netstitch's Docker plugin serves "
+                                                                             'under on this host (`netstitch plugin '
+                                                                             '--name`, its socket '
+                                                                             '/run/docker/plugins/NAME.sock), for '
+                                                                             'networks with docker.driver netstitch '
+                                                                             '(default: netstitch).',
+                                                              '$ref': '#/$defs/name',
+                                                              'examples': ['netstitch']}}},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
                                 'required': ['subnet'],
@@ -349,6 +357,25 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                               "the network's name).",
                                                                '$ref': '#/$defs/name',
                                                                'examples': ['apps']},
+                                                      'driver': {'description': "How Docker reaches netstitch's "
+                                                                                "network: bridge (default), Docker's "
+                                                                                "bridge driver bound to netstitch's "
+                                                                                'bridge, with an ip_range of the '
+                                                                                "host's pool left to Docker; "
+                                                                                "netstitch, netstitch's own network "
+                                                                                'and IPAM plugin (`netstitch plugin`, '
+                                                                                'which must run on the host, under '
+                                                                                'the name hosts.H.docker_plugin): the '
+                                                                                'apply creates `docker network create '
+                                                                                '-d PLUGIN --ipam-driver PLUGIN '
+                                                                                '--subnet SUBNET --gateway GATEWAY -o '
+                                                                                'netstitch.network=NETWORK` and '
+                                                                                'containers get addresses from the '
+                                                                                "host's pool, leased like netstitch's "
+                                                                                'own.',
+                                                                 'enum': ['bridge', 'netstitch'],
+                                                                 'default': 'bridge',
+                                                                 'examples': ['netstitch']},
                                                       'range_len': {'description': "Prefix length of Docker's range "
                                                                                    '(ip_range): the last block of '
                                                                                    "that size in the host's pool (its "

@@ -279,6 +279,8 @@ def _docker_user(rule):
 def _docker_net(name, have):
     if not have:
         return None, None
+    if have.get("ipam_driver") not in (None, "default"):     # netstitch's plugin: no bridge option, no ip_range
+        return "Docker network %s" % name, _words([(k, have.get(k)) for k in ("driver", "subnet", "gateway")])
     return "Docker network %s" % name, _words([(k, have.get(k)) for k in
                                                ("bridge", "subnet", "gateway", "ip_range", "mtu")])
 

@@ -97,9 +97,12 @@ class Engine(object):
         self.writes += 1
         faults.point("docker create network %s" % name)
         try:
+            # a plugin's network: Docker calls the plugin (RequestPool, RequestAddress, CreateNetwork) before it
+            # answers; the caller holds no lock the plugin takes (host.reconcile)
             self.api.create_network(
                 name, driver=want["driver"], options=docker_network.options(want), labels=want["labels"],
-                ipam=IPAMConfig(pool_configs=[IPAMPool(subnet=want["subnet"], iprange=want["ip_range"],
+                ipam=IPAMConfig(driver=want.get("ipam_driver"),
+                                pool_configs=[IPAMPool(subnet=want["subnet"], iprange=want["ip_range"],
                                                        gateway=want["gateway"])]),
                 check_duplicate=True)
         except Exception as e:

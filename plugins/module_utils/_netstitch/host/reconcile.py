@@ -20,6 +20,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import (
     Host, namespaces, resolve_docker, without_docker)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -175,10 +176,10 @@ def check_version(spec: Dict[str, Any]) -> None:
         raise ApplyError("host %s: %s" % (spec.get("host") if isinstance(spec, dict) else "?", problem))
 
 
-def _run_actions(host, hstate, actions, nft_cmds):
+def _run_actions(host, hstate, actions, nft_cmds, start=0):
     """Execute actions (batched) and the nft transaction; every planned action index passes the fault seam first
-    (the nft transaction is the index after the last action)."""
-    index = 0
+    (the nft transaction is the index after the last action; ``start``: the index of the first action)."""
+    index = start
     remade = {a["netns"] for a in actions if a["op"] == "netns_add"}
     for a in batched(actions):
         for sub in a.get("actions") or [a]:
@@ -214,7 +215,17 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
                       "actions": len(plan.actions) + (1 if plan.nft_cmds else 0)}
     hstate.save()
     try:
-        count = _run_actions(host, hstate, plan.actions, plan.nft_cmds)
+        # Docker networks of netstitch's plugin: Docker asks the plugin while it creates them, and the plugin answers
+        # from the recorded spec, so they are made once this run's spec is recorded (this run holds no lease lock
+        # here: the plugin takes it; the host lock it takes only for published ports, which a creation has none of)
+        later = [a for a in plan.actions if a["op"] in ("docker_net_create", "docker_net_recreate")
+                 and docker_network.plugin_driven(a["want"])]
+        first = [a for a in plan.actions if a not in later]
+        count = _run_actions(host, hstate, first, plan.nft_cmds)
+        if later:
+            hstate.leases, hstate.spec, hstate.peers = plan.leases, spec, peers
+            hstate.save()
+            count = _run_actions(host, hstate, later, [], start=count)
         faults.action(count, "verification")
         _verify(host, run_spec, hstate, current, plan.actions, peers)
         hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
@@ -257,6 +268,9 @@ def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
         plan = planner.compute(run_prev, current, hstate.leases, checkpoint["peers"])
         if plan.conflicts:
             raise ApplyError("conflicts: %s" % "; ".join(plan.conflicts))
+        if any(a["op"] in ("docker_net_create", "docker_net_recreate") and docker_network.plugin_driven(a["want"])
+               for a in plan.actions):
+            hstate.save()       # the plugin answers Docker from the recorded spec: the checkpoint's
         _run_actions(host, hstate, plan.actions, plan.nft_cmds)
         if plan.actions or plan.nft_cmds:
             _verify(host, run_prev, hstate, current, plan.actions, checkpoint["peers"])

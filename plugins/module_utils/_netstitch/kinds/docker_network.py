@@ -10,6 +10,12 @@ difference in what it holds (bridge, subnet, gateway, ip_range, MTU) means re-cr
 and while containers are connected it refuses unless forced (then they are disconnected and connected again, with
 the same addresses where these still fit). netstitch marks its Docker networks with labels and only ever removes or
 re-creates marked ones.
+
+With ``driver: netstitch`` the Docker network is netstitch's own plugin's instead (``netstitch plugin``: network and
+IPAM driver, one name): the same subnet and gateway, the option ``netstitch.network`` naming the topology network, no
+bridge option and no ip_range (the plugin allocates from the host's whole pool, leased like netstitch's own
+addresses). Docker asks the plugin while it creates such a network, and the plugin answers from the recorded spec of
+the host, so these creations run once this run's spec is recorded (host.reconcile), never under the lease lock.
 """
 
 import ipaddress
@@ -21,7 +27,9 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks 
 OPT_BRIDGE = "com.docker.network.bridge.name"
 OPT_MTU = "com.docker.network.driver.mtu"
 OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
+OPT_NETWORK = "netstitch.network"        # the plugin's option naming the topology network (plugin.core)
 FIXED = ("driver", "bridge", "subnet", "gateway", "ip_range", "mtu", "masquerade")   # what Docker cannot change
+FIXED_PLUGIN = ("driver", "ipam_driver", "subnet", "gateway", "ip_range", "netstitch_network")
 
 
 def desired(spec):
@@ -31,6 +39,13 @@ def desired(spec):
         d = n.get("docker")
         if not d:
             continue
+        if d.get("driver") == "netstitch":
+            out[d["name"]] = {
+                "network": n["name"], "driver": d["plugin"], "ipam_driver": d["plugin"], "subnet": n["subnet"],
+                "gateway": n["gateway"], "ip_range": None, "netstitch_network": n["name"],
+                "labels": {LABEL_HOST: spec["host"], LABEL_NETWORK: n["name"]},
+            }
+            continue
         out[d["name"]] = {
             "network": n["name"], "driver": "bridge", "bridge": n["bridge"], "subnet": n["subnet"],
             "gateway": n["gateway"], "ip_range": d["ip_range"], "mtu": str(n["mtu"]), "masquerade": "false",
@@ -39,7 +54,14 @@ def desired(spec):
     return out
 
 
+def plugin_driven(want):
+    """Whether a wanted Docker network is netstitch's plugin's (Docker calls the plugin to create it)."""
+    return bool(want.get("ipam_driver"))
+
+
 def options(want):
+    if plugin_driven(want):
+        return {OPT_NETWORK: want["netstitch_network"]}
     return {OPT_BRIDGE: want["bridge"], OPT_MTU: want["mtu"], OPT_MASQ: want["masquerade"]}
 
 
@@ -55,6 +77,7 @@ def view(d):
     return {"id": d.get("Id"), "labels": d.get("Labels") or {}, "driver": d.get("Driver"),
             "bridge": opts.get(OPT_BRIDGE), "mtu": opts.get(OPT_MTU), "masquerade": opts.get(OPT_MASQ),
             "subnet": _canon(c.get("Subnet")), "gateway": c.get("Gateway"), "ip_range": _canon(c.get("IPRange")),
+            "ipam_driver": (d.get("IPAM") or {}).get("Driver"), "netstitch_network": opts.get(OPT_NETWORK),
             "configs": len(configs), "containers": sorted(conts, key=lambda x: x["name"])}
 
 
@@ -93,6 +116,11 @@ def diff_networks(spec, have, out, force=False):
     for name, w in sorted(want.items()):
         h = have.get(name)
         where = "networks.%s.docker" % w["network"]
+        if h is None and plugin_driven(w):
+            text = ("create Docker network %s with netstitch's plugin %s (subnet %s, gateway %s, network %s)"
+                    % (name, w["driver"], w["subnet"], w["gateway"], w["network"]))
+            out.add("docker_create", act("docker_net_create", text, name=name, want=w))
+            continue
         if h is None:
             text = ("create Docker network %s on bridge %s (subnet %s, gateway %s, ip_range %s, mtu %s)"
                     % (name, w["bridge"], w["subnet"], w["gateway"], w["ip_range"], w["mtu"]))
@@ -102,7 +130,8 @@ def diff_networks(spec, have, out, force=False):
             out.conflict("%s: Docker network %s exists on host %s and netstitch did not create it"
                          % (where, name, host))
             continue
-        diffs = ["%s %s -> %s" % (k, h.get(k), w[k]) for k in FIXED if h.get(k) != w[k]]
+        diffs = ["%s %s -> %s" % (k, h.get(k), w[k]) for k in (FIXED_PLUGIN if plugin_driven(w) else FIXED)
+                 if h.get(k) != w[k]]
         if h.get("configs") != 1:
             diffs.append("IPAM configs %s -> 1" % h.get("configs"))
         if not diffs:
@@ -162,6 +191,8 @@ def adoptable_bridges(spec, have, links):
     out = []
     for name, w in desired(spec).items():
         h = (have or {}).get(name)
+        if plugin_driven(w):
+            continue
         link = (links or {}).get(w["bridge"])
         if h is not None and owned(h, spec["host"]) and h.get("bridge") == w["bridge"] and link is not None \
                 and link.get("kind") == "bridge" and not marks.owned(link):
