@@ -134,7 +134,7 @@ host:
   description: The host name whose state was read.
   returned: always
   type: str
-  sample: fab-h1
+  sample: h1
 """
 
 import os

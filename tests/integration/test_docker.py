@@ -150,14 +150,6 @@ def dtalk(cont, engine, addr, port):
     return r.stdout.strip() or None
 
 
-def wait_for(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
-
 
 def noop(results):
     for r in results.values():
@@ -261,17 +253,17 @@ def test_watcher_reattaches_a_restarted_container_within_seconds(dl):
         def events():
             with open(log) as f:
                 return [json.loads(l) for l in f if l.startswith("{")]
-        wait_for(lambda: any(e["event"] == "applied" for e in events()), 30, "the watcher's first apply")
+        nskit.wait_until(lambda: any(e["event"] == "applied" for e in events()), 30, "the watcher's first apply")
         assert [e["changed"] for e in events() if e["event"] == "applied"] == [False]    # nothing had drifted
         seen = []
         for how in (("restart", "-t", "0", web), ("stop", "-t", "0", web), ("start", web)):
             dl.sys.docker(*how)
             if how[0] == "stop":
                 # the kernel tears the stopped container's namespace (and its veth) down asynchronously
-                wait_for(lambda: not nskit.ping(dl.cns("wn1"), addr, timeout=0.3), 30, "the stopped container to go")
+                nskit.wait_until(lambda: not nskit.ping(dl.cns("wn1"), addr, timeout=0.3), 30, "the stopped container to go")
                 continue
             t0 = time.monotonic()
-            wait_for(lambda: dl.sys.addresses(web, "eth1") == ["%s/24" % addr], 30, "the watcher to re-attach")
+            nskit.wait_until(lambda: dl.sys.addresses(web, "eth1") == ["%s/24" % addr], 30, "the watcher to re-attach")
             seen.append(time.monotonic() - t0)
             assert nskit.ping(dl.cns("wn1"), addr, timeout=2) and nskit.connect(dl.cns("wn1"), addr, 80)
         applied = [e for e in events() if e["event"] == "applied"]
@@ -586,7 +578,7 @@ def test_docker_container_resolves_names_across_hosts_and_its_link_names(dl):
         # the link renamed: the old name goes, the new one is answered
         topo["links"][0]["name"] = "db"
         apply_all(topo)
-        wait_for(lambda: lookup(dc, dl.sys, "db") == [nb], 5, "dc resolves db")
+        nskit.wait_until(lambda: lookup(dc, dl.sys, "db") == [nb], 5, "dc resolves db")
         assert lookup(dc, dl.sys, "backend") == []
     finally:
         dl.reset(topo)

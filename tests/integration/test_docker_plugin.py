@@ -109,7 +109,7 @@ class PluginLab(object):
                               "--docker-host", self.nested[host].url],
                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.plugins[host] = p
-        wait_for(lambda: os.path.exists(self.sock(host)) or p.poll() is not None, 30, "the plugin socket")
+        nskit.wait_until(lambda: os.path.exists(self.sock(host)) or p.poll() is not None, 30, "the plugin socket")
         assert p.poll() is None, self.log(host)
         return p
 
@@ -173,14 +173,6 @@ class PluginLab(object):
         with open(os.path.join(self.state, "%s.plugin-state" % host)) as f:
             return json.load(f)
 
-
-def wait_for(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
 
 
 def _held(path):
@@ -365,7 +357,7 @@ def test_published_port_from_the_outside(pl):
     finally:
         holder.kill()
         holder.wait()
-    wait_for(lambda: addr not in published(), 30, "the removed container's port unpublished")
+    nskit.wait_until(lambda: addr not in published(), 30, "the removed container's port unpublished")
     pl.run("h1", "web3b", "--network", "ov", "-p", "18081:80", cmd=("httpd", "-f", "-p", "80"))
     assert pl.addr("h1", "web3b") in published()
     r = nskit.nsexec(out, "sh", "-c", "busybox nc -w 2 192.0.2.1 18080 </dev/null", check=False)
@@ -392,7 +384,7 @@ def test_plugin_killed_docker_run_fails_naming_it_then_recovers_and_stale_endpoi
     # recovered: a new container works, and the stale endpoint (veth, lease) is cleaned up in the background
     pl.run("h2", "back", "--network", "ov")
     assert pl.reaches("h2", "back", keep)
-    wait_for(lambda: gone_eid not in pl.plugin_state("h2")["endpoints"], 30, "stale endpoint cleanup")
+    nskit.wait_until(lambda: gone_eid not in pl.plugin_state("h2")["endpoints"], 30, "stale endpoint cleanup")
     assert "nsp" + gone_eid[:11] not in pl.links("h2")
     assert gone not in pl.plugin_state("h2")["leases"].get("ov", {}) or gone == pl.addr("h2", "back")
     assert any(e.get("event") == "reconciled" and gone_eid[:12] in e.get("removed", []) for e in pl.events("h2"))
@@ -405,7 +397,7 @@ def test_dockerd_restart_keeps_containers_working(pl):
     d.proc.send_signal(signal.SIGTERM)
     d.proc.wait(timeout=60)
     d.start()
-    wait_for(lambda: pl.addr("h2", "rs") == "10.61.2.140", 60, "the container back with its fixed address")
+    nskit.wait_until(lambda: pl.addr("h2", "rs") == "10.61.2.140", 60, "the container back with its fixed address")
     assert pl.reaches("h2", "rs", ep(pl.results, "n3"))
     assert pl.reaches("h1", pl.engines["h1"].names[0], "10.61.2.140")
 
@@ -422,7 +414,7 @@ def test_socket_activation(pl):
                                                         pl.pname("h1"), "--docker-host", pl.nested["h1"].url],
                          stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     pl.plugins["h1"] = p
-    wait_for(lambda: os.path.exists(pl.sock("h1")), 30, "the activation socket")
+    nskit.wait_until(lambda: os.path.exists(pl.sock("h1")), 30, "the activation socket")
     serving = len([e for e in pl.events("h1") if e.get("event") == "serving"])
     pl.run("h1", "act", "--network", "ov")
     assert pl.addr("h1", "act", ) is not None

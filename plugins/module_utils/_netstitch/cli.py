@@ -139,7 +139,7 @@ def parser():
 
     pr = _sub(sub, "probe", "ping from this host's containers what the topology says they should and should not "
                             "reach (progress on a terminal; exit 2 when a check does not hold)",
-              "netstitch probe topology.yml --host h1 --outside 198.51.100.1", commands.cmd_probe)
+              "netstitch probe topology.yml --host h1 --outside 203.0.113.10", commands.cmd_probe)
     _topology(pr)
     _host(pr)
     _state_dir(pr)
