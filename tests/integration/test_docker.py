@@ -150,7 +150,6 @@ def dtalk(cont, engine, addr, port):
     return r.stdout.strip() or None
 
 
-
 def noop(results):
     for r in results.values():
         nskit.assert_noop(r)

@@ -174,7 +174,6 @@ class PluginLab(object):
             return json.load(f)
 
 
-
 def _held(path):
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside
     return hostside.lock_holder(path)
