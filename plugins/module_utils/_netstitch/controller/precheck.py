@@ -22,6 +22,7 @@ import math
 import reprlib
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import path_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.safeyaml import LIMITS
 
@@ -126,16 +127,6 @@ def _root():
     return _ROOT[0]
 
 
-def _path(parts):
-    out = ""
-    for p in parts:
-        if isinstance(p, int):
-            out += "[%d]" % p
-        else:
-            out += ("." if out else "") + str(p)
-    return out
-
-
 _REPR = reprlib.Repr()
 _REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 40, 40
 
@@ -153,7 +144,7 @@ class _Walk(object):
         self.over = False
 
     def report(self, parts, reason, fix):
-        self.problems.append(Problem(_path(parts), reason))
+        self.problems.append(Problem(path_text(parts), reason))
         self.fixes.append((parts, fix))
 
     def walk(self, value, node, parts):
