@@ -5,6 +5,7 @@ import ipaddress
 import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports, ports_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import MAC_RE
 
@@ -111,6 +112,7 @@ class ContainerChecks(object):
         # The scope of an address: an overlay spans hosts; a local network is one segment per host.
         scope = None if net is not None and net.overlay is not None else c.host
         addr = self._address(ip_, ispec, net, netname, scope, seen)
+        addr6 = self.interface6(ip_, ispec, net, netname, scope, seen)
         mac = self._mac(ip_, ispec, net, netname, scope, seen)
         is_default, soft = self._default_route(c, i, ip_, ispec, net, netname, seen)
         if net is not None and c.host is not None:
@@ -122,6 +124,7 @@ class ContainerChecks(object):
                               mac if isinstance(mac, str) else model.derived_mac(netname, c.name, ifname),
                               is_default is True)
         itf.default_route_soft = soft
+        itf.ip6 = addr6
         return itf
 
     def _names(self, c, i, ip_, ispec, seen):
@@ -152,7 +155,7 @@ class ContainerChecks(object):
     def _address(self, ip_, ispec, net, netname, scope, seen):
         addr = None
         if net is not None and isinstance(ispec.get("ip"), str):
-            addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet)
+            addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet, "ip6")
             if addr is not None and net.gateway is not None and addr == net.gateway:
                 self.add(ip_ + ".ip", "%s is the gateway of networks.%s" % (addr, netname))
                 addr = None
@@ -227,7 +230,9 @@ class ContainerChecks(object):
                 try:
                     host_ip = ipaddress.IPv4Address(pub["host_ip"])
                 except ValueError:
-                    self.add(pp + ".host_ip", "%r is not an IPv4 address" % pub["host_ip"])
+                    self.add(pp + ".host_ip", "%r is an IPv6 address; published ports on IPv6 host addresses are "
+                             "not supported yet" % pub["host_ip"] if family_hint(pub["host_ip"], "-") else
+                             "%r is not an IPv4 address" % pub["host_ip"])
                     bad = True
             net = pub.get("network")
             if isinstance(net, str):

@@ -3,6 +3,7 @@
 import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
 
 
@@ -22,7 +23,8 @@ class HostChecks(object):
                     text = spec["underlay"]
                     underlay = ipaddress.IPv4Interface(text if "/" in text else text + "/32")
                 except ValueError as e:
-                    self.add(p + ".underlay", "%r is not an IPv4 address (%s)" % (spec["underlay"], e))
+                    self.add(p + ".underlay", "%r is an IPv6 address; IPv6 underlays are not supported yet" % text
+                             if family_hint(text, "-") else "%r is not an IPv4 address (%s)" % (text, e))
             mtu = spec.get("underlay_mtu", model.DEFAULT_MTU)
             if not self.mtu(p + ".underlay_mtu", mtu):
                 mtu = model.DEFAULT_MTU

@@ -3,6 +3,7 @@
 import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
 
 
@@ -19,6 +20,7 @@ class NetworkChecks(object):
             out[name] = self._network(name, spec, hosts, bridges)
         self._overlay_devices(out, bridges)
         self.overlaps(out)
+        self.overlaps6(out)
         return out
 
     def _network(self, name, spec, hosts, bridges):
@@ -34,7 +36,7 @@ class NetworkChecks(object):
                     self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
                              "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
             if "gateway" in spec and isinstance(spec["gateway"], str):
-                gateway = self.address_in(p + ".gateway", spec["gateway"], subnet)
+                gateway = self.address_in(p + ".gateway", spec["gateway"], subnet, "gateway6")
                 ok = gateway is not None
             elif "gateway" not in spec:
                 gateway = subnet.network_address + 1
@@ -55,6 +57,7 @@ class NetworkChecks(object):
             self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
             ok = False
         net_hosts = self._network_hosts(p, spec, hosts)
+        subnet6, gateway6, ok = self.network6(p, spec, ok, spec.get("overlay"))
         overlay = None
         if is_dict(spec.get("overlay")):
             overlay = self.overlay(p + ".overlay", name, spec["overlay"], subnet if ok else None)
@@ -71,6 +74,7 @@ class NetworkChecks(object):
         if not (ok and isinstance(bridge, str) and (mtu is None or isinstance(mtu, int))):
             return None
         net = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts, overlay)
+        net.subnet6, net.gateway6 = subnet6, gateway6
         net.isolated = spec.get("isolated") is True
         net.dns = spec.get("dns") is True
         if net.dns and net.isolated:
@@ -88,7 +92,7 @@ class NetworkChecks(object):
         try:
             subnet = ipaddress.IPv4Network(text, strict=False)
         except ValueError as e:
-            self.add(p + ".subnet", "%r is not an IPv4 subnet (%s)" % (text, e))
+            self.add(p + ".subnet", family_hint(text, "subnet6") or "%r is not an IPv4 subnet (%s)" % (text, e))
             return None
         if "/" not in text:
             self.add(p + ".subnet", "%r needs a prefix length (for example %s/24)" % (text, text))
@@ -242,7 +246,8 @@ class NetworkChecks(object):
             try:
                 sl = ipaddress.IPv4Network(text)
             except (ValueError, TypeError) as e:
-                self.add(sp, "%r is not a subnet (%s)" % (text, e))
+                self.add(sp, "%r is an IPv6 subnet; overlay slices are IPv4 (IPv6 on overlays is not supported yet)"
+                         % text if family_hint(text, "subnet6") else "%r is not a subnet (%s)" % (text, e))
                 ok = False
                 continue
             if subnet is not None and not sl.subnet_of(subnet):

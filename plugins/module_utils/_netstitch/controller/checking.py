@@ -5,6 +5,7 @@ import ipaddress
 import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import Problem
 
 MAC_RE = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -82,11 +83,14 @@ class Checker(object):
             return False
         return True
 
-    def address_in(self, path, text, subnet):
+    def address_in(self, path, text, subnet, v6_field=None):
+        """An IPv4 address inside ``subnet`` and not its network or broadcast address, or None (with the problem
+        said; an IPv6 address is told where it goes: ``v6_field``)."""
         try:
             addr = ipaddress.IPv4Address(text)
         except ValueError:
-            self.add(path, "%r is not an IPv4 address" % (text,))
+            hint = family_hint(text, v6_field) if v6_field else None
+            self.add(path, hint or "%r is not an IPv4 address" % (text,))
             return None
         if addr not in subnet:
             self.add(path, "%s is outside the subnet %s" % (addr, subnet))

@@ -83,6 +83,8 @@ class Network(object):
         self.isolated = False               # containers reach each other only through links
         self.dns = False                    # a name service (kinds.dns)
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
+        self.subnet6 = None                 # ipaddress.IPv6Network (dual stack) or None
+        self.gateway6 = None                # ipaddress.IPv6Address on the bridge when subnet6 is set
 
     @property
     def routed(self):
@@ -137,6 +139,7 @@ class Interface(object):
         self.mac = mac
         self.default_route = default_route
         self.default_route_soft = False     # implicit default of a Docker container: only while Docker gives none
+        self.ip6 = None                     # ipaddress.IPv6Address (fixed) or None (allocated, or no subnet6)
 
 
 class Publish(object):

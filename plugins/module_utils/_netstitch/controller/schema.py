@@ -81,13 +81,35 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          'nsbr-<network>).',
                                                           '$ref': '#/$defs/ifname',
                                                           'examples': ['br-front']},
-                                               'subnet': {'description': 'IPv4 subnet in CIDR form.',
+                                               'subnet': {'description': 'IPv4 subnet in CIDR form (an IPv6 subnet '
+                                                                         'goes under subnet6).',
                                                           'type': 'string',
                                                           'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
                                                                           "the subnet's first address).",
                                                            'type': 'string',
                                                            'examples': ['10.10.0.254']},
+                                               'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet: '
+                                                                          "the network is dual stack, as Docker's "
+                                                                          '--ipv6 with a second --subnet. A prefix '
+                                                                          'length from /64 to /120: addresses are '
+                                                                          'static (no SLAAC), so a segment need not '
+                                                                          'be a /64, but one link takes no more than '
+                                                                          'a /64. Addresses are compared in canonical '
+                                                                          'form (2001:db8::1 and 2001:0db8:0:0::1 are '
+                                                                          'the same); the subnet-router anycast '
+                                                                          "address (the subnet's first) and the "
+                                                                          'reserved anycast addresses at its top (RFC '
+                                                                          '2526) are never used. Not yet on overlays, '
+                                                                          'Docker networks or with published ports on '
+                                                                          'IPv6 host addresses.',
+                                                           'type': 'string',
+                                                           'examples': ['2001:db8:10::/64']},
+                                               'gateway6': {'description': 'IPv6 gateway address on the bridge '
+                                                                           "(default: the subnet6's first address "
+                                                                           'after the subnet-router anycast, ::1).',
+                                                            'type': 'string',
+                                                            'examples': ['2001:db8:10::fe']},
                                                'mtu': {'description': 'MTU of the bridge and every interface on it '
                                                                       '(68 to 65535; default 1500).',
                                                        '$ref': '#/$defs/mtu',
@@ -210,6 +232,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                        "the host's pool, stable across runs).",
                                                         'type': 'string',
                                                         'examples': ['10.10.0.10']},
+                                                 'ip6': {'description': 'Fixed IPv6 address on a network with '
+                                                                        "subnet6, as Docker's --ip6 (default: "
+                                                                        'allocated from the subnet6, stable across '
+                                                                        'runs).',
+                                                         'type': 'string',
+                                                         'examples': ['2001:db8:10::10']},
                                                  'mac': {'description': 'Fixed MAC address (default: derived from '
                                                                         'container, interface and network, stable).',
                                                          '$ref': '#/$defs/mac',

@@ -12,6 +12,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import IPv6Checks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
@@ -98,7 +99,7 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, Placement, ContainerChecks, LinkChecks):
     """Every section's checks over one topology."""
 
 
@@ -137,7 +138,10 @@ def _load(data, first):
     chk.place_overlays(hosts, nets)
     chk.docker_ranges(conts, nets)
     chk.capacity(conts, nets)
+    chk.capacity6(conts, nets)
     links = chk.links(conts, nets)
+    if not problems and not chk.problems:
+        chk.not_applied_yet(nets)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):

@@ -1,0 +1,213 @@
+"""Semantic checks of IPv6 (dual stack): a network's subnet6 and gateway6, an interface's ip6, and the clear errors
+for an IPv6 value where an IPv4 one belongs.
+
+Every address is parsed with the ipaddress module and compared as an object, so a textual form never matters:
+``2001:db8::1``, ``2001:0DB8:0:0::1`` and ``2001:db8:0:0:0:0:0:1`` are one address, and the model (and everything
+compiled from it) holds the canonical form (RFC 5952).
+
+The rules:
+- subnet6 is a unicast range (not multicast, link-local, loopback or IPv4-mapped) with a prefix length from /64 to
+  /120. netstitch addresses statically (no SLAAC, no router advertisements), so a segment need not be a /64, but one
+  link takes no more than a /64 (its interface identifiers are 64 bits, RFC 4291); /120 leaves, after the reserved
+  addresses, 126 addresses.
+- Never handed out, never a gateway or a fixed address: the subnet-router anycast address (the subnet's first,
+  RFC 4291 2.6.1) and the reserved subnet anycast addresses (RFC 2526: in a /64 the interface identifiers
+  fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff, in a longer prefix the subnet's last 128 addresses).
+- Not yet supported, said as such: IPv6 on overlays, on networks offered to Docker, IPv6 underlay addresses and
+  published ports on IPv6 host addresses.
+"""
+
+import ipaddress
+
+PREFIX_MIN, PREFIX_MAX = 64, 120
+ANYCAST_COUNT = 128         # RFC 2526: the reserved subnet anycast addresses at the top of a subnet
+_EUI64_ANYCAST_FIRST = 0xFDFFFFFFFFFFFF80
+_IID_MASK = (1 << 64) - 1
+_NOT_UNICAST = (
+    (ipaddress.IPv6Network("ff00::/8"), "multicast"),
+    (ipaddress.IPv6Network("fe80::/10"), "link-local"),
+    (ipaddress.IPv6Network("::ffff:0:0/96"), "IPv4-mapped"),
+    (ipaddress.IPv6Network("::/64"), "unspecified and loopback"),
+)
+
+# Dual stack is checked fully; the hosts do not carry it yet (issue 15's next layer flips this)
+APPLIED = False
+
+
+def reserved_reason(addr, subnet):
+    """Why ``addr`` (in ``subnet``) may be neither a gateway nor an interface's address, or None."""
+    if addr == subnet.network_address:
+        return "%s is the subnet-router anycast address of %s (RFC 4291)" % (addr, subnet)
+    if subnet.prefixlen == 64:
+        reserved = _EUI64_ANYCAST_FIRST <= (int(addr) & _IID_MASK) <= _EUI64_ANYCAST_FIRST + ANYCAST_COUNT - 1
+    else:
+        reserved = int(addr) > int(subnet.broadcast_address) - ANYCAST_COUNT
+    if reserved:
+        return "%s is one of the reserved subnet anycast addresses at the top of %s (RFC 2526)" % (addr, subnet)
+    return None
+
+
+def usable_count(subnet):
+    """Addresses of ``subnet`` an interface may have (gateway included), or a large number for a big subnet."""
+    return min(subnet.num_addresses, 1 << 40) - 1 - ANYCAST_COUNT
+
+
+def family_hint(text, v6_field):
+    """When ``text`` (given where an IPv4 value belongs) is IPv6: the problem's text, saying where it goes; else
+    None."""
+    try:
+        value = ipaddress.ip_network(text, strict=False) if "/" in text else ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if value.version != 6:
+        return None
+    what = "subnet" if "/" in text else "address"
+    return "%r is an IPv6 %s; it goes under %s" % (text, what, v6_field)
+
+
+class IPv6Checks(object):
+    def subnet6(self, p, spec, subnet6_field="subnet6"):
+        """The network's IPv6 subnet (an ipaddress.IPv6Network), or None (with the problem said, unless absent or
+        not a string, which the schema reports)."""
+        text = spec.get(subnet6_field)
+        if not isinstance(text, str):
+            return None
+        path = "%s.%s" % (p, subnet6_field)
+        try:
+            subnet = ipaddress.ip_network(text, strict=False)
+        except ValueError as e:
+            self.add(path, "%r is not an IPv6 subnet (%s)" % (text, e))
+            return None
+        if subnet.version != 6:
+            self.add(path, "%r is an IPv4 subnet; it goes under subnet" % text)
+            return None
+        if "%" in text:
+            self.add(path, "%r has a zone index; a subnet has none" % text)
+            return None
+        if "/" not in text:
+            self.add(path, "%r needs a prefix length (for example %s/64)" % (text, text))
+            return None
+        if ipaddress.IPv6Address(text.split("/")[0]) != subnet.network_address:
+            self.add(path, "%r has host bits set; did you mean %s?" % (text, subnet))
+            return None
+        for special, what in _NOT_UNICAST:
+            if subnet.overlaps(special):
+                self.add(path, "%s is in the %s range %s; a network needs a unicast range (2001:db8::/32 in "
+                               "examples, a ULA fd00::/8 or a global prefix)" % (subnet, what, special))
+                return None
+        if subnet.prefixlen < PREFIX_MIN:
+            self.add(path, "%s is larger than a /%d: one link takes at most a /64 (64-bit interface identifiers, "
+                           "RFC 4291)" % (subnet, PREFIX_MIN))
+            return None
+        if subnet.prefixlen > PREFIX_MAX:
+            self.add(path, "%s is too small: an IPv6 network needs at least a /%d (after the subnet-router anycast "
+                           "and the %d reserved anycast addresses of RFC 2526)" % (subnet, PREFIX_MAX, ANYCAST_COUNT))
+            return None
+        return subnet
+
+    def address6_in(self, path, text, subnet):
+        """An IPv6 address inside ``subnet`` that is not reserved, or None (with the problem said)."""
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            self.add(path, "%r is not an IPv6 address" % (text,))
+            return None
+        if addr.version != 6:
+            self.add(path, "%r is an IPv4 address; it goes under %s" % (text, "gateway" if path.endswith(
+                "gateway6") else "ip"))
+            return None
+        if getattr(addr, "scope_id", None):
+            self.add(path, "%r has a zone index; an address on a network has none" % (text,))
+            return None
+        if addr not in subnet:
+            self.add(path, "%s is outside the subnet6 %s" % (addr, subnet))
+            return None
+        reason = reserved_reason(addr, subnet)
+        if reason:
+            self.add(path, reason)
+            return None
+        return addr
+
+    def network6(self, p, spec, net_ok, overlay_spec):
+        """(subnet6, gateway6, fine) of a network: both None when it has no subnet6."""
+        subnet6 = self.subnet6(p, spec)
+        gateway6 = None
+        ok = net_ok and (subnet6 is not None or not isinstance(spec.get("subnet6"), str))
+        if isinstance(spec.get("gateway6"), str) and "subnet6" not in spec:
+            self.add(p + ".gateway6", "gateway6 needs subnet6 (the network has no IPv6 subnet)")
+            return None, None, False
+        if subnet6 is None:
+            return None, None, ok
+        if isinstance(overlay_spec, dict):
+            self.add(p + ".subnet6", "IPv6 on overlay networks is not supported yet (per-host IPv6 slices and "
+                                     "neighbour entries); leave subnet6 out of an overlay network")
+            ok = False
+        if spec.get("docker") not in (None, False):
+            self.add(p + ".subnet6", "IPv6 on a network offered to Docker is not supported yet; leave subnet6 out "
+                                     "or the docker offer")
+            ok = False
+        if isinstance(spec.get("gateway6"), str):
+            gateway6 = self.address6_in(p + ".gateway6", spec["gateway6"], subnet6)
+            ok = ok and gateway6 is not None
+        elif "gateway6" not in spec:
+            gateway6 = subnet6.network_address + 1
+        else:
+            ok = False      # not a string: the schema reports it
+        return subnet6, gateway6, ok
+
+    def overlaps6(self, nets):
+        items = sorted((n.subnet6, name) for name, n in nets.items() if n is not None and n.subnet6 is not None)
+        for i, (a, an) in enumerate(items):
+            for b, bn in items[i + 1:]:
+                if b.network_address > a.broadcast_address:
+                    break
+                if a.overlaps(b):
+                    self.add("networks.%s.subnet6" % bn, "%s overlaps %s of networks.%s" % (b, a, an))
+
+    def interface6(self, ip_, ispec, net, netname, scope, seen):
+        """The interface's fixed IPv6 address, or None (allocated, or a problem said)."""
+        text = ispec.get("ip6")
+        if net is None or not isinstance(text, str):
+            return None
+        if net.subnet6 is None:
+            self.add(ip_ + ".ip6", "networks.%s has no subnet6, so no IPv6 address" % netname)
+            return None
+        addr = self.address6_in(ip_ + ".ip6", text, net.subnet6)
+        if addr is not None and addr == net.gateway6:
+            self.add(ip_ + ".ip6", "%s is the IPv6 gateway of networks.%s" % (addr, netname))
+            addr = None
+        if addr is not None:
+            used = seen.fixed_ips.setdefault((netname, scope, 6), {})
+            if addr in used:
+                self.add(ip_ + ".ip6", "%s is also used by %s" % (addr, used[addr]))
+            used.setdefault(addr, ip_ + ".ip6")
+        return addr
+
+    def capacity6(self, conts, nets):
+        """Each host's subnet6 must hold the interfaces that get an allocated IPv6 address."""
+        need, fixed = {}, {}
+        for c in conts.values():
+            for itf in c.interfaces:
+                n = nets.get(itf.network)
+                if n is None or n.subnet6 is None:
+                    continue
+                key = (c.host, n.name)
+                if itf.ip6 is not None:
+                    fixed[key] = fixed.get(key, 0) + 1
+                else:
+                    need[key] = need.get(key, 0) + 1
+        for (host, name), count in sorted(need.items()):
+            n = nets[name]
+            free = usable_count(n.subnet6) - 1 - fixed.get((host, name), 0)     # the gateway
+            if count > free:
+                self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
+                         "%d free" % (host, count, n.subnet6, max(free, 0)))
+
+    def not_applied_yet(self, nets):
+        """Dual stack is validated in full but not configured on the hosts yet: say so rather than ignore it."""
+        if APPLIED:
+            return
+        for name, n in sorted(nets.items()):
+            if n is not None and n.subnet6 is not None:
+                self.add("networks.%s.subnet6" % name, "valid, but netstitch does not configure IPv6 on hosts yet "
+                         "(dual stack is being built, issue 15): leave subnet6 and ip6 out for now")
