@@ -1,9 +1,8 @@
-"""IPv6 dual stack, layer 1 (issue 15): the topology's subnet6/gateway6/ip6 are validated, normalised to the
-canonical form, and checked for reserved addresses, prefix rules, overlaps and capacity. The table of invalid cases is
-tests/unit/invalid/ipv6_*.yml (run by test_validate and test_cli); here: what a valid dual-stack topology becomes.
-
-Until the hosts carry IPv6, a valid topology with subnet6 is refused (check_ipv6.APPLIED is False:
-tests/unit/invalid/ipv6_valid_not_applied.yml); the model tests set APPLIED to see what the next layer receives.
+"""IPv6 dual stack (issue 15): the topology's subnet6/gateway6/ip6 are validated, normalised to the canonical form,
+and checked for reserved addresses, prefix rules, overlaps and capacity; the host spec carries them in canonical form;
+the host allocates and leases IPv6 addresses (ipam.allocate6). The table of invalid cases is
+tests/unit/invalid/ipv6_*.yml (run by test_validate and test_cli); the kinds' dual-stack goldens are
+tests/unit/golden_host/dual_stack_*; the kernel tests are tests/integration/test_ipv6.py.
 """
 
 import copy
@@ -20,18 +19,13 @@ A6 = ipaddress.IPv6Address
 N6 = ipaddress.IPv6Network
 
 
-@pytest.fixture
-def applied(monkeypatch):
-    monkeypatch.setattr(check_ipv6, "APPLIED", True)
-
-
 def dual(subnet6="2001:db8:10::/64", **net):
     data = copy.deepcopy(BASE)
     data["networks"]["front"].update(subnet6=subnet6, **net)
     return data
 
 
-def test_dual_stack_model_is_canonical(applied):
+def test_dual_stack_model_is_canonical():
     data = dual("2001:0DB8:0010:0000::/64", gateway6="2001:DB8:10:0:0:0:0:FE")
     data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:0db8:10::0:0:a"
     topo = validate.load(data)
@@ -45,12 +39,12 @@ def test_dual_stack_model_is_canonical(applied):
     assert topo.networks["back"].subnet6 is None and topo.networks["back"].gateway6 is None
 
 
-def test_default_gateway6_is_the_first_address_after_the_anycast(applied):
+def test_default_gateway6_is_the_first_address_after_the_anycast():
     topo = validate.load(dual("2001:db8:10::/112"))
     assert topo.networks["front"].gateway6 == A6("2001:db8:10::1")
 
 
-def test_every_textual_form_gives_the_same_model(applied):
+def test_every_textual_form_gives_the_same_model():
     forms = ["2001:db8:10::a", "2001:0db8:0010:0000:0000:0000:0000:000a", "2001:DB8:10:0::A", "2001:db8:10:0:0:0:0:a"]
     got = set()
     for form in forms:
@@ -60,7 +54,7 @@ def test_every_textual_form_gives_the_same_model(applied):
     assert got == {A6("2001:db8:10::a")}
 
 
-def test_the_same_address_in_two_forms_is_used_twice(applied):
+def test_the_same_address_in_two_forms_is_used_twice():
     data = dual()
     data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:db8:10::a"
     data["containers"]["api"]["interfaces"][0]["ip6"] = "2001:0DB8:0010::000A"
@@ -70,7 +64,7 @@ def test_the_same_address_in_two_forms_is_used_twice(applied):
         ("containers.api.interfaces[0].ip6", "2001:db8:10::a is also used by containers.web.interfaces[0].ip6")]
 
 
-def test_an_ipv4_mapped_address_is_not_taken_for_the_ipv4_one(applied):
+def test_an_ipv4_mapped_address_is_not_taken_for_the_ipv4_one():
     """::ffff:10.10.0.10 written as ip6 is an IPv6 address outside the subnet6, not the interface's IPv4 address."""
     data = dual()
     data["containers"]["web"]["interfaces"][0]["ip6"] = "::ffff:10.10.0.10"    # not in the subnet6: refused as such
@@ -98,7 +92,7 @@ def test_reserved_addresses(addr, subnet, reserved):
 
 
 @pytest.mark.parametrize("plen, ok", [(63, False), (64, True), (96, True), (120, True), (121, False)])
-def test_prefix_rule(applied, plen, ok):
+def test_prefix_rule(plen, ok):
     subnet = str(N6(("2001:db8:10::", plen)))
     if ok:
         assert validate.load(dual(subnet)).networks["front"].subnet6.prefixlen == plen
@@ -108,7 +102,7 @@ def test_prefix_rule(applied, plen, ok):
         assert [p.path for p in ei.value.problems] == ["networks.front.subnet6"]
 
 
-def test_capacity_of_a_subnet6(applied):
+def test_capacity_of_a_subnet6():
     """A /120 holds 256 addresses: minus the subnet-router anycast, the 128 reserved anycast ones and the gateway,
     126 interfaces; the 127th is refused at the network, with the count."""
     data = dual("2001:db8:10::/120")
@@ -121,23 +115,6 @@ def test_capacity_of_a_subnet6(applied):
     assert [(p.path, p.reason) for p in ei.value.problems] == [
         ("networks.front.subnet6", "host h1 needs 127 allocated IPv6 addresses but 2001:db8:10::/120 has only "
          "126 free")]
-
-
-def test_not_applied_yet_is_the_only_problem_of_a_valid_topology():
-    with pytest.raises(TopologyError) as ei:
-        validate.load(dual())
-    assert [p.path for p in ei.value.problems] == ["networks.front.subnet6"]
-    assert "does not configure IPv6 on hosts yet" in ei.value.problems[0].reason
-
-
-def test_not_applied_yet_waits_for_the_real_problems():
-    """The refusal of a valid dual-stack network is said only when nothing else is wrong (so a user fixing a
-    topology is not told a valid network is the problem)."""
-    data = dual()
-    data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:db8:99::1"
-    with pytest.raises(TopologyError) as ei:
-        validate.load(data)
-    assert [p.path for p in ei.value.problems] == ["containers.web.interfaces[0].ip6"]
 
 
 def test_ipv4_only_topologies_are_unchanged():

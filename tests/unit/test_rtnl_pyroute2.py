@@ -80,8 +80,8 @@ def link(mtype, flags, attrs, index=0, up=False):
     return p2(ifinfmsg, mtype, flags, attrs, family=0, index=index, flags=1 if up else 0, change=1 if up else 0)
 
 
-def route(mtype, flags, attrs, dst_len, proto, rtype, table=254):
-    return p2(rtmsg, mtype, flags, attrs, family=socket.AF_INET, dst_len=dst_len, src_len=0, tos=0, table=table,
+def route(mtype, flags, attrs, dst_len, proto, rtype, table=254, family=socket.AF_INET):
+    return p2(rtmsg, mtype, flags, attrs, family=family, dst_len=dst_len, src_len=0, tos=0, table=table,
               proto=proto, scope=0, type=rtype, flags=0)
 
 
@@ -126,6 +126,19 @@ REQUESTS = {
     "address del": (lambda s: s.addr("del", 4, "10.10.0.2", 24),
                     p2(ifaddrmsg, DELADDR, REQ | ACK, [("IFA_ADDRESS", "10.10.0.2"), ("IFA_LOCAL", "10.10.0.2")],
                        family=socket.AF_INET, prefixlen=24, flags=0, scope=0, index=4)),
+    "IPv6 address add (nodad)": (lambda s: s.addr("add", 4, "2001:db8:10::a", 64),
+                                 p2(ifaddrmsg, NEWADDR, REQ | ACK | CREATE | EXCL, [("IFA_ADDRESS", "2001:db8:10::a")],
+                                    family=socket.AF_INET6, prefixlen=64, flags=0x02, scope=0, index=4)),
+    "IPv6 address del": (lambda s: s.addr("del", 4, "2001:db8:10::a", 64),
+                         p2(ifaddrmsg, DELADDR, REQ | ACK, [("IFA_ADDRESS", "2001:db8:10::a")],
+                            family=socket.AF_INET6, prefixlen=64, flags=0x02, scope=0, index=4)),
+    "IPv6 default route replace": (lambda s: s.route("replace", "::/0", "2001:db8:10::1", oif=4),
+                                   route(NEWROUTE, REQ | ACK | CREATE | REPLACE,
+                                         [("RTA_GATEWAY", "2001:db8:10::1"), ("RTA_OIF", 4)], 0, 4, 1,
+                                         family=socket.AF_INET6)),
+    "IPv6 default route del": (lambda s: s.route("del", "::/0", "2001:db8:10::1", oif=4),
+                               route(DELROUTE, REQ | ACK, [("RTA_GATEWAY", "2001:db8:10::1"), ("RTA_OIF", 4)], 0, 0, 0,
+                                     family=socket.AF_INET6)),
     "default route replace": (lambda s: s.route("replace", "0.0.0.0/0", "10.10.0.1", oif=4),
                               route(NEWROUTE, REQ | ACK | CREATE | REPLACE,
                                     [("RTA_GATEWAY", "10.10.0.1"), ("RTA_OIF", 4)], 0, 4, 1)),
@@ -159,6 +172,11 @@ REQUESTS = {
                           p2(ifaddrmsg, GETADDR, REQ | DUMP, [], family=socket.AF_INET, prefixlen=0, flags=0,
                              scope=0, index=0)),
     "IPv4 route dump (main table)": (lambda s: s.routes4(), route(GETROUTE, REQ | DUMP, [], 0, 0, 0)),
+    "IPv6 address dump": (lambda s: s.addresses6(),
+                          p2(ifaddrmsg, GETADDR, REQ | DUMP, [], family=socket.AF_INET6, prefixlen=0, flags=0,
+                             scope=0, index=0)),
+    "IPv6 route dump (main table)": (lambda s: s.routes4(family=socket.AF_INET6),
+                                     route(GETROUTE, REQ | DUMP, [], 0, 0, 0, family=socket.AF_INET6)),
     "IPv4 neighbour dump": (lambda s: s.neighbours(), neigh(GETNEIGH, REQ | DUMP, [], socket.AF_INET, 0, 0, 0)),
     "FDB dump": (lambda s: s.neighbours(rtnl.AF_BRIDGE), neigh(GETNEIGH, REQ | DUMP, [], 7, 0, 0, 0)),
 }
@@ -174,7 +192,7 @@ def test_rtnl_sends_what_pyroute2_encodes(what):
 
 def test_every_socket_request_method_is_cross_checked():
     methods = {"link_add", "veth_add", "vxlan_add", "link_set", "link_del", "link_index", "addr", "route", "fdb",
-               "neigh", "links", "addresses4", "routes4", "neighbours"}
+               "neigh", "links", "addresses4", "addresses6", "routes4", "neighbours"}
     public = {n for n, v in vars(rtnl.Socket).items() if callable(v) and not n.startswith("_")}
     assert public - {"close", "request", "dump"} == methods
 
@@ -237,3 +255,14 @@ def test_a_refusal_without_extended_ack_keeps_the_errno_text():
     with pytest.raises(rtnl.NetlinkError) as e:
         s.link_add("x", "bridge")
     assert e.value.args == (17, "File exists") and e.value.kernel_text is None
+
+
+def test_rtnl_reads_global_ipv6_addresses_only():
+    """The kernel's link-local address (scope link) of every interface is not netstitch's: never read, so never
+    removed; a global one is read in canonical text."""
+    glob = p2(ifaddrmsg, NEWADDR, 2, [("IFA_ADDRESS", "2001:db8:10::a")], family=socket.AF_INET6, prefixlen=64,
+              flags=0x02, scope=0, index=2)
+    local = p2(ifaddrmsg, NEWADDR, 2, [("IFA_ADDRESS", "fe80::1")], family=socket.AF_INET6, prefixlen=64,
+               flags=0x80, scope=253, index=2)
+    s = _socket(dumps={GETADDR: [local, glob]})
+    assert s.addresses6() == [(2, "2001:db8:10::a/64")]

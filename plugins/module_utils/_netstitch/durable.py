@@ -113,9 +113,10 @@ def load_state(path):
             try:
                 if not isinstance(addr, str):
                     raise ValueError(addr)
-                ipaddress.IPv4Address(addr)
+                # an interface's IPv6 lease (ipam.lease_key6) beside its IPv4 one
+                (ipaddress.IPv6Address if str(key).endswith("/6") else ipaddress.IPv4Address)(addr)
             except ValueError:
                 raise ApplyError("netstitch's state file %s: the leases of network %r are not of the expected shape "
-                                 "({container/interface: address}, found %s); %s."
+                                 "({container/interface[/6]: address}, found %s); %s."
                                  % (path, net, json.dumps(leases)[:80], hint))
     return data, text

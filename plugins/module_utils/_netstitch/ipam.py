@@ -101,3 +101,93 @@ def allocate(spec, current, leases, reserved=None):
                 new_leases.setdefault(itf["network"], {})[lease_key(c["name"], itf["name"])] = \
                     str(result[(c["name"], itf["name"])])
     return result, new_leases
+
+
+def lease_key6(container, ifname):
+    """The lease of an interface's IPv6 address, beside its IPv4 one under the same network (a container or
+    interface name holds no '/', so the keys never meet)."""
+    return "%s/%s/6" % (container, ifname)
+
+
+def _reserved6(addr, subnet):
+    """The subnet-router anycast address and the RFC 2526 reserved anycast addresses (as the validator refuses)."""
+    if addr == subnet.network_address:
+        return True
+    if subnet.prefixlen == 64:
+        return 0xFDFFFFFFFFFFFF80 <= (int(addr) & 0xFFFFFFFFFFFFFFFF) <= 0xFDFFFFFFFFFFFFFF
+    return int(addr) > int(subnet.broadcast_address) - 128
+
+
+def allocate6(spec, current, leases):
+    """IPv6 addresses of the interfaces on dual-stack networks (a network with ``subnet6``), in the order IPv4 uses:
+    fixed, then the lease, then the kernel's current address, then the lowest free one of the subnet6. Returns
+    ({(container, ifname): IPv6Address}, {network: {lease_key6: address}}). Every address is an
+    ipaddress.IPv6Address, so its textual form never matters."""
+    subnets = {n["name"]: ipaddress.IPv6Network(n["subnet6"]) for n in spec["networks"] if n.get("subnet6")}
+    if not subnets:
+        return {}, {}
+    taken = {name: {ipaddress.IPv6Address(n["gateway6"])} for name, n in
+             ((n["name"], n) for n in spec["networks"]) if name in subnets}
+    result, todo = {}, []
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            if itf["network"] not in subnets:
+                continue
+            if itf.get("ip6"):
+                result[(c["name"], itf["name"])] = ipaddress.IPv6Address(itf["ip6"])
+                taken[itf["network"]].add(result[(c["name"], itf["name"])])
+            else:
+                todo.append((c, itf))
+
+    def usable(net, addr):
+        return addr is not None and addr in subnets[net] and addr not in taken[net] and \
+            not _reserved6(addr, subnets[net])
+
+    def keep(c, itf, addr):
+        result[(c["name"], itf["name"])] = addr
+        taken[itf["network"]].add(addr)
+
+    rest = []
+    for c, itf in todo:
+        leased = leases.get(itf["network"], {}).get(lease_key6(c["name"], itf["name"]))
+        addr = ipaddress.IPv6Address(leased) if leased else None
+        if usable(itf["network"], addr):
+            keep(c, itf, addr)
+        else:
+            rest.append((c, itf))
+    rest2 = []
+    for c, itf in rest:
+        net = itf["network"]
+        link = endpoint_peer(current, itf["host_ifname"], c.get("netns") or c.get("docker"))[1]
+        found = None
+        for cidr in (link or {}).get("addresses6", []):
+            a, _sep, plen = cidr.partition("/")
+            if int(plen) == subnets[net].prefixlen and usable(net, ipaddress.IPv6Address(a)):
+                found = ipaddress.IPv6Address(a)
+                break
+        if found is not None:
+            keep(c, itf, found)
+        else:
+            rest2.append((c, itf))
+    cursors = {}
+    for c, itf in rest2:
+        net = itf["network"]
+        subnet = subnets[net]
+        start = cursors.get(net, int(subnet.network_address) + 1)
+        addr = None
+        for value in range(start, int(subnet.broadcast_address) + 1):
+            if usable(net, ipaddress.IPv6Address(value)):
+                addr = ipaddress.IPv6Address(value)
+                break
+        if addr is None:
+            raise ApplyError("networks.%s: no free IPv6 address left in %s on host %s for containers.%s interface %s"
+                             % (net, subnet, spec["host"], c["name"], itf["name"]))
+        cursors[net] = int(addr) + 1
+        keep(c, itf, addr)
+    new_leases = {}
+    for c in spec["containers"]:
+        for itf in c["interfaces"]:
+            if itf["network"] in subnets and not itf.get("ip6"):
+                new_leases.setdefault(itf["network"], {})[lease_key6(c["name"], itf["name"])] = \
+                    str(result[(c["name"], itf["name"])])
+    return result, new_leases

@@ -27,10 +27,12 @@ KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, netns, docker_network, h
 class Context(object):
     """What the kinds may need beyond the desired and current state of the host."""
 
-    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False, peers=None):
+    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False, peers=None,
+                 addresses6=None):
         self.spec = spec
         self.peers = peers or {}        # the other hosts' facts from prepare (kinds.dns: their addresses)
         self.addresses = addresses or {}
+        self.addresses6 = addresses6 or {}  # (container, ifname) -> IPv6Address on dual-stack networks
         self.adopt = adopt              # unmarked bridges that are netstitch's anyway (made by Docker for it)
         self.lingering = lingering      # veths of stopped Docker containers that the kernel is about to remove
         self.names = names or {}        # hosts-file entries {netns: [[ip, name]]} (links.resolve_links)
@@ -38,10 +40,12 @@ class Context(object):
 
 
 def desired_state(spec: Dict[str, Any], addresses: Dict[Tuple[str, str], Any],
-                  peers: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                  peers: Optional[Dict[str, Any]] = None,
+                  addresses6: Optional[Dict[Tuple[str, str], Any]] = None) -> Dict[str, Any]:
     """Resolve a host spec into the desired state of the host. ``addresses`` maps (container, ifname) to an
-    IPv4Address (from ipam.allocate); ``peers``: the other hosts' facts (prepare)."""
-    ctx = Context(spec, addresses, peers=peers)
+    IPv4Address (from ipam.allocate), ``addresses6`` to an IPv6Address (ipam.allocate6); ``peers``: the other
+    hosts' facts (prepare)."""
+    ctx = Context(spec, addresses, peers=peers, addresses6=addresses6)
     out = {"host": spec["host"]}
     for kind in KINDS:
         if kind.KEY:
@@ -100,9 +104,12 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     if plugin:
         extra = plugin_core.reserved(plugin, extra)
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
-    desired = desired_state(spec, addresses, peers)
+    addresses6, leases6 = ipam.allocate6(spec, current, leases)
+    for net, ls in leases6.items():
+        new_leases.setdefault(net, {}).update(ls)
+    desired = desired_state(spec, addresses, peers, addresses6)
     links, names, warnings = resolve_links(spec, addresses, peers)
-    ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers,
+    ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers, addresses6=addresses6,
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})

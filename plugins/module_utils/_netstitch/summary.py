@@ -17,10 +17,14 @@ def _of_desired(desired):
     out = {"bridges": {}, "endpoints": {}}
     for name, b in desired["bridges"].items():
         out["bridges"][name] = {"network": b["network"], "mtu": b["mtu"], "addresses": b["addresses"]}
+        if b.get("addresses6"):
+            out["bridges"][name]["addresses6"] = b["addresses6"]
     for hname, e in desired["endpoints"].items():
-        out["endpoints"]["%s/%s" % (e["container"], e["ifname"])] = {
+        ep = out["endpoints"]["%s/%s" % (e["container"], e["ifname"])] = {
             "network": e["network"], "host_ifname": hname, "address": e["address"], "mtu": e["mtu"],
             "mac": e["mac"], "default_route": e["gateway"]}
+        if e.get("address6"):
+            ep.update(address6=e["address6"], default_route6=e["gateway6"])
     out["namespaces"] = desired["netns"]
     return out
 
@@ -40,6 +44,8 @@ def _of_current(current):
         if l["kind"] == "bridge":
             out["bridges"][name] = {"network": words[1] if len(words) > 1 else None, "mtu": l["mtu"],
                                     "addresses": [a for a in l["addresses"] if ":" not in a]}
+            if l.get("addresses6"):
+                out["bridges"][name]["addresses6"] = l["addresses6"]
         elif l["kind"] == "veth" and len(words) >= 3:
             out["endpoints"]["%s/%s" % tuple(words[1].partition("/")[::2])] = _endpoint(name, l, words, peers)
     out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
@@ -54,11 +60,16 @@ def _endpoint(name, l, words, peers):
         ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
                    "mtu": peer["mtu"], "mac": peer["mac"],
                    "default_route": route.get("gateway") if route.get("dev") == pname else None})
+        if peer.get("addresses6"):
+            route6 = nstate.get("default_route6") or {}
+            ep.update(address6=peer["addresses6"][0],
+                      default_route6=route6.get("gateway") if route6.get("dev") == pname else None)
     return ep
 
 
 def endpoints(desired):
     """The endpoints of a desired state as the apply module returns them."""
-    return [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
-             "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
+    return [dict({"container": e["container"], "interface": e["ifname"], "network": e["network"],
+                  "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]},
+                 **({"address6": e["address6"]} if e.get("address6") else {}))
             for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]

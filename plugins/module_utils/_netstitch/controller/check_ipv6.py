@@ -30,9 +30,6 @@ _NOT_UNICAST = (
     (ipaddress.IPv6Network("::/64"), "unspecified and loopback"),
 )
 
-# Dual stack is checked fully; the hosts do not carry it yet (issue 15's next layer flips this)
-APPLIED = False
-
 
 def reserved_reason(addr, subnet):
     """Why ``addr`` (in ``subnet``) may be neither a gateway nor an interface's address, or None."""
@@ -202,12 +199,3 @@ class IPv6Checks(object):
             if count > free:
                 self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
                          "%d free" % (host, count, n.subnet6, max(free, 0)))
-
-    def not_applied_yet(self, nets):
-        """Dual stack is validated in full but not configured on the hosts yet: say so rather than ignore it."""
-        if APPLIED:
-            return
-        for name, n in sorted(nets.items()):
-            if n is not None and n.subnet6 is not None:
-                self.add("networks.%s.subnet6" % name, "valid, but netstitch does not configure IPv6 on hosts yet "
-                         "(dual stack is being built, issue 15): leave subnet6 and ip6 out for now")

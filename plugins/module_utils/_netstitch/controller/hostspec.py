@@ -115,6 +115,10 @@ def _network_spec(topo, net, host, fixed, macs):
         "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
         "isolated": net.isolated,
     }
+    if net.subnet6 is not None:
+        # keys that exist only on a dual-stack network: specs of other topologies stay as they were
+        out["subnet6"] = str(net.subnet6)
+        out["gateway6"] = str(net.gateway6)
     if net.dns:
         members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
                          key=lambda c: c.name)
@@ -142,6 +146,8 @@ def _interface_spec(i):
            "ip": str(i.ip) if i.ip is not None else None, "mac": i.mac, "default_route": i.default_route}
     if i.default_route_soft:
         out["default_route_soft"] = True    # a Docker container's implicit default: only while Docker gives none
+    if i.ip6 is not None:
+        out["ip6"] = str(i.ip6)             # canonical (RFC 5952); on a dual-stack network without it: allocated
     return out
 
 

@@ -3,6 +3,7 @@ actions. Every write goes through ``_write`` so the number of kernel writes is c
 themselves are made and decoded by the small client in ``rtnl`` (one socket per namespace)."""
 
 import errno
+import ipaddress
 import os
 import random
 import socket
@@ -35,6 +36,7 @@ def _link_view(l, names_by_index):
         "peer_index": l["link"],
         "group": l["group"],
         "addresses": [],
+        "addresses6": [],       # global IPv6 addresses (the kernel's link-local ones are not netstitch's)
     }
     if l.get("hairpin") is not None:    # a bridge port
         view["hairpin"] = l["hairpin"]
@@ -42,6 +44,11 @@ def _link_view(l, names_by_index):
         view["vxlan"] = l["vxlan"]
         view["fdb"] = []
     return view
+
+
+def _default(gateway):
+    """The default route's destination in the gateway's family."""
+    return "::/0" if ":" in gateway else "0.0.0.0/0"
 
 
 class Netlink(object):
@@ -93,9 +100,16 @@ class Netlink(object):
             v = by_index.get(index)
             if v is not None:
                 v["addresses"].append(addr)
+        for index, addr in s.addresses6():
+            v = by_index.get(index)
+            if v is not None:
+                # canonical text (RFC 5952, as the host spec has it): a spelling never makes a change
+                v["addresses6"].append(str(ipaddress.IPv6Interface(addr)))
         for v in links.values():
             if len(v["addresses"]) > 1:
                 v["addresses"].sort()
+            if len(v["addresses6"]) > 1:
+                v["addresses6"].sort()
         return links
 
     def _gateway_routes(self, s, names):
@@ -111,6 +125,13 @@ class Netlink(object):
             else:
                 other.append({"dst": "%s/%d" % (r["dst"], r["dst_len"]), "gateway": gw, "dev": dev})
         return default, other
+
+    def _default_route6(self, s, names):
+        """The IPv6 default route via a gateway of a container namespace's main table, or None."""
+        for r in s.routes4(family=socket.AF_INET6):
+            if r["gateway"] and r["dst_len"] == 0:
+                return {"gateway": str(ipaddress.IPv6Address(r["gateway"])), "dev": names.get(r["oif"])}
+        return None
 
     def _neighbours(self, s, names):
         out = []
@@ -159,6 +180,9 @@ class Netlink(object):
             default, routes = self._gateway_routes(s, names)
             out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
                                 "neighbours": self._neighbours(s, names)}
+            route6 = self._default_route6(s, names)
+            if route6 is not None:      # only then: the current state of an IPv4-only host reads as before
+                out["netns"][ns]["default_route6"] = route6
         for key in sysctls:
             out["sysctl"][key] = read_sysctl(key)
         return out
@@ -257,10 +281,12 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).addr, "del", self._idx(a["ns"], a["name"]), addr, int(plen))
 
     def _do_route_replace(self, a):
-        self._write(self.sock(a["ns"]).route, "replace", "0.0.0.0/0", a["gateway"], oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "replace", _default(a["gateway"]), a["gateway"],
+                    oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_del_default(self, a):
-        self._write(self.sock(a["ns"]).route, "del", "0.0.0.0/0", a["gateway"], oif=self._idx(a["ns"], a["dev"]))
+        self._write(self.sock(a["ns"]).route, "del", _default(a["gateway"]), a["gateway"],
+                    oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_add_ns(self, a):
         self._write(self.sock(a["ns"]).route, "replace", a["dst"], a["gateway"], oif=self._idx(a["ns"], a["dev"]))

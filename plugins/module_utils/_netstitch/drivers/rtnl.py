@@ -39,6 +39,8 @@ IFLA_BRPORT_MODE = 4         # a bridge port's hairpin mode (u8)
 VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFA_ADDRESS, IFA_LOCAL = 1, 2
+IFA_F_NODAD = 0x02          # an IPv6 address without duplicate address detection: usable at once, never tentative
+RT_SCOPE_UNIVERSE = 0       # a global address (not the kernel's link-local or host ones)
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 NDA_DST, NDA_LLADDR = 1, 2
 
@@ -95,6 +97,13 @@ def _mac(text):
 
 def _ip4(text):
     return socket.inet_aton(text)
+
+
+def _family(text):
+    """(address family, packed address) of an IPv4 or IPv6 address's text."""
+    if ":" in text:
+        return socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text)
+    return socket.AF_INET, socket.inet_aton(text)
 
 
 def _ifi(index=0, up=False, family=0):
@@ -258,19 +267,25 @@ class Socket(object):
 
     def addresses4(self):
         """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS)."""
+        return self._addresses(socket.AF_INET)
+
+    def addresses6(self):
+        """[(ifindex, "a:b::c/len")] of every global IPv6 address (not the kernel's link-local ones)."""
+        return self._addresses(socket.AF_INET6)
+
+    def _addresses(self, family):
         out = []
-        for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(socket.AF_INET, 0, 0, 0, 0)):
-            fields = _IFA.unpack_from(data, off)
-            plen, index = fields[1], fields[4]
+        for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(family, 0, 0, 0, 0)):
+            _family_, plen, _flags, scope, index = _IFA.unpack_from(data, off)
             a = _attrs(data, off + 8, end)
-            if IFA_ADDRESS in a:
+            if IFA_ADDRESS in a and (family == socket.AF_INET or scope == RT_SCOPE_UNIVERSE):
                 out.append((index, "%s/%d" % (_ip(data, a[IFA_ADDRESS]), plen)))
         return out
 
-    def routes4(self, table=RT_TABLE_MAIN):
-        """[{"dst", "dst_len", "gateway", "oif", "proto"}] of the IPv4 routes of one table."""
+    def routes4(self, table=RT_TABLE_MAIN, family=socket.AF_INET):
+        """[{"dst", "dst_len", "gateway", "oif", "proto"}] of the IPv4 (or ``family``'s) routes of one table."""
         out = []
-        body = _RTM.pack(socket.AF_INET, 0, 0, 0, table, 0, 0, 0, 0)
+        body = _RTM.pack(family, 0, 0, 0, table, 0, 0, 0, 0)
         for data, off, end in self.dump(RTM_GETROUTE, body):
             fields = _RTM.unpack_from(data, off)
             dst_len, rtable, proto = fields[1], fields[4], fields[5]
@@ -359,25 +374,31 @@ class Socket(object):
             self.request(RTM_DELLINK, 0, _ifi(index))
 
     def addr(self, cmd, index, address, prefixlen):
-        a = _ip4(address)
-        body = _IFA.pack(socket.AF_INET, prefixlen, 0, 0, index) + _nla(IFA_ADDRESS, a) + _nla(IFA_LOCAL, a)
+        """An IPv4 address, or an IPv6 one (nodad: given out by netstitch, usable at once, never tentative)."""
+        family, a = _family(address)
+        if family == socket.AF_INET6:
+            body = _IFA.pack(family, prefixlen, IFA_F_NODAD, 0, index) + _nla(IFA_ADDRESS, a)
+        else:
+            body = _IFA.pack(socket.AF_INET, prefixlen, 0, 0, index) + _nla(IFA_ADDRESS, a) + _nla(IFA_LOCAL, a)
         if cmd == "add":
             self.request(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
         else:
             self.request(RTM_DELADDR, 0, body)
 
     def route(self, cmd, dst, gateway, oif=None, proto=RTPROT_STATIC):
-        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route)."""
+        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route; "::/0" and an IPv6
+        gateway for IPv6)."""
         net, _slash, plen = dst.partition("/")
-        plen = int(plen or 32)
-        attrs = (_nla(RTA_DST, _ip4(net)) if plen else b"") + _nla(RTA_GATEWAY, _ip4(gateway))
+        family, gw = _family(gateway)
+        plen = int(plen or (128 if family == socket.AF_INET6 else 32))
+        attrs = (_nla(RTA_DST, _family(net)[1]) if plen else b"") + _nla(RTA_GATEWAY, gw)
         if oif is not None:
             attrs += _u32(RTA_OIF, oif)
         if cmd == "del":
-            hdr = _RTM.pack(socket.AF_INET, plen, 0, 0, RT_TABLE_MAIN, proto if proto != RTPROT_STATIC else 0, 0, 0, 0)
+            hdr = _RTM.pack(family, plen, 0, 0, RT_TABLE_MAIN, proto if proto != RTPROT_STATIC else 0, 0, 0, 0)
             self.request(RTM_DELROUTE, 0, hdr + attrs)
         else:
-            hdr = _RTM.pack(socket.AF_INET, plen, 0, 0, RT_TABLE_MAIN, proto, 0, RTN_UNICAST, 0)
+            hdr = _RTM.pack(family, plen, 0, 0, RT_TABLE_MAIN, proto, 0, RTN_UNICAST, 0)
             self.request(RTM_NEWROUTE, NLM_F_CREATE | (NLM_F_REPLACE if cmd == "replace" else NLM_F_EXCL), hdr + attrs)
 
     def fdb(self, cmd, ifindex, lladdr, dst):

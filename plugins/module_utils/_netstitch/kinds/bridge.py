@@ -24,6 +24,11 @@ def desired(ctx):
             "mac": n["bridge_mac"],
             "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
         }
+        if n.get("subnet6"):
+            # dual stack: the IPv6 gateway too, added without duplicate address detection (nodad: netstitch gave
+            # the address out, and a tentative address would not answer at once)
+            plen6 = ipaddress.IPv6Network(n["subnet6"]).prefixlen
+            bridges[n["bridge"]]["addresses6"] = ["%s/%d" % (n["gateway6"], plen6)]
         if n["name"] in loopback:
             # a port published on 127.0.0.1: the host's own connection to it is routed out of this bridge with a
             # loopback source, which the kernel allows only with route_localnet on the bridge (kinds.nft guards it)
@@ -73,6 +78,7 @@ def diff(desired_state, current, out, ctx):
             if a not in have["addresses"]:
                 out.add("bridges", act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name,
                                        address=a))
+        _addresses6(name, want.get("addresses6", []), have.get("addresses6", []), out)
         if not have["up"]:
             out.add("bridges", act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
         localnet = bool(want.get("route_localnet"))
@@ -83,6 +89,19 @@ def diff(desired_state, current, out, ctx):
         if marks.owned(link) and link.get("kind") == "bridge" and name not in desired_state["bridges"]:
             out.add("post", act("link_del", "remove bridge %s (%s)" % (name, marks.alias_text(link)), ns=None,
                                 name=name))
+
+
+def _addresses6(name, want, have, out):
+    """The bridge's global IPv6 addresses (the kernel's link-local one is not read): canonical text on both sides
+    (hostspec and the driver), so a spelling never makes a change."""
+    for a in sorted(have):
+        if a not in want:
+            out.add("bridges", act("addr_del", "remove address %s from bridge %s" % (a, name), ns=None, name=name,
+                                   address=a))
+    for a in want:
+        if a not in have:
+            out.add("bridges", act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name,
+                                   address=a))
 
 
 def _changes(name, want, have, out):

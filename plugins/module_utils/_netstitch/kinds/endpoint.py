@@ -26,6 +26,8 @@ def desired(ctx):
         ns = c.get("netns") or c["docker"]
         for itf in c["interfaces"]:
             e = endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
+            if nets[itf["network"]].get("subnet6"):
+                _dual_stack(e, itf, nets[itf["network"]], ctx.addresses6[(c["name"], itf["name"])])
             if (c["name"], itf["name"]) in hairpin:
                 e["hairpin"] = True
     return endpoints
@@ -55,6 +57,13 @@ def _endpoint(c, ns, itf, n, addresses):
         # on a shared overlay every host's bridge holds the gateway address: pin the local one
         "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") else None,
     }
+
+
+def _dual_stack(e, itf, n, address6):
+    """The IPv6 half of an endpoint on a dual-stack network: its address (canonical text) and, with the default
+    route, the IPv6 default route via the network's gateway6."""
+    e["address6"] = "%s/%d" % (address6, ipaddress.IPv6Network(n["subnet6"]).prefixlen)
+    e["gateway6"] = n["gateway6"] if itf["default_route"] else None
 
 
 def diff(desired_state, current, out, ctx):
@@ -108,7 +117,9 @@ def _one(hname, want, desired_state, current, links, known_ns, out):
             out.add("veths", act("link_set", "set %s on veth %s" % (fmt_changes(changes), hname), ns=None,
                                  name=hname, changes=changes))
     flushed = _container_end(want, peer, out)
+    _container_end6(want, peer, out)
     if _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
+        _default_route6(want, ns_state, peer_name, out)
         _routes_and_neighbours(want, ns_state, peer_name, flushed, out)
 
 
@@ -134,6 +145,34 @@ def _container_end(want, peer, out):
         out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns,
                                   name=ifn, address=want["address"]))
     return bool(v4(peer["addresses"])) and want["address"] not in peer["addresses"]
+
+
+def _container_end6(want, peer, out):
+    """The container end's global IPv6 address (the kernel's link-local one is not read): the one wanted, no
+    other."""
+    ns, ifn = want["netns"], want["ifname"]
+    have = peer.get("addresses6", [])
+    for a in sorted(have):
+        if a != want.get("address6"):
+            out.add("containers", act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn,
+                                      address=a))
+    if want.get("address6") and want["address6"] not in have:
+        out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address6"], ifn, ns), ns=ns,
+                                  name=ifn, address=want["address6"]))
+
+
+def _default_route6(want, ns_state, peer_name, out):
+    """The namespace's IPv6 default route: via the gateway6 of the interface carrying the default route. A foreign
+    one was already refused with the IPv4 default route (one interface carries both)."""
+    ns, ifn = want["netns"], want["ifname"]
+    route = (ns_state or {}).get("default_route6")
+    if want.get("gateway6"):
+        if route != {"gateway": want["gateway6"], "dev": ifn}:
+            out.add("containers", act("route_replace", "route default via %s dev %s in %s"
+                                      % (want["gateway6"], ifn, ns), ns=ns, dev=ifn, gateway=want["gateway6"]))
+    elif route is not None and route.get("dev") == ifn and peer_name:
+        out.add("containers", act("route_del_default", "remove default route via %s dev %s in %s" % (
+            route["gateway"], ifn, ns), ns=ns, dev=ifn, gateway=route["gateway"]))
 
 
 def _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
