@@ -32,6 +32,11 @@ def _ip6(env, ns, *args):
     return env.ip("-6", *args, ns=ns)
 
 
+def _sysctl(env, key):
+    """A sysctl of the lab host's namespace (/proc/sys/net is the reader's network namespace's)."""
+    return nsexec(env.hostns, "cat", "/proc/sys/" + key).stdout.strip()
+
+
 def test_dual_stack_on_one_host(env):
     res = env.apply(_dual(env))
     assert res["changed"]
@@ -48,6 +53,10 @@ def test_dual_stack_on_one_host(env):
         route = _ip6(env, env.ns(c), "route", "show", "default")
         assert route.split()[:5] == ["default", "via", "2001:db8:77:1::1", "dev", "eth0"], route
     assert _ip6(env, env.ns("api"), "route", "show", "default").strip() == ""
+    # IPv6 forwarding on the dual-stack bridge only (per interface), not on the IPv4-only one nor host-wide
+    assert _sysctl(env, "net/ipv6/conf/nsbr-front/force_forwarding") == "1"
+    assert _sysctl(env, "net/ipv6/conf/nsbr-back/force_forwarding") == "0"
+    assert _sysctl(env, "net/ipv6/conf/all/forwarding") == "0"
     # packets: container to container and to the gateway, over IPv6
     assert ping6(env.ns("web"), "2001:db8:77:1::2")
     assert ping6(env.ns("web2"), "2001:db8:77:1::a")
@@ -96,3 +105,24 @@ def test_subnet6_removed_takes_the_ipv6_half_away(env):
         assert _ip6(env, env.ns(c), "addr", "show", "dev", "eth0", "scope", "global").strip() == ""
         assert _ip6(env, env.ns(c), "route", "show", "default").strip() == ""
     assert_noop(env.apply(topo))
+
+
+def test_networks_stay_apart_over_ipv6_as_over_ipv4(env):
+    """Two dual-stack networks on one host: a container reaches the other network's container over neither family
+    (the inet table's rules match interfaces, not a family), although its default routes lead there and the bridges
+    forward IPv6."""
+    topo = _dual(env)
+    topo["networks"]["side"] = {"subnet": "10.77.3.0/24", "subnet6": "2001:db8:77:3::/64"}
+    topo["containers"]["db"] = {"host": env.HOST, "netns": env.ns("db"),
+                                "interfaces": [{"network": "side", "ip": "10.77.3.5", "ip6": "2001:db8:77:3::5"}]}
+    env.apply(topo)
+    assert ping6(env.ns("db"), "2001:db8:77:3::1") and ping6(env.ns("web"), "2001:db8:77:1::1")
+    route = nsexec(env.ns("web"), "ip", "-6", "route", "get", "2001:db8:77:3::5").stdout
+    assert "via 2001:db8:77:1::1" in route, route
+    assert not ping6(env.ns("web"), "2001:db8:77:3::5", timeout=0.5)
+    assert not ping6(env.ns("db"), "2001:db8:77:1::a", timeout=0.5)
+    assert nsexec(env.ns("web"), "ping", "-n", "-q", "-c", "1", "-W", "0.5", "10.77.3.5", check=False).returncode != 0
+    # the control: without netstitch's table (this test's own host namespace) the same packets pass, so the bridges
+    # do forward IPv6 and it is the rules that keep the networks apart
+    nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
+    assert ping6(env.ns("web"), "2001:db8:77:3::5")

@@ -136,6 +136,7 @@ def _bridge(name, ctx, side):
             return None, None
         return "bridge %s (network %s)" % (name, b["network"]), _words(
             [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])),
+             ("address6", ", ".join(b.get("addresses6", []))), ("ipv6 forwarding", "on" if b.get("forwarding6") else None),
              ("route_localnet", "on" if b.get("route_localnet") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(name)
     if l is None:
@@ -144,6 +145,7 @@ def _bridge(name, ctx, side):
     net = words[1] if len(words) > 1 else "?"
     return "bridge %s (network %s)" % (name, net), _words(
         [("mtu", l["mtu"]), ("mac", l.get("mac")), ("address", ", ".join(a for a in l["addresses"] if ":" not in a)),
+         ("address6", ", ".join(l.get("addresses6", []))), ("ipv6 forwarding", "on" if l.get("forwarding6") else None),
          ("route_localnet", "on" if l.get("route_localnet") else None), ("state", "up" if l["up"] else "down")])
 
 
@@ -153,9 +155,10 @@ def _endpoint(hname, ctx, side):
         if e is None:
             return None, None
         route = "default via %s" % e["gateway"] if e["gateway"] else None
+        route6 = "default via %s" % e["gateway6"] if e.get("gateway6") else None
         return "endpoint %s/%s (network %s)" % (e["container"], e["ifname"], e["network"]), _words([
-            ("address", e["address"]), ("mac", e["mac"]), ("mtu", e["mtu"]), ("host end", hname),
-            ("bridge", e["bridge"]), ("route", route),
+            ("address", e["address"]), ("address6", e.get("address6")), ("mac", e["mac"]), ("mtu", e["mtu"]),
+            ("host end", hname), ("bridge", e["bridge"]), ("route", route), ("route6", route6),
             ("routes", ", ".join("%s via %s" % tuple(r) for r in e.get("routes", []))),
             ("pinned gateway", "%s at %s" % tuple(e["gateway_neigh"]) if e.get("gateway_neigh") else None),
             ("hairpin", "on" if e.get("hairpin") else None), ("state", "up")])
@@ -170,12 +173,15 @@ def _endpoint(hname, ctx, side):
         return label, _words(attrs) + ["container end missing"]
     ns, pname, peer, nstate = hit
     route = (nstate or {}).get("default_route") or {}
+    route6 = (nstate or {}).get("default_route6") or {}
     routes = [r for r in (nstate or {}).get("routes", []) if r["dev"] == pname]
     pins = [n for n in (nstate or {}).get("neighbours", []) if n["dev"] == pname]
     return label, _words([
-        ("address", ", ".join(a for a in peer["addresses"] if ":" not in a)), ("mac", peer.get("mac")),
+        ("address", ", ".join(a for a in peer["addresses"] if ":" not in a)),
+        ("address6", ", ".join(peer.get("addresses6", []))), ("mac", peer.get("mac")),
         ("mtu", peer["mtu"])] + attrs + [
         ("route", "default via %s" % route["gateway"] if route.get("dev") == pname else None),
+        ("route6", "default via %s" % route6["gateway"] if route6.get("dev") == pname else None),
         ("routes", ", ".join("%s via %s" % (r["dst"], r["gateway"]) for r in routes)),
         ("pinned gateway", ", ".join("%s at %s" % (n["ip"], n["mac"]) for n in pins)),
         ("hairpin", "on" if l.get("hairpin") else None),

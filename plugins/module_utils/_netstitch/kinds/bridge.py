@@ -5,6 +5,7 @@ import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, v4
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import sysctl
 
 
 KEY = "bridges"
@@ -29,6 +30,9 @@ def desired(ctx):
             # the address out, and a tentative address would not answer at once)
             plen6 = ipaddress.IPv6Network(n["subnet6"]).prefixlen
             bridges[n["bridge"]]["addresses6"] = ["%s/%d" % (n["gateway6"], plen6)]
+            if not n["internal"]:
+                # IPv6 forwarding of what the containers send, on this bridge only (never the host-wide switch)
+                bridges[n["bridge"]]["forwarding6"] = True
         if n["name"] in loopback:
             # a port published on 127.0.0.1: the host's own connection to it is routed out of this bridge with a
             # loopback source, which the kernel allows only with route_localnet on the bridge (kinds.nft guards it)
@@ -50,6 +54,13 @@ def loopback_networks(spec):
 def route_localnet_key(bridge):
     """The sysctl of a bridge's route_localnet, as a path under /proc/sys (a bridge name may hold a dot)."""
     return "net/ipv4/conf/%s/route_localnet" % bridge
+
+
+def forwarding6_key(bridge):
+    """The sysctl that forwards IPv6 received on one interface (force_forwarding, Linux 6.17 and later) while the
+    host-wide switch (net.ipv6.conf.all.forwarding, which also changes how every interface takes router
+    advertisements) stays as it is."""
+    return "net/ipv6/conf/%s/force_forwarding" % bridge
 
 
 def diff(desired_state, current, out, ctx):
@@ -85,6 +96,11 @@ def diff(desired_state, current, out, ctx):
         if bool(have.get("route_localnet")) != localnet:
             out.add("bridges", act("sysctl_set", "set route_localnet = %d on bridge %s" % (localnet, name),
                                    key=route_localnet_key(name), value="1" if localnet else "0", bridge=name))
+        forwarding6 = bool(want.get("forwarding6"))
+        # a kernel without per-interface IPv6 forwarding (before 6.17): nothing to set (README, IPv6)
+        if sysctl.forwarding6_per_interface(current) and bool(have.get("forwarding6")) != forwarding6:
+            out.add("bridges", act("sysctl_set", "set IPv6 forwarding = %d on bridge %s" % (forwarding6, name),
+                                   key=forwarding6_key(name), value="1" if forwarding6 else "0", bridge=name))
     for name, link in sorted(links.items()):
         if marks.owned(link) and link.get("kind") == "bridge" and name not in desired_state["bridges"]:
             out.add("post", act("link_del", "remove bridge %s (%s)" % (name, marks.alias_text(link)), ns=None,

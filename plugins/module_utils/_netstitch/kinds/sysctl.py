@@ -6,7 +6,9 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 
 SYSCTL_FORWARD = "net.ipv4.ip_forward"
 SYSCTL_BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"   # read only: whether bridged traffic passes the inet hooks
-READ = (SYSCTL_FORWARD, SYSCTL_BRIDGE_NF)
+# read only: whether the kernel forwards IPv6 per interface (Linux 6.17 and later; kinds.bridge sets it per bridge)
+SYSCTL_FORCE_FORWARDING6 = "net.ipv6.conf.default.force_forwarding"
+READ = (SYSCTL_FORWARD, SYSCTL_BRIDGE_NF, SYSCTL_FORCE_FORWARDING6)
 
 
 KEY = "sysctl"
@@ -16,6 +18,11 @@ def desired(ctx):
     spec = ctx.spec
     forward = any(not n["internal"] for n in spec["networks"])
     return {SYSCTL_FORWARD: "1"} if forward else {}
+
+
+def forwarding6_per_interface(current):
+    """Whether the kernel has per-interface IPv6 forwarding (the sysctl exists)."""
+    return (current.get("sysctl") or {}).get(SYSCTL_FORCE_FORWARDING6) is not None
 
 
 def bridge_nf(current):
