@@ -471,4 +471,32 @@ def inv_ports_noop(got):
     _quiet(got)
 
 
+def inv_dual_stack_from_empty(got):
+    """Both families on the dual-stack bridges and container ends, in canonical text; the IPv6 default route with
+    the IPv4 one; IPv6 forwarding on the forwarded network's bridge only; IPv6 leases beside the IPv4 ones."""
+    _clean(got)
+    adds = {(a["ns"], a["name"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"}
+    assert {(None, "nsbr-front", "2001:db8:50::1/64"), (None, "nsbr-vault", "2001:db8:51::7e/120"),
+            ("web", "eth0", "2001:db8:50::a/64"), ("web2", "eth0", "2001:db8:50::2/64"),
+            ("web", "eth1", "2001:db8:51::1/120")} < adds
+    routes = sorted((a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace")
+    assert routes == [("web", "10.50.0.1"), ("web", "2001:db8:50::1"), ("web2", "10.50.0.1"),
+                      ("web2", "2001:db8:50::1")]
+    assert [a["key"] for a in got["actions"] if a["op"] == "sysctl_set" and a.get("bridge")] == \
+        ["net/ipv6/conf/nsbr-front/force_forwarding"]
+    assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
+    assert got["view"]["endpoints"]["web/eth0"]["address6"] == "2001:db8:50::a/64"
+
+
+def inv_dual_stack_drift(got):
+    """Only the IPv6 drift is repaired (nothing of IPv4, no nft change); the lease written in another form is the
+    same address, so web2 keeps it."""
+    _clean(got)
+    assert got["nft"] == []
+    assert [(a["op"], a.get("address") or a.get("gateway") or a.get("value")) for a in got["actions"]] == [
+        ("sysctl_set", "1"), ("addr_del", "2001:db8:51::5/120"), ("addr_add", "2001:db8:51::7e/120"),
+        ("route_replace", "2001:db8:50::1"), ("addr_del", "2001:db8:50::99/64")]
+    assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

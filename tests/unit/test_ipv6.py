@@ -121,3 +121,23 @@ def test_ipv4_only_topologies_are_unchanged():
     topo = validate.load(copy.deepcopy(BASE))
     assert all(n.subnet6 is None and n.gateway6 is None for n in topo.networks.values())
     assert all(i.ip6 is None for c in topo.containers.values() for i in c.interfaces)
+
+
+def test_the_diff_shows_ipv6_in_topology_words():
+    """describe (--diff, plan, status) names the IPv6 half of a drifted endpoint and bridge, before and after."""
+    import os
+
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
+
+    from .test_host_golden import GOLDEN, _current, _optional, read_yaml
+    d = os.path.join(GOLDEN, "dual_stack_drift")
+    res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), _optional(d, "leases.yml"))
+    changes = {c["name"]: c for c in res.changes}
+    assert "other" not in {c["kind"] for c in res.changes}
+    web2 = changes["endpoint web2/eth0 (network front)"]
+    assert "address6 2001:db8:50::2/64, 2001:db8:50::99/64" in web2["before"]
+    assert "address6 2001:db8:50::2/64" in web2["after"]
+    web = changes["endpoint web/eth0 (network front)"]
+    assert not any(w.startswith("route6") for w in web["before"]) and "route6 default via 2001:db8:50::1" in web["after"]
+    front = changes["bridge nsbr-front (network front)"]
+    assert "ipv6 forwarding on" in front["after"] and "ipv6 forwarding on" not in front["before"]
