@@ -100,9 +100,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'the same); the subnet-router anycast '
                                                                           "address (the subnet's first) and the "
                                                                           'reserved anycast addresses at its top (RFC '
-                                                                          '2526) are never used. Not yet on overlays, '
-                                                                          'Docker networks or with published ports on '
-                                                                          'IPv6 host addresses.',
+                                                                          '2526) are never used. Each container on '
+                                                                          'the network gets an IPv6 address too (ip6, '
+                                                                          'or allocated and leased like IPv4; without '
+                                                                          'duplicate address detection), the bridge '
+                                                                          'the gateway6, the interface carrying the '
+                                                                          'default route an IPv6 default route via '
+                                                                          'gateway6; a network that is not internal '
+                                                                          'has IPv6 forwarded on its bridge only '
+                                                                          '(force_forwarding, Linux 6.17 and later). '
+                                                                          'Outbound IPv6 is not masqueraded (routed). '
+                                                                          'Not yet on overlays, isolated networks, '
+                                                                          'networks offered to Docker, or with '
+                                                                          'published ports on IPv6 host addresses.',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '

@@ -167,6 +167,8 @@ def _default_route6(want, ns_state, peer_name, out):
     ns, ifn = want["netns"], want["ifname"]
     route = (ns_state or {}).get("default_route6")
     if want.get("gateway6"):
+        if want.get("gateway_soft") and route is not None and route.get("dev") != ifn:
+            return      # the implicit default of a Docker container yields to Docker's own IPv6 default route
         if route != {"gateway": want["gateway6"], "dev": ifn}:
             out.add("containers", act("route_replace", "route default via %s dev %s in %s"
                                       % (want["gateway6"], ifn, ns), ns=ns, dev=ifn, gateway=want["gateway6"]))
