@@ -3,8 +3,10 @@ IPv6 addresses on the containers (fixed and allocated, leased, nodad), the IPv6 
 addresses written differently changes nothing and writes nothing."""
 
 import copy
+import json
+import os
 
-from nskit import assert_noop, endpoints, nsexec
+from nskit import assert_noop, endpoints, nsexec, run
 
 
 def _dual(env):
@@ -126,3 +128,56 @@ def test_networks_stay_apart_over_ipv6_as_over_ipv4(env):
     # do forward IPv6 and it is the rules that keep the networks apart
     nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
     assert ping6(env.ns("web"), "2001:db8:77:3::5")
+
+
+def _model6(env, namespaces):
+    """Both families as a converged host must hold them: test_crash's model (links, IPv4 addresses and routes, nft,
+    names) plus, per namespace, the global IPv6 addresses, the IPv6 default route and the bridges' IPv6 forwarding."""
+    from test_crash import model
+    out = model(env, namespaces)
+    for ns in [env.hostns] + sorted(namespaces):
+        if out.get(ns) is None:
+            continue
+        addrs = sorted("%s %s/%d" % (d["ifname"], a["local"], a["prefixlen"])
+                       for d in json.loads(run("ip", "-n", ns, "-6", "-j", "addr", "show", "scope", "global").stdout)
+                       for a in d.get("addr_info", []) if a.get("local"))
+        out[ns]["v6"] = {"addresses": addrs,
+                         "default": run("ip", "-n", ns, "-6", "route", "show", "default").stdout.split()[:5]}
+    out["forwarding6"] = {br: _sysctl(env, "net/ipv6/conf/%s/force_forwarding" % br) for br in ("nsbr-front",)
+                          if env.link(br)}
+    return out
+
+
+def test_a_kill_at_any_write_point_of_a_dual_stack_apply_or_prune_is_repaired(env):
+    """The crash test's method (tests/integration/test_crash.py) over the IPv6 writes: from an IPv4-only network,
+    an apply that makes it dual stack (and adds a container) is killed at each of its write points, rerun, and must
+    converge to what a clean run makes, with a no-op after it, and the containers' addresses of a clean run (an
+    address added before the kill is adopted, not renumbered); the same for the prune back to IPv4 only."""
+    from test_crash import points
+    a = _dual(env)
+    del a["networks"]["front"]["subnet6"]
+    del a["containers"]["web"]["interfaces"][0]["ip6"]
+    b = _dual(env)
+    b["containers"]["web3"] = {"host": env.HOST, "netns": env.ns("web3"), "interfaces": [{"network": "front"}]}
+    namespaces = [env.ns(c) for c in ("web", "web2", "api", "web3")]
+    env.apply(b)
+    want_b = _model6(env, namespaces)
+    assert want_b[env.ns("web2")]["v6"]["addresses"] == ["eth0 2001:db8:77:1::2/64"]
+    env.apply(a)
+    want_a = _model6(env, namespaces)
+    assert want_a[env.ns("web2")]["v6"]["addresses"] == []
+    for start, target, want, tag in ((a, b, want_b, "dual"), (b, a, want_a, "back")):
+        env.apply(start)
+        names = points(env, target, os.path.join(os.path.dirname(env.state_dir), "points-%s" % tag))
+        env.apply(start)     # counting the points applied the target for real
+        assert any(p.startswith("netlink addr") for p in names) and any(p.startswith("sysctl") for p in names)
+        for n, what in enumerate(names, 1):
+            where = "%s: killed at write point %d/%d (%s)" % (tag, n, len(names), what)
+            assert env.call("apply", target, fork=True, fault="kill:%d" % n) == {"signal": 9}, where
+            env.apply(target)
+            assert_noop(env.apply(target))
+            got = _model6(env, namespaces)
+            assert got == want, "%s: differs from a clean run:\n%s" % (where, json.dumps(
+                {k: (want.get(k), got.get(k)) for k in set(want) | set(got) if want.get(k) != got.get(k)},
+                default=str)[:3000])
+            env.apply(start)

@@ -180,9 +180,9 @@ class Netlink(object):
             default, routes = self._gateway_routes(s, names)
             out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
                                 "neighbours": self._neighbours(s, names)}
-            # an IPv6 default route via a gateway needs an IPv6 address on the link: without one (an IPv4-only
-            # container, the usual case), no dump of the IPv6 routes (the larger table: local and multicast too)
-            route6 = self._default_route6(s, names) if any(l["addresses6"] for l in nlinks.values()) else None
+            # read even where the namespace has no IPv6 address: the kernel keeps a route via a gateway when the
+            # address goes (a run killed between the two removals, or an address removed by hand)
+            route6 = self._default_route6(s, names)
             if route6 is not None:      # only then: the current state of an IPv4-only host reads as before
                 out["netns"][ns]["default_route6"] = route6
         for key in sysctls:
