@@ -181,3 +181,32 @@ def test_a_kill_at_any_write_point_of_a_dual_stack_apply_or_prune_is_repaired(en
                 {k: (want.get(k), got.get(k)) for k in set(want) | set(got) if want.get(k) != got.get(k)},
                 default=str)[:3000])
             env.apply(start)
+
+
+def test_a_failure_at_any_action_index_rolls_a_dual_stack_change_back_byte_for_byte(env):
+    """test_crash's rollback test over the IPv6 actions, both ways: making a network dual stack, and taking it back
+    to IPv4 only, fail at each action index (then at the nft transaction and the verification); the host is then
+    byte-identical to its last successful apply (ip -d link/addr, routes of both families, nft, the state file)."""
+    from test_crash import _diff, snapshot
+    a = _dual(env)
+    del a["networks"]["front"]["subnet6"]
+    del a["containers"]["web"]["interfaces"][0]["ip6"]
+    b = _dual(env)
+    namespaces = [env.ns(c) for c in ("web", "web2", "api")]
+    for start, target in ((a, b), (b, a)):
+        env.apply(start)
+        before = snapshot(env, namespaces)
+        planned = env.apply(target, check=True)["actions"]
+        assert any(":" in t for t in planned), planned       # IPv6 actions among them
+        index = 0
+        while True:
+            r = env.call("apply", target, ok=None, fault_action=index)
+            if r["ok"]:
+                break
+            assert r["type"] == "ApplyError" and "rolled back to the last successful apply" in r["error"], r
+            after = snapshot(env, namespaces)
+            assert after == before, "failure at action %d: not rolled back:\n%s" % (index, _diff(before, after))
+            index += 1
+        # every action, the nft transaction when there is one (IPv6 alone changes no rule), the verification
+        assert index in (len(planned) + 1, len(planned) + 2), (index, planned)
+        assert_noop(env.apply(target))
