@@ -141,3 +141,34 @@ def test_the_diff_shows_ipv6_in_topology_words():
     assert not any(w.startswith("route6") for w in web["before"]) and "route6 default via 2001:db8:50::1" in web["after"]
     front = changes["bridge nsbr-front (network front)"]
     assert "ipv6 forwarding on" in front["after"] and "ipv6 forwarding on" not in front["before"]
+
+
+def test_the_host_spec_carries_ipv6_in_canonical_form_and_passes_its_schema():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    data = dual("2001:0DB8:10::/64", gateway6="2001:db8:10:0::FE")
+    data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:DB8:10::A"
+    spec = hostspec.host_specs(validate.load(data))["h1"]
+    front = [n for n in spec["networks"] if n["name"] == "front"][0]
+    assert (front["subnet6"], front["gateway6"]) == ("2001:db8:10::/64", "2001:db8:10::fe")
+    web = [c for c in spec["containers"] if c["name"] == "web"][0]
+    assert web["interfaces"][0]["ip6"] == "2001:db8:10::a" and "ip6" not in web["interfaces"][1]
+    back = [n for n in spec["networks"] if n["name"] == "back"][0]
+    assert "subnet6" not in back and "gateway6" not in back        # an IPv4-only network's spec is as before
+    assert hostspec.spec_problems(spec) == []
+    bad = copy.deepcopy(spec)
+    bad["networks"][0]["subnet6"] = "2001:DB8::/64"                # not canonical: the schema refuses it
+    assert hostspec.spec_problems(bad)
+
+
+def test_the_current_state_summary_shows_ipv6():
+    """info's view of a host (summary of the current state): the bridge's and the endpoint's IPv6 half."""
+    import os
+
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import summary
+
+    from .test_host_golden import GOLDEN, _current
+    view = summary.view(current=_current(os.path.join(GOLDEN, "dual_stack_drift")))
+    assert view["bridges"]["nsbr-front"]["addresses6"] == ["2001:db8:50::1/64"]
+    web2 = view["endpoints"]["web2/eth0"]
+    assert web2["address6"] == "2001:db8:50::2/64" and web2["default_route6"] == "2001:db8:50::1"
+    assert view["endpoints"]["web/eth0"]["default_route6"] is None          # the drifted-away route
