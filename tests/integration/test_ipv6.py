@@ -231,3 +231,58 @@ def test_internal_holds_for_ipv6(env):
     assert not ping6(env.ns("db"), "2001:db8:77:1::a", timeout=0.5)
     nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
     assert ping6(env.ns("db"), "2001:db8:77:1::a")       # the control: without the rules the packets pass
+
+
+_LISTEN6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
+print("ready", flush=True)
+c, peer = s.accept(); print("peer %s" % peer[0], flush=True); c.close()
+"""
+_CONNECT6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.settimeout(3); s.connect((sys.argv[1], int(sys.argv[2]))); s.close()
+"""
+UPLINK6, OUTSIDE6 = "2001:db8:ff::%d", "2001:db8:ff::fe"
+
+
+def _source_seen_outside(env, lab, src_ns):
+    """The source address a TCP connection from ``src_ns`` to the outside router's IPv6 address arrives with."""
+    import subprocess
+    from nskit import SYS_PY
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % lab.out, "--", SYS_PY, "-c", _LISTEN6, OUTSIDE6, "8066",
+                          "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    nsexec(src_ns, SYS_PY, "-c", _CONNECT6, OUTSIDE6, "8066")
+    line = p.stdout.readline()
+    p.wait(timeout=10)
+    return line.split()[1]
+
+
+def test_outbound_ipv6_is_routed_by_default_and_masqueraded_when_asked(env, lab):
+    """IPv6 to the outside: routed by default (the outside sees the container's own address and routes the subnet6
+    back to the host), NAT66 with masquerade6 (it sees the host's uplink address and needs no route). The host's
+    uplink forwards IPv6 here because this test says so (force_forwarding on the lab host's eth0): netstitch forwards
+    only on its bridges. The outside router's IPv6 address and route are this test's and go at its end."""
+    k = int(env.underlay.rsplit(".", 1)[1])
+    host6 = UPLINK6 % k
+    try:
+        nsexec(lab.out, "ip", "-6", "addr", "add", OUTSIDE6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "ip", "-6", "addr", "add", host6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "ip", "-6", "route", "add", "default", "via", OUTSIDE6)
+        nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.eth0.force_forwarding=1")
+        topo = _dual(env)
+        env.apply(topo)
+        assert not ping6(env.ns("web"), OUTSIDE6, timeout=0.5)      # routed: the outside has no way back yet
+        nsexec(lab.out, "ip", "-6", "route", "add", "2001:db8:77:1::/64", "via", host6)
+        assert _source_seen_outside(env, lab, env.ns("web")) == "2001:db8:77:1::a"
+        nsexec(lab.out, "ip", "-6", "route", "del", "2001:db8:77:1::/64", "via", host6)
+        topo["networks"]["front"]["masquerade6"] = True
+        env.apply(topo)
+        assert _source_seen_outside(env, lab, env.ns("web")) == host6
+        assert_noop(env.apply(topo))
+    finally:
+        nsexec(lab.out, "ip", "-6", "route", "del", "2001:db8:77:1::/64", check=False)
+        nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)

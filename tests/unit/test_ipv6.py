@@ -7,6 +7,7 @@ tests/unit/golden_host/dual_stack_*; the kernel tests are tests/integration/test
 
 import copy
 import ipaddress
+import json
 
 import pytest
 
@@ -172,3 +173,28 @@ def test_the_current_state_summary_shows_ipv6():
     web2 = view["endpoints"]["web2/eth0"]
     assert web2["address6"] == "2001:db8:50::2/64" and web2["default_route6"] == "2001:db8:50::1"
     assert view["endpoints"]["web/eth0"]["default_route6"] is None          # the drifted-away route
+
+
+def test_outbound_ipv6_is_routed_unless_masquerade6():
+    """By default no NAT rule touches IPv6 (routed, Docker's gateway mode routed); masquerade6 adds NAT66 of the
+    subnet6, beside the IPv4 masquerade whose rule stays as it was."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import nft
+
+    def nat(data):
+        spec = hostspec.host_specs(validate.load(data))["h1"]
+        tables = nft.desired_tables(spec)
+        return {r["comment"].split(" #")[0]: r["expr"] for r in tables["inet"]["chains"]["postrouting"]["rules"]}
+
+    routed = nat(dual())
+    assert list(routed) == ["masquerade front"] and "ip6" not in json.dumps(routed)
+    natted = nat(dual(masquerade6=True))
+    assert natted["masquerade front"] == routed["masquerade front"]
+    assert natted["masquerade front (IPv6)"] == [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}},
+                   "right": {"prefix": {"addr": "2001:db8:10::", "len": 64}}}},
+        {"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "daddr"}},
+                   "right": {"prefix": {"addr": "2001:db8:10::", "len": 64}}}},
+        {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "nsbr-front"}}, {"masquerade": None}]
+    # NAT66 alone, without the IPv4 masquerade
+    assert list(nat(dual(masquerade6=True, masquerade=False))) == ["masquerade front (IPv6)"]

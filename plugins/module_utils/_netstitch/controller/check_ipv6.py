@@ -130,9 +130,13 @@ class IPv6Checks(object):
         subnet6 = self.subnet6(p, spec)
         gateway6 = None
         ok = net_ok and (subnet6 is not None or not isinstance(spec.get("subnet6"), str))
-        if isinstance(spec.get("gateway6"), str) and "subnet6" not in spec:
-            self.add(p + ".gateway6", "gateway6 needs subnet6 (the network has no IPv6 subnet)")
-            return None, None, False
+        for key in ("gateway6", "masquerade6"):
+            if key in spec and spec[key] is not False and "subnet6" not in spec:
+                self.add("%s.%s" % (p, key), "%s needs subnet6 (the network has no IPv6 subnet)" % key)
+                return None, None, False
+        if spec.get("masquerade6") is True and spec.get("internal") is True:
+            self.add(p + ".masquerade6", "an internal network has no way out, so it cannot masquerade")
+            ok = False
         if subnet6 is None:
             return None, None, ok
         if isinstance(overlay_spec, dict):

@@ -75,6 +75,7 @@ class NetworkChecks(object):
             return None
         net = model.Network(name, bridge, subnet, gateway, mtu, masquerade is True, internal, net_hosts, overlay)
         net.subnet6, net.gateway6 = subnet6, gateway6
+        net.masquerade6 = subnet6 is not None and spec.get("masquerade6") is True
         net.isolated = spec.get("isolated") is True
         net.dns = spec.get("dns") is True
         if net.dns and net.isolated:

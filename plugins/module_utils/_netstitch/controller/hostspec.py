@@ -119,6 +119,8 @@ def _network_spec(topo, net, host, fixed, macs):
         # keys that exist only on a dual-stack network: specs of other topologies stay as they were
         out["subnet6"] = str(net.subnet6)
         out["gateway6"] = str(net.gateway6)
+        if net.masquerade6:
+            out["masquerade6"] = True
     if net.dns:
         members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
                          key=lambda c: c.name)

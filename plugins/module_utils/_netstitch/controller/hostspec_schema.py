@@ -52,6 +52,9 @@ HOSTSPEC_SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                         'gateway6': {'description': 'IPv6 gateway on the bridge (canonical '
                                                                                     'form).',
                                                                      '$ref': '#/$defs/ipv6'},
+                                                        'masquerade6': {'description': 'NAT66 of outbound IPv6 (absent: '
+                                                                                       'routed).',
+                                                                        'type': 'boolean'},
                                                         'reserved': {'type': 'array', 'items': {'$ref': '#/$defs/ipv4'}},
                                                         'overlay': {'oneOf': [{'type': 'null'}, {'$ref': '#/$defs/overlay'}]},
                                                         'docker': {'type': 'object',

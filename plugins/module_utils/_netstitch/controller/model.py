@@ -85,6 +85,7 @@ class Network(object):
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
         self.subnet6 = None                 # ipaddress.IPv6Network (dual stack) or None
         self.gateway6 = None                # ipaddress.IPv6Address on the bridge when subnet6 is set
+        self.masquerade6 = False            # NAT66 of outbound IPv6 (default: routed)
 
     @property
     def routed(self):

@@ -109,10 +109,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'gateway6; a network that is not internal '
                                                                           'has IPv6 forwarded on its bridge only '
                                                                           '(force_forwarding, Linux 6.17 and later). '
-                                                                          'Outbound IPv6 is not masqueraded (routed). '
-                                                                          'Not yet on overlays, isolated networks, '
-                                                                          'networks offered to Docker, or with '
-                                                                          'published ports on IPv6 host addresses.',
+                                                                          'Outbound IPv6 is routed unless '
+                                                                          'masquerade6. Not yet on overlays, isolated '
+                                                                          'networks, networks offered to Docker, or '
+                                                                          'with published ports on IPv6 host '
+                                                                          'addresses.',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '
@@ -120,6 +121,20 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                            'after the subnet-router anycast, ::1).',
                                                             'type': 'string',
                                                             'examples': ['2001:db8:10::fe']},
+                                               'masquerade6': {'description': 'Masquerade outbound IPv6 from the '
+                                                                              "subnet6 (NAT66; Docker's gateway mode "
+                                                                              'nat). Default false: outbound IPv6 is '
+                                                                              "routed with the containers' own "
+                                                                              "addresses (Docker's gateway mode "
+                                                                              'routed), so the upstream needs a route '
+                                                                              'to the subnet6 via the host. Either '
+                                                                              "way the answers arrive on the host's "
+                                                                              'uplink, which must forward IPv6 '
+                                                                              '(net.ipv6.conf.<uplink>.force_forwarding, '
+                                                                              'or the host-wide switch): netstitch '
+                                                                              'forwards IPv6 on its own bridges only.',
+                                                               'type': 'boolean',
+                                                               'examples': [True]},
                                                'mtu': {'description': 'MTU of the bridge and every interface on it '
                                                                       '(68 to 65535; default 1500).',
                                                        '$ref': '#/$defs/mtu',

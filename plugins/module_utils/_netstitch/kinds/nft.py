@@ -45,8 +45,8 @@ def _meta(key):
     return {"meta": {"key": key}}
 
 
-def _ip(field):
-    return {"payload": {"protocol": "ip", "field": field}}
+def _ip(field, protocol="ip"):
+    return {"payload": {"protocol": protocol, "field": field}}
 
 
 def _prefix(cidr):
@@ -178,12 +178,11 @@ def _network_rules(n, own, published, bridge_nf):
         nat.append(_rule("loopback %s" % name, [
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
-    if n["masquerade"] and not n["internal"]:
-        nat.append(_rule("masquerade %s" % name, [
-            _match(_ip("saddr"), _prefix(whole)),
-            _match(_ip("daddr"), _prefix(whole), op="!="),
-            _match(_meta("oifname"), br, op="!="),
-            {"masquerade": None}]))
+    for ip, sub, on in (("ip", whole, n["masquerade"]), ("ip6", n.get("subnet6"), n.get("masquerade6"))):
+        if on and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
+            nat.append(_rule("masquerade %s%s" % (name, " (IPv6)" if ip == "ip6" else ""), [
+                _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),
+                _match(_meta("oifname"), br, op="!="), {"masquerade": None}]))
     return fwd_iso, fwd, nat
 
 
