@@ -471,4 +471,19 @@ def inv_ports_noop(got):
     _quiet(got)
 
 
+
+
+def inv_docker_hosts_written(got):
+    _clean(got)
+    # the Docker client's names (no name service on its network), and no names left for the container that went
+    assert [(a["op"], a["container"], a["entries"]) for a in got["actions"]] == [
+        ("docker_hosts_write", "web", [["10.20.0.2", "db"], ["10.20.0.3", "cache"]]),
+        ("docker_hosts_write", "gone", [])]
+    assert all(a["path"].endswith("/%s/hosts" % a["docker_id"]) for a in got["actions"])
+
+
+def inv_docker_hosts_unchanged(got):
+    _quiet(got)
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

@@ -60,7 +60,8 @@ class Engine(object):
 
     # -- containers --------------------------------------------------------------------------------------------------
     def container(self, ref):
-        """{"id", "name", "running", "status", "pid"} of a container by name or id, or None when there is none."""
+        """{"id", "name", "running", "status", "pid", "hosts_path"} of a container by name or id, or None when there
+        is none (``hosts_path``: Docker's file that is the container's /etc/hosts, kinds.docker_hosts)."""
         try:
             d = self.api.inspect_container(ref)
         except self.errors.NotFound:
@@ -69,7 +70,7 @@ class Engine(object):
             raise self._fail("inspecting container %s" % ref, e)
         st = d.get("State") or {}
         return {"id": d["Id"], "name": (d.get("Name") or "").lstrip("/"), "running": bool(st.get("Running")),
-                "status": st.get("Status"), "pid": st.get("Pid") or 0}
+                "status": st.get("Status"), "pid": st.get("Pid") or 0, "hosts_path": d.get("HostsPath") or None}
 
     # -- networks ----------------------------------------------------------------------------------------------------
     def networks(self, names):
@@ -171,7 +172,7 @@ def _short(e):
 
 def resolve_containers(spec, engine):
     """Point each Docker container of a spec (a copy is returned) at its network namespace, /proc/<pid>/ns/net, for
-    this run. A container that does not exist or does not run is marked absent: its interfaces are left out of this
+    this run (and give a running one its Docker id and hosts file, ``docker_id`` and ``hosts_path``). A container that does not exist or does not run is marked absent: its interfaces are left out of this
     run (a stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so
     it gets the same addresses when it runs again. Returns (spec, warnings)."""
     warnings = []
@@ -197,5 +198,6 @@ def resolve_containers(spec, engine):
                             % (c["name"], what, spec["host"], engine.url))
         else:
             c["netns"] = path
+            c["docker_id"], c["hosts_path"] = info["id"], info["hosts_path"]
         out["containers"].append(c)
     return out, warnings

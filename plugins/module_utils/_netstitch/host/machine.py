@@ -3,7 +3,8 @@ the driver that carries it out (actions.OPS). Drivers are made lazily, so planni
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
@@ -71,6 +72,7 @@ class Host(object):
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
                                                           set(hosts_file.namespaces(hstate.spec))))
+        cur["docker_hosts"] = self._docker_hosts(spec, hstate.spec)
         cur["docker_user"] = self.docker_user.read()
         if hasattr(hstate, "state_dir"):
             cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
@@ -80,6 +82,24 @@ class Host(object):
         if self.docker is not None and docker_network.needed(spec, hstate.spec):
             cur["docker_networks"] = self.docker.networks(set(docker_network.desired(spec)))
         return cur
+
+    def _docker_hosts(self, spec, previous):
+        """The blocks in the hosts files of the spec's running Docker containers (resolve_docker gave them their
+        ``hosts_path``) and of the last applied spec's named Docker clients that left it (kinds.docker_hosts)."""
+        out = {}
+        for c in spec.get("containers", []):
+            if c.get("kind") == "docker" and not c.get("absent") and c.get("docker_id") and c.get("hosts_path"):
+                out[c["docker_id"]] = {"container": c["name"], "path": c["hosts_path"],
+                                       "entries": self.hosts_files.read_docker(c["hosts_path"])}
+        refs = {c["docker"] for c in spec.get("containers", []) if c.get("kind") == "docker"}
+        gone = [c for c in docker_hosts.clients(previous) if c["docker"] not in refs]
+        if gone and self.docker is not None:
+            for c in gone:
+                info = self.docker.container(c["docker"])
+                if info and info["running"] and info["hosts_path"] and info["id"] not in out:
+                    out[info["id"]] = {"container": c["name"], "path": info["hosts_path"],
+                                       "entries": self.hosts_files.read_docker(info["hosts_path"])}
+        return out
 
     @staticmethod
     def ports_in_use():
@@ -126,9 +146,15 @@ def _docker_users(spec, previous=None):
     """What on this host needs the Docker Engine (for error messages), or "" when nothing does."""
     conts = [c["name"] for c in spec["containers"] if c["kind"] == "docker"]
     nets = sorted(set(docker_network.desired(spec)) | set(docker_network.desired(previous) if previous else ()))
+    refs = {c["docker"] for c in spec["containers"] if c["kind"] == "docker"}
+    # names netstitch wrote into the hosts files of Docker containers that have left the spec go too
+    named = sorted(c["name"] for c in docker_hosts.clients(previous) if c["docker"] not in refs)
     parts = []
     if conts:
         parts.append("Docker container%s %s" % ("s" if len(conts) > 1 else "", ", ".join(conts)))
+    if named:
+        many = "s" if len(named) > 1 else ""
+        parts.append("the link names in the hosts file%s of Docker container%s %s" % (many, many, ", ".join(named)))
     if nets:
         parts.append("Docker network%s %s" % ("s" if len(nets) > 1 else "", ", ".join(nets)))
     return " and ".join(parts)
