@@ -60,8 +60,9 @@ class Engine(object):
 
     # -- containers --------------------------------------------------------------------------------------------------
     def container(self, ref):
-        """{"id", "name", "running", "status", "pid", "hosts_path"} of a container by name or id, or None when there
-        is none (``hosts_path``: Docker's file that is the container's /etc/hosts, kinds.docker_hosts)."""
+        """{"id", "name", "running", "status", "pid", "hosts_path", "started_at"} of a container by name or id, or None
+        when there is none (``hosts_path``: Docker's file that is the container's /etc/hosts, kinds.docker_hosts;
+        ``started_at``: Docker's RFC 3339 time of its last start)."""
         try:
             d = self.api.inspect_container(ref)
         except self.errors.NotFound:
@@ -70,7 +71,8 @@ class Engine(object):
             raise self._fail("inspecting container %s" % ref, e)
         st = d.get("State") or {}
         return {"id": d["Id"], "name": (d.get("Name") or "").lstrip("/"), "running": bool(st.get("Running")),
-                "status": st.get("Status"), "pid": st.get("Pid") or 0, "hosts_path": d.get("HostsPath") or None}
+                "status": st.get("Status"), "pid": st.get("Pid") or 0, "hosts_path": d.get("HostsPath") or None,
+                "started_at": st.get("StartedAt")}
 
     # -- networks ----------------------------------------------------------------------------------------------------
     def networks(self, names):
@@ -153,16 +155,27 @@ class Engine(object):
 
     # -- events (netstitch watch) ------------------------------------------------------------------------------------
     def starts(self, since=None):
-        """A blocking stream of container start events: {"id", "name", "time_nano"}."""
+        """A blocking stream of the events after which a container needs netstitch again: its start (a new network
+        namespace, and Docker writes its hosts file anew) and its connection to or disconnection from a Docker network
+        (Docker edits its hosts file): {"id" (the container's), "name" (None for a network event), "time_nano",
+        "action"}."""
         try:
             stream = self.api.events(decode=True, since=since,
-                                     filters={"type": ["container"], "event": ["start"]})
+                                     filters={"type": ["container", "network"],
+                                              "event": ["start", "connect", "disconnect"]})
         except Exception as e:
             raise self._fail("subscribing to events", e)
         for ev in stream:
             actor = ev.get("Actor") or {}
-            yield {"id": actor.get("ID") or ev.get("id"), "name": (actor.get("Attributes") or {}).get("name"),
-                   "time_nano": ev.get("timeNano") or (ev.get("time") or 0) * 10 ** 9}
+            attrs = actor.get("Attributes") or {}
+            when = ev.get("timeNano") or (ev.get("time") or 0) * 10 ** 9
+            action = ev.get("Action") or ev.get("status") or "start"
+            if ev.get("Type") == "network":
+                if attrs.get("container"):
+                    yield {"id": attrs["container"], "name": None, "time_nano": when, "action": action}
+                continue
+            yield {"id": actor.get("ID") or ev.get("id"), "name": attrs.get("name"), "time_nano": when,
+                   "action": action}
 
 
 def _short(e):
