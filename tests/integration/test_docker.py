@@ -673,7 +673,7 @@ def test_docker_client_link_names_in_its_hosts_file_survive_restarts_and_go_with
         def applied():
             with open(log) as f:
                 return [e for e in (json.loads(l) for l in f if l.startswith("{")) if e["event"] == "applied"]
-        nskit.wait_until(lambda: applied(), 30, "the watcher's first apply")
+        nskit.wait_until(applied, 30, "the watcher's first apply")
         assert [e["changed"] for e in applied()] == [False]
         dl.sys.docker("restart", "-t", "0", hc)
         nskit.wait_until(lambda: hosts_block(hc, dl.sys) == ["%s\tbackend" % hs], 30, "the watcher to write the names")

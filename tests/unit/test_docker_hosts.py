@@ -77,7 +77,8 @@ def test_a_container_that_is_gone_gets_no_file(tmp_path):
 def test_what_an_interrupted_shorter_write_leaves_is_harmless_and_cleaned_up(tmp_path):
     """The new text goes over the old one padded with newlines, then the file is cut: stopped in between, the file
     ends in blank lines (a hosts file ignores them), the block reads right, and the next write drops them."""
-    p = _file(tmp_path, DOCKER + "%s\n198.51.100.7\tbackend\n198.51.100.8\tcache\n%s\n\n\n\n" % (HOSTS_BEGIN, HOSTS_END))
+    block = "%s\n198.51.100.7\tbackend\n198.51.100.8\tcache\n%s\n" % (HOSTS_BEGIN, HOSTS_END)
+    p = _file(tmp_path, DOCKER + block + "\n\n\n")
     assert hostsfile.read_docker(p) == [["198.51.100.7", "backend"], ["198.51.100.8", "cache"]]
     hostsfile.write_docker(p, [["198.51.100.7", "backend"]])
     assert _text(p) == DOCKER + "%s\n198.51.100.7\tbackend\n%s\n" % (HOSTS_BEGIN, HOSTS_END)

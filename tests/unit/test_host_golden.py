@@ -2,9 +2,9 @@
 current.yml (what the host holds, as the drivers read it: links, namespaces, routes, nft tables, tinc, hosts files,
 DOCKER-USER, Docker networks), optionally leases.yml, peers.yml (facts of other hosts from prepare), options.yml
 (docker_force) and docker.yml (what the run found of the spec's Docker containers: {container: {netns, docker_id,
-hosts_path}}, as drivers.docker.resolve_containers adds it to the spec); expected.yml is everything the engine works out from them before it touches the host: the actions
-in order (with their text), the nftables transaction and its lines, conflicts, warnings, the new leases and the
---diff view of the desired state.
+hosts_path}}, as drivers.docker.resolve_containers adds it to the spec); expected.yml is everything the engine works
+out from them before it touches the host: the actions in order (with their text), the nftables transaction and its
+lines, conflicts, warnings, the new leases and the --diff view of the desired state.
 
 The inputs are data: each current.yml is what a host holds after a faithful apply of an earlier topology (written
 once from the compiled topologies, then edited where a case needs drift or foreign objects).
@@ -472,8 +472,6 @@ def inv_tinc_noop(got):
 
 def inv_ports_noop(got):
     _quiet(got)
-
-
 
 
 def inv_docker_hosts_written(got):

@@ -185,9 +185,10 @@ def _short(e):
 
 def resolve_containers(spec, engine):
     """Point each Docker container of a spec (a copy is returned) at its network namespace, /proc/<pid>/ns/net, for
-    this run (and give a running one its Docker id and hosts file, ``docker_id`` and ``hosts_path``). A container that does not exist or does not run is marked absent: its interfaces are left out of this
-    run (a stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so
-    it gets the same addresses when it runs again. Returns (spec, warnings)."""
+    this run, and give a running one its Docker id and hosts file (``docker_id``, ``hosts_path``: kinds.docker_hosts).
+    A container that does not exist or does not run is marked absent: its interfaces are left out of this run (a
+    stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so it gets
+    the same addresses when it runs again. Returns (spec, warnings)."""
     warnings = []
     out = dict(spec)
     out["containers"] = []
