@@ -74,6 +74,15 @@ class Engine(object):
                 "status": st.get("Status"), "pid": st.get("Pid") or 0, "hosts_path": d.get("HostsPath") or None,
                 "started_at": st.get("StartedAt")}
 
+    def published_ports(self):
+        """{(protocol, port)} the engine's running containers publish on the host (`docker ps` PORTS), which an
+        automatic host port must not take (ports.py)."""
+        try:
+            listed = self.api.containers()
+        except Exception as e:
+            raise self._fail("listing containers", e)
+        return published_of(listed)
+
     # -- networks ----------------------------------------------------------------------------------------------------
     def networks(self, names):
         """The Docker networks named ``names`` and those netstitch made for this host (by label), as
@@ -176,6 +185,16 @@ class Engine(object):
                 continue
             yield {"id": actor.get("ID") or ev.get("id"), "name": attrs.get("name"), "time_nano": when,
                    "action": action}
+
+
+def published_of(listed):
+    """{(protocol, port)} of the host ports in a container listing (the engine's /containers/json)."""
+    out = set()
+    for c in listed or ():
+        for p in c.get("Ports") or ():
+            if p.get("PublicPort") and p.get("Type") in ("tcp", "udp"):
+                out.add((p["Type"], int(p["PublicPort"])))
+    return out
 
 
 def _short(e):

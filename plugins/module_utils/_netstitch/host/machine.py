@@ -1,6 +1,8 @@
 """The host this process runs on: its drivers, how its current state is read, and how an action is dispatched to
 the driver that carries it out (actions.OPS). Drivers are made lazily, so planning-only paths need no kernel."""
 
+import os
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
@@ -106,6 +108,35 @@ class Host(object):
         """({(protocol, port)} the host's sockets listen on, the kernel's ephemeral range) for automatic ports."""
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import sockets
         return sockets.listening(), sockets.ephemeral_range()
+
+    def ports_published_by_others(self, spec, hstate):
+        """{(protocol, port)} published on this host by others than the spec, for automatic ports (ports.resolve's
+        ``extra``): by the endpoints of netstitch's Docker plugin (its state file) and by the running containers of
+        the Docker Engine (`docker ps`; Docker's DNAT needs no listening socket when its userland proxy is off). The
+        engine is asked when the spec involves Docker (it must answer, as for the rest of the run), else only when
+        its socket is on this host, and then quietly skipped when it does not answer."""
+        out = set()
+        state = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") else None
+        for rec in ((state or {}).get("endpoints") or {}).values():
+            for p in rec.get("ports") or ():
+                out.add((p["protocol"], p["host_port"]))
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
+        why = _docker_users(spec, hstate.spec)
+        if why:
+            return out | self.docker_engine(spec, why).published_ports()
+        url = docker_mod.url_of(spec)
+        if not url.startswith("unix://") or not os.path.exists(url[len("unix://"):]):
+            return out
+        try:
+            engine = docker_mod.Engine(url, spec["host"], "automatic host ports")
+        except ApplyError:
+            return out      # no SDK, or no engine behind the socket
+        try:
+            return out | engine.published_ports()
+        except ApplyError:
+            return out
+        finally:
+            engine.close()
 
     def dns_driver(self, state_dir, host):
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.dnsmasq import DnsMasq

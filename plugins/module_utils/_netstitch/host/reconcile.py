@@ -154,7 +154,8 @@ def _auto_ports(host, spec, hstate, check_mode):
             hstate.save()
         return spec
     listening, ephemeral = host.ports_in_use()
-    spec, chosen, _fresh, problems = ports.resolve(spec, hstate.ports, listening, ephemeral)
+    others = host.ports_published_by_others(spec, hstate)
+    spec, chosen, _fresh, problems = ports.resolve(spec, hstate.ports, listening, ephemeral, others)
     if problems:
         raise ApplyError("nothing was changed on host %s: %s" % (spec["host"], "; ".join(problems)))
     if chosen != hstate.ports:
