@@ -193,3 +193,16 @@ def test_the_host_reads_the_spec_containers_and_the_named_clients_that_left(tmp_
     # the engine is wanted for it (and said so), also when the new spec has no Docker container at all
     assert "Docker container old" in machine._docker_users({"containers": [], "networks": []}, previous)
     assert machine._docker_users({"containers": [], "networks": []}, _spec([])) == ""
+
+
+def test_only_a_containers_own_hosts_file_is_read():
+    """Docker keeps a container's hosts file at <data root>/containers/<id>/hosts: any other path (the host's
+    /etc/hosts, say) is never read, so never written."""
+    spec = _spec([])
+    host = types.SimpleNamespace(hosts_files=hostsfile.HostsFiles(), docker=None)
+    for bad in ("/etc/hosts", "/d/other/hosts", "/d/c1/hostname", ""):
+        spec["containers"][0]["hosts_path"] = bad
+        assert machine.Host._docker_hosts(host, spec, None) == {}, bad
+    spec["containers"][0]["hosts_path"] = "/nonexistent-netstitch-test/c1/hosts"
+    assert machine.Host._docker_hosts(host, spec, None) == {
+        "c1": {"container": "cli", "path": "/nonexistent-netstitch-test/c1/hosts", "entries": None}}

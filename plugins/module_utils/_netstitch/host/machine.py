@@ -90,7 +90,8 @@ class Host(object):
         ``hosts_path``) and of the last applied spec's named Docker clients that left it (kinds.docker_hosts)."""
         out = {}
         for c in spec.get("containers", []):
-            if c.get("kind") == "docker" and not c.get("absent") and c.get("docker_id") and c.get("hosts_path"):
+            if c.get("kind") == "docker" and not c.get("absent") and _own_hosts_file(c.get("docker_id"),
+                                                                                    c.get("hosts_path")):
                 out[c["docker_id"]] = {"container": c["name"], "path": c["hosts_path"],
                                        "entries": self.hosts_files.read_docker(c["hosts_path"])}
         refs = {c["docker"] for c in spec.get("containers", []) if c.get("kind") == "docker"}
@@ -98,7 +99,8 @@ class Host(object):
         if gone and self.docker is not None:
             for c in gone:
                 info = self.docker.container(c["docker"])
-                if info and info["running"] and info["hosts_path"] and info["id"] not in out:
+                if info and info["running"] and _own_hosts_file(info["id"], info["hosts_path"]) \
+                        and info["id"] not in out:
                     out[info["id"]] = {"container": c["name"], "path": info["hosts_path"],
                                        "entries": self.hosts_files.read_docker(info["hosts_path"])}
         return out
@@ -171,6 +173,13 @@ class Host(object):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
                 "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
                 "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0}
+
+
+def _own_hosts_file(docker_id, path):
+    """Whether ``path`` is a container's own hosts file, as Docker keeps it: <data root>/containers/<id>/hosts (never
+    a file shared with anything else, such as the host's /etc/hosts)."""
+    return bool(docker_id and path) and os.path.basename(path) == "hosts" and \
+        os.path.basename(os.path.dirname(path)) == docker_id
 
 
 def _docker_users(spec, previous=None):
