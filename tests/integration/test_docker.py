@@ -621,8 +621,12 @@ def hosts_block(cont, engine):
 
 def test_docker_client_link_names_in_its_hosts_file_survive_restarts_and_go_with_the_link(dl):
     hc = dl.sys.start(dl.name("hc"), dl.tag, "sleep", "3600")
+    hosts = hosts_of(dl)
+    # the system engine, named: a spec that names none would use the engine the last applied one named (the nested
+    # dockerd of the test before)
+    hosts["h1"]["docker_host"] = SYSTEM
     topo = {
-        "hosts": hosts_of(dl),
+        "hosts": hosts,
         # isolated, so no name service (dns with isolated is refused): the name comes only from the hosts file
         "networks": {"hiso": {"subnet": "203.0.113.128/26", "isolated": True,
                               "overlay": {"type": "vxlan", "vni": 76}}},
@@ -632,19 +636,19 @@ def test_docker_client_link_names_in_its_hosts_file_survive_restarts_and_go_with
         },
         "links": [{"client": "hc", "server": "hs", "name": "backend", "ports": [7070]}],
     }
-    hosts = ("h1", "h2")
+    applied_on = ("h1", "h2")
 
     def apply_all(t):
         path = dl.write(t)
-        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in hosts})
-        return {h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts}
+        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in applied_on})
+        return {h: dl.cli(h, "apply", path, "--peers", peers) for h in applied_on}
 
     watcher, server = None, None
     hosts_path = dl.sys.inspect(hc)["HostsPath"]
     try:
         res = apply_all(topo)
         hs = ep(res, "hs")
-        assert hosts_block(hc, dl.sys) == ["%s\tbackend" % hs]
+        assert hosts_block(hc, dl.sys) == ["%s\tbackend" % hs], (res["h1"]["actions"], res["h1"]["warnings"])
         assert "127.0.0.1\tlocalhost" in dl.sys.exec(hc, "cat", "/etc/hosts").stdout      # Docker's lines stay
         assert any("hosts file of Docker container hc" in l for l in res["h1"]["changes"]), res["h1"]["changes"]
         serve(dl.fabric, dl.cns("hs"), tcp=(7070,), udp=())
