@@ -90,8 +90,8 @@ class Host(object):
         ``hosts_path``) and of the last applied spec's named Docker clients that left it (kinds.docker_hosts)."""
         out = {}
         for c in spec.get("containers", []):
-            if c.get("kind") == "docker" and not c.get("absent") and _own_hosts_file(c.get("docker_id"),
-                                                                                    c.get("hosts_path")):
+            own = _own_hosts_file(c.get("docker_id"), c.get("hosts_path"))
+            if c.get("kind") == "docker" and not c.get("absent") and own:
                 out[c["docker_id"]] = {"container": c["name"], "path": c["hosts_path"],
                                        "entries": self.hosts_files.read_docker(c["hosts_path"])}
         refs = {c["docker"] for c in spec.get("containers", []) if c.get("kind") == "docker"}
