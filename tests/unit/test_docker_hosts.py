@@ -193,6 +193,34 @@ def test_the_host_reads_the_spec_containers_and_the_named_clients_that_left(tmp_
     # the engine is wanted for it (and said so), also when the new spec has no Docker container at all
     assert "Docker container old" in machine._docker_users({"containers": [], "networks": []}, previous)
     assert machine._docker_users({"containers": [], "networks": []}, _spec([])) == ""
+    assert machine._docker_users({"containers": [], "networks": []}, previous, names=False) == ""
+
+
+def test_names_to_take_back_do_not_fail_a_run_when_the_engine_does_not_answer():
+    """A teardown (or a spec without Docker) after Docker went away: the names left in containers that left the spec
+    cannot be found without the engine, and that is said, not a failure."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
+    previous = _spec([{"index": 0, "network": "iso", "protocol": "tcp", "ports": [], "name": "db",
+                       "client": _ref("cli"), "server": _ref("db")}])
+    empty = {"host": "h1", "containers": [], "networks": []}
+
+    class Host(object):
+        docker = "stale"
+
+        def docker_engine(self, spec, why):
+            raise ApplyError("host h1: cannot reach the Docker Engine at unix:///x.sock, needed for %s: refused" % why)
+    host = Host()
+    spec, warnings = machine.resolve_docker(host, empty, previous)
+    assert spec is empty and host.docker is None
+    assert warnings == ["host h1: cannot reach the Docker Engine at unix:///x.sock, needed for the link names in the "
+                        "hosts file of Docker container cli: refused; they are left as they are"]
+    # a spec that has Docker containers itself still needs the engine
+    try:
+        machine.resolve_docker(host, previous, None)
+    except ApplyError as e:
+        assert "needed for Docker containers cli, idle" in str(e)
+    else:
+        raise AssertionError("resolve_docker went on without the engine")
 
 
 def test_only_a_containers_own_hosts_file_is_read():

@@ -123,7 +123,7 @@ class Host(object):
             for p in rec.get("ports") or ():
                 out.add((p["protocol"], p["host_port"]))
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
-        why = _docker_users(spec, hstate.spec)
+        why = _docker_users(spec, hstate.spec, names=False)
         if why:
             return out | self.docker_engine(spec, why).published_ports()
         url = docker_mod.url_of(spec)
@@ -182,13 +182,15 @@ def _own_hosts_file(docker_id, path):
         os.path.basename(os.path.dirname(path)) == docker_id
 
 
-def _docker_users(spec, previous=None):
-    """What on this host needs the Docker Engine (for error messages), or "" when nothing does."""
+def _docker_users(spec, previous=None, names=True):
+    """What on this host needs the Docker Engine (for error messages), or "" when nothing does (``names=False``: not
+    counting the link names left in the hosts files of Docker containers that have left the spec, which only a
+    reachable engine can find)."""
     conts = [c["name"] for c in spec["containers"] if c["kind"] == "docker"]
     nets = sorted(set(docker_network.desired(spec)) | set(docker_network.desired(previous) if previous else ()))
     refs = {c["docker"] for c in spec["containers"] if c["kind"] == "docker"}
     # names netstitch wrote into the hosts files of Docker containers that have left the spec go too
-    named = sorted(c["name"] for c in docker_hosts.clients(previous) if c["docker"] not in refs)
+    named = sorted(c["name"] for c in docker_hosts.clients(previous) if c["docker"] not in refs) if names else []
     parts = []
     if conts:
         parts.append("Docker container%s %s" % ("s" if len(conts) > 1 else "", ", ".join(conts)))
@@ -209,8 +211,17 @@ def resolve_docker(host, spec, previous=None):
         host.docker = None
         return spec, []
     # the engine the spec names; a spec that names none cleans up on the engine the last one named
-    engine = host.docker_engine(spec if spec.get("docker_host") or not previous else
-                                dict(spec, docker_host=previous.get("docker_host")), why)
+    named = spec if spec.get("docker_host") or not previous else dict(spec, docker_host=previous.get("docker_host"))
+    if not _docker_users(spec, previous, names=False):
+        # only names to take back from containers that left the spec: not worth failing a run (a teardown after
+        # Docker went away) when the engine does not answer
+        try:
+            host.docker_engine(named, why)
+        except ApplyError as e:
+            host.docker = None
+            return spec, ["%s; they are left as they are" % e]
+        return spec, []
+    engine = host.docker_engine(named, why)
     if not any(c["kind"] == "docker" for c in spec["containers"]):
         return spec, []
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
