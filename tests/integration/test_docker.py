@@ -708,3 +708,29 @@ def test_docker_client_link_names_in_its_hosts_file_survive_restarts_and_go_with
                 p.terminate()
                 p.wait(timeout=10)
         dl.reset(topo)
+
+
+def test_a_failed_apply_takes_back_the_names_it_gave_a_docker_client(dl):
+    rc = dl.sys.start(dl.name("rc"), dl.tag, "sleep", "3600")
+    hosts = hosts_of(dl)
+    hosts["h1"]["docker_host"] = SYSTEM
+    base = {"hosts": hosts, "networks": {"rn": {"subnet": "203.0.113.192/26", "hosts": ["h1"]}},
+            "containers": {"rs": {"host": "h1", "netns": dl.cns("rs"), "interfaces": [{"network": "rn"}]}}}
+    grown = copy.deepcopy(base)
+    grown["containers"]["rc"] = {"host": "h1", "kind": "docker", "docker": rc, "interfaces": [{"network": "rn"}]}
+    grown["links"] = [{"client": "rc", "server": "rs", "name": "store"}]
+    try:
+        dl.apply(base, hosts=("h1",))
+        path = dl.write(grown)
+        planned = dl.cli("h1", "apply", path, "--check")["actions"]
+        write = planned.index(next(t for t in planned if t.startswith("write names in the hosts file of Docker "
+                                                                      "container rc")))
+        # the run fails right after it wrote the names (at the next planned step): the rollback takes them back
+        r = dl.cli("h1", "apply", path, ok=False, env=dict(os.environ, NETSTITCH_FAULT="fail-action:%d" % (write + 1)))
+        assert r.returncode != 0 and "rolled back" in r.stderr, r.stderr
+        assert hosts_block(rc, dl.sys) is None
+        assert dl.sys.addresses(rc, "eth1") is None         # and its interface, as before the run
+        res = dl.apply(grown, hosts=("h1",))
+        assert hosts_block(rc, dl.sys) == ["%s\tstore" % ep(res, "rs")]
+    finally:
+        dl.reset(base)

@@ -56,10 +56,11 @@ class Host(object):
             self.tinc = Tinc(state_dir, host)
         return self.tinc
 
-    def read(self, spec, hstate, namespaces_=None):
+    def read(self, spec, hstate, namespaces_=None, left=None):
         """The current state (current.py) for a spec: the host namespace and the spec's container namespaces (or
         only ``namespaces_``), netstitch's nft tables, hosts files, DOCKER-USER rules, tinc instances and, when
-        Docker is involved, the Docker networks."""
+        Docker is involved, the Docker networks. ``left``: a spec besides the last applied one whose Docker clients
+        may hold names netstitch wrote (a rollback: the spec that failed)."""
         cur = self.netlink.read(namespaces(spec) if namespaces_ is None else namespaces_, sysctls=sysctl.READ)
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
@@ -74,7 +75,7 @@ class Host(object):
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
                                                           set(hosts_file.namespaces(hstate.spec))))
-        cur["docker_hosts"] = self._docker_hosts(spec, hstate.spec)
+        cur["docker_hosts"] = self._docker_hosts(spec, [hstate.spec, left])
         cur["docker_user"] = self.docker_user.read()
         if hasattr(hstate, "state_dir"):
             cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
@@ -87,7 +88,8 @@ class Host(object):
 
     def _docker_hosts(self, spec, previous):
         """The blocks in the hosts files of the spec's running Docker containers (resolve_docker gave them their
-        ``hosts_path``) and of the last applied spec's named Docker clients that left it (kinds.docker_hosts)."""
+        ``hosts_path``) and of the named Docker clients of the ``previous`` specs (the last applied one, ...) that
+        left it (kinds.docker_hosts)."""
         out = {}
         for c in spec.get("containers", []):
             own = _own_hosts_file(c.get("docker_id"), c.get("hosts_path"))
@@ -95,7 +97,12 @@ class Host(object):
                 out[c["docker_id"]] = {"container": c["name"], "path": c["hosts_path"],
                                        "entries": self.hosts_files.read_docker(c["hosts_path"])}
         refs = {c["docker"] for c in spec.get("containers", []) if c.get("kind") == "docker"}
-        gone = [c for c in docker_hosts.clients(previous) if c["docker"] not in refs]
+        gone, seen = [], set(refs)
+        for prev in previous if isinstance(previous, list) else [previous]:
+            for c in docker_hosts.clients(prev):
+                if c["docker"] not in seen:
+                    seen.add(c["docker"])
+                    gone.append(c)
         if gone and self.docker is not None:
             for c in gone:
                 info = self.docker.container(c["docker"])
