@@ -234,3 +234,30 @@ def test_only_a_containers_own_hosts_file_is_read():
     spec["containers"][0]["hosts_path"] = "/nonexistent-netstitch-test/c1/hosts"
     assert machine.Host._docker_hosts(host, spec, None) == {
         "c1": {"container": "cli", "path": "/nonexistent-netstitch-test/c1/hosts", "entries": None}}
+
+
+def test_a_spec_with_docker_objects_of_its_own_uses_its_own_engine():
+    """A spec that names no engine means the local one for its own containers; only a spec left with cleaning up after
+    the last one (no Docker object of its own) goes to the engine the last one named."""
+    previous = _spec()      # its Docker client has link names to take back once it leaves
+    previous["docker_host"] = "unix:///elsewhere.sock"
+    asked = []
+
+    class Asked(Exception):
+        pass
+
+    class Host(object):
+        docker = None
+
+        def docker_engine(self, spec, why):
+            asked.append(spec.get("docker_host"))
+            raise Asked()
+    own = _spec([])
+    own.pop("docker_host", None)
+    left = {"host": "h1", "containers": [], "networks": []}
+    for spec in (own, left):
+        try:
+            machine.resolve_docker(Host(), spec, previous)
+        except Asked:
+            pass
+    assert asked == [None, "unix:///elsewhere.sock"]

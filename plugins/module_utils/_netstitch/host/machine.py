@@ -217,8 +217,10 @@ def resolve_docker(host, spec, previous=None):
     if not why:
         host.docker = None
         return spec, []
-    # the engine the spec names; a spec that names none cleans up on the engine the last one named
-    named = spec if spec.get("docker_host") or not previous else dict(spec, docker_host=previous.get("docker_host"))
+    # the engine the spec names (none: the local one); only a spec with no Docker objects of its own, which is left
+    # with cleaning up after the last one, uses the engine the last one named
+    own = spec.get("docker_host") or not previous or _docker_users(spec, names=False)
+    named = spec if own else dict(spec, docker_host=previous.get("docker_host"))
     if not _docker_users(spec, previous, names=False):
         # only names to take back from containers that left the spec: not worth failing a run (a teardown after
         # Docker went away) when the engine does not answer
