@@ -734,3 +734,28 @@ def test_a_failed_apply_takes_back_the_names_it_gave_a_docker_client(dl):
         assert hosts_block(rc, dl.sys) == ["%s\tstore" % ep(res, "rs")]
     finally:
         dl.reset(base)
+
+
+# -- IPv6 dual stack (issue 15) --------------------------------------------------------------------------------------------
+def test_docker_container_on_a_dual_stack_network(dl):
+    """A Docker container (started with --network none) on a dual-stack network: its interface gets both families
+    (a fixed ip6), its implicit default route both families' gateways; IPv6 packets to a namespace container and to
+    the gateway; the rerun is a no-op."""
+    w6 = dl.sys.start(dl.name("w6"), dl.tag, "sleep", "3600")
+    topo = {"hosts": hosts_of(dl),
+            "networks": {"d6": {"subnet": "10.72.0.0/24", "subnet6": "2001:db8:72::/64"}},
+            "containers": {"w6": {"host": "h1", "kind": "docker", "docker": w6,
+                                  "interfaces": [{"network": "d6", "ip6": "2001:db8:72::10"}]},
+                           "n6": {"host": "h1", "netns": dl.cns("n6"), "interfaces": [{"network": "d6"}]}}}
+    try:
+        res = dl.apply(topo, hosts=("h1",))
+        eps = {e["container"]: e for e in res["h1"]["endpoints"]}
+        assert eps["w6"]["address6"] == "2001:db8:72::10/64" and eps["n6"]["address6"] == "2001:db8:72::2/64"
+        shown = dl.sys.exec(w6, "ip", "-6", "addr", "show", "dev", "eth1").stdout
+        assert "2001:db8:72::10/64" in shown, shown
+        assert "default via 2001:db8:72::1" in dl.sys.exec(w6, "ip", "-6", "route").stdout
+        for addr in ("2001:db8:72::2", "2001:db8:72::1"):
+            assert dl.sys.exec(w6, "ping", "-6", "-c", "1", "-W", "2", addr, check=False).returncode == 0, addr
+        noop(dl.apply(topo, hosts=("h1",)))
+    finally:
+        dl.reset(topo)

@@ -75,6 +75,9 @@ def action_object(a, ctx):
     if op == "sysctl_set":
         if a.get("bridge"):     # a bridge's own setting (route_localnet)
             return "bridge", a["bridge"]
+        if a.get("ns"):         # a container's interface's own setting (IPv6 enabled)
+            h = ctx.host_end.get((a["ns"], a["name"]))
+            return ("endpoint", h) if h else ("other", a["text"])
         return "sysctl", a["key"]
     if op in ("netns_add", "netns_del", "netns_clear"):
         return "namespace", a["netns"]

@@ -14,6 +14,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import rtnl
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netns import (
     MountScope, broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nlsocket import enter_netns
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnl import NetlinkError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ROUTE_PROTO
@@ -222,7 +223,19 @@ class Netlink(object):
     def _do_sysctl_set(self, a):
         self.writes += 1
         faults.point("sysctl %s" % a["key"])
-        write_sysctl(a["key"], a["value"])
+        if not a.get("ns"):
+            write_sysctl(a["key"], a["value"])
+            return
+        # a container's own setting: /proc/sys/net is the namespace of the thread that opens it
+        fd = os.open(ns_path(a["ns"]), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            enter_netns(fd)
+            try:
+                write_sysctl(a["key"], a["value"])
+            finally:
+                enter_netns(self._home)
+        finally:
+            os.close(fd)
 
     def mount_scope(self):
         """Where this run makes and removes namespace files (see netns.MountScope); raises ApplyError where it

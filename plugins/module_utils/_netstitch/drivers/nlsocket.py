@@ -52,3 +52,8 @@ def _new_socket():
         s.close()
         raise
     return s
+
+
+def enter_netns(fd):
+    """Move the calling thread into the network namespace of ``fd`` (the caller returns it to its own)."""
+    _setns(fd)

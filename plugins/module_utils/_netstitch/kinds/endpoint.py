@@ -28,6 +28,8 @@ def desired(ctx):
             e = endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
             if nets[itf["network"]].get("subnet6"):
                 _dual_stack(e, itf, nets[itf["network"]], ctx.addresses6[(c["name"], itf["name"])])
+                # Docker disables IPv6 in a container whose networks are not IPv6 ones (--network none too)
+                e["enable_ipv6"] = c["kind"] == "docker"
             if (c["name"], itf["name"]) in hairpin:
                 e["hairpin"] = True
     return endpoints
@@ -157,6 +159,9 @@ def _container_end6(want, peer, out):
             out.add("containers", act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn,
                                       address=a))
     if want.get("address6") and want["address6"] not in have:
+        if want.get("enable_ipv6"):
+            out.add("containers", act("sysctl_set", "enable IPv6 on %s in %s" % (ifn, ns), ns=ns, name=ifn,
+                                      key="net/ipv6/conf/%s/disable_ipv6" % ifn, value="0"))
         out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address6"], ifn, ns), ns=ns,
                                   name=ifn, address=want["address6"]))
 
