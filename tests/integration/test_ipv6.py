@@ -286,3 +286,51 @@ def test_outbound_ipv6_is_routed_by_default_and_masqueraded_when_asked(env, lab)
     finally:
         nsexec(lab.out, "ip", "-6", "route", "del", "2001:db8:77:1::/64", check=False)
         nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)
+
+
+_SERVE6 = """
+import socket, sys, select
+socks = []
+for port in sys.argv[2:]:
+    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((sys.argv[1], int(port))); s.listen(8); socks.append(s)
+print("ready", flush=True)
+while True:
+    for s in select.select(socks, [], [], 30)[0]:
+        s.accept()[0].close()
+"""
+
+
+def _tcp6(ns, addr, port):
+    from nskit import SYS_PY
+    return nsexec(ns, SYS_PY, "-c", _CONNECT6.replace("settimeout(3)", "settimeout(1)"), addr, str(port),
+                  check=False).returncode == 0
+
+
+def test_isolation_and_links_hold_for_ipv6(env):
+    """An isolated dual-stack network: over IPv6 as over IPv4, only the linked connection starts (cli to web, TCP
+    80; its replies pass), nothing else does (web to cli, cli to web on another listening port, other to web),
+    while neighbour discovery works; the control without netstitch's table lets it all through."""
+    import subprocess
+    from nskit import SYS_PY
+    topo = {
+        "version": 1, "hosts": {env.HOST: {"underlay": env.underlay}},
+        "networks": {"iso": {"subnet": "10.77.5.0/24", "subnet6": "2001:db8:77:5::/64", "isolated": True}},
+        "containers": {c: {"host": env.HOST, "netns": env.ns(c), "interfaces": [{"network": "iso", "ip6": a}]}
+                       for c, a in (("web", "2001:db8:77:5::a"), ("cli", "2001:db8:77:5::c"),
+                                    ("other", "2001:db8:77:5::d"))},
+        "links": [{"client": "cli", "server": "web", "ports": [80]}],
+    }
+    env.apply(topo)
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80",
+                          "81"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    assert _tcp6(env.ns("cli"), "2001:db8:77:5::a", 80)
+    assert not _tcp6(env.ns("cli"), "2001:db8:77:5::a", 81)
+    assert not _tcp6(env.ns("other"), "2001:db8:77:5::a", 80)
+    assert not ping6(env.ns("web"), "2001:db8:77:5::c", timeout=0.5)
+    assert not ping6(env.ns("other"), "2001:db8:77:5::a", timeout=0.5)
+    assert_noop(env.apply(topo))
+    nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
+    assert _tcp6(env.ns("other"), "2001:db8:77:5::a", 81) and ping6(env.ns("web"), "2001:db8:77:5::c")

@@ -198,3 +198,42 @@ def test_outbound_ipv6_is_routed_unless_masquerade6():
         {"match": {"op": "!=", "left": {"meta": {"key": "oifname"}}, "right": "nsbr-front"}}, {"masquerade": None}]
     # NAT66 alone, without the IPv4 masquerade
     assert list(nat(dual(masquerade6=True, masquerade=False))) == ["masquerade front (IPv6)"]
+
+
+def _isolated_dual():
+    data = copy.deepcopy(BASE)
+    data["networks"]["front"].update(subnet6="2001:db8:10::/64", isolated=True)
+    data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:db8:10::a"
+    data["links"] = [{"client": "api", "server": "web", "ports": [80]}]
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    return hostspec.host_specs(validate.load(data))["h1"]
+
+
+def _sysctl_current(v4="1", v6="1"):
+    return {"links": {}, "sysctl": {"net.bridge.bridge-nf-call-iptables": v4, "net.bridge.bridge-nf-call-ip6tables": v6}}
+
+
+def test_isolation_and_links_of_a_dual_stack_network_hold_for_ipv6():
+    """An isolated dual-stack network gets IPv6 rules beside its IPv4 ones: replies, neighbour discovery, the link
+    between the two containers' IPv6 addresses, then the drop; the IPv4 rules are as before."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
+    res = planner.compute(_isolated_dual(), _sysctl_current(), {})
+    assert res.conflicts == []
+    rules = [r["comment"].split(" #")[0] for r in res.tables["inet"]["chains"]["forward"]["rules"]]
+    v6 = [r for r in rules if "IPv6" in r or "neighbour" in r]
+    assert v6 == ["iso front: replies (IPv6)", "iso front: neighbour discovery", "iso front: link 0 (IPv6)",
+                  "iso front: isolated (IPv6)"]
+    assert {"iso front: replies", "iso front: link 0", "iso front: isolated"} <= set(rules)
+    link6 = [r for r in res.tables["inet"]["chains"]["forward"]["rules"] if r["comment"].startswith(
+        "iso front: link 0 (IPv6)")][0]["expr"]
+    addrs = [m["match"]["right"] for m in link6 if m.get("match", {}).get("left", {}).get("payload", {}).get(
+        "protocol") == "ip6"]
+    assert addrs == ["2001:db8:10::2", "2001:db8:10::a"]     # api's allocated address (after the gateway), web's
+
+
+def test_an_isolated_dual_stack_network_needs_bridged_ipv6_through_the_firewall():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
+    for v4, v6 in (("1", "0"), ("0", "1"), (None, None)):
+        res = planner.compute(_isolated_dual(), _sysctl_current(v4, v6), {})
+        assert len(res.conflicts) == 1 and "bridge-nf-call-iptables and -ip6tables = 1" in res.conflicts[0], \
+            (v4, v6, res.conflicts)

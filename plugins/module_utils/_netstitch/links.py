@@ -13,9 +13,23 @@ def _address_of(ref, spec, addresses, peers):
         "%s/%s" % (ref["container"], ref["ifname"]))
 
 
-def resolve_links(spec, addresses, peers):
-    """Links with addresses: [{index, network, protocol, ports, client_ip, server_match}], the hosts-file entries
-    {netns: [[ip, name]]} of this host's clients, and warnings for addresses no one could tell."""
+def _ipv6(ln, n, spec, addresses6):
+    """(client_ip6, server_match6) of a link on a dual-stack network whose ends are this host's (their IPv6
+    addresses are allocated here), else (None, None): the link then holds for IPv4 only."""
+    def mine(ref):
+        a = (addresses6 or {}).get((ref["container"], ref["ifname"])) if ref["host"] == spec["host"] else None
+        return str(a) if a is not None else None
+    if not n.get("subnet6"):
+        return None, None
+    client = mine(ln["client"])
+    server = n["subnet6"] if ln["server"] is None else mine(ln["server"])
+    return (client, server) if client and server else (None, None)
+
+
+def resolve_links(spec, addresses, peers, addresses6=None):
+    """Links with addresses: [{index, network, protocol, ports, client_ip, server_match}, plus client_ip6 and
+    server_match6 on a dual-stack network], the hosts-file entries {netns: [[ip, name]]} of this host's clients, and
+    warnings for addresses no one could tell."""
     nets = {n["name"]: n for n in spec["networks"]}
     netns_of = {c["name"]: c["netns"] for c in spec["containers"] if c["kind"] == "netns"}
     links, names, warnings = [], {}, []
@@ -34,6 +48,9 @@ def resolve_links(spec, addresses, peers):
             continue
         links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
                       "ports": ln["ports"], "client_ip": client, "server_match": server})
+        client6, server6 = _ipv6(ln, nets[ln["network"]], spec, addresses6)
+        if client6:
+            links[-1].update(client_ip6=client6, server_match6=server6)
         if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:
             names.setdefault(netns_of[ln["client"]["container"]], []).append([server, ln["name"]])
     return links, {ns: sorted(e) for ns, e in names.items()}, warnings

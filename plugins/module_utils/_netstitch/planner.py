@@ -110,7 +110,7 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     for net, ls in leases6.items():
         new_leases.setdefault(net, {}).update(ls)
     desired = desired_state(spec, addresses, peers, addresses6)
-    links, names, warnings = resolve_links(spec, addresses, peers)
+    links, names, warnings = resolve_links(spec, addresses, peers, addresses6)
     ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers, addresses6=addresses6,
                   docker_names=docker_names(spec, addresses, peers),
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker

@@ -110,9 +110,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'has IPv6 forwarded on its bridge only '
                                                                           '(force_forwarding, Linux 6.17 and later). '
                                                                           'Outbound IPv6 is routed unless '
-                                                                          'masquerade6. Not yet on overlays, isolated '
-                                                                          'networks, networks offered to Docker, or '
-                                                                          'with published ports on IPv6 host '
+                                                                          'masquerade6. On an isolated network, '
+                                                                          'isolation and links hold for IPv6 too (the '
+                                                                          "host's br_netfilter must pass bridged "
+                                                                          'IPv6: bridge-nf-call-ip6tables). Not yet '
+                                                                          'on overlays, networks offered to Docker, '
+                                                                          'or with published ports on IPv6 host '
                                                                           'addresses.',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},

@@ -8,10 +8,11 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
-import hashlib
 import json
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nft_expr import (  # noqa: F401
+    _ip, _link_match, _match, _meta, _ports_expr, _prefix, _rule, isolation6)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
@@ -35,49 +36,6 @@ PUB_MAPS = {
     "pub_one_port": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"},
 }
 IFNAME_SET_DEF = {"type": "ifname"}
-
-
-def _match(left, right, op="=="):
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def _meta(key):
-    return {"meta": {"key": key}}
-
-
-def _ip(field, protocol="ip"):
-    return {"payload": {"protocol": protocol, "field": field}}
-
-
-def _prefix(cidr):
-    if "/" not in cidr or cidr.endswith("/32"):
-        return cidr.split("/", 1)[0]
-    addr, plen = cidr.split("/")
-    return {"prefix": {"addr": addr, "len": int(plen)}}
-
-
-def _rule(purpose, expr):
-    h = hashlib.sha1(json.dumps(expr, sort_keys=True).encode()).hexdigest()[:10]
-    return {"comment": "%s #%s" % (purpose, h), "expr": expr}
-
-
-def _ports_expr(ports, field):
-    """Match ``th <field>`` against a list of [first, last] ranges (empty: no match expression)."""
-    if not ports:
-        return []
-    items = [p[0] if p[0] == p[1] else {"range": [p[0], p[1]]} for p in ports]
-    right = items[0] if len(items) == 1 and not isinstance(items[0], dict) else {"set": items}
-    return [_match({"payload": {"protocol": "th", "field": field}}, right)]
-
-
-def _link_match(ln, reply=False):
-    """The expression of a resolved link: client -> server (or, for stateless replies, server -> client)."""
-    src, dst = (ln["server_match"], ln["client_ip"]) if reply else (ln["client_ip"], ln["server_match"])
-    expr = [_match(_ip("saddr"), _prefix(src)), _match(_ip("daddr"), _prefix(dst))]
-    if ln["protocol"] != "any":
-        expr.append(_match(_meta("l4proto"), ln["protocol"]))
-        expr += _ports_expr(ln["ports"], "sport" if reply else "dport")
-    return expr
 
 
 def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
@@ -133,6 +91,8 @@ def _network_rules(n, own, published, bridge_nf):
     br, name = n["bridge"], n["name"]
     o = n.get("overlay") or {}
     whole = o.get("subnet", n["subnet"])
+    if n.get("isolated") and bridge_nf and n.get("subnet6"):
+        fwd_iso += isolation6(n, own)     # IPv6 first (kinds.bridge refuses it where bridged IPv6 skips these hooks)
     if n.get("isolated") and bridge_nf:
         # bridged and routed traffic alike: only linked connections start inside an isolated network
         into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]

@@ -8,7 +8,8 @@ SYSCTL_FORWARD = "net.ipv4.ip_forward"
 SYSCTL_BRIDGE_NF = "net.bridge.bridge-nf-call-iptables"   # read only: whether bridged traffic passes the inet hooks
 # read only: whether the kernel forwards IPv6 per interface (Linux 6.17 and later; kinds.bridge sets it per bridge)
 SYSCTL_FORCE_FORWARDING6 = "net.ipv6.conf.default.force_forwarding"
-READ = (SYSCTL_FORWARD, SYSCTL_BRIDGE_NF, SYSCTL_FORCE_FORWARDING6)
+SYSCTL_BRIDGE_NF6 = "net.bridge.bridge-nf-call-ip6tables"    # read only: the same for bridged IPv6
+READ = (SYSCTL_FORWARD, SYSCTL_BRIDGE_NF, SYSCTL_BRIDGE_NF6, SYSCTL_FORCE_FORWARDING6)
 
 
 KEY = "sysctl"
