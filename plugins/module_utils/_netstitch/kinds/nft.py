@@ -8,11 +8,9 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
-import json
-
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nft_expr import (  # noqa: F401
-    _ip, _link_match, _match, _meta, _ports_expr, _prefix, _rule, isolation6)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nft_expr import (
+    _ip, _link_match, _match, _meta, _prefix, _rule, isolation6)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
