@@ -15,7 +15,7 @@ class ContainerChecks(object):
         conts = self.data.get("containers", {})
         if not is_dict(conts):
             return out
-        seen = _Seen(self._host_ifnames(hosts, nets, conts))
+        seen = self.seen = _Seen(self._host_ifnames(hosts, nets, conts))     # check_attach goes on with it
         for cname, spec in conts.items():
             if not is_dict(spec) or not isinstance(cname, str):
                 continue    # the schema reports it

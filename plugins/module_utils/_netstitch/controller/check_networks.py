@@ -108,6 +108,10 @@ class NetworkChecks(object):
             if h not in hosts and is_dict(self.data.get("hosts")):
                 self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
             net_hosts.add(h)
+        # a host with an interface attached to the network carries it (check_attach reports unknown ones)
+        for a in spec.get("attach", []) if isinstance(spec.get("attach"), list) else []:
+            if is_dict(a) and isinstance(a.get("host"), str) and a["host"] in hosts:
+                net_hosts.add(a["host"])
         return net_hosts
 
     def _overlay_devices(self, out, bridges):

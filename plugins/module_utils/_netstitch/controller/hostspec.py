@@ -93,9 +93,16 @@ def _fixed_and_macs(topo):
             if overlay:
                 macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
     for net in topo.networks.values():
-        if net.overlay is not None and not net.routed:
+        shared = net.overlay is not None and not net.routed
+        if shared:
             for h in net.overlay.slices:
                 macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+        for a in net.attach:
+            # what is behind an attached interface: its address is never allocated, its MAC is behind its host
+            if a.ip is not None:
+                fixed.setdefault((net.name, None if shared else a.host), set()).add(a.ip)
+            if shared and a.mac:
+                macs.setdefault(net.name, {}).setdefault(a.host, set()).add(a.mac)
     return fixed, macs
 
 
@@ -128,6 +135,9 @@ def _network_spec(topo, net, host, fixed, macs):
         if aliases:
             out["dns"]["aliases"] = [{"name": name, "server": _ref(topo, server, net.name)}
                                      for name, server in aliases]
+    attach = [{"interface": a.interface} for a in net.attach if a.host == host]
+    if attach:
+        out["attach"] = attach      # only where there is one: specs of other topologies stay as they were
     if net.offered_to_docker(host):
         # keys that exist only where Docker is involved: specs of other topologies stay as they were
         if net.docker.driver == "netstitch":

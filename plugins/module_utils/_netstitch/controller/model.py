@@ -83,6 +83,7 @@ class Network(object):
         self.isolated = False               # containers reach each other only through links
         self.dns = False                    # a name service (kinds.dns)
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
+        self.attach = []                    # [Attachment]: existing host interfaces enslaved to its bridge
 
     @property
     def routed(self):
@@ -115,6 +116,16 @@ class Network(object):
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)
         return derived_mac("bridge", self.name, host)
+
+
+class Attachment(object):
+    """An existing interface of a host (a VM's tap, a NIC) that netstitch enslaves to a network's bridge there."""
+
+    def __init__(self, host, interface, ip=None, mac=None):
+        self.host = host
+        self.interface = interface
+        self.ip = ip                        # ipaddress.IPv4Address the machine behind it uses (kept out of IPAM)
+        self.mac = mac                      # its MAC (static FDB on the other hosts of a vxlan overlay)
 
 
 class DockerOffer(object):

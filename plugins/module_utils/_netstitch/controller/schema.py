@@ -142,7 +142,50 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'examples': [True,
                                                                        {'name': 'apps',
                                                                         'range_len': 26,
-                                                                        'hosts': ['h1']}]}}},
+                                                                        'hosts': ['h1']}]},
+                                               'attach': {'description': "Existing host interfaces (a VM's tap, a "
+                                                                         'physical NIC) that netstitch enslaves to '
+                                                                         "this network's bridge on their host, so "
+                                                                         "what is behind them joins the network's "
+                                                                         'layer-2 segment (across hosts on a vxlan or '
+                                                                         'tinc overlay). netstitch owns only the '
+                                                                         "enslavement: it records it in the host's "
+                                                                         'state file (the interface itself is not '
+                                                                         'changed: no alias, MTU, address or state), '
+                                                                         'releases it (nomaster) when the attachment '
+                                                                         'goes, never deletes the interface, and '
+                                                                         'never touches one it did not enslave. Not '
+                                                                         'on isolated or routed networks.',
+                                                          'type': 'array',
+                                                          'items': {'$ref': '#/$defs/attachment'},
+                                                          'examples': [[{'host': 'h1',
+                                                                         'interface': 'tap-vm1',
+                                                                         'ip': '10.10.0.200',
+                                                                         'mac': '52:54:00:00:00:01'}]]}}},
+                    'attachment': {'type': 'object',
+                                   'additionalProperties': False,
+                                   'required': ['host', 'interface'],
+                                   'properties': {'host': {'description': 'The host the interface is on (it carries '
+                                                                          'the network from then on).',
+                                                           '$ref': '#/$defs/name',
+                                                           'examples': ['h1']},
+                                                  'interface': {'description': 'Name of the existing interface on '
+                                                                               'that host (made by someone else: a '
+                                                                               "hypervisor's tap, a NIC, a veth).",
+                                                                '$ref': '#/$defs/ifname',
+                                                                'examples': ['tap-vm1']},
+                                                  'ip': {'description': 'The address the machine behind the interface '
+                                                                        'uses on this network, if it is in the '
+                                                                        'subnet: kept out of allocation (netstitch '
+                                                                        'never sets it; the machine does).',
+                                                         '$ref': '#/$defs/ipv4',
+                                                         'examples': ['10.10.0.200']},
+                                                  'mac': {'description': 'The MAC address of the machine behind the '
+                                                                         'interface: on a vxlan overlay, the other '
+                                                                         'hosts get a static forwarding entry for it '
+                                                                         '(else they reach it by flooding).',
+                                                          '$ref': '#/$defs/mac',
+                                                          'examples': ['52:54:00:00:00:01']}}},
                     'container': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['host', 'interfaces'],

@@ -10,6 +10,7 @@ from typing import Any
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import (
     NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_attach import AttachChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
@@ -98,7 +99,7 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, AttachChecks, LinkChecks):
     """Every section's checks over one topology."""
 
 
@@ -131,6 +132,7 @@ def _load(data, first):
     hosts = chk.hosts()
     nets = chk.networks(hosts)
     conts = chk.containers(hosts, nets)
+    chk.attachments(hosts, nets)
     # a network is carried by the hosts it names plus the hosts of the containers on it
     for host, netname in chk.carried:
         nets[netname].hosts.add(host)

@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file", "name service",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "attachment", "hosts file", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -90,6 +90,8 @@ def action_object(a, ctx):
         return "tinc", a["network"]
     if op == "veth_add":
         return "endpoint", a["name"]
+    if op in ("port_attach", "port_release"):
+        return "attachment", a["name"]
     if op == "hosts_write":
         return "hosts file", a["netns"]
     if op in ("dns_write", "dns_stop"):
@@ -203,6 +205,18 @@ def _vxlan(name, ctx, side):
         ("fdb entries", fdb)])
 
 
+def _attachment(name, ctx, side):
+    """An existing interface on a network's bridge (kinds.attach): only its master is netstitch's."""
+    if side == "after":
+        w = ctx.desired.get("attachments", {}).get(name)
+        return (None, None) if w is None else ("attached interface %s" % name, _words([
+            ("network", w["network"]), ("bridge", w["bridge"])]))
+    l = (ctx.current.get("links") or {}).get(name)
+    if l is None:
+        return None, None
+    return "attached interface %s" % name, _words([("bridge", l.get("master") or "none")])
+
+
 def _route(dst, ctx, side):
     if side == "after":
         r = ctx.desired.get("routes", {}).get(dst)
@@ -288,7 +302,7 @@ def _docker_net(name, have):
 def _action_sides(kind, ident, group, ctx):
     """(label, before words or None, after words or None) of one object, from the state on each side."""
     fns = {"bridge": _bridge, "endpoint": _endpoint, "vxlan": _vxlan, "route": _route, "tinc": _tinc,
-           "namespace": _namespace, "sysctl": _sysctl}
+           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment}
     if kind in fns:
         lb, b = fns[kind](ident, ctx, "before")
         la, a = fns[kind](ident, ctx, "after")

@@ -248,6 +248,13 @@ class Netlink(object):
         if "hairpin" in ch:     # after a change of master (the kernel applies slave data before it)
             self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), hairpin=ch["hairpin"])
 
+    def _do_port_attach(self, a):
+        # by the index read when planned: an interface of that name made anew since is not the one planned for
+        self._write(self.ipr.link_set, a["index"], master=self._idx(None, a["master"]))
+
+    def _do_port_release(self, a):
+        self._write(self.ipr.link_set, a["index"], master=0)
+
     def _do_addr_add(self, a):
         addr, plen = a["address"].split("/")
         self._write(self.sock(a["ns"]).addr, "add", self._idx(a["ns"], a["name"]), addr, int(plen))

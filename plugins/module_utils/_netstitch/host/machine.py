@@ -61,6 +61,13 @@ class Host(object):
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
+        # an enslavement netstitch recorded is netstitch's while its interface is the one it enslaved (same index)
+        attached = getattr(hstate, "attached", None)
+        if attached:
+            attached = {name: rec for name, rec in attached.items()
+                        if (cur["links"].get(name) or {}).get("index") == rec["index"]}
+            hstate.attached = attached
+        cur["attached"] = dict(attached or {})
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink as netlink_driver
         for n in spec.get("networks", []):
             # route_localnet of netstitch's bridges (loopback publishing, kinds.bridge)
