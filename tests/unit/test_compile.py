@@ -110,3 +110,22 @@ def test_routed_overlay_spec_per_host():
     assert n1["subnet"] == n1["pool"] and n2["subnet"] == n2["pool"] and n1["subnet"] != n2["subnet"]
     assert ipaddress.IPv4Address(n1["gateway"]) == ipaddress.IPv4Network(n1["subnet"]).network_address + 1
     assert n1["overlay"]["routes"] == [{"dst": n2["subnet"], "via": "192.0.2.2", "host": "h2"}]
+
+
+def test_an_attachment_makes_its_host_carry_the_network_and_keeps_its_address_and_mac_known():
+    """networks.N.attach (issue 16): the attachment's host carries the network (only that host's attachments are
+    in its spec), its address is reserved from allocation, and on a vxlan overlay the other hosts learn its MAC."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"ov": {"subnet": "10.81.0.0/24", "overlay": {"type": "vxlan", "vni": 7},
+                                "attach": [{"host": "h1", "interface": "tap-vm", "ip": "10.81.0.200",
+                                            "mac": "52:54:00:00:16:04"}]}},
+            "containers": {"c2": {"host": "h2", "interfaces": [{"network": "ov"}]}}}
+    specs = specs_of(topo)
+    (h1,), (h2,) = specs["h1"]["networks"], specs["h2"]["networks"]
+    assert h1["attach"] == [{"interface": "tap-vm"}] and "attach" not in h2
+    assert h1["reserved"] == h2["reserved"] == ["10.81.0.200"]
+    (peer,) = h2["overlay"]["peers"]
+    assert peer["host"] == "h1" and "52:54:00:00:16:04" in peer["macs"]
+    # without attachments, a spec has no attach key at all (specs of other topologies stay as they were)
+    del topo["networks"]["ov"]["attach"]
+    assert "attach" not in specs_of(topo)["h2"]["networks"][0]

@@ -471,4 +471,28 @@ def inv_ports_noop(got):
     _quiet(got)
 
 
+def inv_attach_from_empty(got):
+    """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
+    _clean(got)
+    ops = _ops(got)
+    assert ops.count("port_attach") == 2 and ops.index("bridge_add") < ops.index("port_attach")
+    touched = {a.get("name") for a in got["actions"] if a["op"] != "port_attach"}
+    assert not touched & {"tap0", "tap5"}
+
+
+def inv_attach_released(got):
+    """Only a recorded enslavement still in place is undone, by release (never link_del); unrecorded or moved
+    interfaces are not touched."""
+    _clean(got)
+    mine = [(a["op"], a["name"]) for a in got["actions"] if a["op"] in ("port_attach", "port_release", "link_del")]
+    assert mine == [("port_release", "tap1"), ("port_attach", "tap5")]
+
+
+def inv_attach_conflicts(got):
+    text = "\n".join(got["conflicts"])
+    for what in ("no interface tap0", "tap5 is a port of hvbr0", "netstitch's own interface", "hvbr0 is a bridge"):
+        assert what in text
+    assert "port_attach" not in _ops(got)
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

@@ -49,13 +49,17 @@ def diff(desired_state, current, out, ctx):
         # free, on netstitch's bridge (recorded or left by an interrupted run) or on a bridge netstitch enslaved it
         # to: netstitch's to (re-)enslave; a port of anything else is someone else's
         if master is not None and master != want["bridge"] and not (name in ours and _ours_bridge(links, master)):
-            out.conflict("%s: %s is a port of %s, which netstitch did not make it; release it there first"
+            out.conflict("%s: %s is a port of %s, and netstitch did not put it there; release it there first"
                          % (where, name, master))
             continue
-        out.add("veths", act("port_attach", "attach interface %s to bridge %s (network %s)%s"
-                             % (name, want["bridge"], want["network"], "" if master is None else
-                                " (from %s)" % master if master != want["bridge"] else " (recorded as netstitch's)"),
-                             name=name, master=want["bridge"], index=have["index"], network=want["network"]))
+        if master == want["bridge"]:
+            text = "record interface %s, already on bridge %s, as attached (network %s)" % (
+                name, want["bridge"], want["network"])
+        else:
+            text = "attach interface %s to bridge %s (network %s)%s" % (
+                name, want["bridge"], want["network"], "" if master is None else ", from %s" % master)
+        out.add("veths", act("port_attach", text, name=name, master=want["bridge"], index=have["index"],
+                             network=want["network"]))
     for name, rec in sorted(ours.items()):
         have = links.get(name)
         if name in desired_state.get(KEY, {}) or have is None or have.get("master") != rec["bridge"]:
