@@ -22,6 +22,9 @@ def _of_desired(desired):
             "network": e["network"], "host_ifname": hname, "address": e["address"], "mtu": e["mtu"],
             "mac": e["mac"], "default_route": e["gateway"]}
     out["namespaces"] = desired["netns"]
+    if desired.get("attachments"):      # only where there are some: views of other hosts stay as they were
+        out["attached"] = {name: {"network": a["network"], "bridge": a["bridge"]}
+                           for name, a in sorted(desired["attachments"].items())}
     return out
 
 
@@ -43,6 +46,11 @@ def _of_current(current):
         elif l["kind"] == "veth" and len(words) >= 3:
             out["endpoints"]["%s/%s" % tuple(words[1].partition("/")[::2])] = _endpoint(name, l, words, peers)
     out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
+    # the interfaces netstitch enslaved (kinds.attach), while they are still on the bridge it put them on
+    attached = {name: {"bridge": rec["bridge"]} for name, rec in sorted((current.get("attached") or {}).items())
+                if (current["links"].get(name) or {}).get("master") == rec["bridge"]}
+    if attached:
+        out["attached"] = attached
     return out
 
 
