@@ -20,6 +20,7 @@ OPS = {
     "link_set": "netlink",
     "link_del": "netlink",
     "link_del_many": "netlink",     # made by host.reconcile from a run of link_del (one kernel batch)
+    "macvlan_add": "netlink",       # a container interface directly on a host interface's segment (kinds.macvlan)
     "port_attach": "netlink",       # an existing interface netstitch did not make onto a bridge (kinds.attach)
     "port_release": "netlink",      # and off it again (nomaster): the interface itself is never deleted
     "addr_add": "netlink",

@@ -21,6 +21,9 @@ def _of_desired(desired):
         out["endpoints"]["%s/%s" % (e["container"], e["ifname"])] = {
             "network": e["network"], "host_ifname": hname, "address": e["address"], "mtu": e["mtu"],
             "mac": e["mac"], "default_route": e["gateway"]}
+    for key, m in sorted(desired.get("macvlans", {}).items()):
+        out["endpoints"][key] = {"network": m["network"], "macvlan_parent": m["parent"], "address": m["address"],
+                                 "mtu": m["mtu"], "mac": m["mac"], "default_route": m["gateway"]}
     out["namespaces"] = desired["netns"]
     if desired.get("attachments"):      # only where there are some: views of other hosts stay as they were
         out["attached"] = {name: {"network": a["network"], "bridge": a["bridge"]}
@@ -66,7 +69,12 @@ def _endpoint(name, l, words, peers):
 
 
 def endpoints(desired):
-    """The endpoints of a desired state as the apply module returns them."""
-    return [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
-             "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
-            for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]
+    """The endpoints of a desired state as the apply module returns them (a macvlan interface has no host end:
+    ``host_ifname`` None, ``macvlan_parent`` its host interface)."""
+    out = [{"container": e["container"], "interface": e["ifname"], "network": e["network"],
+            "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]}
+           for h, e in desired["endpoints"].items()]
+    out += [{"container": m["container"], "interface": m["ifname"], "network": m["network"], "address": m["address"],
+             "mac": m["mac"], "host_ifname": None, "netns": m["netns"], "macvlan_parent": m["parent"]}
+            for m in desired.get("macvlans", {}).values()]
+    return sorted(out, key=lambda e: (e["container"], e["interface"]))

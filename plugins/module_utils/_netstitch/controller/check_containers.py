@@ -109,7 +109,7 @@ class ContainerChecks(object):
                 net = nets[netname]
         ifname, host_name = self._names(c, i, ip_, ispec, seen)
         # The scope of an address: an overlay spans hosts; a local network is one segment per host.
-        scope = None if net is not None and net.overlay is not None else c.host
+        scope = None if net is not None and (net.overlay is not None or net.macvlan is not None) else c.host
         addr = self._address(ip_, ispec, net, netname, scope, seen)
         mac = self._mac(ip_, ispec, net, netname, scope, seen)
         is_default, soft = self._default_route(c, i, ip_, ispec, net, netname, seen)

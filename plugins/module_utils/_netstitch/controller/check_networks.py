@@ -28,16 +28,19 @@ class NetworkChecks(object):
         subnet = self._subnet(p, spec)
         ok = subnet is not None
         gateway = None
+        macvlan = is_dict(spec.get("macvlan"))
         if ok:
             for h, host in sorted(hosts.items()):
-                if host.underlay is not None and host.underlay.ip in subnet:
+                # (a macvlan network is a physical segment, often the underlay's own: it has no bridge route)
+                if host.underlay is not None and host.underlay.ip in subnet and not macvlan:
                     self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
                              "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
             if "gateway" in spec and isinstance(spec["gateway"], str):
                 gateway = self.address_in(p + ".gateway", spec["gateway"], subnet)
                 ok = gateway is not None
             elif "gateway" not in spec:
-                gateway = subnet.network_address + 1
+                # a macvlan network's gateway is the segment's router: none unless given
+                gateway = None if macvlan else subnet.network_address + 1
             else:
                 ok = False      # not a string: the schema reports it
         bridge = spec.get("bridge", model.default_bridge_name(name))
@@ -78,6 +81,11 @@ class NetworkChecks(object):
                      "of the network alike, so it would tell each one the names links do not give it")
             net.dns = False
         net.docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
+        if macvlan:
+            net.macvlan = self.macvlan(p, spec, subnet, hosts)
+            net.masquerade = False
+            if net.macvlan is None:
+                return None
         return net
 
     def _subnet(self, p, spec):

@@ -61,7 +61,10 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
     specs = {}
     for host in topo.hosts:
         mine = by_host.get(host, [])
-        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted if host in net.hosts]
+        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted
+                if host in net.hosts and net.macvlan is None]
+        macvlans = [_macvlan_spec(net, host, fixed) for net in nets_sorted
+                    if host in net.hosts and net.macvlan is not None]
         conts = [{"name": c.name, "kind": c.kind, "netns": c.netns if c.kind == "netns" else None,
                   "docker": c.docker if c.kind == "docker" else None,
                   "interfaces": [_interface_spec(i) for i in c.interfaces]} for c in mine]
@@ -75,6 +78,8 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
             if topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
         specs[host] = {"version": HOST_SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
                        "publish": publish, "links": links}
+        if macvlans:
+            specs[host]["macvlan_networks"] = macvlans      # only where there are some
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs
@@ -89,7 +94,7 @@ def _fixed_and_macs(topo):
             net = topo.networks[itf.network]
             overlay = net.overlay is not None and not net.routed
             if itf.ip is not None:
-                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
+                fixed.setdefault((itf.network, None if net.shared else c.host), set()).add(itf.ip)
             if overlay:
                 macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
     for net in topo.networks.values():
@@ -145,6 +150,14 @@ def _network_spec(topo, net, host, fixed, macs):
         else:
             out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
     return out
+
+
+def _macvlan_spec(net, host, fixed):
+    """A macvlan network as a host needs it: no bridge; its gateway is the segment's router (or none)."""
+    pool = net.pool(host)
+    return {"name": net.name, "subnet": str(net.subnet), "gateway": str(net.gateway) if net.gateway else None,
+            "mtu": net.mtu, "pool": str(pool) if pool is not None else None,
+            "reserved": sorted(str(a) for a in fixed.get((net.name, None), ())), "parent": net.macvlan.parent}
 
 
 def _interface_spec(i):

@@ -84,13 +84,23 @@ class Network(object):
         self.dns = False                    # a name service (kinds.dns)
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
         self.attach = []                    # [Attachment]: existing host interfaces enslaved to its bridge
+        self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
 
     @property
     def routed(self):
         return self.overlay is not None and self.overlay.type == "routed"
 
+    @property
+    def shared(self):
+        """One address space across its hosts (a vxlan or tinc overlay, a macvlan segment): fixed addresses are
+        reserved on every host."""
+        return (self.overlay is not None and not self.routed) or self.macvlan is not None
+
     def pool(self, host):
-        """Where ``host`` allocates addresses from: its slice of an overlay, else the whole subnet."""
+        """Where ``host`` allocates addresses from: its slice of an overlay, its range of a macvlan segment (None:
+        no range), else the whole subnet."""
+        if self.macvlan is not None:
+            return self.macvlan.ranges.get(host)
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
 
     def offered_to_docker(self, host):
@@ -116,6 +126,14 @@ class Network(object):
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)
         return derived_mac("bridge", self.name, host)
+
+
+class Macvlan(object):
+    """A network put directly on a physical segment: macvlan interfaces of ``parent`` (issue 16, item 4)."""
+
+    def __init__(self, parent, ranges):
+        self.parent = parent                # the host interface on the segment
+        self.ranges = ranges                # host -> IPv4Network it allocates from
 
 
 class Attachment(object):

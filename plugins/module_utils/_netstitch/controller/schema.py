@@ -85,7 +85,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'type': 'string',
                                                           'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
-                                                                          "the subnet's first address).",
+                                                                          "the subnet's first address). On a macvlan "
+                                                                          'network: the router of the physical '
+                                                                          "segment, which the containers' default "
+                                                                          'route goes through (no default: no default '
+                                                                          'route through this network).',
                                                            'type': 'string',
                                                            'examples': ['10.10.0.254']},
                                                'mtu': {'description': 'MTU of the bridge and every interface on it '
@@ -161,7 +165,28 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'examples': [[{'host': 'h1',
                                                                          'interface': 'tap-vm1',
                                                                          'ip': '10.10.0.200',
-                                                                         'mac': '52:54:00:00:00:01'}]]}}},
+                                                                         'mac': '52:54:00:00:00:01'}]]},
+                                               'macvlan': {'description': 'Put the containers of this network '
+                                                                          'directly on a physical layer-2 segment '
+                                                                          "(pipework's --direct-phys): each container "
+                                                                          'interface on it is a macvlan interface '
+                                                                          '(bridge mode) of the host interface '
+                                                                          '`parent`, with its own MAC and an address '
+                                                                          "of the segment (the network's subnet): "
+                                                                          "fixed (`ip`), or allocated from the host's "
+                                                                          'range. No bridge, no gateway address on '
+                                                                          'the host, no NAT and no firewall rules of '
+                                                                          "netstitch: the segment's own router and "
+                                                                          'policy apply. The host itself cannot reach '
+                                                                          'its own macvlan containers through '
+                                                                          '`parent` (a property of macvlan). Not with '
+                                                                          'overlay, attach, internal, isolated, '
+                                                                          'masquerade, dns, docker, published ports '
+                                                                          'or links.',
+                                                           '$ref': '#/$defs/macvlan',
+                                                           'examples': [{'parent': 'eth0',
+                                                                         'ranges': {'h1': '192.0.2.64/28',
+                                                                                    'h2': '192.0.2.80/28'}}]}}},
                     'attachment': {'type': 'object',
                                    'additionalProperties': False,
                                    'required': ['host', 'interface'],
@@ -186,6 +211,25 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          '(else they reach it by flooding).',
                                                           '$ref': '#/$defs/mac',
                                                           'examples': ['52:54:00:00:00:01']}}},
+                    'macvlan': {'type': 'object',
+                                'additionalProperties': False,
+                                'required': ['parent'],
+                                'properties': {'parent': {'description': 'The host interface on the physical segment '
+                                                                         '(the same name on every host carrying the '
+                                                                         'network).',
+                                                          '$ref': '#/$defs/ifname',
+                                                          'examples': ['eth0']},
+                                               'ranges': {'description': 'Per host, the block of the subnet it '
+                                                                         'allocates container addresses from '
+                                                                         '(disjoint; the rest of the segment belongs '
+                                                                         'to its router, its hosts and anything else '
+                                                                         'on it). A host with containers to allocate '
+                                                                         'needs one; fixed addresses may be anywhere '
+                                                                         'in the subnet.',
+                                                          'type': 'object',
+                                                          'propertyNames': {'$ref': '#/$defs/name'},
+                                                          'additionalProperties': {'$ref': '#/$defs/ipv4_cidr'},
+                                                          'examples': [{'h1': '192.0.2.64/28'}]}}},
                     'container': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['host', 'interfaces'],

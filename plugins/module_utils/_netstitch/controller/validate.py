@@ -14,6 +14,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_macvlan import MacvlanChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
@@ -99,7 +100,7 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, Placement, ContainerChecks, AttachChecks, LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, MacvlanChecks, Placement, ContainerChecks, AttachChecks, LinkChecks):
     """Every section's checks over one topology."""
 
 
@@ -140,6 +141,7 @@ def _load(data, first):
     chk.docker_ranges(conts, nets)
     chk.capacity(conts, nets)
     links = chk.links(conts, nets)
+    chk.macvlan_uses(hosts, conts, nets, links)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):

@@ -7,7 +7,8 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "attachment", "hosts file", "name service",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment",
+         "hosts file", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -37,6 +38,7 @@ class Context(object):
                 self.names.setdefault(_host_part(e["address"]), e["container"])
         # (netns, ifname) -> host end of netstitch's veth, from the desired state, then the kernel
         self.host_end = {(e["netns"], e["ifname"]): h for h, e in desired.get("endpoints", {}).items()}
+        self.macvlan_of = {(m["netns"], m["ifname"]): key for key, m in desired.get("macvlans", {}).items()}
         self.peers = {}
         for ns, nstate in (current.get("netns") or {}).items():
             for pname, peer in ((nstate or {}).get("links") or {}).items():
@@ -106,6 +108,8 @@ def action_object(a, ctx):
         return "other", a["text"]
     ns = a.get("ns")
     name = a.get("name") or a.get("dev")
+    if op == "macvlan_add" or (ns and (ns, name) in ctx.macvlan_of):
+        return "macvlan", ctx.macvlan_of.get((ns, name), "%s/%s" % (ns, name))
     if ns:      # inside a container: its end of a veth, its routes and neighbours
         h = ctx.host_end.get((ns, name))
         return ("endpoint", h) if h else ("other", a["text"])
@@ -205,6 +209,26 @@ def _vxlan(name, ctx, side):
         ("fdb entries", fdb)])
 
 
+def _macvlan(key, ctx, side):
+    """A container interface on a macvlan network (kinds.macvlan), by "<container>/<ifname>"."""
+    m = ctx.desired.get("macvlans", {}).get(key)
+    if side == "after":
+        return (None, None) if m is None else ("macvlan %s (network %s)" % (key, m["network"]), _words([
+            ("address", m["address"]), ("mac", m["mac"]), ("mtu", m["mtu"]), ("parent", m["parent"]),
+            ("route", "default via %s" % m["gateway"] if m["gateway"] else None), ("state", "up")]))
+    if m is None:
+        return None, None
+    nstate = (ctx.current.get("netns") or {}).get(m["netns"]) or {}
+    l = (nstate.get("links") or {}).get(m["ifname"])
+    if l is None or l.get("kind") != "macvlan":
+        return None, None
+    route = nstate.get("default_route") or {}
+    return "macvlan %s (network %s)" % (key, m["network"]), _words([
+        ("address", ", ".join(a for a in l["addresses"] if ":" not in a)), ("mac", l.get("mac")), ("mtu", l["mtu"]),
+        ("parent", m["parent"]), ("route", "default via %s" % route["gateway"] if route.get("dev") == m["ifname"]
+                                  else None), ("state", "up" if l["up"] else "down")])
+
+
 def _attachment(name, ctx, side):
     """An existing interface on a network's bridge (kinds.attach): only its master is netstitch's."""
     if side == "after":
@@ -302,7 +326,7 @@ def _docker_net(name, have):
 def _action_sides(kind, ident, group, ctx):
     """(label, before words or None, after words or None) of one object, from the state on each side."""
     fns = {"bridge": _bridge, "endpoint": _endpoint, "vxlan": _vxlan, "route": _route, "tinc": _tinc,
-           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment}
+           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment, "macvlan": _macvlan}
     if kind in fns:
         lb, b = fns[kind](ident, ctx, "before")
         la, a = fns[kind](ident, ctx, "after")

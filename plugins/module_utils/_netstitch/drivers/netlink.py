@@ -248,6 +248,15 @@ class Netlink(object):
         if "hairpin" in ch:     # after a change of master (the kernel applies slave data before it)
             self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), hairpin=ch["hairpin"])
 
+    def _do_macvlan_add(self, a):
+        fd = os.open(ns_path(a["ns"]), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._write(self.ipr.macvlan_add, a["name"], self._idx(None, a["parent"]), fd, a["mtu"], a["mac"],
+                        group=marks.MARK_GROUP)
+        finally:
+            os.close(fd)
+        self._write(self.sock(a["ns"]).link_set, self._idx(a["ns"], a["name"]), alias=a["alias"])
+
     def _do_port_attach(self, a):
         # by the index read when planned: an interface of that name made anew since is not the one planned for
         self._write(self.ipr.link_set, a["index"], master=self._idx(None, a["master"]))

@@ -35,6 +35,7 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_GROUP, IFLA_EXT_MASK = 18, 20, 28, 27, 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3   # link dumps without the counters (kernels that do not know it ignore it)
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
 IFLA_BRPORT_MODE = 4         # a bridge port's hairpin mode (u8)
 VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
@@ -326,6 +327,17 @@ class Socket(object):
         peer = (_ifi() + _str(IFLA_IFNAME, peer_name) + _u32(IFLA_NET_NS_FD, peer_netns_fd) + _u32(IFLA_MTU, peer_mtu)
                 + _nla(IFLA_ADDRESS, _mac(peer_mac)))
         self.link_add(name, "veth", mtu=mtu, master=master, up=up, data=_nla(VETH_INFO_PEER, peer), group=group)
+
+    def macvlan_add(self, name, parent, netns_fd, mtu, mac, group=None):
+        """A macvlan link (bridge mode) of ``parent`` (an index in this socket's namespace), made directly in the
+        namespace of ``netns_fd`` (pipework's --direct-phys); ``group`` set by the same request."""
+        attrs = (_str(IFLA_IFNAME, name) + _u32(IFLA_LINK, parent) + _u32(IFLA_NET_NS_FD, netns_fd)
+                 + _u32(IFLA_MTU, mtu) + _nla(IFLA_ADDRESS, _mac(mac)))
+        if group is not None:
+            attrs += _u32(IFLA_GROUP, group)
+        attrs += _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "macvlan")
+                      + _nla(IFLA_INFO_DATA, _u32(IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE)))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifi() + attrs)
 
     def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True, group=None):
         data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL, _ip4(local)) + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
