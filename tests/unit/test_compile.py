@@ -129,3 +129,23 @@ def test_an_attachment_makes_its_host_carry_the_network_and_keeps_its_address_an
     # without attachments, a spec has no attach key at all (specs of other topologies stay as they were)
     del topo["networks"]["ov"]["attach"]
     assert "attach" not in specs_of(topo)["h2"]["networks"][0]
+
+
+def test_a_macvlan_network_is_its_own_list_with_the_hosts_range_and_every_fixed_address_reserved():
+    """networks.N.macvlan (issue 16): no bridge network in the spec; the host's range is its pool (None without
+    one), the gateway is the segment's router (none by default), fixed addresses are reserved on every host."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"phys": {"subnet": "192.0.2.0/24",
+                                  "macvlan": {"parent": "eth0", "ranges": {"h1": "192.0.2.96/28"}}}},
+            "containers": {"a": {"host": "h1", "interfaces": [{"network": "phys"}]},
+                           "b": {"host": "h2", "interfaces": [{"network": "phys", "ip": "192.0.2.120"}]}}}
+    specs = specs_of(topo)
+    assert specs["h1"]["networks"] == specs["h2"]["networks"] == []
+    (m1,), (m2,) = specs["h1"]["macvlan_networks"], specs["h2"]["macvlan_networks"]
+    assert m1 == {"name": "phys", "subnet": "192.0.2.0/24", "gateway": None, "mtu": 1500, "pool": "192.0.2.96/28",
+                  "reserved": ["192.0.2.120"], "parent": "eth0"}
+    assert m2["pool"] is None and m2["reserved"] == ["192.0.2.120"]
+    # no gateway: no default route through it
+    assert specs["h1"]["containers"][0]["interfaces"][0]["default_route"] is False
+    for sp in specs.values():
+        assert not comp.spec_problems(sp)

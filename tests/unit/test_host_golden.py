@@ -495,4 +495,30 @@ def inv_attach_conflicts(got):
     assert "port_attach" not in _ops(got)
 
 
+def inv_macvlan_from_empty(got):
+    """Macvlan interfaces are made in the containers' namespaces on the parent, with no veth, bridge or rule of
+    their network; the fixed address is kept, the other comes from h1's range."""
+    _clean(got)
+    made = [a for a in got["actions"] if a["op"] == "macvlan_add"]
+    assert [(a["ns"], a["name"], a["parent"]) for a in made] == [("m1", "eth0", "eth0"), ("m2", "eth0", "eth0")]
+    assert not [a for a in got["actions"] if a["op"] == "bridge_add" and a["name"] == "nsbr-phys"]
+    assert [a["peer"]["netns"] for a in got["actions"] if a["op"] == "veth_add"] == ["m1"]     # lan only
+    assert "phys" not in json.dumps(got["nft"]) and "192.0.2." not in json.dumps(got["nft"])
+    routes = {(a["ns"], a["dev"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"}
+    assert routes == {("m1", "eth0", "192.0.2.254"), ("m2", "eth0", "192.0.2.254")}
+    assert got["leases"]["phys"] == {"m2/eth0": "192.0.2.96"}
+
+
+def inv_macvlan_changed(got):
+    _clean(got)
+    mine = [(a["op"], a.get("ns"), a["name"]) for a in got["actions"]
+            if a["op"] in ("link_del", "macvlan_add", "addr_add", "addr_del") and a.get("ns")]
+    assert ("link_del", "m2", "eth7") in mine and ("link_del", "m2", "eth0") in mine      # pruned, replaced
+    assert ("macvlan_add", "m2", "eth0") in mine and ("macvlan_add", "m1", "eth0") not in mine
+    assert ("addr_del", "m1", "eth0") in mine and ("addr_add", "m1", "eth0") in mine
+    assert "dummy0" not in json.dumps(got["actions"])
+    # the replaced link's default route went with it: set again
+    assert [(a["ns"], a["dev"]) for a in got["actions"] if a["op"] == "route_replace"] == [("m1", "eth0"), ("m2", "eth0")]
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

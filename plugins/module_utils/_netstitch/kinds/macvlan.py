@@ -105,5 +105,6 @@ def _one(want, desired_state, current, links, known_ns, out):
     if want["address"] not in have["addresses"]:
         out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns,
                                   name=ifn, address=want["address"]))
-    flushed = bool(v4(have["addresses"])) and want["address"] not in have["addresses"]
+    # a new link: a route through the old one of that name (replaced, or a veth that goes) went with it
+    flushed = made or (bool(v4(have["addresses"])) and want["address"] not in have["addresses"])
     endpoint.default_route(where, want, ns_state, None if made else ifn, flushed, desired_state, out)
