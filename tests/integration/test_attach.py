@@ -58,7 +58,7 @@ def test_a_vm_behind_a_tap_joins_the_overlay_and_is_released_not_deleted(fabric)
     assert _state(fabric, "h1")["attached"] == {"vmtap": {"bridge": BRIDGE,
                                                           "index": _link(fabric, "h1", "vmtap")["ifindex"]}}
     c2 = nskit.addr(first["h2"]["endpoints"][0]["address"])
-    assert c2 != VM_IP and c2.startswith(SUBNET["vxlan"].split(".0.")[0])
+    assert c2 != VM_IP and c2.startswith(SUBNET["vxlan"].rsplit(".", 1)[0] + ".")
     # the VM reaches the container on another host across the VXLAN overlay, and the container reaches it
     nskit.wait_until(lambda: nskit.ping(vm, c2), SETTLE, "the VM on h1 to ping c2 on h2 (%s)" % c2)
     nskit.wait_until(lambda: nskit.ping(fabric.cns("c2"), VM_IP), SETTLE, "c2 to ping the VM")

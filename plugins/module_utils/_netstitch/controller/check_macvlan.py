@@ -14,6 +14,7 @@ _NOT_WITH = (
     ("isolated", "netstitch does not filter a physical segment"),
     ("dns", "there is no gateway address of netstitch's to serve names on"),
     ("docker", "Docker's own macvlan driver does that"),
+    ("inbound", "its containers are on the segment already, reached without routing through a host"),
 )
 
 

@@ -53,7 +53,8 @@ class NetworkChecks(object):
         if not self.mtu(p + ".mtu", mtu):
             ok = False
         internal = spec.get("internal", False) is True
-        masquerade = spec.get("masquerade", not internal)
+        # a routed gateway (inbound) keeps the containers' own addresses: no masquerade unless asked (an error)
+        masquerade = spec.get("masquerade", not internal and not is_dict(spec.get("inbound")))
         if internal and masquerade is True:
             self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
             ok = False
@@ -81,6 +82,7 @@ class NetworkChecks(object):
                      "of the network alike, so it would tell each one the names links do not give it")
             net.dns = False
         net.docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
+        self.inbound(p, spec, net)
         if macvlan:
             net.macvlan = self.macvlan(p, spec, subnet, hosts)
             net.masquerade = False

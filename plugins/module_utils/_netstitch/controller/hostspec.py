@@ -140,6 +140,11 @@ def _network_spec(topo, net, host, fixed, macs):
         if aliases:
             out["dns"]["aliases"] = [{"name": name, "server": _ref(topo, server, net.name)}
                                      for name, server in aliases]
+    if net.inbound is not None:
+        # a routed gateway: what may come in, and the route the outside needs to this host's part of the network
+        out["inbound"] = {"allow": [{"from": str(a.source) if a.source else None, "protocol": a.protocol,
+                                     "ports": [list(r) for r in a.ports]} for a in net.inbound],
+                          "routes": [{"dst": str(net.segment(host)), "via": str(topo.hosts[host].underlay.ip)}]}
     attach = [{"interface": a.interface} for a in net.attach if a.host == host]
     if attach:
         out["attach"] = attach      # only where there is one: specs of other topologies stay as they were

@@ -85,6 +85,7 @@ class Network(object):
         self.docker = None                  # DockerOffer: the network is offered to Docker on its hosts
         self.attach = []                    # [Attachment]: existing host interfaces enslaved to its bridge
         self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
+        self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
 
     @property
     def routed(self):
@@ -126,6 +127,15 @@ class Network(object):
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)
         return derived_mac("bridge", self.name, host)
+
+
+class Allow(object):
+    """What may open connections into a routed gateway network (networks.N.inbound.allow)."""
+
+    def __init__(self, source, protocol, ports):
+        self.source = source                # ipaddress.IPv4Network or None (anywhere)
+        self.protocol = protocol            # tcp | udp | any
+        self.ports = ports                  # [(first, last)], empty = every port
 
 
 class Macvlan(object):

@@ -186,7 +186,28 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                            '$ref': '#/$defs/macvlan',
                                                            'examples': [{'parent': 'eth0',
                                                                          'ranges': {'h1': '192.0.2.64/28',
-                                                                                    'h2': '192.0.2.80/28'}}]}}},
+                                                                                    'h2': '192.0.2.80/28'}}]},
+                                               'inbound': {'description': 'Make the network a routed gateway (no NAT '
+                                                                          'either way): the outside reaches its '
+                                                                          'containers directly at their own '
+                                                                          'addresses, by routing through the host '
+                                                                          'carrying them, but only where an `allow` '
+                                                                          'entry says so (no entry: nothing gets in, '
+                                                                          "as without `inbound`); the containers' "
+                                                                          'outbound traffic keeps their own addresses '
+                                                                          '(masquerade is off). The routes the '
+                                                                          'outside needs ("route 10.10.0.0/24 via '
+                                                                          '192.0.2.1") are stated by plan, apply and '
+                                                                          'info. A host-local network must then be on '
+                                                                          'one host only (the same subnet on several '
+                                                                          'hosts cannot be routed to); on a routed '
+                                                                          "overlay each host's slice is routed to "
+                                                                          'that host.',
+                                                           '$ref': '#/$defs/inbound',
+                                                           'examples': [{'allow': [{'protocol': 'tcp',
+                                                                                    'ports': [80, 443]},
+                                                                                   {'from': '198.51.100.0/24',
+                                                                                    'protocol': 'any'}]}]}}},
                     'attachment': {'type': 'object',
                                    'additionalProperties': False,
                                    'required': ['host', 'interface'],
@@ -230,6 +251,35 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'propertyNames': {'$ref': '#/$defs/name'},
                                                           'additionalProperties': {'$ref': '#/$defs/ipv4_cidr'},
                                                           'examples': [{'h1': '192.0.2.64/28'}]}}},
+                    'inbound': {'type': 'object',
+                                'additionalProperties': False,
+                                'properties': {'allow': {'description': 'What may open connections to the containers '
+                                                                        'from outside the network: each entry allows '
+                                                                        'a protocol (tcp by default, udp or any), its '
+                                                                        'ports (default: every port) and a source '
+                                                                        'prefix (default: anywhere). An entry needs '
+                                                                        'ports or from (to allow everything, say '
+                                                                        'from: 0.0.0.0/0).',
+                                                         'type': 'array',
+                                                         'items': {'$ref': '#/$defs/inbound_allow'},
+                                                         'examples': [[{'ports': [80]}]]}}},
+                    'inbound_allow': {'type': 'object',
+                                      'additionalProperties': False,
+                                      'properties': {'from': {'description': 'Source prefix allowed (default: '
+                                                                             'anywhere).',
+                                                              '$ref': '#/$defs/ipv4_cidr',
+                                                              'examples': ['198.51.100.0/24']},
+                                                     'protocol': {'description': 'tcp (default), udp, or any (every '
+                                                                                 'protocol, ports not given).',
+                                                                  'enum': ['tcp', 'udp', 'any'],
+                                                                  'examples': ['udp']},
+                                                     'ports': {'description': 'Container ports allowed (default: '
+                                                                              'every port): numbers or "first-last" '
+                                                                              'ranges.',
+                                                               'type': 'array',
+                                                               'minItems': 1,
+                                                               'items': {'$ref': '#/$defs/port_or_range'},
+                                                               'examples': [[80, '8000-8010']]}}},
                     'container': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['host', 'interfaces'],

@@ -13,6 +13,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_attach import AttachChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_inbound import InboundChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_macvlan import MacvlanChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
@@ -100,7 +101,8 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, MacvlanChecks, Placement, ContainerChecks, AttachChecks, LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, MacvlanChecks, InboundChecks, Placement, ContainerChecks, AttachChecks,
+               LinkChecks):
     """Every section's checks over one topology."""
 
 
@@ -137,6 +139,7 @@ def _load(data, first):
     # a network is carried by the hosts it names plus the hosts of the containers on it
     for host, netname in chk.carried:
         nets[netname].hosts.add(host)
+    chk.inbound_routes(hosts, nets)
     chk.place_overlays(hosts, nets)
     chk.docker_ranges(conts, nets)
     chk.capacity(conts, nets)

@@ -20,7 +20,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import (
     Host, namespaces, resolve_docker, without_docker)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, docker_network, inbound
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -129,6 +129,8 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "diff": describe.diff(chs, spec["host"]),
                 "published": ports.published(spec, hstate.ports),
             }
+            if inbound.outside_routes(spec):
+                result["outside_routes"] = inbound.outside_routes(spec)     # routed gateways (kinds.inbound)
             if not check_mode:
                 _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint, docker)
                 if absent:

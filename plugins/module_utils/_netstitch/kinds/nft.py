@@ -8,10 +8,9 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
-import hashlib
-import json
-
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
+    ip as _ip, match as _match, meta as _meta, ports_expr as _ports_expr, prefix as _prefix, rule as _rule)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
@@ -35,39 +34,6 @@ PUB_MAPS = {
     "pub_one_port": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"},
 }
 IFNAME_SET_DEF = {"type": "ifname"}
-
-
-def _match(left, right, op="=="):
-    return {"match": {"op": op, "left": left, "right": right}}
-
-
-def _meta(key):
-    return {"meta": {"key": key}}
-
-
-def _ip(field):
-    return {"payload": {"protocol": "ip", "field": field}}
-
-
-def _prefix(cidr):
-    if "/" not in cidr or cidr.endswith("/32"):
-        return cidr.split("/", 1)[0]
-    addr, plen = cidr.split("/")
-    return {"prefix": {"addr": addr, "len": int(plen)}}
-
-
-def _rule(purpose, expr):
-    h = hashlib.sha1(json.dumps(expr, sort_keys=True).encode()).hexdigest()[:10]
-    return {"comment": "%s #%s" % (purpose, h), "expr": expr}
-
-
-def _ports_expr(ports, field):
-    """Match ``th <field>`` against a list of [first, last] ranges (empty: no match expression)."""
-    if not ports:
-        return []
-    items = [p[0] if p[0] == p[1] else {"range": [p[0], p[1]]} for p in ports]
-    right = items[0] if len(items) == 1 and not isinstance(items[0], dict) else {"set": items}
-    return [_match({"payload": {"protocol": "th", "field": field}}, right)]
 
 
 def _link_match(ln, reply=False):
@@ -163,6 +129,7 @@ def _network_rules(n, own, published, bridge_nf):
             # the other hosts' slices of a routed network arrive through the underlay
             fwd.append(_rule("in %s: from its other slices" % name, [
                 _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
+    fwd += inbound.rules(n)     # a routed gateway: what the outside may open by routing (kinds.inbound)
     # nothing else (another network, the uplink) opens a connection into a network
     fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
     if n["internal"]:
