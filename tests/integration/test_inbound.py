@@ -1,0 +1,74 @@
+"""Routed gateways (issue 16, item 1): networks.N.inbound lets the outside reach containers directly at their own
+addresses by routing, only on what it allows, with no NAT either way; netstitch states the route the outside needs
+and the test installs exactly that route in the lab's outside router namespace.
+"""
+
+import nskit
+# fabric: the fixture
+from fabrickit import fabric  # noqa: F401 pylint: disable=unused-import
+
+ROUTER = "192.0.2.254"      # the lab's outside router (its namespace is "<lab>-out")
+SETTLE = 15.0
+
+
+def _topology(fabric, inbound=True):
+    net = {"subnet": "10.62.0.0/24", "masquerade": False}
+    if inbound:
+        del net["masquerade"]       # the default with inbound
+        net["inbound"] = {"allow": [{"ports": [7100]}, {"from": "203.0.113.0/24", "protocol": "any"}]}
+    return {
+        "version": 1,
+        "hosts": {h: {"underlay": "192.0.2.%s/24" % h[1:]} for h in ("h1", "h2", "h3")},
+        "networks": {"pub": net},
+        "containers": {"web": {"host": "h1", "netns": fabric.cns("web"), "interfaces": [{"network": "pub"}]}},
+    }
+
+
+def test_the_outside_reaches_a_container_by_routing_only_on_allowed_ports_and_without_nat(fabric):
+    out, web_ns = fabric.cns("out"), fabric.cns("web")
+
+    class _Env(object):
+        procs = fabric.procs
+
+    # masquerade off alone: no route is stated and nothing gets in (the default of a routed gateway too)
+    res = fabric.apply_all(_topology(fabric, inbound=False))
+    web = nskit.addr(res["h1"]["endpoints"][0]["address"])
+    assert "outside_routes" not in res["h1"]
+    nskit.run("ip", "-n", out, "route", "add", "10.62.0.0/24", "via", "192.0.2.1")
+    closed = nskit.Listener(_Env, web_ns, web, 7100, lifetime=10)
+    assert not nskit.connect(out, web, 7100, timeout=1)
+    assert closed.peers() == []
+    nskit.run("ip", "-n", out, "route", "del", "10.62.0.0/24", "via", "192.0.2.1")
+
+    # a routed gateway: the route the outside needs is stated (apply result, plan text, info)
+    res = fabric.apply_all(_topology(fabric))
+    (route,) = res["h1"]["outside_routes"]
+    assert route == {"network": "pub", "dst": "10.62.0.0/24", "via": "192.0.2.1"}
+    assert "outside_routes" not in res["h2"]
+    plan = fabric.cli("h1", "plan", fabric._write(_topology(fabric)), ok=False)
+    assert "outside needs: route 10.62.0.0/24 via 192.0.2.1 (network pub)" in plan.stdout, plan.stdout + plan.stderr
+    status = fabric.cli("h1", "status", ok=False)
+    assert "outside needs: route 10.62.0.0/24 via 192.0.2.1 (network pub)" in status.stdout, status.stdout
+    # the test installs exactly the stated route in the outside router
+    nskit.run("ip", "-n", out, "route", "add", route["dst"], "via", route["via"])
+
+    # allowed port: straight to the container's own address; the container sees the router's own address
+    into = nskit.Listener(_Env, web_ns, web, 7100, lifetime=15)
+    other = nskit.Listener(_Env, web_ns, web, 7101, lifetime=15)
+    nskit.wait_until(lambda: nskit.connect(out, web, 7100, timeout=2), SETTLE, "TCP outside -> web:7100")
+    peers = into.peers()
+    assert set(peers) == {ROUTER}, peers
+    # another port of the same container, with a listener on it: dropped (the allow list is all that gets in)
+    assert not nskit.connect(out, web, 7101, timeout=1)
+    assert other.peers() == []
+    nskit.assert_no_ping(out, web)      # ICMP from 192.0.2.254 is not allowed either (only 203.0.113.0/24 is)
+    # the allowed prefix: any protocol from 203.0.113.0/24 (the router's loopback address)
+    assert nskit.nsexec(out, "ping", "-n", "-q", "-c", "1", "-W", "2", "-I", "203.0.113.1", web,
+                        check=False).returncode == 0
+    # outbound keeps the container's own address (no masquerade)
+    back = nskit.Listener(_Env, out, ROUTER, 7102, lifetime=15)
+    nskit.wait_until(lambda: nskit.connect(web_ns, ROUTER, 7102, timeout=2), SETTLE, "TCP web -> the router")
+    peers = back.peers()
+    assert set(peers) == {web}, peers
+    for r in fabric.apply_all(_topology(fabric)).values():
+        nskit.assert_noop(r)
