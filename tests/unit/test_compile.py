@@ -149,3 +149,21 @@ def test_a_macvlan_network_is_its_own_list_with_the_hosts_range_and_every_fixed_
     assert specs["h1"]["containers"][0]["interfaces"][0]["default_route"] is False
     for sp in specs.values():
         assert not comp.spec_problems(sp)
+
+
+def test_a_routed_gateway_states_per_host_the_route_the_outside_needs():
+    """networks.N.inbound (issue 16): the route to each host's part (a routed overlay: its slice) via its underlay
+    address; masquerade is off; the allow list goes to every host carrying the network."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"ov": {"subnet": "10.82.0.0/16", "overlay": {"type": "routed"},
+                                "inbound": {"allow": [{"ports": [80, "8000-8010"]}]}}},
+            "containers": {"a": {"host": "h1", "interfaces": [{"network": "ov"}]},
+                           "b": {"host": "h2", "interfaces": [{"network": "ov"}]}}}
+    specs = specs_of(topo)
+    for h, via in (("h1", "192.0.2.1"), ("h2", "192.0.2.2")):
+        (net,) = specs[h]["networks"]
+        assert net["masquerade"] is False
+        assert net["inbound"]["routes"] == [{"dst": net["subnet"], "via": via}]
+        assert net["inbound"]["allow"] == [{"from": None, "protocol": "tcp", "ports": [[80, 80], [8000, 8010]]}]
+        assert net["subnet"] != "10.82.0.0/16"      # the host's slice, not the whole overlay
+        assert not comp.spec_problems(specs[h])

@@ -521,4 +521,15 @@ def inv_macvlan_changed(got):
     assert [(a["ns"], a["dev"]) for a in got["actions"] if a["op"] == "route_replace"] == [("m1", "eth0"), ("m2", "eth0")]
 
 
+def inv_inbound_from_empty(got):
+    """The allow list comes into the forward chain before the network's closing drop; nothing masquerades."""
+    _clean(got)
+    texts = [t.strip() for t in got["nft_texts"]]
+    allow = [i for i, t in enumerate(texts) if t.startswith("rule: inbound pub: allow")]
+    closed = [i for i, t in enumerate(texts) if t.startswith("rule: in pub: closed to others")]
+    assert len(allow) == 2 and closed and max(allow) < closed[0]
+    assert not [t for t in texts if "masquerade" in t] and "postrouting" not in json.dumps(got["nft"])
+    assert "203.0.113.0" in json.dumps(got["nft"]) and "5010" in json.dumps(got["nft"])
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

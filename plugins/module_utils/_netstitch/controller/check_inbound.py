@@ -48,7 +48,7 @@ class InboundChecks(object):
         if ports and proto == "any":
             self.add(p + ".ports", "protocol any has no ports (say tcp or udp)")
             ok = False
-        if not ports and "from" not in a:
+        if "ports" not in a and "from" not in a:
             self.add(p, "allows every port from anywhere: give ports or from (from: 0.0.0.0/0 to mean it)")
             ok = False
         return model.Allow(src, proto, sorted(ports)) if ok and proto in ("tcp", "udp", "any") else None
