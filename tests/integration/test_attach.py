@@ -101,7 +101,8 @@ def test_an_interface_on_someone_elses_bridge_is_a_conflict_and_left_alone(fabri
     path = fabric._write(_topology(fabric))
     r = fabric.cli("h1", "apply", path, ok=False)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "networks.ov.attach (interface vmtap on host h1): vmtap is a port of hvbr0, and netstitch did not put it there" in r.stdout + r.stderr
+    assert ("networks.ov.attach (interface vmtap on host h1): vmtap is a port of hvbr0, and netstitch did not put it "
+            "there") in r.stdout + r.stderr
     assert _link(fabric, "h1", "vmtap")["master"] == "hvbr0"
     # a declared interface that does not exist is named too
     nskit.nsexec(h1, "ip", "link", "del", "vmtap")

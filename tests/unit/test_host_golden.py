@@ -518,7 +518,8 @@ def inv_macvlan_changed(got):
     assert ("addr_del", "m1", "eth0") in mine and ("addr_add", "m1", "eth0") in mine
     assert "dummy0" not in json.dumps(got["actions"])
     # the replaced link's default route went with it: set again
-    assert [(a["ns"], a["dev"]) for a in got["actions"] if a["op"] == "route_replace"] == [("m1", "eth0"), ("m2", "eth0")]
+    routes = [(a["ns"], a["dev"]) for a in got["actions"] if a["op"] == "route_replace"]
+    assert routes == [("m1", "eth0"), ("m2", "eth0")]
 
 
 def inv_inbound_from_empty(got):

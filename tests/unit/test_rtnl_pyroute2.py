@@ -180,8 +180,8 @@ def test_rtnl_sends_what_pyroute2_encodes(what):
 
 
 def test_every_socket_request_method_is_cross_checked():
-    methods = {"link_add", "veth_add", "vxlan_add", "macvlan_add", "link_set", "link_del", "link_index", "addr", "route", "fdb",
-               "neigh", "links", "addresses4", "routes4", "neighbours"}
+    methods = {"link_add", "veth_add", "vxlan_add", "macvlan_add", "link_set", "link_del", "link_index", "addr",
+               "route", "fdb", "neigh", "links", "addresses4", "routes4", "neighbours"}
     public = {n for n, v in vars(rtnl.Socket).items() if callable(v) and not n.startswith("_")}
     assert public - {"close", "request", "dump"} == methods
 

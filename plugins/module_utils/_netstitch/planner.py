@@ -12,7 +12,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bridge, dns, docker_network, docker_user, endpoint
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bridge, dns, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_user, endpoint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
@@ -21,7 +22,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
-KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file, dns, docker_user)
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file, dns,
+         docker_user)
 
 
 class Context(object):

@@ -3,7 +3,8 @@
 import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import (
+    is_dict, parse_ports)
 
 
 class InboundChecks(object):

@@ -101,8 +101,8 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, MacvlanChecks, InboundChecks, Placement, ContainerChecks, AttachChecks,
-               LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, MacvlanChecks, InboundChecks, Placement, ContainerChecks,
+               AttachChecks, LinkChecks):
     """Every section's checks over one topology."""
 
 
