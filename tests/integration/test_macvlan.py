@@ -89,3 +89,22 @@ def test_a_missing_parent_is_a_conflict_naming_the_network(fabric):
     r = fabric.cli("h1", "apply", path, ok=False)
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert "networks.phys.macvlan.parent: there is no interface nosuch0 on host h1" in r.stdout + r.stderr
+
+
+def test_a_macvlan_goes_with_its_container_from_a_namespace_netstitch_did_not_make(fabric):
+    """A container in someone else's namespace leaves the topology: its macvlan is removed (the namespace stays);
+    a veth goes with its host end, a macvlan only lives in the container's namespace."""
+    ext = fabric.cns("ext")
+    nskit.add_netns(ext)
+    topo = _with_netns(fabric, _topology())
+    topo["containers"]["ext"] = {"host": "h1", "netns": ext, "interfaces": [{"network": "phys", "ip": "192.0.2.110"}]}
+    fabric.apply_all(topo)
+    assert "netstitch macvlan ext/eth0 phys" in nskit.nsexec(ext, "ip", "-d", "link", "show", "dev", "eth0").stdout
+    nskit.wait_until(lambda: nskit.ping(fabric.cns("out"), "192.0.2.110"), SETTLE, "the segment to ping ext")
+    del topo["containers"]["ext"]
+    res = fabric.apply_all(topo)
+    assert any("remove macvlan eth0 in %s" % ext in t for t in res["h1"]["actions"]), res["h1"]["actions"]
+    assert nskit.netns_exists(ext)
+    assert nskit.nsexec(ext, "ip", "link", "show", "dev", "eth0", check=False).returncode != 0
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)

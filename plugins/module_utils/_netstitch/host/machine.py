@@ -4,6 +4,7 @@ the driver that carries it out (actions.OPS). Drivers are made lazily, so planni
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_network, hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import macvlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
@@ -57,7 +58,9 @@ class Host(object):
         """The current state (current.py) for a spec: the host namespace and the spec's container namespaces (or
         only ``namespaces_``), netstitch's nft tables, hosts files, DOCKER-USER rules, tinc instances and, when
         Docker is involved, the Docker networks."""
-        cur = self.netlink.read(namespaces(spec) if namespaces_ is None else namespaces_, sysctls=sysctl.READ)
+        if namespaces_ is None:
+            namespaces_ = sorted(set(namespaces(spec)) | set(macvlan.left_behind(hstate.spec, spec)))
+        cur = self.netlink.read(namespaces_, sysctls=sysctl.READ)
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)

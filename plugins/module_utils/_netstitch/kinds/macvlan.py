@@ -23,6 +23,18 @@ def networks(spec):
     return {n["name"]: n for n in spec.get("macvlan_networks", ())}
 
 
+def left_behind(previous, spec):
+    """Named namespaces of the last applied spec's containers that had a macvlan interface and are not in this spec:
+    read too, so that a macvlan netstitch made there goes when its container leaves the topology (a veth goes with
+    its host end; a macvlan lives only in the container's namespace)."""
+    if not previous:
+        return []
+    nets = {n["name"] for n in previous.get("macvlan_networks", ())}
+    now = {c.get("netns") for c in spec.get("containers", ())}
+    return sorted({c["netns"] for c in previous.get("containers", ()) if c.get("kind", "netns") == "netns"
+                   and c.get("netns") and c["netns"] not in now and any(i["network"] in nets for i in c["interfaces"])})
+
+
 def desired(ctx):
     """{"<container>/<ifname>": interface}. ``ctx.addresses``: (container, ifname) -> IPv4Address (ipam)."""
     nets = networks(ctx.spec)
@@ -56,7 +68,10 @@ def diff(desired_state, current, out, ctx):
     for key, want in sorted(want_all.items()):
         _one(want, desired_state, current, links, known_ns, out)
     wanted = {(w["netns"], w["ifname"]) for w in want_all.values()}
+    going = set(current.get("owned_netns") or ()) - set(desired_state["netns"])     # kinds.netns removes them
     for ns, nstate in sorted((current.get("netns") or {}).items()):
+        if ns in going:
+            continue
         for name, link in sorted(((nstate or {}).get("links") or {}).items()):
             if link.get("kind") == "macvlan" and marks.owned(link) and (ns, name) not in wanted:
                 out.add("prune", act("link_del", "remove macvlan %s in %s (%s)" % (name, ns, marks.alias_text(link)),
