@@ -72,3 +72,24 @@ def test_the_outside_reaches_a_container_by_routing_only_on_allowed_ports_and_wi
     assert set(peers) == {web}, peers
     for r in fabric.apply_all(_topology(fabric)).values():
         nskit.assert_noop(r)
+
+
+def test_a_vxlan_overlay_is_routed_in_through_any_host_that_states_it(fabric):
+    """On a vxlan overlay every carrying host states the whole subnet: the outside routes through h1 to a container
+    on h2 (the reply leaves through h2 directly; the allow rule is stateless, so the asymmetric path works)."""
+    topo = fabric.topology("vxlan", hosts=("h2",), extra=lambda t: t["networks"]["ov"].update(
+        hosts=["h1", "h2"], inbound={"allow": [{"ports": [7100]}]}))
+    res = fabric.apply_all(topo)
+    c2 = nskit.addr(res["h2"]["endpoints"][0]["address"])
+    routes = {h: r["outside_routes"] for h, r in res.items() if "outside_routes" in r}
+    assert sorted(routes) == ["h1", "h2"]
+    assert routes["h1"] == [{"network": "ov", "dst": "10.81.0.0/24", "via": "192.0.2.1"}]
+    out = fabric.cns("out")
+    nskit.run("ip", "-n", out, "route", "add", "10.81.0.0/24", "via", "192.0.2.1")     # through h1 only
+
+    class _Env(object):
+        procs = fabric.procs
+    lst = nskit.Listener(_Env, fabric.cns("c2"), c2, 7100, lifetime=15)
+    nskit.wait_until(lambda: nskit.connect(out, c2, 7100, timeout=2), SETTLE, "TCP outside -> h1 -> c2 on h2")
+    peers = lst.peers()
+    assert set(peers) == {ROUTER}, peers
