@@ -71,9 +71,11 @@ def test_a_vm_behind_a_tap_joins_the_overlay_and_is_released_not_deleted(fabric)
     # h2's VXLAN device has a static entry for the VM's MAC (declared), pointing at h1's underlay address
     fdb = nskit.nsexec(fabric.hns("h2"), "bridge", "fdb", "show", "dev", "nsvx4242").stdout
     assert "%s dst 192.0.2.1 " % VM_MAC in fdb, fdb
-    # a rerun changes nothing
+    # a rerun changes nothing; info (status --json) lists the recorded enslavement
     for res in fabric.apply_all(_topology(fabric)).values():
         nskit.assert_noop(res)
+    info = json.loads(fabric.cli("h1", "status", "--json", ok=False).stdout)
+    assert info["attached"] == {"vmtap": {"bridge": BRIDGE}} and info["in_sync"] is True
 
     # someone else's interface on netstitch's bridge: not netstitch's, never released
     nskit.nsexec(fabric.hns("h1"), "ip", "link", "add", "othtap", "type", "veth", "peer", "name", "othpeer")
