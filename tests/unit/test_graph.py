@@ -161,8 +161,8 @@ def test_sdn_ve_networks_say_what_they_are():
     interfaces are named on their network."""
     topo = validate.load({
         "version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}},
-        "networks": {"phys": {"subnet": "192.0.2.0/24", "macvlan": {"parent": "eth0",
-                                                                     "ranges": {"h1": "192.0.2.96/28"}}},
+        "networks": {"phys": {"subnet": "192.0.2.0/24",
+                              "macvlan": {"parent": "eth0", "ranges": {"h1": "192.0.2.96/28"}}},
                      "pub": {"subnet": "10.62.0.0/24", "inbound": {"allow": [{"ports": [80]}]},
                              "attach": [{"host": "h1", "interface": "tap-vm1"}]}},
         "containers": {"m": {"host": "h1", "interfaces": [{"network": "phys"}, {"network": "pub"}]}}})
