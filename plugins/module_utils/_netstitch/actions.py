@@ -51,6 +51,9 @@ OPS = {
     "dns_write": "dns",
     "dns_stop": "dns",
     "resolv_write": "dns",
+    # BGP announcements of routed gateways (kinds.bgp): BIRD's configuration and daemon
+    "bgp_write": "bgp",
+    "bgp_stop": "bgp",
     "docker_user_add": "iptables",
     "docker_user_del": "iptables",
 }

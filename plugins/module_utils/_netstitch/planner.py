@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bridge, dns, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bgp, bridge, dns, docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_user, endpoint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
@@ -23,7 +23,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
 KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file, dns,
-         docker_user)
+         bgp, docker_user)
 
 
 class Context(object):

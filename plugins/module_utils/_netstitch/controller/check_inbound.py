@@ -22,6 +22,7 @@ class InboundChecks(object):
             self.add(p, "not on an isolated network (its containers reach each other only through links; let the "
                         "outside in through a published port or a link instead)")
         net.inbound = []
+        net.announce = raw.get("announce") is True
         for i, a in enumerate(raw.get("allow") if isinstance(raw.get("allow"), list) else []):
             if is_dict(a):
                 allow = self._allow("%s.allow[%d]" % (p, i), a)
@@ -65,6 +66,9 @@ class InboundChecks(object):
                          "cannot route to; use an overlay or one host" % (len(n.hosts), ", ".join(sorted(n.hosts)),
                                                                           n.subnet))
             for h in sorted(n.hosts):
+                if n.announce and h in hosts and hosts[h].bgp is None:
+                    self.add(p + ".announce", "host %s carries the network and has no BGP speaker to announce it "
+                             "(hosts.%s.bgp)" % (h, h))
                 if h in hosts and hosts[h].underlay is None:
                     self.add("hosts.%s.underlay" % h, "host carries networks.%s, a routed gateway: the outside "
                              "routes to it at its underlay address, which is needed" % name)

@@ -80,6 +80,13 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
                        "publish": publish, "links": links}
         if macvlans:
             specs[host]["macvlan_networks"] = macvlans      # only where there are some
+        announce = [{"network": n.name, "bridge": n.bridge, "prefix": str(n.segment(host))}
+                    for n in nets_sorted if host in n.hosts and n.announce]
+        if announce:
+            # a BGP speaker of netstitch's on this host (kinds.bgp): only where it announces something
+            h = topo.hosts[host]
+            specs[host]["bgp"] = {"asn": h.bgp[0], "router_id": str(h.underlay.ip), "announce": announce,
+                                  "neighbors": [{"address": str(a), "asn": asn} for a, asn in h.bgp[1]]}
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs

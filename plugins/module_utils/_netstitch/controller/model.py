@@ -51,6 +51,7 @@ class Host(object):
         self.underlay_mtu = underlay_mtu
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
+        self.bgp = None                     # (asn, [(neighbor address, asn)]): a BGP speaker (kinds.bgp), or None
 
 
 def default_slice_len(subnet):
@@ -86,6 +87,7 @@ class Network(object):
         self.attach = []                    # [Attachment]: existing host interfaces enslaved to its bridge
         self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
         self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
+        self.announce = False               # and its routes announced by BGP from its hosts (kinds.bgp)
 
     @property
     def routed(self):

@@ -73,7 +73,45 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                              'networks with docker.driver netstitch '
                                                                              '(default: netstitch).',
                                                               '$ref': '#/$defs/name',
-                                                              'examples': ['netstitch']}}},
+                                                              'examples': ['netstitch']},
+                                            'bgp': {'description': "A BGP speaker on this host (BIRD 2, Debian's "
+                                                                   'bird2, run and configured by netstitch under its '
+                                                                   'state directory) that announces the routed '
+                                                                   'gateway networks with `inbound.announce` to the '
+                                                                   "given neighbors (next hop: this host's underlay "
+                                                                   'address). It imports nothing. Its router id is '
+                                                                   'the underlay address.',
+                                                    '$ref': '#/$defs/bgp',
+                                                    'examples': [{'asn': 65001,
+                                                                  'neighbors': [{'address': '192.0.2.254',
+                                                                                 'asn': 65000}]}]}}},
+                    'bgp': {'type': 'object',
+                            'additionalProperties': False,
+                            'required': ['asn', 'neighbors'],
+                            'properties': {'asn': {'description': "This host's AS number.",
+                                                   '$ref': '#/$defs/asn',
+                                                   'examples': [65001]},
+                                           'neighbors': {'description': 'The BGP peers (upstream routers) on the '
+                                                                        'underlay.',
+                                                         'type': 'array',
+                                                         'minItems': 1,
+                                                         'items': {'type': 'object',
+                                                                   'additionalProperties': False,
+                                                                   'required': ['address', 'asn'],
+                                                                   'properties': {'address': {'description': 'The '
+                                                                                                             "peer's "
+                                                                                                             'address.',
+                                                                                              '$ref': '#/$defs/ipv4',
+                                                                                              'examples': ['192.0.2.254']},
+                                                                                  'asn': {'description': "The peer's "
+                                                                                                         'AS number.',
+                                                                                          '$ref': '#/$defs/asn',
+                                                                                          'examples': [65000]}}},
+                                                         'examples': [[{'address': '192.0.2.254', 'asn': 65000}]]}}},
+                    'asn': {'description': 'An AS number (1 to 4294967294).',
+                            'type': 'integer',
+                            'minimum': 1,
+                            'maximum': 4294967294},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
                                 'required': ['subnet'],
@@ -262,7 +300,13 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                         'from: 0.0.0.0/0).',
                                                          'type': 'array',
                                                          'items': {'$ref': '#/$defs/inbound_allow'},
-                                                         'examples': [[{'ports': [80]}]]}}},
+                                                         'examples': [[{'ports': [80]}]]},
+                                               'announce': {'description': 'Announce the routes the outside needs by '
+                                                                           'BGP from every host carrying the network '
+                                                                           '(each needs hosts.H.bgp), instead of only '
+                                                                           'stating them.',
+                                                            'type': 'boolean',
+                                                            'examples': [True]}}},
                     'inbound_allow': {'type': 'object',
                                       'additionalProperties': False,
                                       'properties': {'from': {'description': 'Source prefix allowed (default: '

@@ -8,7 +8,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks 
 
 # kinds in the order they are shown (roughly the order a host is built in)
 KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment",
-         "hosts file", "name service",
+         "hosts file", "bgp", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -100,6 +100,8 @@ def action_object(a, ctx):
         return "name service", a["network"]
     if op == "resolv_write":
         return "name service", "resolv.conf of %s" % a["netns"]
+    if op in ("bgp_write", "bgp_stop"):
+        return "bgp", "BGP announcements (BIRD)"
     if op in ("docker_user_add", "docker_user_del"):
         return "DOCKER-USER", tuple(a["rule"])
     if op.startswith("docker_net_"):
@@ -341,6 +343,11 @@ def _action_sides(kind, ident, group, ctx):
         return la or lb or "hosts file /etc/netns/%s/hosts" % ident, b, a
     if kind == "name service":
         return _name_service(ident, group, ctx)
+    if kind == "bgp":
+        a = group[-1]
+        have = ctx.current.get("bgp") or {}
+        before = ["running"] if have.get("running") else ([] if have.get("config") else None)
+        return ident, before, None if a["op"] == "bgp_stop" else ["announces %s" % ", ".join(a["announce"])]
     if kind == "DOCKER-USER":
         label, words = _docker_user(ident)
         return label, words if "docker_user_del" in ops else None, words if "docker_user_add" in ops else None

@@ -30,8 +30,9 @@ class Host(object):
         self.docker = None      # the Docker Engine client, only for a spec that involves Docker
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
                           "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
-                          "dns": self._dns_op}
+                          "dns": self._dns_op, "bgp": self._bgp_op}
         self.dnsmasq = None
+        self.bird = None
 
     def close(self):
         self.netlink.close()
@@ -85,6 +86,8 @@ class Host(object):
         if hasattr(hstate, "state_dir"):
             cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
+        if hasattr(hstate, "state_dir"):
+            cur["bgp"] = self.bird_driver(hstate.state_dir, spec["host"]).read()     # kinds.bgp
         cur["docker_plugin"] = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") \
             else None
         if self.docker is not None and docker_network.needed(spec, hstate.spec):
@@ -102,6 +105,15 @@ class Host(object):
         if self.dnsmasq is None:
             self.dnsmasq = DnsMasq(state_dir, host)
         return self.dnsmasq
+
+    def bird_driver(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.bird import Bird
+        if self.bird is None:
+            self.bird = Bird(state_dir, host)
+        return self.bird
+
+    def _bgp_op(self, action):
+        return self.bird.execute(action)
 
     def _dns_op(self, action):
         return self.dnsmasq.execute(action)
@@ -129,7 +141,8 @@ class Host(object):
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
                 "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
-                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0}
+                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0,
+                "bgp": self.bird.writes if self.bird else 0}
 
 
 def _docker_users(spec, previous=None):
