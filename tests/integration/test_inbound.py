@@ -93,3 +93,72 @@ def test_a_vxlan_overlay_is_routed_in_through_any_host_that_states_it(fabric):
     nskit.wait_until(lambda: nskit.connect(out, c2, 7100, timeout=2), SETTLE, "TCP outside -> h1 -> c2 on h2")
     peers = lst.peers()
     assert set(peers) == {ROUTER}, peers
+
+
+_OUTSIDE_BIRD = """router id 192.0.2.254;
+protocol device {
+}
+protocol kernel {
+  ipv4 { import none; export all; };
+}
+protocol bgp h1 {
+  local 192.0.2.254 as 65000;
+  neighbor 192.0.2.1 as 65001;
+  ipv4 { import all; export none; };
+}
+"""
+
+
+def test_the_route_is_announced_by_bgp_and_learnt_by_the_outside_router(fabric, tmp_path):
+    """inbound.announce with hosts.h1.bgp: netstitch runs BIRD on h1, which announces 10.62.0.0/24 (next hop h1);
+    the outside router runs a BIRD of the test's that learns it into its kernel table: the container is reached
+    with no route installed by hand. The announcement goes when the network stops announcing."""
+    import os
+    import signal
+    import subprocess
+    topo = _topology(fabric)
+    topo["hosts"]["h1"]["bgp"] = {"asn": 65001, "neighbors": [{"address": ROUTER, "asn": 65000}]}
+    topo["networks"]["pub"]["inbound"]["announce"] = True
+    out = fabric.cns("out")
+    conf = tmp_path / "out-bird.conf"
+    conf.write_text(_OUTSIDE_BIRD)
+    pidfile = tmp_path / "out-bird.pid"
+    subprocess.run(["nsenter", "--net=/run/netns/%s" % out, "--", "bird", "-c", str(conf),
+                    "-s", str(tmp_path / "out-bird.ctl"), "-P", str(pidfile)], check=True, timeout=30)
+    try:
+        res = fabric.apply_all(topo)
+        assert any("BGP announcements of pub" in t for t in res["h1"]["actions"]), res["h1"]["actions"]
+        web = nskit.addr(res["h1"]["endpoints"][0]["address"])
+        state = os.path.join(fabric.dir, "state", "bird", "h1")
+        assert "10.62.0.0/24" in open(os.path.join(state, "bird.conf")).read()
+
+        def learnt():
+            r = nskit.nsexec(out, "ip", "route", "show", "10.62.0.0/24", check=False).stdout
+            return "via 192.0.2.1" in r and "proto bird" in r
+        nskit.wait_until(learnt, 60.0, "the outside router to learn 10.62.0.0/24 from h1 by BGP")
+
+        class _Env(object):
+            procs = fabric.procs
+        lst = nskit.Listener(_Env, fabric.cns("web"), web, 7100, lifetime=15)
+        nskit.wait_until(lambda: nskit.connect(out, web, 7100, timeout=2), SETTLE, "TCP outside -> web (BGP route)")
+        assert set(lst.peers()) == {ROUTER}
+        for r in fabric.apply_all(topo).values():
+            nskit.assert_noop(r)
+        # no more announcing: BIRD stops and the outside forgets the route
+        topo["networks"]["pub"]["inbound"]["announce"] = False
+        res = fabric.apply_all(topo)
+        assert any("stop BGP announcements" in t for t in res["h1"]["actions"]), res["h1"]["actions"]
+        nskit.wait_until(lambda: not learnt(), 60.0, "the outside router to forget 10.62.0.0/24")
+        assert not os.path.exists(os.path.join(state, "bird.pid"))
+        # announcing again, then `down`: BIRD goes with everything else netstitch made on the host
+        topo["networks"]["pub"]["inbound"]["announce"] = True
+        fabric.apply_all(topo)
+        assert os.path.exists(os.path.join(state, "bird.pid"))
+        down = fabric.cli("h1", "down", ok=False)
+        assert down.returncode == 0, down.stderr
+        assert not os.path.exists(os.path.join(state, "bird.pid")) and not os.path.exists(os.path.join(state, "bird.conf"))
+    finally:
+        try:
+            os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+        except (OSError, ValueError):
+            pass

@@ -533,4 +533,16 @@ def inv_inbound_from_empty(got):
     assert "203.0.113.0" in json.dumps(got["nft"]) and "5010" in json.dumps(got["nft"])
 
 
+def inv_bgp_announce(got):
+    """One BIRD configuration: the bridge's connected route, exported to the neighbor with next hop self, nothing
+    imported; it runs after everything else of the host is in place."""
+    _clean(got)
+    (a,) = [a for a in got["actions"] if a["op"] == "bgp_write"]
+    assert got["actions"][-1] is a and a["announce"] == ["10.62.0.0/24"]
+    conf = a["config"]
+    for line in ('interface "nsbr-pub";', "neighbor 192.0.2.254 as 65000;", "local 192.0.2.1 as 65001;",
+                 "import none;", "export where net ~ [ 10.62.0.0/24 ];", "next hop self;"):
+        assert line in conf, line
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}
