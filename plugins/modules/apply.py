@@ -188,11 +188,11 @@ outside_routes:
     - {network: pub, dst: 198.51.100.64/28, via: 192.0.2.11}
 writes:
   description: How many writes were made, by driver, that is netlink requests, nftables transactions, tinc
-    operations, files (hosts files), iptables commands (DOCKER-USER) and Docker Engine calls. All are 0 when
-    nothing differed.
+    operations, files (hosts files), iptables commands (DOCKER-USER), Docker Engine calls, name-service (dns) and
+    BGP (bgp, BIRD) operations. All are 0 when nothing differed.
   returned: always
   type: dict
-  sample: {netlink: 0, nft: 0, tinc: 0, files: 0, iptables: 0, docker: 0}
+  sample: {netlink: 0, nft: 0, tinc: 0, files: 0, iptables: 0, docker: 0, dns: 0, bgp: 0}
 timing:
   description: Seconds spent reading the host, waiting for the lock, and in all.
   returned: always
