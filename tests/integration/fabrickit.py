@@ -56,6 +56,19 @@ class Fabric(object):
                 if d.startswith(self.name + "-"):
                     shutil.rmtree(os.path.join("/etc/netns", d), ignore_errors=True)
 
+    def diagnose(self):
+        """What a failed connectivity wait prints: each host's links, bridge FDB and neighbours, and the tail of each
+        tinc daemon's log (tincd logs connections and key exchanges there)."""
+        out = []
+        for h in HOSTS:
+            for cmd in (("ip", "-br", "link"), ("bridge", "fdb", "show"), ("ip", "neigh")):
+                r = nskit.nsexec(self.hns(h), *cmd, check=False, timeout=10)
+                out.append("--- %s: %s\n%s" % (h, " ".join(cmd), (r.stdout or "")[-1500:]))
+        for log in sorted(glob.glob(os.path.join(self.dir, "state", "tinc", "*", "*", "tinc.log"))):
+            with open(log, errors="replace") as f:
+                out.append("--- %s\n%s" % (os.path.relpath(log, self.dir), f.read()[-3000:]))
+        return "\n".join(out)
+
     def hns(self, host):
         return "%s-%s" % (self.name, host)
 

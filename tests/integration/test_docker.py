@@ -555,7 +555,8 @@ def test_docker_container_resolves_names_across_hosts_and_its_link_names(dl):
         assert lookup(dc, dl.sys, "nb") == [nb]
         assert lookup(dc, dl.sys, "nb.nm") == [nb]
         assert lookup(dc, dl.sys, "backend") == [nb]
-        assert "backend" not in dl.sys.exec(dc, "cat", "/etc/hosts").stdout        # by DNS, not in Docker's file
+        # and in the container's hosts file as well (netstitch's block in Docker's file), on any network
+        assert hosts_block(dc, dl.sys) == ["%s\tbackend" % nb]
         assert dping(dc, dl.sys, lookup(dc, dl.sys, "backend")[0])
         assert lookup(dc, dl.sys, "nothing.nm") == []                               # the network's names only
         # the other way: the namespace container on h2 finds the Docker container by name
@@ -579,6 +580,7 @@ def test_docker_container_resolves_names_across_hosts_and_its_link_names(dl):
         apply_all(topo)
         nskit.wait_until(lambda: lookup(dc, dl.sys, "db") == [nb], 5, "dc resolves db")
         assert lookup(dc, dl.sys, "backend") == []
+        assert hosts_block(dc, dl.sys) == ["%s\tdb" % nb]
     finally:
         dl.reset(topo)
 
@@ -605,3 +607,130 @@ def test_container_on_a_bound_docker_network_asks_the_name_service(dl):
         noop({h: dl.cli(h, "apply", path, "--peers", peers) for h in hosts})
     finally:
         dl.reset(topo)
+
+
+# -- 7. link names of a Docker client in Docker's own hosts file of the container (any network, isolated too) ----------
+def hosts_block(cont, engine):
+    """The lines of netstitch's block in the container's /etc/hosts as the container sees it, or None (no block)."""
+    lines = engine.exec(cont, "cat", "/etc/hosts").stdout.splitlines()
+    begin = [i for i, l in enumerate(lines) if l.startswith("# BEGIN netstitch")]
+    if not begin:
+        return None
+    return lines[begin[0] + 1:lines.index("# END netstitch", begin[0])]
+
+
+def test_docker_client_link_names_in_its_hosts_file_survive_restarts_and_go_with_the_link(dl):
+    hc = dl.sys.start(dl.name("hc"), dl.tag, "sleep", "3600")
+    hosts = hosts_of(dl)
+    # the system engine, named: a spec that names none would use the engine the last applied one named (the nested
+    # dockerd of the test before)
+    hosts["h1"]["docker_host"] = SYSTEM
+    topo = {
+        "hosts": hosts,
+        # isolated, so no name service (dns with isolated is refused): the name comes only from the hosts file
+        "networks": {"hiso": {"subnet": "203.0.113.128/26", "isolated": True,
+                              "overlay": {"type": "vxlan", "vni": 76}}},
+        "containers": {
+            "hc": {"host": "h1", "kind": "docker", "docker": hc, "interfaces": [{"network": "hiso"}]},
+            "hs": {"host": "h2", "netns": dl.cns("hs"), "interfaces": [{"network": "hiso"}]},
+        },
+        "links": [{"client": "hc", "server": "hs", "name": "backend", "ports": [7070]}],
+    }
+    applied_on = ("h1", "h2")
+
+    def apply_all(t):
+        path = dl.write(t)
+        peers = dl.write({h: dl.cli(h, "prepare", path)["facts"] for h in applied_on})
+        return {h: dl.cli(h, "apply", path, "--peers", peers) for h in applied_on}
+
+    watcher, server = None, None
+    hosts_path = dl.sys.inspect(hc)["HostsPath"]
+    try:
+        res = apply_all(topo)
+        hs = ep(res, "hs")
+        assert hosts_block(hc, dl.sys) == ["%s\tbackend" % hs], (res["h1"]["actions"], res["h1"]["warnings"])
+        assert "127.0.0.1\tlocalhost" in dl.sys.exec(hc, "cat", "/etc/hosts").stdout      # Docker's lines stay
+        assert any("hosts file of Docker container hc" in l for l in res["h1"]["changes"]), res["h1"]["changes"]
+        serve(dl.fabric, dl.cns("hs"), tcp=(7070,), udp=())
+        server = dl.fabric.procs[-1]
+        # the client reaches the server by its link name (busybox resolves through /etc/hosts), on the linked port
+        assert dtalk(hc, dl.sys, "backend", 7070) == "tcp 7070 from %s" % ep(res, "hc")
+        noop(apply_all(topo))
+
+        # Docker writes the file anew when it (re)starts the container: the names are gone until the next apply
+        ino = os.stat(hosts_path).st_ino
+        dl.sys.docker("restart", "-t", "0", hc)
+        assert hosts_block(hc, dl.sys) is None
+        res = apply_all(topo)
+        assert res["h1"]["changed"] and hosts_block(hc, dl.sys) == ["%s\tbackend" % hs]
+        assert os.stat(hosts_path).st_ino == ino        # written in place: the file Docker bind-mounts
+        assert dtalk(hc, dl.sys, "backend", 7070) == "tcp 7070 from %s" % ep(res, "hc")
+
+        # ... or the watcher does it at once
+        log = os.path.join(dl.dir, "watch-names.log")
+        with open(log, "w") as out:
+            watcher = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % dl.hns("h1"), "--"] + CLI +
+                                       ["watch", "--host", "h1", "--state-dir", os.path.join(dl.dir, "state")],
+                                       stdout=out, stderr=subprocess.STDOUT)
+        dl.fabric.procs.append(watcher)
+
+        def applied():
+            with open(log) as f:
+                return [e for e in (json.loads(l) for l in f if l.startswith("{")) if e["event"] == "applied"]
+        nskit.wait_until(applied, 30, "the watcher's first apply")
+        assert [e["changed"] for e in applied()] == [False]
+        dl.sys.docker("restart", "-t", "0", hc)
+        nskit.wait_until(lambda: hosts_block(hc, dl.sys) == ["%s\tbackend" % hs], 30, "the watcher to write the names")
+        nskit.wait_until(lambda: dtalk(hc, dl.sys, "backend", 7070) == "tcp 7070 from %s" % ep(res, "hc"), 30,
+                         "the restarted client to reach backend by name")
+        assert [e["trigger"].split(" (")[0] for e in applied()[1:]] == ["container hc"], applied()
+        watcher.terminate()
+        watcher.wait(timeout=10)
+        watcher = None
+
+        # the link goes: so does its name (Docker's lines stay)
+        no_link = dict(topo, links=[])
+        apply_all(no_link)
+        assert hosts_block(hc, dl.sys) is None
+        assert "127.0.0.1\tlocalhost" in dl.sys.exec(hc, "cat", "/etc/hosts").stdout
+        noop(apply_all(no_link))
+
+        # a running Docker client that leaves the topology loses the names netstitch gave it
+        apply_all(topo)
+        assert hosts_block(hc, dl.sys) == ["%s\tbackend" % hs]
+        gone = dict(topo, links=[], containers={"hs": topo["containers"]["hs"]})
+        res = apply_all(gone)
+        assert any("hosts file of Docker container hc" in l for l in res["h1"]["changes"]), res["h1"]["changes"]
+        assert hosts_block(hc, dl.sys) is None
+    finally:
+        for p in (watcher, server):
+            if p is not None and p.poll() is None:
+                p.terminate()
+                p.wait(timeout=10)
+        dl.reset(topo)
+
+
+def test_a_failed_apply_takes_back_the_names_it_gave_a_docker_client(dl):
+    rc = dl.sys.start(dl.name("rc"), dl.tag, "sleep", "3600")
+    hosts = hosts_of(dl)
+    hosts["h1"]["docker_host"] = SYSTEM
+    base = {"hosts": hosts, "networks": {"rn": {"subnet": "203.0.113.192/26", "hosts": ["h1"]}},
+            "containers": {"rs": {"host": "h1", "netns": dl.cns("rs"), "interfaces": [{"network": "rn"}]}}}
+    grown = copy.deepcopy(base)
+    grown["containers"]["rc"] = {"host": "h1", "kind": "docker", "docker": rc, "interfaces": [{"network": "rn"}]}
+    grown["links"] = [{"client": "rc", "server": "rs", "name": "store"}]
+    try:
+        dl.apply(base, hosts=("h1",))
+        path = dl.write(grown)
+        planned = dl.cli("h1", "apply", path, "--check")["actions"]
+        write = planned.index(next(t for t in planned if t.startswith("write names in the hosts file of Docker "
+                                                                      "container rc")))
+        # the run fails right after it wrote the names (at the next planned step): the rollback takes them back
+        r = dl.cli("h1", "apply", path, ok=False, env=dict(os.environ, NETSTITCH_FAULT="fail-action:%d" % (write + 1)))
+        assert r.returncode != 0 and "rolled back" in r.stderr, r.stderr
+        assert hosts_block(rc, dl.sys) is None
+        assert dl.sys.addresses(rc, "eth1") is None         # and its interface, as before the run
+        res = dl.apply(grown, hosts=("h1",))
+        assert hosts_block(rc, dl.sys) == ["%s\tstore" % ep(res, "rs")]
+    finally:
+        dl.reset(base)

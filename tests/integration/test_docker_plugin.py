@@ -363,6 +363,29 @@ def test_published_port_from_the_outside(pl):
     assert "HTTP" not in r.stdout
 
 
+def test_an_automatic_host_port_is_never_one_the_plugin_publishes(pl):
+    """The plugin's ports are DNAT rules in netstitch's maps, with no socket listening: an automatic host port of the
+    topology (host_port omitted) must still not take one (the first port of the range here)."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.ports import AUTO_RANGE
+    low = AUTO_RANGE[0]
+    pl.run("h1", "pweb", "--network", "ov", "-p", "%d:80" % low, cmd=("httpd", "-f", "-p", "80"))
+    topo = topology(pl)
+    topo["containers"]["nb"]["publish"] = [{"container_port": 80}]
+    out = pl.fabric.name + "-out"
+    try:
+        res = pl.apply(topo)
+        got = [(p["host_port"], p["auto"]) for p in res["h1"]["published"] if p["container"] == "nb"]
+        assert len(got) == 1 and got[0][1] and got[0][0] != low and low < got[0][0] <= AUTO_RANGE[1], got
+        # the plugin's port still leads to its container, and the apply keeps its choice
+        r = nskit.nsexec(out, "sh", "-c", "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | busybox nc -w 3 192.0.2.1 %d" % low,
+                         check=False)
+        assert "HTTP/1" in r.stdout, (r.stdout, r.stderr)
+        assert not pl.apply(topo)["h1"]["changed"]
+    finally:
+        pl.docker("h1", "rm", "-f", "pweb", check=False)
+        pl.apply(topology(pl))
+
+
 def test_plugin_killed_docker_run_fails_naming_it_then_recovers_and_stale_endpoints_go(pl):
     pl.run("h2", "keep", "--network", "ov")
     pl.run("h2", "gone", "--network", "ov")

@@ -35,8 +35,13 @@ def assert_all_noop(results):
 SETTLE = {"vxlan": 15.0, "routed": 15.0, "tinc": 45.0}
 
 
-def eventually(cond, timeout, what):
-    nskit.wait_until(cond, timeout=timeout, what=what)
+def eventually(cond, timeout, what, fabric=None):
+    try:
+        nskit.wait_until(cond, timeout=timeout, what=what)
+    except AssertionError as e:
+        if fabric is None:
+            raise
+        raise AssertionError("%s\n%s" % (e, fabric.diagnose())) from None
 
 
 def tcp_ok(fabric, src_ns, dst_ns, dst_addr, port=7100):
@@ -61,7 +66,7 @@ def test_containers_on_every_host_pair_talk(fabric, kind):
             if src != dst:
                 ns, dns, a = fabric.cns(src), fabric.cns(dst), addr[dst]
                 eventually(lambda: nskit.ping(ns, a, timeout=1), SETTLE[kind],
-                           "%s: %s to ping %s (%s)" % (kind, src, dst, a))
+                           "%s: %s to ping %s (%s)" % (kind, src, dst, a), fabric)
                 eventually(lambda: tcp_ok(fabric, ns, dns, a), SETTLE[kind], "%s: TCP %s -> %s" % (kind, src, dst))
     # each host allocates only from its own slice
     for host, res in first.items():

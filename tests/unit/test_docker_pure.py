@@ -384,3 +384,33 @@ def test_plugin_name_is_the_hosts():
     with pytest.raises(TopologyError) as e:
         validate.load(t)
     assert "hosts.h1.docker_plugin" in str(e.value)
+
+
+class _FakeEngine(object):
+    def __init__(self, **containers):
+        self.containers = containers
+
+    def container(self, ref):
+        return self.containers.get(ref)
+
+
+def test_watcher_reacts_to_a_network_change_of_a_running_container_after_its_start():
+    """Docker edits a container's hosts file when it connects or disconnects it (the names netstitch keeps there):
+    such an event counts for a container of the spec that runs and started before it; the connections Docker makes
+    while starting a container come before its start event, which covers them."""
+    spec = specs()["h1"]
+    started = "2026-12-01T19:40:01.500000000Z"
+    at = watch._nanoseconds(started)
+    assert at == 1796154001 * 10 ** 9 + 500000000
+    eng = _FakeEngine(**{"c0ffee": {"name": "web", "running": True, "started_at": started},
+                         "beef": {"name": "other", "running": True, "started_at": started},
+                         "dead": {"name": "web", "running": False, "started_at": started}})
+    ev = {"id": "c0ffee", "name": None, "time_nano": at + 10 ** 9, "action": "connect"}
+    assert watch._about(spec, ev, eng) == "web"
+    assert watch._about(spec, dict(ev, action="disconnect"), eng) == "web"
+    assert watch._about(spec, dict(ev, time_nano=at - 1), eng) is None          # part of its start
+    assert watch._about(spec, dict(ev, id="dead"), eng) is None                 # not running: its start will come
+    assert watch._about(spec, dict(ev, id="beef"), eng) is None                 # not the spec's
+    assert watch._about(spec, dict(ev, id="gone"), eng) is None
+    assert watch._about(spec, {"id": "ffff", "name": "web", "time_nano": 1, "action": "start"}, eng) == "web"
+    assert watch._nanoseconds(None) is None and watch._nanoseconds("0001-01-01T00:00:00Z") is not None

@@ -1,9 +1,10 @@
 """Golden cases of a host's whole pure compute path: tests/unit/golden_host/<case>/ holds spec.yml (a host spec),
 current.yml (what the host holds, as the drivers read it: links, namespaces, routes, nft tables, tinc, hosts files,
-DOCKER-USER, Docker networks), optionally leases.yml, peers.yml (facts of other hosts from prepare) and options.yml
-(docker_force); expected.yml is everything the engine works out from them before it touches the host: the actions
-in order (with their text), the nftables transaction and its lines, conflicts, warnings, the new leases and the
---diff view of the desired state.
+DOCKER-USER, Docker networks), optionally leases.yml, peers.yml (facts of other hosts from prepare), options.yml
+(docker_force) and docker.yml (what the run found of the spec's Docker containers: {container: {netns, docker_id,
+hosts_path}}, as drivers.docker.resolve_containers adds it to the spec); expected.yml is everything the engine works
+out from them before it touches the host: the actions in order (with their text), the nftables transaction and its
+lines, conflicts, warnings, the new leases and the --diff view of the desired state.
 
 The inputs are data: each current.yml is what a host holds after a faithful apply of an earlier topology (written
 once from the compiled topologies, then edited where a case needs drift or foreign objects).
@@ -57,6 +58,8 @@ def compute(case):
     peers = _optional(d, "peers.yml")
     options = _optional(d, "options.yml") or {}
     spec = copy.deepcopy(spec)
+    for c in spec["containers"]:
+        c.update((_optional(d, "docker.yml") or {}).get(c["name"], {}))
     warnings = engine.merge_peer_keys(spec, peers)
     hstate = types.SimpleNamespace(leases=leases, owned_netns=set(current.get("owned_netns", [])), spec=None,
                                    peers=peers, state_dir=None)
@@ -543,6 +546,19 @@ def inv_bgp_announce(got):
     for line in ('interface "nsbr-pub";', "neighbor 192.0.2.254 as 65000;", "local 192.0.2.1 as 65001;",
                  "import none;", "export where net ~ [ 10.62.0.0/24 ];", "next hop self;"):
         assert line in conf, line
+
+
+def inv_docker_hosts_written(got):
+    _clean(got)
+    # the Docker client's names (no name service on its network), and no names left for the container that went
+    assert [(a["op"], a["container"], a["entries"]) for a in got["actions"]] == [
+        ("docker_hosts_write", "web", [["10.20.0.2", "db"], ["10.20.0.3", "cache"]]),
+        ("docker_hosts_write", "gone", [])]
+    assert all(a["path"].endswith("/%s/hosts" % a["docker_id"]) for a in got["actions"])
+
+
+def inv_docker_hosts_unchanged(got):
+    _quiet(got)
 
 
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

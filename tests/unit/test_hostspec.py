@@ -75,9 +75,9 @@ def test_without_a_schema_library_the_host_still_checks_what_it_needs(monkeypatc
 
 
 def test_docker_clients_link_names_go_to_the_name_service_of_the_network():
-    """Docker owns a Docker container's /etc/hosts: its link names are answered by the network's name service
-    (kinds.dns), for the whole network; a namespace client's stay in its hosts file, a name equal to the server's is
-    already answered."""
+    """A Docker client's link names are answered by the network's name service too (kinds.dns), for the whole
+    network (besides the block in its own hosts file, kinds.docker_hosts); a namespace client's stay in its hosts
+    file, a name equal to the server's is already answered."""
     from types import SimpleNamespace
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import dns
     topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},

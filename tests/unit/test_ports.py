@@ -100,3 +100,53 @@ def test_bad_exposed_ports_are_reported():
         validate.load(_exposing(expose=["70000", "81-80/tcp", "x"]))
     assert sorted(str(p).split(":", maxsplit=1)[0] for p in e.value.problems) == [
         "containers.web.expose[0]", "containers.web.expose[1]", "containers.web.expose[2]"], e.value.problems
+
+
+def test_ports_the_docker_plugin_or_docker_publish_are_not_chosen_and_a_recorded_one_they_took_moves():
+    spec = _spec({"host_port": None, "container_port": 80}, {"host_port": None, "container_port": 81},
+                 {"host_port": None, "container_port": 53, "protocol": "udp"})
+    extra = {("tcp", LOW), ("tcp", LOW + 2), ("udp", LOW + 1)}
+    out, leases, fresh, problems = ports.resolve(spec, {"web * tcp/81": LOW + 2}, set(), None, extra)
+    assert problems == []
+    assert [p["host_port"] for p in out["publish"]] == [LOW + 1, LOW + 3, LOW]
+    assert sorted(fresh) == ["web * tcp/80", "web * tcp/81", "web * udp/53"]
+    # without them, the same mappings take the first ports
+    out, _leases, _fresh, _problems = ports.resolve(spec, {}, set(), None)
+    assert [p["host_port"] for p in out["publish"]] == [LOW, LOW + 1, LOW]
+
+
+def test_what_docker_publishes_is_read_from_its_container_list():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import docker as docker_mod
+    listed = [{"Id": "a", "Ports": [{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 20000, "Type": "tcp"},
+                                    {"IP": "::", "PrivatePort": 80, "PublicPort": 20000, "Type": "tcp"},
+                                    {"PrivatePort": 443, "Type": "tcp"}]},          # exposed, not published
+              {"Id": "b", "Ports": [{"IP": "127.0.0.1", "PrivatePort": 53, "PublicPort": 20001, "Type": "udp"},
+                                    {"PrivatePort": 9, "PublicPort": 20002, "Type": "sctp"}]},
+              {"Id": "c", "Ports": None}]
+    assert docker_mod.published_of(listed) == {("tcp", 20000), ("udp", 20001)}
+    assert docker_mod.published_of(None) == set()
+
+
+def test_the_host_gathers_the_ports_of_the_plugins_endpoints_and_of_docker(tmp_path, monkeypatch):
+    import types
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host import machine
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside
+    state = {"networks": {}, "pools": {}, "leases": {}, "endpoints": {
+        "e1": {"address": "10.0.0.2/24", "ports": [{"protocol": "tcp", "host_ip": None, "host_port": LOW,
+                                                    "container_port": 80}]},
+        "e2": {"address": "10.0.0.3/24", "ports": []}}}
+    hostside.save(str(tmp_path), "h1", state)
+    hstate = types.SimpleNamespace(state_dir=str(tmp_path), spec=None)
+    host = machine.Host.__new__(machine.Host)
+    # a spec without Docker, on a host whose engine socket is not there: the plugin's ports only, no engine asked
+    spec = {"host": "h1", "networks": [], "containers": [], "docker_host": "unix://%s/no.sock" % tmp_path}
+    assert host.ports_published_by_others(spec, hstate) == {("tcp", LOW)}
+
+    class Engine(object):
+        def published_ports(self):
+            return {("tcp", LOW + 5)}
+    asked = []
+    monkeypatch.setattr(machine.Host, "docker_engine", lambda self, s, why: asked.append(why) or Engine())
+    spec["containers"] = [{"name": "web", "kind": "docker", "docker": "web", "interfaces": []}]
+    assert host.ports_published_by_others(spec, hstate) == {("tcp", LOW), ("tcp", LOW + 5)}
+    assert asked == ["Docker container web"]

@@ -47,6 +47,7 @@ OPS = {
     "docker_net_remove": "docker",
     # files and Docker's firewall
     "hosts_write": "files",
+    "docker_hosts_write": "files",  # the block in a Docker container's hosts file (kinds.docker_hosts)
     # name service (kinds.dns): dnsmasq per network, resolv.conf of namespace containers
     "dns_write": "dns",
     "dns_stop": "dns",
@@ -74,7 +75,7 @@ PHASES = (
     "stop",             # tinc instances no longer wanted
     "post",             # bridges and namespaces no longer wanted
     "docker_create",    # Docker networks made or re-made once their bridges exist
-    "files",            # hosts files
+    "files",            # hosts files (namespaces' and Docker containers')
     "firewall",         # DOCKER-USER
 )
 

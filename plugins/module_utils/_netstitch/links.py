@@ -1,6 +1,6 @@
 """Links resolved to addresses for one host (pure): the input of the isolation rules (kinds.nft) and of the names in
-hosts files (kinds.hosts_file). A container's address on this host comes from its allocation, one on another host
-from the facts the run gathered (prepare)."""
+hosts files (kinds.hosts_file, kinds.docker_hosts). A container's address on this host comes from its allocation,
+one on another host from the facts the run gathered (prepare)."""
 
 
 def _address_of(ref, spec, addresses, peers):
@@ -37,3 +37,18 @@ def resolve_links(spec, addresses, peers):
         if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:
             names.setdefault(netns_of[ln["client"]["container"]], []).append([server, ln["name"]])
     return links, {ns: sorted(e) for ns, e in names.items()}, warnings
+
+
+def docker_names(spec, addresses, peers):
+    """The link names of this host's Docker clients, for their Docker hosts files (kinds.docker_hosts):
+    {container: [[ip, name]]} sorted; a server whose address no one could tell is left out (resolve_links warns)."""
+    docker = {c["name"] for c in spec["containers"] if c["kind"] == "docker"}
+    names = {}
+    for ln in spec.get("links", []):
+        if not ln["name"] or ln["server"] is None or ln["client"]["host"] != spec["host"] \
+                or ln["client"]["container"] not in docker:
+            continue
+        server = _address_of(ln["server"], spec, addresses, peers)
+        if server is not None:
+            names.setdefault(ln["client"]["container"], []).append([server, ln["name"]])
+    return {c: sorted(e) for c, e in names.items()}

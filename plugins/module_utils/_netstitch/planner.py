@@ -13,29 +13,31 @@ from typing import Any, Dict, List, Optional, Tuple
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bgp, bridge, dns, docker_network
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_user, endpoint
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_hosts, docker_user, endpoint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, netns, nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import docker_names, resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
 
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
-KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file, dns,
-         bgp, docker_user)
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file,
+         docker_hosts, dns, bgp, docker_user)
 
 
 class Context(object):
     """What the kinds may need beyond the desired and current state of the host."""
 
-    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False, peers=None):
+    def __init__(self, spec, addresses=None, adopt=(), lingering=(), names=None, docker_force=False, peers=None,
+                 docker_names=None):
         self.spec = spec
         self.peers = peers or {}        # the other hosts' facts from prepare (kinds.dns: their addresses)
         self.addresses = addresses or {}
         self.adopt = adopt              # unmarked bridges that are netstitch's anyway (made by Docker for it)
         self.lingering = lingering      # veths of stopped Docker containers that the kernel is about to remove
         self.names = names or {}        # hosts-file entries {netns: [[ip, name]]} (links.resolve_links)
+        self.docker_names = docker_names or {}  # Docker clients' entries {container: [[ip, name]]} (links.docker_names)
         self.docker_force = docker_force
 
 
@@ -105,6 +107,7 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     desired = desired_state(spec, addresses, peers)
     links, names, warnings = resolve_links(spec, addresses, peers)
     ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers,
+                  docker_names=docker_names(spec, addresses, peers),
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})

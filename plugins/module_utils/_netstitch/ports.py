@@ -3,9 +3,11 @@ for every published port without a fixed host port, and records its choice in th
 like address leases), so the same mapping keeps its port on every later run.
 
 A port is free when no socket listens on it (the protocol's), it is outside the kernel's ephemeral range (the
-ports the host's own outgoing connections take), and nothing else in the host spec publishes it (a fixed port of
-any container, or an automatic port chosen before it in this run). A recorded port stays with its mapping even if
-something started listening on it since (the mapping came first; its DNAT rule hides that socket)."""
+ports the host's own outgoing connections take), nothing else in the host spec publishes it (a fixed port of
+any container, or an automatic port chosen before it in this run), and neither netstitch's Docker plugin nor the
+Docker Engine publishes it on the host (``extra``: their DNAT needs no listening socket). A recorded port stays with
+its mapping even if something started listening on it since (the mapping came first; its DNAT rule hides that
+socket); one that the plugin or Docker publishes now is chosen anew (two DNAT rules for one port: one would lose)."""
 
 import copy
 
@@ -22,7 +24,8 @@ def resolve(spec, leases, listening, ephemeral, extra=()):
 
     ``leases``: the recorded choices; ``listening``: {(protocol, port)} of the host's listening sockets;
     ``ephemeral``: (low, high) of ip_local_port_range; ``extra``: {(protocol, port)} published by others (the Docker
-    plugin's endpoints). Without an automatic mapping the spec is returned as it is."""
+    plugin's endpoints, the Docker Engine's containers). Without an automatic mapping the spec is returned as it
+    is."""
     auto = [p for p in spec.get("publish", []) if p.get("host_port") is None]
     if not auto:
         return spec, {}, [], []

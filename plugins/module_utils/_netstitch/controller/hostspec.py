@@ -138,9 +138,9 @@ def _network_spec(topo, net, host, fixed, macs):
         members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
                          key=lambda c: c.name)
         out["dns"] = {"names": [_ref(topo, c.name, net.name) for c in members]}
-        # link names of Docker clients: Docker owns their /etc/hosts, so the network's name service answers them
-        # (to every container of the network: a network with a name service is never isolated, so each of them
-        # may reach the server anyway; the name tells nothing that reachability hides)
+        # link names of Docker clients (also in their own hosts files, kinds.docker_hosts): the network's name
+        # service answers them too, to every container of the network (a network with a name service is never
+        # isolated, so each of them may reach the server anyway; the name tells nothing that reachability hides)
         aliases = sorted({(ln.name, ln.server) for ln in topo.links
                           if ln.network == net.name and ln.name and ln.server and ln.name != ln.server
                           and topo.containers[ln.client].kind == "docker"})

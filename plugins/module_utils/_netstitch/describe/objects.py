@@ -96,6 +96,8 @@ def action_object(a, ctx):
         return "attachment", a["name"]
     if op == "hosts_write":
         return "hosts file", a["netns"]
+    if op == "docker_hosts_write":
+        return "hosts file", ("docker", a["container"], a["docker_id"])
     if op in ("dns_write", "dns_stop"):
         return "name service", a["network"]
     if op == "resolv_write":
@@ -305,7 +307,11 @@ def _fdb(ident, ctx, side, present):
 def _hosts(ns, entries):
     if not entries:
         return None, None
-    return "hosts file /etc/netns/%s/hosts" % ns, ["%s %s" % (n, ip) for ip, n in entries]
+    return "hosts file /etc/netns/%s/hosts" % ns, _names(entries)
+
+
+def _names(entries):
+    return ["%s %s" % (n, ip) for ip, n in entries] if entries else None
 
 
 def _docker_user(rule):
@@ -337,6 +343,11 @@ def _action_sides(kind, ident, group, ctx):
     if kind == "fdb":
         label = _fdb(ident, ctx, None, True)[0]
         return label, [] if "fdb_del" in ops else None, [] if "fdb_add" in ops else None
+    if kind == "hosts file" and isinstance(ident, tuple):
+        # a Docker container's hosts file (kinds.docker_hosts)
+        label = "hosts file of Docker container %s" % ident[1]
+        have = ((ctx.current.get("docker_hosts") or {}).get(ident[2]) or {}).get("entries")
+        return label, _names(have), _names(group[-1]["entries"])
     if kind == "hosts file":
         lb, b = _hosts(ident, (ctx.current.get("hosts_files") or {}).get(ident))
         la, a = _hosts(ident, group[-1]["entries"])

@@ -60,7 +60,9 @@ class Engine(object):
 
     # -- containers --------------------------------------------------------------------------------------------------
     def container(self, ref):
-        """{"id", "name", "running", "status", "pid"} of a container by name or id, or None when there is none."""
+        """{"id", "name", "running", "status", "pid", "hosts_path", "started_at"} of a container by name or id, or None
+        when there is none (``hosts_path``: Docker's file that is the container's /etc/hosts, kinds.docker_hosts;
+        ``started_at``: Docker's RFC 3339 time of its last start)."""
         try:
             d = self.api.inspect_container(ref)
         except self.errors.NotFound:
@@ -69,7 +71,17 @@ class Engine(object):
             raise self._fail("inspecting container %s" % ref, e)
         st = d.get("State") or {}
         return {"id": d["Id"], "name": (d.get("Name") or "").lstrip("/"), "running": bool(st.get("Running")),
-                "status": st.get("Status"), "pid": st.get("Pid") or 0}
+                "status": st.get("Status"), "pid": st.get("Pid") or 0, "hosts_path": d.get("HostsPath") or None,
+                "started_at": st.get("StartedAt")}
+
+    def published_ports(self):
+        """{(protocol, port)} the engine's running containers publish on the host (`docker ps` PORTS), which an
+        automatic host port must not take (ports.py)."""
+        try:
+            listed = self.api.containers()
+        except Exception as e:
+            raise self._fail("listing containers", e)
+        return published_of(listed)
 
     # -- networks ----------------------------------------------------------------------------------------------------
     def networks(self, names):
@@ -152,16 +164,37 @@ class Engine(object):
 
     # -- events (netstitch watch) ------------------------------------------------------------------------------------
     def starts(self, since=None):
-        """A blocking stream of container start events: {"id", "name", "time_nano"}."""
+        """A blocking stream of the events after which a container needs netstitch again: its start (a new network
+        namespace, and Docker writes its hosts file anew) and its connection to or disconnection from a Docker network
+        (Docker edits its hosts file): {"id" (the container's), "name" (None for a network event), "time_nano",
+        "action"}."""
         try:
             stream = self.api.events(decode=True, since=since,
-                                     filters={"type": ["container"], "event": ["start"]})
+                                     filters={"type": ["container", "network"],
+                                              "event": ["start", "connect", "disconnect"]})
         except Exception as e:
             raise self._fail("subscribing to events", e)
         for ev in stream:
             actor = ev.get("Actor") or {}
-            yield {"id": actor.get("ID") or ev.get("id"), "name": (actor.get("Attributes") or {}).get("name"),
-                   "time_nano": ev.get("timeNano") or (ev.get("time") or 0) * 10 ** 9}
+            attrs = actor.get("Attributes") or {}
+            when = ev.get("timeNano") or (ev.get("time") or 0) * 10 ** 9
+            action = ev.get("Action") or ev.get("status") or "start"
+            if ev.get("Type") == "network":
+                if attrs.get("container"):
+                    yield {"id": attrs["container"], "name": None, "time_nano": when, "action": action}
+                continue
+            yield {"id": actor.get("ID") or ev.get("id"), "name": attrs.get("name"), "time_nano": when,
+                   "action": action}
+
+
+def published_of(listed):
+    """{(protocol, port)} of the host ports in a container listing (the engine's /containers/json)."""
+    out = set()
+    for c in listed or ():
+        for p in c.get("Ports") or ():
+            if p.get("PublicPort") and p.get("Type") in ("tcp", "udp"):
+                out.add((p["Type"], int(p["PublicPort"])))
+    return out
 
 
 def _short(e):
@@ -171,9 +204,10 @@ def _short(e):
 
 def resolve_containers(spec, engine):
     """Point each Docker container of a spec (a copy is returned) at its network namespace, /proc/<pid>/ns/net, for
-    this run. A container that does not exist or does not run is marked absent: its interfaces are left out of this
-    run (a stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so
-    it gets the same addresses when it runs again. Returns (spec, warnings)."""
+    this run, and give a running one its Docker id and hosts file (``docker_id``, ``hosts_path``: kinds.docker_hosts).
+    A container that does not exist or does not run is marked absent: its interfaces are left out of this run (a
+    stopped container has no namespace to attach to; its veths went with it) but its address leases stay, so it gets
+    the same addresses when it runs again. Returns (spec, warnings)."""
     warnings = []
     out = dict(spec)
     out["containers"] = []
@@ -197,5 +231,6 @@ def resolve_containers(spec, engine):
                             % (c["name"], what, spec["host"], engine.url))
         else:
             c["netns"] = path
+            c["docker_id"], c["hosts_path"] = info["id"], info["hosts_path"]
         out["containers"].append(c)
     return out, warnings

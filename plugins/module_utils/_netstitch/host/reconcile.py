@@ -156,7 +156,8 @@ def _auto_ports(host, spec, hstate, check_mode):
             hstate.save()
         return spec
     listening, ephemeral = host.ports_in_use()
-    spec, chosen, _fresh, problems = ports.resolve(spec, hstate.ports, listening, ephemeral)
+    others = host.ports_published_by_others(spec, hstate)
+    spec, chosen, _fresh, problems = ports.resolve(spec, hstate.ports, listening, ephemeral, others)
     if problems:
         raise ApplyError("nothing was changed on host %s: %s" % (spec["host"], "; ".join(problems)))
     if chosen != hstate.ports:
@@ -281,7 +282,7 @@ def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
     run_prev = prev
     try:
         run_prev = (resolve_docker(host, prev, failed_spec) if docker else without_docker(host, prev))[0]
-        current = host.read(run_prev, hstate)
+        current = host.read(run_prev, hstate, left=failed_spec)     # names the failed run gave left the spec
         plan = planner.compute(run_prev, current, hstate.leases, checkpoint["peers"])
         if plan.conflicts:
             raise ApplyError("conflicts: %s" % "; ".join(plan.conflicts))
@@ -299,7 +300,8 @@ def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
         except NetstitchError:
             pass
         try:
-            left = planner.compute(run_prev, host.read(run_prev, hstate), hstate.leases, checkpoint["peers"]).pending
+            left = planner.compute(run_prev, host.read(run_prev, hstate, left=failed_spec), hstate.leases,
+                                   checkpoint["peers"]).pending
         except Exception as e2:     # the host cannot even be read: say so
             left = ["(the host could not be read back: %s)" % e2]
         return why, left

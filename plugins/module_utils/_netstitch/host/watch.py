@@ -1,8 +1,10 @@
-"""netstitch watch: keep Docker containers attached across restarts.
+"""netstitch watch: keep Docker containers attached (and their link names) across restarts.
 
-A Docker container that restarts gets a new network namespace, and the interfaces netstitch gave it are gone. The
-watcher listens to the host's Docker events and, when a container that the host's last applied spec names starts,
-applies that spec again (engine.apply with the spec and peers kept in the host state), which attaches the container
+A Docker container that restarts gets a new network namespace, and the interfaces netstitch gave it are gone; Docker
+also writes the container's hosts file anew, without the link names netstitch keeps there (kinds.docker_hosts), and
+edits it when it connects the container to a network or disconnects it. The watcher listens to the host's Docker
+events and, when a container that the host's last applied spec names starts or is connected or disconnected, applies
+that spec again (engine.apply with the spec and peers kept in the host state), which attaches the container
 with the same addresses (leases key on container name and interface). It runs in the host's network namespace, takes
 the host lock like any apply (so it serialises with Ansible runs), and re-reads the host state at every event, so a
 later `apply` with a new topology is picked up without restarting it.
@@ -11,6 +13,7 @@ Missed events are covered by applying once at start and after every reconnection
 while an apply runs are covered by that apply when they are older than its start (one apply for a burst of starts).
 """
 
+import calendar
 import json
 import signal
 import sys
@@ -32,6 +35,33 @@ def _named(spec, ev):
         if ref == ev["name"] or (ev["id"] and len(ref) >= 12 and ev["id"].startswith(ref)):
             return name
     return None
+
+
+def _about(spec, ev, eng):
+    """_named, for a network event too: it gives the container's id only, and counts only for a running container
+    connected or disconnected after it started (the connections Docker makes while it starts a container come before
+    its start event, which covers them)."""
+    if ev.get("action", "start") == "start":
+        return _named(spec, ev)
+    if not ev["id"] or not _refs(spec):
+        return None
+    info = eng.container(ev["id"])
+    if info is None or not info["running"]:
+        return None
+    started = _nanoseconds(info.get("started_at"))
+    if started is not None and ev["time_nano"] <= started:
+        return None
+    return _named(spec, dict(ev, name=info["name"]))
+
+
+def _nanoseconds(rfc3339):
+    """Docker's "2026-12-01T19:40:01.123456789Z" as nanoseconds since the epoch, or None."""
+    try:
+        base, _dot, frac = rfc3339.rstrip("Z").partition(".")
+        secs = calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S"))
+        return secs * 10 ** 9 + int((frac or "0").ljust(9, "0")[:9])
+    except (AttributeError, ValueError):
+        return None
 
 
 class Watcher(object):
@@ -87,12 +117,14 @@ class Watcher(object):
                 delay = RETRY_MIN
                 for ev in stream:
                     spec = self.state()[0]
-                    name = _named(spec, ev)
+                    name = _about(spec, ev, eng)
                     if name is None:
                         continue
                     if ev["time_nano"] < self.applied_at:
                         continue     # the apply that just ran already saw it running
-                    self.apply("container %s (%s) started" % (name, (ev["id"] or "")[:12]))
+                    what = {"start": "started", "connect": "connected to a network",
+                            "disconnect": "disconnected from a network"}.get(ev.get("action"), ev.get("action"))
+                    self.apply("container %s (%s) %s" % (name, (ev["id"] or "")[:12], what))
                 self.log(event="disconnected", docker=url, retry=delay)
             except NetstitchError as e:
                 self.log(event="error", error=str(e), retry=delay)

@@ -2,10 +2,11 @@
 network's gateway address on this host's bridge, answering ``<container>`` and ``<container>.<network>`` for every
 container of that network on every host (addresses from this host's allocation, fixed addresses, and the other
 hosts' allocations from prepare), and nothing for other networks. It also answers the link names of the network's
-Docker clients (Docker owns their /etc/hosts): to every container of the network, which is fine because a network
-with a name service is never isolated, so each of them may reach that server anyway. Queries a name does not hold go to the host's
-resolvers (dnsmasq's default). ``kind: netns`` containers on such a network get
-/etc/netns/<netns>/resolv.conf pointing at it (the first such network of the container).
+Docker clients (which kinds.docker_hosts also writes into their own hosts files): to every container of the
+network, which is fine because a network with a name service is never isolated, so each of them may reach that
+server anyway. Queries a name does not hold go to the host's resolvers (dnsmasq's default). ``kind: netns``
+containers on such a network get /etc/netns/<netns>/resolv.conf pointing at it (the first such network of the
+container).
 
 Why one server per network and not one per host: dnsmasq answers by the address a query reaches, not by who asks;
 a server per network (and kinds.nft's DNS rule, which lets a bridge's containers query only their own gateway)
@@ -34,7 +35,7 @@ def desired(ctx):
             if ip is not None:
                 records.append([ip, ref["container"], "%s.%s" % (ref["container"], n["name"])])
         for alias in n["dns"].get("aliases", []):
-            # a Docker client's link name (Docker owns its /etc/hosts): answered for the whole network
+            # a Docker client's link name (also in its own hosts file, kinds.docker_hosts): for the whole network
             ip = _address(alias["server"], spec, ctx, peers)
             if ip is not None:
                 records.append([ip, alias["name"]])
