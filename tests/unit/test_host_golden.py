@@ -493,7 +493,8 @@ def inv_attach_released(got):
 
 def inv_attach_conflicts(got):
     text = "\n".join(got["conflicts"])
-    for what in ("no interface tap0", "tap5 is a port of hvbr0", "netstitch's own interface", "hvbr0 is a bridge"):
+    for what in ("no interface tap0", "tap5 is a port of hvbr0", "netstitch's own interface", "hvbr0 is a bridge",
+                 "eth0 has addresses of its own (192.0.2.1/24)"):
         assert what in text
     assert "port_attach" not in _ops(got)
 

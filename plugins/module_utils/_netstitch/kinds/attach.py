@@ -10,7 +10,7 @@ current["attached"]: the records whose interface still exists with the recorded 
 """
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, v4
 
 
 KEY = "attachments"
@@ -45,6 +45,12 @@ def diff(desired_state, current, out, ctx):
             continue
         master = have.get("master")
         if master == want["bridge"] and name in ours:
+            continue
+        addrs = v4(have.get("addresses") or [])
+        if addrs and master != want["bridge"]:
+            # (an uplink, most likely: a bridge port's addresses stop working, the host would lose them)
+            out.conflict("%s: %s has addresses of its own (%s); enslaving it would cut them off: move them away "
+                         "first (the network's bridge has its gateway address)" % (where, name, ", ".join(addrs)))
             continue
         # free, on netstitch's bridge (recorded or left by an interrupted run) or on a bridge netstitch enslaved it
         # to: netstitch's to (re-)enslave; a port of anything else is someone else's
