@@ -7,7 +7,7 @@ top=$(pwd)
 dev=${1:-}
 
 debs=(iproute2 iputils-ping iptables nftables libnftables1 tinc iperf3 busybox-static tcpdump procps util-linux make graphviz shellcheck
-      dnsmasq-base libc-bin mmdebstrap)
+      dnsmasq-base libc-bin mmdebstrap bird2)
 missing=()
 for p in "${debs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -157,7 +157,8 @@ plan:
   type: dict
   sample: {bridge: ["bridge nsbr-front (network front) changed: mtu 1500 -> mtu 1400"]}
 endpoints:
-  description: Every container interface on this host, with its (allocated or fixed) address.
+  description: Every container interface on this host, with its (allocated or fixed) address. An interface on a
+    macvlan network (C(networks.N.macvlan)) has C(host_ifname) null and C(macvlan_parent), its host interface.
   returned: always
   type: list
   elements: dict
@@ -177,13 +178,21 @@ published:
   elements: dict
   sample:
     - {container: web, network: front, protocol: tcp, host_ip: null, host_port: 20000, container_port: 80, auto: true}
+outside_routes:
+  description: The routes the outside needs to reach this host's routed gateway networks (C(networks.N.inbound)),
+    to install on the upstream router.
+  returned: when the host carries a network with C(inbound)
+  type: list
+  elements: dict
+  sample:
+    - {network: pub, dst: 198.51.100.64/28, via: 192.0.2.11}
 writes:
   description: How many writes were made, by driver, that is netlink requests, nftables transactions, tinc
-    operations, files (hosts files), iptables commands (DOCKER-USER) and Docker Engine calls. All are 0 when
-    nothing differed.
+    operations, files (hosts files), iptables commands (DOCKER-USER), Docker Engine calls, name-service (dns) and
+    BGP (bgp, BIRD) operations. All are 0 when nothing differed.
   returned: always
   type: dict
-  sample: {netlink: 0, nft: 0, tinc: 0, files: 0, iptables: 0, docker: 0}
+  sample: {netlink: 0, nft: 0, tinc: 0, files: 0, iptables: 0, docker: 0, dns: 0, bgp: 0}
 timing:
   description: Seconds spent reading the host, waiting for the lock, and in all.
   returned: always

@@ -96,6 +96,17 @@ netstitch:
       type: list
       elements: dict
       returned: always
+    outside_routes:
+      description: The routes the outside needs to reach this host's routed gateway networks (C(networks.N.inbound))
+        of the last applied spec.
+      type: list
+      elements: dict
+      returned: when the last applied spec has a network with C(inbound)
+    attached:
+      description: Existing interfaces netstitch enslaved to its bridges (C(networks.N.attach)), recorded in the
+        state file, with the bridge they are on; only these are ever released.
+      type: dict
+      returned: when there are some
     docker_plugin:
       description:
         - Endpoints of netstitch's Docker plugin (C(netstitch plugin)), keyed by Docker endpoint ID (12 characters),

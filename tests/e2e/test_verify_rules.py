@@ -130,3 +130,19 @@ def test_no_outside_by_default():
     assert checks, "the pairs are still checked"
     assert not [c for c in checks if c["kind"] == "outside"]
     assert reachability.OUTSIDE == ()
+
+
+def test_macvlan_containers_share_one_segment_across_hosts():
+    """networks.N.macvlan (issue 16): one physical segment across hosts; its router is the gateway; the way out is
+    not netstitch's (no masquerade): skipped with the reason."""
+    topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"phys": {"subnet": "192.0.2.0/24", "gateway": "192.0.2.254",
+                                  "macvlan": {"parent": "eth0", "ranges": {"h1": "192.0.2.96/28"}}}},
+            "containers": {"m": {"host": "h1", "interfaces": [{"network": "phys"}]},
+                           "n": {"host": "h2", "interfaces": [{"network": "phys", "ip": "192.0.2.120"}]}}}
+    specs, eps = fabric(topo, {"m/eth0": "192.0.2.96/24", "n/eth0": "192.0.2.120/24"})
+    checks, skipped = reachability.expected_checks(specs, eps, outside=[OUT])
+    by = index(checks)
+    assert by[("m", "192.0.2.120")]["expect"] is True and by[("n", "192.0.2.96")]["expect"] is True
+    assert by[("m", "192.0.2.254")]["kind"] == "gateway"
+    assert ("m", OUT) not in by and any(s["to"] == OUT and "does not masquerade" in s["why"] for s in skipped)

@@ -35,12 +35,14 @@ class Fabric(object):
                 p.kill()
                 p.wait(timeout=5)
         # the name servers (kinds.dns) netstitch started for this fabric: by the pids in its own state directory
-        for pidfile in glob.glob(os.path.join(self.dir, "state", "dns", "*", "*.pid")):
+        # and the BGP speakers (kinds.bgp: BIRD)
+        for pidfile, comm in [(p, "dnsmasq") for p in glob.glob(os.path.join(self.dir, "state", "dns", "*", "*.pid"))] \
+                + [(p, "bird") for p in glob.glob(os.path.join(self.dir, "state", "bird", "*", "bird.pid"))]:
             try:
                 with open(pidfile) as f:
                     pid = int(f.read().strip())
                 with open("/proc/%d/comm" % pid) as f:
-                    if f.read().strip() == "dnsmasq":
+                    if f.read().strip() == comm:
                         os.kill(pid, signal.SIGTERM)
             except (OSError, ValueError):
                 pass

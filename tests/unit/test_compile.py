@@ -110,3 +110,60 @@ def test_routed_overlay_spec_per_host():
     assert n1["subnet"] == n1["pool"] and n2["subnet"] == n2["pool"] and n1["subnet"] != n2["subnet"]
     assert ipaddress.IPv4Address(n1["gateway"]) == ipaddress.IPv4Network(n1["subnet"]).network_address + 1
     assert n1["overlay"]["routes"] == [{"dst": n2["subnet"], "via": "192.0.2.2", "host": "h2"}]
+
+
+def test_an_attachment_makes_its_host_carry_the_network_and_keeps_its_address_and_mac_known():
+    """networks.N.attach (issue 16): the attachment's host carries the network (only that host's attachments are
+    in its spec), its address is reserved from allocation, and on a vxlan overlay the other hosts learn its MAC."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"ov": {"subnet": "10.81.0.0/24", "overlay": {"type": "vxlan", "vni": 7},
+                                "attach": [{"host": "h1", "interface": "tap-vm", "ip": "10.81.0.200",
+                                            "mac": "52:54:00:00:16:04"}]}},
+            "containers": {"c2": {"host": "h2", "interfaces": [{"network": "ov"}]}}}
+    specs = specs_of(topo)
+    (h1,), (h2,) = specs["h1"]["networks"], specs["h2"]["networks"]
+    assert h1["attach"] == [{"interface": "tap-vm"}] and "attach" not in h2
+    assert h1["reserved"] == h2["reserved"] == ["10.81.0.200"]
+    (peer,) = h2["overlay"]["peers"]
+    assert peer["host"] == "h1" and "52:54:00:00:16:04" in peer["macs"]
+    # without attachments, a spec has no attach key at all (specs of other topologies stay as they were)
+    del topo["networks"]["ov"]["attach"]
+    assert "attach" not in specs_of(topo)["h2"]["networks"][0]
+
+
+def test_a_macvlan_network_is_its_own_list_with_the_hosts_range_and_every_fixed_address_reserved():
+    """networks.N.macvlan (issue 16): no bridge network in the spec; the host's range is its pool (None without
+    one), the gateway is the segment's router (none by default), fixed addresses are reserved on every host."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"phys": {"subnet": "192.0.2.0/24",
+                                  "macvlan": {"parent": "eth0", "ranges": {"h1": "192.0.2.96/28"}}}},
+            "containers": {"a": {"host": "h1", "interfaces": [{"network": "phys"}]},
+                           "b": {"host": "h2", "interfaces": [{"network": "phys", "ip": "192.0.2.120"}]}}}
+    specs = specs_of(topo)
+    assert specs["h1"]["networks"] == specs["h2"]["networks"] == []
+    (m1,), (m2,) = specs["h1"]["macvlan_networks"], specs["h2"]["macvlan_networks"]
+    assert m1 == {"name": "phys", "subnet": "192.0.2.0/24", "gateway": None, "mtu": 1500, "pool": "192.0.2.96/28",
+                  "reserved": ["192.0.2.120"], "parent": "eth0"}
+    assert m2["pool"] is None and m2["reserved"] == ["192.0.2.120"]
+    # no gateway: no default route through it
+    assert specs["h1"]["containers"][0]["interfaces"][0]["default_route"] is False
+    for sp in specs.values():
+        assert not comp.spec_problems(sp)
+
+
+def test_a_routed_gateway_states_per_host_the_route_the_outside_needs():
+    """networks.N.inbound (issue 16): the route to each host's part (a routed overlay: its slice) via its underlay
+    address; masquerade is off; the allow list goes to every host carrying the network."""
+    topo = {"version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}, "h2": {"underlay": "192.0.2.2/24"}},
+            "networks": {"ov": {"subnet": "10.82.0.0/16", "overlay": {"type": "routed"},
+                                "inbound": {"allow": [{"ports": [80, "8000-8010"]}]}}},
+            "containers": {"a": {"host": "h1", "interfaces": [{"network": "ov"}]},
+                           "b": {"host": "h2", "interfaces": [{"network": "ov"}]}}}
+    specs = specs_of(topo)
+    for h, via in (("h1", "192.0.2.1"), ("h2", "192.0.2.2")):
+        (net,) = specs[h]["networks"]
+        assert net["masquerade"] is False
+        assert net["inbound"]["routes"] == [{"dst": net["subnet"], "via": via}]
+        assert net["inbound"]["allow"] == [{"from": None, "protocol": "tcp", "ports": [[80, 80], [8000, 8010]]}]
+        assert net["subnet"] != "10.82.0.0/16"      # the host's slice, not the whole overlay
+        assert not comp.spec_problems(specs[h])

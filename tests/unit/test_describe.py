@@ -40,7 +40,9 @@ def test_every_op_maps_to_a_kind():
               "route_del_default": {"ns": "c", "dev": "eth0"}, "route_add_ns": {"ns": "c", "dev": "eth0"},
               "route_del_ns": {"ns": "c", "dev": "eth0"}, "neigh_replace": {"ns": "c", "dev": "eth0"},
               "neigh_del": {"ns": "c", "dev": "eth0"}, "dns_write": {"network": "n"}, "dns_stop": {"network": "n"},
-              "resolv_write": {"netns": "c"}, "docker_hosts_write": {"container": "c", "docker_id": "0f"}}
+              "resolv_write": {"netns": "c"}, "docker_hosts_write": {"container": "c", "docker_id": "0f"},
+              "port_attach": {"name": "tap0"}, "port_release": {"name": "tap0"},
+              "macvlan_add": {"ns": "c", "name": "eth1"}, "bgp_write": {"announce": []}, "bgp_stop": {}}
     unknown = []
     for op in sorted(ops - {"link_del_many"}):       # link_del_many exists only while executing (engine._batched)
         a = dict(sample.get(op, {}), op=op, text=op)

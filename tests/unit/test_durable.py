@@ -24,6 +24,8 @@ from .test_engine_pure import hstate, load
     ('{"leases": {"front": {"a/eth0": 167772162}}}', "the leases of network 'front'"),
     ('{"owned_netns": [1]}', "'owned_netns' must be a list of names"),
     ('{"spec": []}', "'spec' is a JSON list"),
+    ('{"attached": []}', "'attached' is a JSON list"),
+    ('{"attached": {"tap0": {"bridge": "nsbr-a"}}}', "the record of attached interface 'tap0'"),
     ('{"leases": {', "is not valid JSON"),
 ])
 def test_a_state_file_of_the_wrong_shape_is_a_clear_error_naming_the_file(tmp_path, text, says):

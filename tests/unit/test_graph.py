@@ -154,3 +154,19 @@ def test_docs_picture_is_current():
 
 
 DEMO_TITLE = "netstitch demo: playbooks/topology.yml (3 namespace hosts)"
+
+
+def test_sdn_ve_networks_say_what_they_are():
+    """Issue 16: a macvlan network is drawn on its parent interface (no bridge), a routed gateway and attached
+    interfaces are named on their network."""
+    topo = validate.load({
+        "version": 1, "hosts": {"h1": {"underlay": "192.0.2.1/24"}},
+        "networks": {"phys": {"subnet": "192.0.2.0/24",
+                              "macvlan": {"parent": "eth0", "ranges": {"h1": "192.0.2.96/28"}}},
+                     "pub": {"subnet": "10.62.0.0/24", "inbound": {"allow": [{"ports": [80]}]},
+                             "attach": [{"host": "h1", "interface": "tap-vm1"}]}},
+        "containers": {"m": {"host": "h1", "interfaces": [{"network": "phys"}, {"network": "pub"}]}}})
+    dot = graph.to_dot(topo)
+    assert "eth0 (macvlan parent)\\n192.0.2.96/28" in dot and "nsbr-phys" not in dot
+    assert "macvlan on eth0 (physical segment)" in dot
+    assert "routed gateway (1 allowed)" in dot and "attached: tap-vm1@h1" in dot

@@ -502,6 +502,81 @@ def inv_dual_stack_drift(got):
     assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
 
 
+def inv_attach_from_empty(got):
+    """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
+    _clean(got)
+    ops = _ops(got)
+    assert ops.count("port_attach") == 2 and ops.index("bridge_add") < ops.index("port_attach")
+    touched = {a.get("name") for a in got["actions"] if a["op"] != "port_attach"}
+    assert not touched & {"tap0", "tap5"}
+
+
+def inv_attach_released(got):
+    """Only a recorded enslavement still in place is undone, by release (never link_del); unrecorded or moved
+    interfaces are not touched."""
+    _clean(got)
+    mine = [(a["op"], a["name"]) for a in got["actions"] if a["op"] in ("port_attach", "port_release", "link_del")]
+    assert mine == [("port_release", "tap1"), ("port_attach", "tap5")]
+
+
+def inv_attach_conflicts(got):
+    text = "\n".join(got["conflicts"])
+    for what in ("no interface tap0", "tap5 is a port of hvbr0", "netstitch's own interface", "hvbr0 is a bridge",
+                 "eth0 has addresses of its own (192.0.2.1/24)"):
+        assert what in text
+    assert "port_attach" not in _ops(got)
+
+
+def inv_macvlan_from_empty(got):
+    """Macvlan interfaces are made in the containers' namespaces on the parent, with no veth, bridge or rule of
+    their network; the fixed address is kept, the other comes from h1's range."""
+    _clean(got)
+    made = [a for a in got["actions"] if a["op"] == "macvlan_add"]
+    assert [(a["ns"], a["name"], a["parent"]) for a in made] == [("m1", "eth0", "eth0"), ("m2", "eth0", "eth0")]
+    assert not [a for a in got["actions"] if a["op"] == "bridge_add" and a["name"] == "nsbr-phys"]
+    assert [a["peer"]["netns"] for a in got["actions"] if a["op"] == "veth_add"] == ["m1"]     # lan only
+    assert "phys" not in json.dumps(got["nft"]) and "192.0.2." not in json.dumps(got["nft"])
+    routes = {(a["ns"], a["dev"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"}
+    assert routes == {("m1", "eth0", "192.0.2.254"), ("m2", "eth0", "192.0.2.254")}
+    assert got["leases"]["phys"] == {"m2/eth0": "192.0.2.96"}
+
+
+def inv_macvlan_changed(got):
+    _clean(got)
+    mine = [(a["op"], a.get("ns"), a["name"]) for a in got["actions"]
+            if a["op"] in ("link_del", "macvlan_add", "addr_add", "addr_del") and a.get("ns")]
+    assert ("link_del", "m2", "eth7") in mine and ("link_del", "m2", "eth0") in mine      # pruned, replaced
+    assert ("macvlan_add", "m2", "eth0") in mine and ("macvlan_add", "m1", "eth0") not in mine
+    assert ("addr_del", "m1", "eth0") in mine and ("addr_add", "m1", "eth0") in mine
+    assert "dummy0" not in json.dumps(got["actions"])
+    # the replaced link's default route went with it: set again
+    routes = [(a["ns"], a["dev"]) for a in got["actions"] if a["op"] == "route_replace"]
+    assert routes == [("m1", "eth0"), ("m2", "eth0")]
+
+
+def inv_inbound_from_empty(got):
+    """The allow list comes into the forward chain before the network's closing drop; nothing masquerades."""
+    _clean(got)
+    texts = [t.strip() for t in got["nft_texts"]]
+    allow = [i for i, t in enumerate(texts) if t.startswith("rule: inbound pub: allow")]
+    closed = [i for i, t in enumerate(texts) if t.startswith("rule: in pub: closed to others")]
+    assert len(allow) == 2 and closed and max(allow) < closed[0]
+    assert not [t for t in texts if "masquerade" in t] and "postrouting" not in json.dumps(got["nft"])
+    assert "203.0.113.0" in json.dumps(got["nft"]) and "5010" in json.dumps(got["nft"])
+
+
+def inv_bgp_announce(got):
+    """One BIRD configuration: the bridge's connected route, exported to the neighbor with next hop self, nothing
+    imported; it runs after everything else of the host is in place."""
+    _clean(got)
+    (a,) = [a for a in got["actions"] if a["op"] == "bgp_write"]
+    assert got["actions"][-1] is a and a["announce"] == ["10.62.0.0/24"]
+    conf = a["config"]
+    for line in ('interface "nsbr-pub";', "neighbor 192.0.2.254 as 65000;", "local 192.0.2.1 as 65001;",
+                 "import none;", "export where net ~ [ 10.62.0.0/24 ];", "next hop self;"):
+        assert line in conf, line
+
+
 def inv_docker_hosts_written(got):
     _clean(got)
     # the Docker client's names (no name service on its network), and no names left for the container that went

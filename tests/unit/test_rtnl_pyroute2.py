@@ -108,6 +108,13 @@ REQUESTS = {
                       ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "vxlan"), ("IFLA_INFO_DATA", {"attrs": [
                           ("IFLA_VXLAN_ID", 100), ("IFLA_VXLAN_LOCAL", "192.0.2.1"), ("IFLA_VXLAN_PORT", 4789),
                           ("IFLA_VXLAN_LEARNING", 0)]})]})], up=True)),
+    "macvlan add in a namespace": (
+        lambda s: s.macvlan_add("eth1", 2, 9, 1500, MAC, group=4242),
+        link(NEWLINK, REQ | ACK | CREATE | EXCL, [
+            ("IFLA_IFNAME", "eth1"), ("IFLA_LINK", 2), ("IFLA_NET_NS_FD", 9), ("IFLA_MTU", 1500),
+            ("IFLA_ADDRESS", MAC), ("IFLA_GROUP", 4242),
+            ("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "macvlan"), ("IFLA_INFO_DATA", {"attrs": [
+                ("IFLA_MACVLAN_MODE", 4)]})]})])),
     "link set (every field)": (
         lambda s: s.link_set(12, mtu=9000, address=MAC, alias="netstitch bridge front", master=3, up=True),
         link(NEWLINK, REQ | ACK, [("IFLA_MTU", 9000), ("IFLA_ADDRESS", MAC),
@@ -172,7 +179,7 @@ REQUESTS = {
                           p2(ifaddrmsg, GETADDR, REQ | DUMP, [], family=socket.AF_INET, prefixlen=0, flags=0,
                              scope=0, index=0)),
     "IPv4 route dump (main table)": (lambda s: s.routes4(), route(GETROUTE, REQ | DUMP, [], 0, 0, 0)),
-    "IPv6 address dump": (lambda s: s.addresses6(),
+    "IPv6 address dump": (lambda s: s.addresses4(socket.AF_INET6),
                           p2(ifaddrmsg, GETADDR, REQ | DUMP, [], family=socket.AF_INET6, prefixlen=0, flags=0,
                              scope=0, index=0)),
     "IPv6 route dump (main table)": (lambda s: s.routes4(family=socket.AF_INET6),
@@ -191,8 +198,8 @@ def test_rtnl_sends_what_pyroute2_encodes(what):
 
 
 def test_every_socket_request_method_is_cross_checked():
-    methods = {"link_add", "veth_add", "vxlan_add", "link_set", "link_del", "link_index", "addr", "route", "fdb",
-               "neigh", "links", "addresses4", "addresses6", "routes4", "neighbours"}
+    methods = {"link_add", "veth_add", "vxlan_add", "macvlan_add", "link_set", "link_del", "link_index", "addr",
+               "route", "fdb", "neigh", "links", "addresses4", "routes4", "neighbours"}
     public = {n for n, v in vars(rtnl.Socket).items() if callable(v) and not n.startswith("_")}
     assert public - {"close", "request", "dump"} == methods
 
@@ -265,4 +272,4 @@ def test_rtnl_reads_global_ipv6_addresses_only():
     local = p2(ifaddrmsg, NEWADDR, 2, [("IFA_ADDRESS", "fe80::1")], family=socket.AF_INET6, prefixlen=64,
                flags=0x80, scope=253, index=2)
     s = _socket(dumps={GETADDR: [local, glob]})
-    assert s.addresses6() == [(2, "2001:db8:10::a/64")]
+    assert s.addresses4(socket.AF_INET6) == [(2, "2001:db8:10::a/64")]

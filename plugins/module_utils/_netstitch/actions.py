@@ -20,6 +20,9 @@ OPS = {
     "link_set": "netlink",
     "link_del": "netlink",
     "link_del_many": "netlink",     # made by host.reconcile from a run of link_del (one kernel batch)
+    "macvlan_add": "netlink",       # a container interface directly on a host interface's segment (kinds.macvlan)
+    "port_attach": "netlink",       # an existing interface netstitch did not make onto a bridge (kinds.attach)
+    "port_release": "netlink",      # and off it again (nomaster): the interface itself is never deleted
     "addr_add": "netlink",
     "addr_del": "netlink",
     "route_replace": "netlink",     # a container's default route
@@ -49,6 +52,9 @@ OPS = {
     "dns_write": "dns",
     "dns_stop": "dns",
     "resolv_write": "dns",
+    # BGP announcements of routed gateways (kinds.bgp): BIRD's configuration and daemon
+    "bgp_write": "bgp",
+    "bgp_stop": "bgp",
     "docker_user_add": "iptables",
     "docker_user_del": "iptables",
 }

@@ -199,8 +199,14 @@ def _summary(res, host, verb_done, verb_pending, check):
     body = describe.text_from_plan(res.get("plan") or {})
     out = [head] + ([body] if body else [])
     out += _auto_ports(res.get("published"))
+    out += _outside_routes(res.get("outside_routes"))
     out += ["warning: %s" % w for w in res.get("warnings") or []]
     return "\n".join(out)
+
+
+def _outside_routes(routes):
+    """The routes the outside needs to reach the routed gateway networks (networks.N.inbound) on this host."""
+    return ["outside needs: route %s via %s (network %s)" % (r["dst"], r["via"], r["network"]) for r in routes or []]
 
 
 def _auto_ports(published):
@@ -264,7 +270,7 @@ def cmd_status(args):
     elif g["in_sync"]:
         text = "host %s: in sync with the last applied topology (%d bridges, %d endpoints)" % (
             args.host, len(g["bridges"]), len(g["endpoints"]))
-        text = "\n".join([text] + _auto_ports(g.get("published")))
+        text = "\n".join([text] + _auto_ports(g.get("published")) + _outside_routes(g.get("outside_routes")))
     else:
         n = sum(len(v) for v in g["drift"].values())
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe

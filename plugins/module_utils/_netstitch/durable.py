@@ -5,6 +5,8 @@ a traceback).
 The state file <state_dir>/<host>.json is also the intent journal and the checkpoint of an apply:
 - ``spec``, ``leases``, ``peers``: the last successful apply (the checkpoint a failed apply rolls back to);
 - ``owned_netns``: the namespaces netstitch created; a namespace is added here, fsync'd, *before* it is created;
+- ``attached``: the interfaces netstitch did not make but enslaved to one of its bridges ({interface: {"bridge",
+  "index"}}, kinds.attach); one is added here, fsync'd, *before* it is enslaved, and only these are ever released;
 - ``pending``: set (fsync'd) before an apply touches the host, removed when it has succeeded or rolled back. Found at
   the start of an apply, it says the previous one was interrupted (killed, power cut); what that run made carries
   netstitch's marks (interface alias or creation group, route protocol, nft table, hosts-file block, Docker labels,
@@ -20,7 +22,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 
 _FIELDS = {"leases": dict, "owned_netns": list, "spec": (dict, type(None)), "peers": (dict, type(None)),
-           "pending": (dict, type(None))}
+           "pending": (dict, type(None)), "attached": dict}
 
 
 def atomic_write(path, text, tmp_suffix=".tmp", mode=0o600, sync=True):
@@ -108,6 +110,10 @@ def load_state(path):
                              % (path, key, type(data[key]).__name__, hint))
     if not all(isinstance(n, str) for n in data.get("owned_netns", [])):
         raise ApplyError("netstitch's state file %s: 'owned_netns' must be a list of names; %s." % (path, hint))
+    for name, rec in data.get("attached", {}).items():
+        if not (isinstance(rec, dict) and isinstance(rec.get("bridge"), str) and isinstance(rec.get("index"), int)):
+            raise ApplyError("netstitch's state file %s: the record of attached interface %r is not of the expected "
+                             "shape ({\"bridge\": name, \"index\": number}); %s." % (path, name, hint))
     for net, leases in data.get("leases", {}).items():
         for key, addr in (leases.items() if isinstance(leases, dict) else [(None, leases)]):
             try:

@@ -65,7 +65,9 @@ def _range_label(host_ip, proto, first, last, cfirst):
 def _network_label(net):
     lines = [net.name, str(net.subnet)]
     ov = net.overlay
-    if ov is None:
+    if net.macvlan is not None:
+        lines.append("macvlan on %s (physical segment)" % net.macvlan.parent)
+    elif ov is None:
         lines.append("host-local")
     elif ov.type == "vxlan":
         lines.append("vxlan VNI %s%s" % (ov.vni, " port %s" % ov.port if ov.port else ""))
@@ -77,6 +79,10 @@ def _network_label(net):
                              ("no masquerade", not net.masquerade and not net.internal)) if on]
     if net.docker is not None:
         flags.append("docker: %s" % net.docker.name)
+    if net.inbound is not None:
+        flags.append("routed gateway (%d allowed)" % len(net.inbound))
+    if net.attach:
+        flags.append("attached: %s" % ", ".join("%s@%s" % (a.interface, a.host) for a in net.attach))
     if flags:
         lines.append(", ".join(flags))
     if net.gateway is not None:
@@ -166,9 +172,11 @@ def to_dot(topo, report=None, title=None):
             if hname not in net.hosts:
                 continue
             pool = net.pool(hname) if (net.overlay is None or hname in net.overlay.slices) else net.subnet
+            # a macvlan network has no bridge: its node is the host's parent interface (and its range, if any)
+            label = "%s\n%s" % (net.bridge, pool) if net.macvlan is None else "%s (macvlan parent)%s" % (
+                net.macvlan.parent, "\n%s" % pool if pool is not None else "")
             out.append("    %s%s;" % (_q(node_id("br", hname, net.name)),
-                                      _attrs(label="%s\n%s" % (net.bridge, pool), shape="box", style="filled",
-                                             fillcolor="#e3f2fd")))
+                                      _attrs(label=label, shape="box", style="filled", fillcolor="#e3f2fd")))
         for c in sorted(by_host.get(hname, []), key=lambda c: c.name):
             kind = "docker %s" % c.docker if c.kind == "docker" else "netns %s" % (c.netns or c.name)
             cstate = st.get(("ct", c.name))

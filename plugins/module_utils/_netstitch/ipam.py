@@ -20,18 +20,22 @@ def lease_key(container, ifname):
 def allocate(spec, current, leases, reserved=None):
     """Return ({(container, ifname): IPv4Address}, new_leases). ``leases`` is {network: {lease_key: "a.b.c.d"}};
     ``reserved``: {network: addresses} never to hand out beyond the spec's own (those Docker's containers hold)."""
-    nets = {n["name"]: n for n in spec["networks"]}
+    # macvlan networks (kinds.macvlan): the pool is the host's range of the segment (None: fixed addresses only),
+    # the gateway the segment's router (or none)
+    nets = {n["name"]: n for n in spec["networks"] + spec.get("macvlan_networks", [])}
     result = {}
     taken = {}      # network -> set of addresses in use or reserved
     pools = {}
     docker = {}     # network -> the range of the pool Docker allocates from (a network offered to Docker)
     for name, n in nets.items():
-        pool = ipaddress.IPv4Network(n["pool"])
+        pool = ipaddress.IPv4Network(n["pool"] or "0.0.0.0/32")     # (no pool: nothing is in it)
         subnet = ipaddress.IPv4Network(n["subnet"])
         pools[name] = (pool, subnet)
         if (n.get("docker") or {}).get("ip_range"):
             docker[name] = ipaddress.IPv4Network(n["docker"]["ip_range"])
-        taken[name] = {ipaddress.IPv4Address(n["gateway"]), subnet.network_address, subnet.broadcast_address}
+        taken[name] = {subnet.network_address, subnet.broadcast_address}
+        if n["gateway"]:
+            taken[name].add(ipaddress.IPv4Address(n["gateway"]))
         taken[name].update(ipaddress.IPv4Address(a) for a in n["reserved"])
         taken[name].update(ipaddress.IPv4Address(a) for a in (reserved or {}).get(name, ()))
     todo = []

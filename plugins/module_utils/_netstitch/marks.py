@@ -60,6 +60,10 @@ def veth_alias(container, ifname, network):
     return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
 
 
+def macvlan_alias(container, ifname, network):
+    return "%smacvlan %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
+
+
 def plugin_veth_alias(endpoint, network):
     return "%s%s/eth %s" % (PLUGIN_VETH_PREFIX, endpoint, network)
 

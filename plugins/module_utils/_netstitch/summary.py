@@ -25,7 +25,13 @@ def _of_desired(desired):
             "mac": e["mac"], "default_route": e["gateway"]}
         if e.get("address6"):
             ep.update(address6=e["address6"], default_route6=e["gateway6"])
+    for key, m in sorted(desired.get("macvlans", {}).items()):
+        out["endpoints"][key] = {"network": m["network"], "macvlan_parent": m["parent"], "address": m["address"],
+                                 "mtu": m["mtu"], "mac": m["mac"], "default_route": m["gateway"]}
     out["namespaces"] = desired["netns"]
+    if desired.get("attachments"):      # only where there are some: views of other hosts stay as they were
+        out["attached"] = {name: {"network": a["network"], "bridge": a["bridge"]}
+                           for name, a in sorted(desired["attachments"].items())}
     return out
 
 
@@ -49,6 +55,11 @@ def _of_current(current):
         elif l["kind"] == "veth" and len(words) >= 3:
             out["endpoints"]["%s/%s" % tuple(words[1].partition("/")[::2])] = _endpoint(name, l, words, peers)
     out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
+    # the interfaces netstitch enslaved (kinds.attach), while they are still on the bridge it put them on
+    attached = {name: {"bridge": rec["bridge"]} for name, rec in sorted((current.get("attached") or {}).items())
+                if (current["links"].get(name) or {}).get("master") == rec["bridge"]}
+    if attached:
+        out["attached"] = attached
     return out
 
 
@@ -68,8 +79,13 @@ def _endpoint(name, l, words, peers):
 
 
 def endpoints(desired):
-    """The endpoints of a desired state as the apply module returns them."""
-    return [dict({"container": e["container"], "interface": e["ifname"], "network": e["network"],
-                  "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]},
-                 **({"address6": e["address6"]} if e.get("address6") else {}))
-            for h, e in sorted(desired["endpoints"].items(), key=lambda kv: (kv[1]["container"], kv[1]["ifname"]))]
+    """The endpoints of a desired state as the apply module returns them (a macvlan interface has no host end:
+    ``host_ifname`` None, ``macvlan_parent`` its host interface)."""
+    out = [dict({"container": e["container"], "interface": e["ifname"], "network": e["network"],
+                 "address": e["address"], "mac": e["mac"], "host_ifname": h, "netns": e["netns"]},
+                **({"address6": e["address6"]} if e.get("address6") else {}))
+           for h, e in desired["endpoints"].items()]
+    out += [{"container": m["container"], "interface": m["ifname"], "network": m["network"], "address": m["address"],
+             "mac": m["mac"], "host_ifname": None, "netns": m["netns"], "macvlan_parent": m["parent"]}
+            for m in desired.get("macvlans", {}).values()]
+    return sorted(out, key=lambda e: (e["container"], e["interface"]))

@@ -16,7 +16,7 @@ class ContainerChecks(object):
         conts = self.data.get("containers", {})
         if not is_dict(conts):
             return out
-        seen = _Seen(self._host_ifnames(hosts, nets, conts))
+        seen = self.seen = _Seen(self._host_ifnames(hosts, nets, conts))     # check_attach goes on with it
         for cname, spec in conts.items():
             if not is_dict(spec) or not isinstance(cname, str):
                 continue    # the schema reports it
@@ -110,7 +110,7 @@ class ContainerChecks(object):
                 net = nets[netname]
         ifname, host_name = self._names(c, i, ip_, ispec, seen)
         # The scope of an address: an overlay spans hosts; a local network is one segment per host.
-        scope = None if net is not None and net.overlay is not None else c.host
+        scope = None if net is not None and (net.overlay is not None or net.macvlan is not None) else c.host
         addr = self._address(ip_, ispec, net, netname, scope, seen)
         addr6 = self.interface6(ip_, ispec, net, netname, scope, seen)
         mac = self._mac(ip_, ispec, net, netname, scope, seen)

@@ -32,4 +32,27 @@ class HostChecks(object):
             plugin = spec.get("docker_plugin") if isinstance(spec.get("docker_plugin"), str) else None
             out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host,
                                    plugin)
+            out[name].bgp = self._bgp(p, spec.get("bgp"), underlay)
         return out
+
+    def _bgp(self, p, raw, underlay):
+        """(asn, [(address, asn)]) of a host's BGP speaker (kinds.bgp), or None."""
+        if not is_dict(raw) or not isinstance(raw.get("asn"), int) or not isinstance(raw.get("neighbors"), list):
+            return None     # absent, or the schema reports it
+        if underlay is None:
+            self.add(p + ".bgp", "a BGP speaker needs the host's underlay address (its router id and next hop)")
+        peers = []
+        for i, n in enumerate(raw["neighbors"]):
+            if not (is_dict(n) and isinstance(n.get("address"), str) and isinstance(n.get("asn"), int)):
+                continue    # the schema reports it
+            try:
+                addr = ipaddress.IPv4Address(n["address"])
+            except ValueError as e:
+                self.add("%s.bgp.neighbors[%d].address" % (p, i), "%r is not an IPv4 address (%s)" % (n["address"], e))
+                continue
+            if underlay is not None and addr == underlay.ip:
+                self.add("%s.bgp.neighbors[%d].address" % (p, i), "%s is this host's own address" % addr)
+            if addr in [a for a, _asn in peers]:
+                self.add("%s.bgp.neighbors[%d].address" % (p, i), "%s is already a neighbor" % addr)
+            peers.append((addr, n["asn"]))
+        return (raw["asn"], peers)

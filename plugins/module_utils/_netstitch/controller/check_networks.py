@@ -30,16 +30,19 @@ class NetworkChecks(object):
         subnet = self._subnet(p, spec)
         ok = subnet is not None
         gateway = None
+        macvlan = is_dict(spec.get("macvlan"))
         if ok:
             for h, host in sorted(hosts.items()):
-                if host.underlay is not None and host.underlay.ip in subnet:
+                # (a macvlan network is a physical segment, often the underlay's own: it has no bridge route)
+                if host.underlay is not None and host.underlay.ip in subnet and not macvlan:
                     self.add(p + ".subnet", "%s contains the underlay address %s of hosts.%s; the bridge's route "
                              "would capture the host's own traffic" % (subnet, host.underlay.ip, h))
             if "gateway" in spec and isinstance(spec["gateway"], str):
                 gateway = self.address_in(p + ".gateway", spec["gateway"], subnet, "gateway6")
                 ok = gateway is not None
             elif "gateway" not in spec:
-                gateway = subnet.network_address + 1
+                # a macvlan network's gateway is the segment's router: none unless given
+                gateway = None if macvlan else subnet.network_address + 1
             else:
                 ok = False      # not a string: the schema reports it
         bridge = spec.get("bridge", model.default_bridge_name(name))
@@ -52,7 +55,8 @@ class NetworkChecks(object):
         if not self.mtu(p + ".mtu", mtu):
             ok = False
         internal = spec.get("internal", False) is True
-        masquerade = spec.get("masquerade", not internal)
+        # a routed gateway (inbound) keeps the containers' own addresses: no masquerade unless asked (an error)
+        masquerade = spec.get("masquerade", not internal and not is_dict(spec.get("inbound")))
         if internal and masquerade is True:
             self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
             ok = False
@@ -83,6 +87,12 @@ class NetworkChecks(object):
                      "of the network alike, so it would tell each one the names links do not give it")
             net.dns = False
         net.docker = self.docker_offer(p + ".docker", name, spec.get("docker"))
+        self.inbound(p, spec, net)
+        if macvlan:
+            net.macvlan = self.macvlan(p, spec, subnet, hosts)
+            net.masquerade = False
+            if net.macvlan is None:
+                return None
         return net
 
     def _subnet(self, p, spec):
@@ -113,6 +123,10 @@ class NetworkChecks(object):
             if h not in hosts and is_dict(self.data.get("hosts")):
                 self.add("%s.hosts[%d]" % (p, i), "unknown host %r (not under hosts)" % h)
             net_hosts.add(h)
+        # a host with an interface attached to the network carries it (check_attach reports unknown ones)
+        for a in spec.get("attach", []) if isinstance(spec.get("attach"), list) else []:
+            if is_dict(a) and isinstance(a.get("host"), str) and a["host"] in hosts:
+                net_hosts.add(a["host"])
         return net_hosts
 
     def _overlay_devices(self, out, bridges):

@@ -61,7 +61,10 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
     specs = {}
     for host in topo.hosts:
         mine = by_host.get(host, [])
-        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted if host in net.hosts]
+        nets = [_network_spec(topo, net, host, fixed, macs) for net in nets_sorted
+                if host in net.hosts and net.macvlan is None]
+        macvlans = [_macvlan_spec(net, host, fixed) for net in nets_sorted
+                    if host in net.hosts and net.macvlan is not None]
         conts = [{"name": c.name, "kind": c.kind, "netns": c.netns if c.kind == "netns" else None,
                   "docker": c.docker if c.kind == "docker" else None,
                   "interfaces": [_interface_spec(i) for i in c.interfaces]} for c in mine]
@@ -75,6 +78,15 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
             if topo.networks[ln.network].isolated or topo.containers[ln.client].host == host)]
         specs[host] = {"version": HOST_SPEC_VERSION, "host": host, "networks": nets, "containers": conts,
                        "publish": publish, "links": links}
+        if macvlans:
+            specs[host]["macvlan_networks"] = macvlans      # only where there are some
+        announce = [{"network": n.name, "bridge": n.bridge, "prefix": str(n.segment(host))}
+                    for n in nets_sorted if host in n.hosts and n.announce]
+        if announce:
+            # a BGP speaker of netstitch's on this host (kinds.bgp): only where it announces something
+            h = topo.hosts[host]
+            specs[host]["bgp"] = {"asn": h.bgp[0], "router_id": str(h.underlay.ip), "announce": announce,
+                                  "neighbors": [{"address": str(a), "asn": asn} for a, asn in h.bgp[1]]}
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
     return specs
@@ -89,13 +101,20 @@ def _fixed_and_macs(topo):
             net = topo.networks[itf.network]
             overlay = net.overlay is not None and not net.routed
             if itf.ip is not None:
-                fixed.setdefault((itf.network, None if overlay else c.host), set()).add(itf.ip)
+                fixed.setdefault((itf.network, None if net.shared else c.host), set()).add(itf.ip)
             if overlay:
                 macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
     for net in topo.networks.values():
-        if net.overlay is not None and not net.routed:
+        shared = net.overlay is not None and not net.routed
+        if shared:
             for h in net.overlay.slices:
                 macs.setdefault(net.name, {}).setdefault(h, set()).add(net.bridge_mac(h))
+        for a in net.attach:
+            # what is behind an attached interface: its address is never allocated, its MAC is behind its host
+            if a.ip is not None:
+                fixed.setdefault((net.name, None if shared else a.host), set()).add(a.ip)
+            if shared and a.mac:
+                macs.setdefault(net.name, {}).setdefault(a.host, set()).add(a.mac)
     return fixed, macs
 
 
@@ -134,6 +153,14 @@ def _network_spec(topo, net, host, fixed, macs):
         if aliases:
             out["dns"]["aliases"] = [{"name": name, "server": _ref(topo, server, net.name)}
                                      for name, server in aliases]
+    if net.inbound is not None:
+        # a routed gateway: what may come in, and the route the outside needs to this host's part of the network
+        out["inbound"] = {"allow": [{"from": str(a.source) if a.source else None, "protocol": a.protocol,
+                                     "ports": [list(r) for r in a.ports]} for a in net.inbound],
+                          "routes": [{"dst": str(net.segment(host)), "via": str(topo.hosts[host].underlay.ip)}]}
+    attach = [{"interface": a.interface} for a in net.attach if a.host == host]
+    if attach:
+        out["attach"] = attach      # only where there is one: specs of other topologies stay as they were
     if net.offered_to_docker(host):
         # keys that exist only where Docker is involved: specs of other topologies stay as they were
         if net.docker.driver == "netstitch":
@@ -141,6 +168,14 @@ def _network_spec(topo, net, host, fixed, macs):
         else:
             out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
     return out
+
+
+def _macvlan_spec(net, host, fixed):
+    """A macvlan network as a host needs it: no bridge; its gateway is the segment's router (or none)."""
+    pool = net.pool(host)
+    return {"name": net.name, "subnet": str(net.subnet), "gateway": str(net.gateway) if net.gateway else None,
+            "mtu": net.mtu, "pool": str(pool) if pool is not None else None,
+            "reserved": sorted(str(a) for a in fixed.get((net.name, None), ())), "parent": net.macvlan.parent}
 
 
 def _interface_spec(i):

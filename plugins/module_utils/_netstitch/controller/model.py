@@ -51,6 +51,7 @@ class Host(object):
         self.underlay_mtu = underlay_mtu
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
+        self.bgp = None                     # (asn, [(neighbor address, asn)]): a BGP speaker (kinds.bgp), or None
 
 
 def default_slice_len(subnet):
@@ -86,13 +87,26 @@ class Network(object):
         self.subnet6 = None                 # ipaddress.IPv6Network (dual stack) or None
         self.gateway6 = None                # ipaddress.IPv6Address on the bridge when subnet6 is set
         self.masquerade6 = False            # NAT66 of outbound IPv6 (default: routed)
+        self.attach = []                    # [Attachment]: existing host interfaces enslaved to its bridge
+        self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
+        self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
+        self.announce = False               # and its routes announced by BGP from its hosts (kinds.bgp)
 
     @property
     def routed(self):
         return self.overlay is not None and self.overlay.type == "routed"
 
+    @property
+    def shared(self):
+        """One address space across its hosts (a vxlan or tinc overlay, a macvlan segment): fixed addresses are
+        reserved on every host."""
+        return (self.overlay is not None and not self.routed) or self.macvlan is not None
+
     def pool(self, host):
-        """Where ``host`` allocates addresses from: its slice of an overlay, else the whole subnet."""
+        """Where ``host`` allocates addresses from: its slice of an overlay, its range of a macvlan segment (None:
+        no range), else the whole subnet."""
+        if self.macvlan is not None:
+            return self.macvlan.ranges.get(host)
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
 
     def offered_to_docker(self, host):
@@ -118,6 +132,33 @@ class Network(object):
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)
         return derived_mac("bridge", self.name, host)
+
+
+class Allow(object):
+    """What may open connections into a routed gateway network (networks.N.inbound.allow)."""
+
+    def __init__(self, source, protocol, ports):
+        self.source = source                # ipaddress.IPv4Network or None (anywhere)
+        self.protocol = protocol            # tcp | udp | any
+        self.ports = ports                  # [(first, last)], empty = every port
+
+
+class Macvlan(object):
+    """A network put directly on a physical segment: macvlan interfaces of ``parent`` (issue 16, item 4)."""
+
+    def __init__(self, parent, ranges):
+        self.parent = parent                # the host interface on the segment
+        self.ranges = ranges                # host -> IPv4Network it allocates from
+
+
+class Attachment(object):
+    """An existing interface of a host (a VM's tap, a NIC) that netstitch enslaves to a network's bridge there."""
+
+    def __init__(self, host, interface, ip=None, mac=None):
+        self.host = host
+        self.interface = interface
+        self.ip = ip                        # ipaddress.IPv4Address the machine behind it uses (kept out of IPAM)
+        self.mac = mac                      # its MAC (static FDB on the other hosts of a vxlan overlay)
 
 
 class DockerOffer(object):

@@ -107,8 +107,9 @@ class Placement(object):
         for c in conts.values():
             for itf in c.interfaces:
                 n = nets.get(itf.network)
-                if n is None or (n.overlay is not None and c.host not in n.overlay.slices):
-                    continue
+                if n is None or (n.overlay is not None and c.host not in n.overlay.slices) or \
+                        (n.macvlan is not None and n.pool(c.host) is None):
+                    continue    # (a macvlan network without a range here: check_macvlan says what it needs)
                 if itf.ip is not None:
                     fixed.setdefault((c.host, n.name), set()).add(itf.ip)
                     if n.routed and itf.ip not in n.overlay.slices[c.host]:
@@ -125,8 +126,8 @@ class Placement(object):
         for (host, name), count in sorted(need.items()):
             n = nets[name]
             pool, seg = n.pool(host), n.segment(host)
-            blocked = {seg.network_address, seg.broadcast_address, n.gateway_on(host)}
-            if n.overlay is not None and not n.routed:
+            blocked = {seg.network_address, seg.broadcast_address, n.gateway_on(host)} - {None}
+            if n.shared:
                 blocked |= {a for (h, nn), s in fixed.items() if nn == name for a in s}
             else:
                 blocked |= fixed.get((host, name), set())

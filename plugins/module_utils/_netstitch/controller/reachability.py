@@ -38,8 +38,9 @@ def _addr(cidr):
 
 
 def spans_hosts(netspec):
-    """Whether a network's spec makes it one segment across hosts (an overlay)."""
-    return bool(netspec.get("overlay"))
+    """Whether a network's spec makes it one segment across hosts (an overlay, or a macvlan network's physical
+    segment)."""
+    return bool(netspec.get("overlay") or netspec.get("parent"))
 
 
 class _Container(object):
@@ -62,7 +63,7 @@ def _containers(specs, endpoints):
     conts, nets, skipped = [], {}, []
     for host in sorted(specs):
         spec = specs[host] or {}
-        for n in spec.get("networks", []):
+        for n in spec.get("networks", []) + spec.get("macvlan_networks", []):
             nets[(host, n["name"])] = n
         if host not in endpoints:
             if spec.get("containers"):

@@ -73,7 +73,45 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                              'networks with docker.driver netstitch '
                                                                              '(default: netstitch).',
                                                               '$ref': '#/$defs/name',
-                                                              'examples': ['netstitch']}}},
+                                                              'examples': ['netstitch']},
+                                            'bgp': {'description': "A BGP speaker on this host (BIRD 2, Debian's "
+                                                                   'bird2, run and configured by netstitch under its '
+                                                                   'state directory) that announces the routed '
+                                                                   'gateway networks with `inbound.announce` to the '
+                                                                   "given neighbors (next hop: this host's underlay "
+                                                                   'address). It imports nothing. Its router id is '
+                                                                   'the underlay address.',
+                                                    '$ref': '#/$defs/bgp',
+                                                    'examples': [{'asn': 65001,
+                                                                  'neighbors': [{'address': '192.0.2.254',
+                                                                                 'asn': 65000}]}]}}},
+                    'bgp': {'type': 'object',
+                            'additionalProperties': False,
+                            'required': ['asn', 'neighbors'],
+                            'properties': {'asn': {'description': "This host's AS number.",
+                                                   '$ref': '#/$defs/asn',
+                                                   'examples': [65001]},
+                                           'neighbors': {'description': 'The BGP peers (upstream routers) on the '
+                                                                        'underlay.',
+                                                         'type': 'array',
+                                                         'minItems': 1,
+                                                         'items': {'type': 'object',
+                                                                   'additionalProperties': False,
+                                                                   'required': ['address', 'asn'],
+                                                                   'properties': {'address': {'description': 'The '
+                                                                                                             "peer's "
+                                                                                                             'address.',
+                                                                                              '$ref': '#/$defs/ipv4',
+                                                                                              'examples': ['192.0.2.254']},
+                                                                                  'asn': {'description': "The peer's "
+                                                                                                         'AS number.',
+                                                                                          '$ref': '#/$defs/asn',
+                                                                                          'examples': [65000]}}},
+                                                         'examples': [[{'address': '192.0.2.254', 'asn': 65000}]]}}},
+                    'asn': {'description': 'An AS number (1 to 4294967294).',
+                            'type': 'integer',
+                            'minimum': 1,
+                            'maximum': 4294967294},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
                                 'required': ['subnet'],
@@ -86,7 +124,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'type': 'string',
                                                           'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
-                                                                          "the subnet's first address).",
+                                                                          "the subnet's first address). On a macvlan "
+                                                                          'network: the router of the physical '
+                                                                          "segment, which the containers' default "
+                                                                          'route goes through (no default: no default '
+                                                                          'route through this network).',
                                                            'type': 'string',
                                                            'examples': ['10.10.0.254']},
                                                'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet: '
@@ -192,7 +234,146 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'examples': [True,
                                                                        {'name': 'apps',
                                                                         'range_len': 26,
-                                                                        'hosts': ['h1']}]}}},
+                                                                        'hosts': ['h1']}]},
+                                               'attach': {'description': "Existing host interfaces (a VM's tap, a "
+                                                                         'physical NIC) that netstitch enslaves to '
+                                                                         "this network's bridge on their host, so "
+                                                                         "what is behind them joins the network's "
+                                                                         'layer-2 segment (across hosts on a vxlan or '
+                                                                         'tinc overlay). netstitch owns only the '
+                                                                         "enslavement: it records it in the host's "
+                                                                         'state file (the interface itself is not '
+                                                                         'changed: no alias, MTU, address or state), '
+                                                                         'releases it (nomaster) when the attachment '
+                                                                         'goes, never deletes the interface, and '
+                                                                         'never touches one it did not enslave. Not '
+                                                                         'on isolated or routed networks.',
+                                                          'type': 'array',
+                                                          'items': {'$ref': '#/$defs/attachment'},
+                                                          'examples': [[{'host': 'h1',
+                                                                         'interface': 'tap-vm1',
+                                                                         'ip': '10.10.0.200',
+                                                                         'mac': '52:54:00:00:00:01'}]]},
+                                               'macvlan': {'description': 'Put the containers of this network '
+                                                                          'directly on a physical layer-2 segment '
+                                                                          "(pipework's --direct-phys): each container "
+                                                                          'interface on it is a macvlan interface '
+                                                                          '(bridge mode) of the host interface '
+                                                                          '`parent`, with its own MAC and an address '
+                                                                          "of the segment (the network's subnet): "
+                                                                          "fixed (`ip`), or allocated from the host's "
+                                                                          'range. No bridge, no gateway address on '
+                                                                          'the host, no NAT and no firewall rules of '
+                                                                          "netstitch: the segment's own router and "
+                                                                          'policy apply. The host itself cannot reach '
+                                                                          'its own macvlan containers through '
+                                                                          '`parent` (a property of macvlan). Not with '
+                                                                          'overlay, attach, internal, isolated, '
+                                                                          'masquerade, dns, docker, published ports '
+                                                                          'or links.',
+                                                           '$ref': '#/$defs/macvlan',
+                                                           'examples': [{'parent': 'eth0',
+                                                                         'ranges': {'h1': '192.0.2.64/28',
+                                                                                    'h2': '192.0.2.80/28'}}]},
+                                               'inbound': {'description': 'Make the network a routed gateway (no NAT '
+                                                                          'either way): the outside reaches its '
+                                                                          'containers directly at their own '
+                                                                          'addresses, by routing through the host '
+                                                                          'carrying them, but only where an `allow` '
+                                                                          'entry says so (no entry: nothing gets in, '
+                                                                          "as without `inbound`); the containers' "
+                                                                          'outbound traffic keeps their own addresses '
+                                                                          '(masquerade is off). The routes the '
+                                                                          'outside needs ("route 10.10.0.0/24 via '
+                                                                          '192.0.2.1") are stated by plan, apply and '
+                                                                          'info. A host-local network must then be on '
+                                                                          'one host only (the same subnet on several '
+                                                                          'hosts cannot be routed to); on a routed '
+                                                                          "overlay each host's slice is routed to "
+                                                                          'that host.',
+                                                           '$ref': '#/$defs/inbound',
+                                                           'examples': [{'allow': [{'protocol': 'tcp',
+                                                                                    'ports': [80, 443]},
+                                                                                   {'from': '198.51.100.0/24',
+                                                                                    'protocol': 'any'}]}]}}},
+                    'attachment': {'type': 'object',
+                                   'additionalProperties': False,
+                                   'required': ['host', 'interface'],
+                                   'properties': {'host': {'description': 'The host the interface is on (it carries '
+                                                                          'the network from then on).',
+                                                           '$ref': '#/$defs/name',
+                                                           'examples': ['h1']},
+                                                  'interface': {'description': 'Name of the existing interface on '
+                                                                               'that host (made by someone else: a '
+                                                                               "hypervisor's tap, a NIC, a veth).",
+                                                                '$ref': '#/$defs/ifname',
+                                                                'examples': ['tap-vm1']},
+                                                  'ip': {'description': 'The address the machine behind the interface '
+                                                                        'uses on this network, if it is in the '
+                                                                        'subnet: kept out of allocation (netstitch '
+                                                                        'never sets it; the machine does).',
+                                                         '$ref': '#/$defs/ipv4',
+                                                         'examples': ['10.10.0.200']},
+                                                  'mac': {'description': 'The MAC address of the machine behind the '
+                                                                         'interface: on a vxlan overlay, the other '
+                                                                         'hosts get a static forwarding entry for it '
+                                                                         '(else they reach it by flooding).',
+                                                          '$ref': '#/$defs/mac',
+                                                          'examples': ['52:54:00:00:00:01']}}},
+                    'macvlan': {'type': 'object',
+                                'additionalProperties': False,
+                                'required': ['parent'],
+                                'properties': {'parent': {'description': 'The host interface on the physical segment '
+                                                                         '(the same name on every host carrying the '
+                                                                         'network).',
+                                                          '$ref': '#/$defs/ifname',
+                                                          'examples': ['eth0']},
+                                               'ranges': {'description': 'Per host, the block of the subnet it '
+                                                                         'allocates container addresses from '
+                                                                         '(disjoint; the rest of the segment belongs '
+                                                                         'to its router, its hosts and anything else '
+                                                                         'on it). A host with containers to allocate '
+                                                                         'needs one; fixed addresses may be anywhere '
+                                                                         'in the subnet.',
+                                                          'type': 'object',
+                                                          'propertyNames': {'$ref': '#/$defs/name'},
+                                                          'additionalProperties': {'$ref': '#/$defs/ipv4_cidr'},
+                                                          'examples': [{'h1': '192.0.2.64/28'}]}}},
+                    'inbound': {'type': 'object',
+                                'additionalProperties': False,
+                                'properties': {'allow': {'description': 'What may open connections to the containers '
+                                                                        'from outside the network: each entry allows '
+                                                                        'a protocol (tcp by default, udp or any), its '
+                                                                        'ports (default: every port) and a source '
+                                                                        'prefix (default: anywhere). An entry needs '
+                                                                        'ports or from (to allow everything, say '
+                                                                        'from: 0.0.0.0/0).',
+                                                         'type': 'array',
+                                                         'items': {'$ref': '#/$defs/inbound_allow'},
+                                                         'examples': [[{'ports': [80]}]]},
+                                               'announce': {'description': 'Announce the routes the outside needs by '
+                                                                           'BGP from every host carrying the network '
+                                                                           '(each needs hosts.H.bgp), instead of only '
+                                                                           'stating them.',
+                                                            'type': 'boolean',
+                                                            'examples': [True]}}},
+                    'inbound_allow': {'type': 'object',
+                                      'additionalProperties': False,
+                                      'properties': {'from': {'description': 'Source prefix allowed (default: '
+                                                                             'anywhere).',
+                                                              '$ref': '#/$defs/ipv4_cidr',
+                                                              'examples': ['198.51.100.0/24']},
+                                                     'protocol': {'description': 'tcp (default), udp, or any (every '
+                                                                                 'protocol, ports not given).',
+                                                                  'enum': ['tcp', 'udp', 'any'],
+                                                                  'examples': ['udp']},
+                                                     'ports': {'description': 'Container ports allowed (default: '
+                                                                              'every port): numbers or "first-last" '
+                                                                              'ranges.',
+                                                               'type': 'array',
+                                                               'minItems': 1,
+                                                               'items': {'$ref': '#/$defs/port_or_range'},
+                                                               'examples': [[80, '8000-8010']]}}},
                     'container': {'type': 'object',
                                   'additionalProperties': False,
                                   'required': ['host', 'interfaces'],

@@ -10,10 +10,13 @@ from typing import Any
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import (
     NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_attach import AttachChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import IPv6Checks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_inbound import InboundChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_macvlan import MacvlanChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
@@ -99,7 +102,8 @@ def schema_problems(data):
     return sorted(set(problems), key=lambda p: (p.path, p.reason))
 
 
-class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, Placement, ContainerChecks, LinkChecks):
+class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, MacvlanChecks, InboundChecks, Placement,
+               ContainerChecks, AttachChecks, LinkChecks):
     """Every section's checks over one topology."""
 
 
@@ -132,14 +136,17 @@ def _load(data, first):
     hosts = chk.hosts()
     nets = chk.networks(hosts)
     conts = chk.containers(hosts, nets)
+    chk.attachments(hosts, nets)
     # a network is carried by the hosts it names plus the hosts of the containers on it
     for host, netname in chk.carried:
         nets[netname].hosts.add(host)
+    chk.inbound_routes(hosts, nets)
     chk.place_overlays(hosts, nets)
     chk.docker_ranges(conts, nets)
     chk.capacity(conts, nets)
     chk.capacity6(conts, nets)
     links = chk.links(conts, nets)
+    chk.macvlan_uses(hosts, conts, nets, links)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):

@@ -54,6 +54,9 @@ def _rule_object(purpose, ctx):
         return "published port", "hairpin " + net, "hairpin NAT for published ports of network %s" % net
     if purpose.startswith("published on "):
         return "published port", "dnat", "DNAT of published ports (prerouting and output)"
+    if purpose.startswith("inbound "):       # a routed gateway's allow list (kinds.inbound)
+        net = purpose.split(" ", 1)[1].split(":", 1)[0]
+        return "network policy", net, "forwarding policy of network %s (closed to other networks)" % net
     m = _IN_RE.match(purpose)
     if m:
         return "network policy", m.group(1), "forwarding policy of network %s (closed to other networks)" % m.group(1)

@@ -7,7 +7,8 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "hosts file", "name service",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment",
+         "hosts file", "bgp", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -37,6 +38,7 @@ class Context(object):
                 self.names.setdefault(_host_part(e["address"]), e["container"])
         # (netns, ifname) -> host end of netstitch's veth, from the desired state, then the kernel
         self.host_end = {(e["netns"], e["ifname"]): h for h, e in desired.get("endpoints", {}).items()}
+        self.macvlan_of = {(m["netns"], m["ifname"]): key for key, m in desired.get("macvlans", {}).items()}
         self.peers = {}
         for ns, nstate in (current.get("netns") or {}).items():
             for pname, peer in ((nstate or {}).get("links") or {}).items():
@@ -75,9 +77,8 @@ def action_object(a, ctx):
     if op == "sysctl_set":
         if a.get("bridge"):     # a bridge's own setting (route_localnet)
             return "bridge", a["bridge"]
-        if a.get("ns"):         # a container's interface's own setting (IPv6 enabled)
-            h = ctx.host_end.get((a["ns"], a["name"]))
-            return ("endpoint", h) if h else ("other", a["text"])
+        if a.get("ns") and ctx.host_end.get((a["ns"], a["name"])):     # a container interface's own (IPv6 on)
+            return "endpoint", ctx.host_end[(a["ns"], a["name"])]
         return "sysctl", a["key"]
     if op in ("netns_add", "netns_del", "netns_clear"):
         return "namespace", a["netns"]
@@ -93,6 +94,8 @@ def action_object(a, ctx):
         return "tinc", a["network"]
     if op == "veth_add":
         return "endpoint", a["name"]
+    if op in ("port_attach", "port_release"):
+        return "attachment", a["name"]
     if op == "hosts_write":
         return "hosts file", a["netns"]
     if op == "docker_hosts_write":
@@ -101,6 +104,8 @@ def action_object(a, ctx):
         return "name service", a["network"]
     if op == "resolv_write":
         return "name service", "resolv.conf of %s" % a["netns"]
+    if op in ("bgp_write", "bgp_stop"):
+        return "bgp", "BGP announcements (BIRD)"
     if op in ("docker_user_add", "docker_user_del"):
         return "DOCKER-USER", tuple(a["rule"])
     if op.startswith("docker_net_"):
@@ -109,6 +114,8 @@ def action_object(a, ctx):
         return "other", a["text"]
     ns = a.get("ns")
     name = a.get("name") or a.get("dev")
+    if op == "macvlan_add" or (ns and (ns, name) in ctx.macvlan_of):
+        return "macvlan", ctx.macvlan_of.get((ns, name), "%s/%s" % (ns, name))
     if ns:      # inside a container: its end of a veth, its routes and neighbours
         h = ctx.host_end.get((ns, name))
         return ("endpoint", h) if h else ("other", a["text"])
@@ -159,8 +166,7 @@ def _endpoint(hname, ctx, side):
         e = ctx.desired["endpoints"].get(hname)
         if e is None:
             return None, None
-        route = "default via %s" % e["gateway"] if e["gateway"] else None
-        route6 = "default via %s" % e["gateway6"] if e.get("gateway6") else None
+        route, route6 = ["default via %s" % g if g else None for g in (e["gateway"], e.get("gateway6"))]
         return "endpoint %s/%s (network %s)" % (e["container"], e["ifname"], e["network"]), _words([
             ("address", e["address"]), ("address6", e.get("address6")), ("mac", e["mac"]), ("mtu", e["mtu"]),
             ("host end", hname), ("bridge", e["bridge"]), ("route", route), ("route6", route6),
@@ -212,6 +218,38 @@ def _vxlan(name, ctx, side):
         ("vni", ident.get("vni")), ("local", ident.get("local")), ("port", ident.get("port")),
         ("learning", "on" if ident.get("learning") else "off"), ("bridge", master), ("mtu", mtu), ("state", up),
         ("fdb entries", fdb)])
+
+
+def _macvlan(key, ctx, side):
+    """A container interface on a macvlan network (kinds.macvlan), by "<container>/<ifname>"."""
+    m = ctx.desired.get("macvlans", {}).get(key)
+    if side == "after":
+        return (None, None) if m is None else ("macvlan %s (network %s)" % (key, m["network"]), _words([
+            ("address", m["address"]), ("mac", m["mac"]), ("mtu", m["mtu"]), ("parent", m["parent"]),
+            ("route", "default via %s" % m["gateway"] if m["gateway"] else None), ("state", "up")]))
+    if m is None:
+        return None, None
+    nstate = (ctx.current.get("netns") or {}).get(m["netns"]) or {}
+    l = (nstate.get("links") or {}).get(m["ifname"])
+    if l is None or l.get("kind") != "macvlan":
+        return None, None
+    route = nstate.get("default_route") or {}
+    return "macvlan %s (network %s)" % (key, m["network"]), _words([
+        ("address", ", ".join(a for a in l["addresses"] if ":" not in a)), ("mac", l.get("mac")), ("mtu", l["mtu"]),
+        ("parent", m["parent"]), ("route", "default via %s" % route["gateway"] if route.get("dev") == m["ifname"]
+                                  else None), ("state", "up" if l["up"] else "down")])
+
+
+def _attachment(name, ctx, side):
+    """An existing interface on a network's bridge (kinds.attach): only its master is netstitch's."""
+    if side == "after":
+        w = ctx.desired.get("attachments", {}).get(name)
+        return (None, None) if w is None else ("attached interface %s" % name, _words([
+            ("network", w["network"]), ("bridge", w["bridge"])]))
+    l = (ctx.current.get("links") or {}).get(name)
+    if l is None:
+        return None, None
+    return "attached interface %s" % name, _words([("bridge", l.get("master") or "none")])
 
 
 def _route(dst, ctx, side):
@@ -303,7 +341,7 @@ def _docker_net(name, have):
 def _action_sides(kind, ident, group, ctx):
     """(label, before words or None, after words or None) of one object, from the state on each side."""
     fns = {"bridge": _bridge, "endpoint": _endpoint, "vxlan": _vxlan, "route": _route, "tinc": _tinc,
-           "namespace": _namespace, "sysctl": _sysctl}
+           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment, "macvlan": _macvlan}
     if kind in fns:
         lb, b = fns[kind](ident, ctx, "before")
         la, a = fns[kind](ident, ctx, "after")
@@ -323,6 +361,11 @@ def _action_sides(kind, ident, group, ctx):
         return la or lb or "hosts file /etc/netns/%s/hosts" % ident, b, a
     if kind == "name service":
         return _name_service(ident, group, ctx)
+    if kind == "bgp":
+        a = group[-1]
+        have = ctx.current.get("bgp") or {}
+        before = ["running"] if have.get("running") else ([] if have.get("config") else None)
+        return ident, before, None if a["op"] == "bgp_stop" else ["announces %s" % ", ".join(a["announce"])]
     if kind == "DOCKER-USER":
         label, words = _docker_user(ident)
         return label, words if "docker_user_del" in ops else None, words if "docker_user_add" in ops else None

@@ -47,11 +47,6 @@ def _link_view(l, names_by_index):
     return view
 
 
-def _default(gateway):
-    """The default route's destination in the gateway's family."""
-    return "::/0" if ":" in gateway else "0.0.0.0/0"
-
-
 class Netlink(object):
     """One driver per run: one socket for the host namespace, one per container namespace, opened on demand."""
 
@@ -101,7 +96,7 @@ class Netlink(object):
             v = by_index.get(index)
             if v is not None:
                 v["addresses"].append(addr)
-        for index, addr in s.addresses6():
+        for index, addr in s.addresses4(socket.AF_INET6):
             v = by_index.get(index)
             if v is not None:
                 # canonical text (RFC 5952, as the host spec has it): a spelling never makes a change
@@ -181,8 +176,7 @@ class Netlink(object):
             default, routes = self._gateway_routes(s, names)
             out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
                                 "neighbours": self._neighbours(s, names)}
-            # read even where the namespace has no IPv6 address: the kernel keeps a route via a gateway when the
-            # address goes (a run killed between the two removals, or an address removed by hand)
+            # read even without an IPv6 address there: the kernel keeps a route via a gateway when the address goes
             route6 = self._default_route6(s, names)
             if route6 is not None:      # only then: the current state of an IPv4-only host reads as before
                 out["netns"][ns]["default_route6"] = route6
@@ -287,6 +281,22 @@ class Netlink(object):
         if "hairpin" in ch:     # after a change of master (the kernel applies slave data before it)
             self._write(self.sock(ns).link_set, self._idx(ns, a["name"]), hairpin=ch["hairpin"])
 
+    def _do_macvlan_add(self, a):
+        fd = os.open(ns_path(a["ns"]), os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self._write(self.ipr.macvlan_add, a["name"], self._idx(None, a["parent"]), fd, a["mtu"], a["mac"],
+                        group=marks.MARK_GROUP)
+        finally:
+            os.close(fd)
+        self._write(self.sock(a["ns"]).link_set, self._idx(a["ns"], a["name"]), alias=a["alias"])
+
+    def _do_port_attach(self, a):
+        # by the index read when planned: an interface of that name made anew since is not the one planned for
+        self._write(self.ipr.link_set, a["index"], master=self._idx(None, a["master"]))
+
+    def _do_port_release(self, a):
+        self._write(self.ipr.link_set, a["index"], master=0)
+
     def _do_addr_add(self, a):
         addr, plen = a["address"].split("/")
         self._write(self.sock(a["ns"]).addr, "add", self._idx(a["ns"], a["name"]), addr, int(plen))
@@ -296,11 +306,11 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).addr, "del", self._idx(a["ns"], a["name"]), addr, int(plen))
 
     def _do_route_replace(self, a):
-        self._write(self.sock(a["ns"]).route, "replace", _default(a["gateway"]), a["gateway"],
+        self._write(self.sock(a["ns"]).route, "replace", "::/0" if ":" in a["gateway"] else "0.0.0.0/0", a["gateway"],
                     oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_del_default(self, a):
-        self._write(self.sock(a["ns"]).route, "del", _default(a["gateway"]), a["gateway"],
+        self._write(self.sock(a["ns"]).route, "del", "::/0" if ":" in a["gateway"] else "0.0.0.0/0", a["gateway"],
                     oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_add_ns(self, a):

@@ -35,12 +35,12 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_GROUP, IFLA_EXT_MASK = 18, 20, 28, 27, 29
 RTEXT_FILTER_SKIP_STATS = 1 << 3   # link dumps without the counters (kernels that do not know it ignore it)
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
 IFLA_BRPORT_MODE = 4         # a bridge port's hairpin mode (u8)
 VETH_INFO_PEER = 1
 IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-IFA_F_NODAD = 0x02          # an IPv6 address without duplicate address detection: usable at once, never tentative
-RT_SCOPE_UNIVERSE = 0       # a global address (not the kernel's link-local or host ones)
+IFA_F_NODAD, RT_SCOPE_UNIVERSE = 0x02, 0    # IPv6: no duplicate address detection; a global address
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 NDA_DST, NDA_LLADDR = 1, 2
 
@@ -99,11 +99,8 @@ def _ip4(text):
     return socket.inet_aton(text)
 
 
-def _family(text):
-    """(address family, packed address) of an IPv4 or IPv6 address's text."""
-    if ":" in text:
-        return socket.AF_INET6, socket.inet_pton(socket.AF_INET6, text)
-    return socket.AF_INET, socket.inet_aton(text)
+def _pack(text):
+    return socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
 
 
 def _ifi(index=0, up=False, family=0):
@@ -265,15 +262,8 @@ class Socket(object):
             })
         return out
 
-    def addresses4(self):
-        """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS)."""
-        return self._addresses(socket.AF_INET)
-
-    def addresses6(self):
-        """[(ifindex, "a:b::c/len")] of every global IPv6 address (not the kernel's link-local ones)."""
-        return self._addresses(socket.AF_INET6)
-
-    def _addresses(self, family):
+    def addresses4(self, family=socket.AF_INET):
+        """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS); with AF_INET6, of every global IPv6 one."""
         out = []
         for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(family, 0, 0, 0, 0)):
             _family_, plen, _flags, scope, index = _IFA.unpack_from(data, off)
@@ -342,6 +332,17 @@ class Socket(object):
                 + _nla(IFLA_ADDRESS, _mac(peer_mac)))
         self.link_add(name, "veth", mtu=mtu, master=master, up=up, data=_nla(VETH_INFO_PEER, peer), group=group)
 
+    def macvlan_add(self, name, parent, netns_fd, mtu, mac, group=None):
+        """A macvlan link (bridge mode) of ``parent`` (an index in this socket's namespace), made directly in the
+        namespace of ``netns_fd`` (pipework's --direct-phys); ``group`` set by the same request."""
+        attrs = (_str(IFLA_IFNAME, name) + _u32(IFLA_LINK, parent) + _u32(IFLA_NET_NS_FD, netns_fd)
+                 + _u32(IFLA_MTU, mtu) + _nla(IFLA_ADDRESS, _mac(mac)))
+        if group is not None:
+            attrs += _u32(IFLA_GROUP, group)
+        attrs += _nla(IFLA_LINKINFO, _str(IFLA_INFO_KIND, "macvlan")
+                      + _nla(IFLA_INFO_DATA, _u32(IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE)))
+        self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifi() + attrs)
+
     def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True, group=None):
         data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL, _ip4(local)) + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
                 + _nla(IFLA_VXLAN_LEARNING, bytes([1 if learning else 0])))
@@ -374,10 +375,9 @@ class Socket(object):
             self.request(RTM_DELLINK, 0, _ifi(index))
 
     def addr(self, cmd, index, address, prefixlen):
-        """An IPv4 address, or an IPv6 one (nodad: given out by netstitch, usable at once, never tentative)."""
-        family, a = _family(address)
-        if family == socket.AF_INET6:
-            body = _IFA.pack(family, prefixlen, IFA_F_NODAD, 0, index) + _nla(IFA_ADDRESS, a)
+        a = _pack(address)
+        if ":" in address:      # nodad: an address netstitch gave out is usable at once, never tentative
+            body = _IFA.pack(socket.AF_INET6, prefixlen, IFA_F_NODAD, 0, index) + _nla(IFA_ADDRESS, a)
         else:
             body = _IFA.pack(socket.AF_INET, prefixlen, 0, 0, index) + _nla(IFA_ADDRESS, a) + _nla(IFA_LOCAL, a)
         if cmd == "add":
@@ -386,12 +386,11 @@ class Socket(object):
             self.request(RTM_DELADDR, 0, body)
 
     def route(self, cmd, dst, gateway, oif=None, proto=RTPROT_STATIC):
-        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route; "::/0" and an IPv6
-        gateway for IPv6)."""
+        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route; IPv6: "::/0")."""
         net, _slash, plen = dst.partition("/")
-        family, gw = _family(gateway)
+        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
         plen = int(plen or (128 if family == socket.AF_INET6 else 32))
-        attrs = (_nla(RTA_DST, _family(net)[1]) if plen else b"") + _nla(RTA_GATEWAY, gw)
+        attrs = (_nla(RTA_DST, _pack(net)) if plen else b"") + _nla(RTA_GATEWAY, _pack(gateway))
         if oif is not None:
             attrs += _u32(RTA_OIF, oif)
         if cmd == "del":

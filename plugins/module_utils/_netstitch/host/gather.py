@@ -3,6 +3,7 @@
 from typing import Any, Dict, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner, ports, summary
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import inbound
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
@@ -24,6 +25,8 @@ def gather(host_name: str, state_dir: str = DEFAULT_STATE_DIR, host: Optional[Ho
                             for r in (host.nft.read(f) or {}).get("nftables", []) if "rule" in r]
         out["leases"] = hstate.leases
         out["published"] = ports.published(hstate.spec or {}, hstate.ports)
+        if inbound.outside_routes(hstate.spec):
+            out["outside_routes"] = inbound.outside_routes(hstate.spec)     # routed gateways: what the outside needs
         if current.get("docker_plugin") and current["docker_plugin"]["endpoints"]:
             out["docker_plugin"] = plugin_state.summary(current["docker_plugin"])
         if hstate.spec is not None:

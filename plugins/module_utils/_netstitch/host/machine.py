@@ -6,7 +6,7 @@ import os
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
@@ -32,8 +32,9 @@ class Host(object):
         self.docker = None      # the Docker Engine client, only for a spec that involves Docker
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
                           "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
-                          "dns": self._dns_op}
+                          "dns": self._dns_op, "bgp": self._bgp_op}
         self.dnsmasq = None
+        self.bird = None
 
     def close(self):
         self.netlink.close()
@@ -61,10 +62,20 @@ class Host(object):
         only ``namespaces_``), netstitch's nft tables, hosts files, DOCKER-USER rules, tinc instances and, when
         Docker is involved, the Docker networks. ``left``: a spec besides the last applied one whose Docker clients
         may hold names netstitch wrote (a rollback: the spec that failed)."""
-        cur = self.netlink.read(namespaces(spec) if namespaces_ is None else namespaces_, sysctls=sysctl.READ)
+        if namespaces_ is None:
+            # (and the last spec's namespaces a macvlan of netstitch's may be left in: kinds.macvlan)
+            namespaces_ = sorted(set(namespaces(spec)) | set(macvlan.left_behind(hstate.spec, spec)))
+        cur = self.netlink.read(namespaces_, sysctls=sysctl.READ)
         # a namespace netstitch made that has since gone is no longer netstitch's: someone may reuse the name
         hstate.owned_netns &= set(cur["named_netns"])
         cur["owned_netns"] = sorted(hstate.owned_netns)
+        # an enslavement netstitch recorded is netstitch's while its interface is the one it enslaved (same index)
+        attached = getattr(hstate, "attached", None)
+        if attached:
+            attached = {name: rec for name, rec in attached.items()
+                        if (cur["links"].get(name) or {}).get("index") == rec["index"]}
+            hstate.attached = attached
+        cur["attached"] = dict(attached or {})
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import netlink as netlink_driver
         for n in spec.get("networks", []):
             # route_localnet of netstitch's bridges (loopback publishing, kinds.bridge)
@@ -81,6 +92,8 @@ class Host(object):
         if hasattr(hstate, "state_dir"):
             cur["dns"] = self.dns_driver(hstate.state_dir, spec["host"]).read(hosts_file.namespaces(spec))
         cur["tinc"] = self.tinc_driver(hstate.state_dir, spec["host"]).read(tinc.networks(spec))
+        if hasattr(hstate, "state_dir"):
+            cur["bgp"] = self.bird_driver(hstate.state_dir, spec["host"]).read()     # kinds.bgp
         cur["docker_plugin"] = plugin_state.load(hstate.state_dir, spec["host"]) if hasattr(hstate, "state_dir") \
             else None
         if self.docker is not None and docker_network.needed(spec, hstate.spec):
@@ -154,6 +167,15 @@ class Host(object):
             self.dnsmasq = DnsMasq(state_dir, host)
         return self.dnsmasq
 
+    def bird_driver(self, state_dir, host):
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.bird import Bird
+        if self.bird is None:
+            self.bird = Bird(state_dir, host)
+        return self.bird
+
+    def _bgp_op(self, action):
+        return self.bird.execute(action)
+
     def _dns_op(self, action):
         return self.dnsmasq.execute(action)
 
@@ -180,7 +202,8 @@ class Host(object):
     def writes(self):
         return {"netlink": self.netlink.writes, "nft": self.nft.writes, "tinc": self.tinc.writes if self.tinc else 0,
                 "files": self.hosts_files.writes, "iptables": self.docker_user.writes,
-                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0}
+                "docker": self.docker.writes if self.docker else 0, "dns": self.dnsmasq.writes if self.dnsmasq else 0,
+                "bgp": self.bird.writes if self.bird else 0}
 
 
 def _own_hosts_file(docker_id, path):

@@ -20,7 +20,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import (
     Host, namespaces, resolve_docker, without_docker)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, docker_network, inbound
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -129,6 +129,8 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
                 "diff": describe.diff(chs, spec["host"]),
                 "published": ports.published(spec, hstate.ports),
             }
+            if inbound.outside_routes(spec):
+                result["outside_routes"] = inbound.outside_routes(spec)     # routed gateways (kinds.inbound)
             if not check_mode:
                 _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, checkpoint, docker)
                 if absent:
@@ -186,7 +188,13 @@ def _run_actions(host, hstate, actions, nft_cmds, start=0):
         for sub in a.get("actions") or [a]:
             faults.action(index, sub["text"])
             index += 1
+        if a["op"] == "port_attach" and hstate.attached.get(a["name"]) != {"bridge": a["master"], "index": a["index"]}:
+            # the record before the enslavement (kinds.attach): a crash right after it leaves one netstitch knows
+            hstate.attached[a["name"]] = {"bridge": a["master"], "index": a["index"]}
+            hstate.save()
         host.execute(a)
+        if a["op"] == "port_release":
+            hstate.attached.pop(a["name"], None)
         if a["op"] == "netns_del" or (a["op"] == "netns_clear" and a["netns"] not in remade):
             hstate.owned_netns.discard(a["netns"])
     if nft_cmds:
@@ -206,6 +214,7 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
     namespace, netns.MountScope) is refused before 1."""
     if not plan.actions and not plan.nft_cmds:
         hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
+        _keep_attached(hstate, plan.desired)
         hstate.save("the host already matched the spec (nothing was changed on it)")
         return
     if any(a["op"] in ("netns_add", "netns_del", "netns_clear") for a in plan.actions):
@@ -230,6 +239,7 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
         faults.action(count, "verification")
         _verify(host, run_spec, hstate, current, plan.actions, peers)
         hstate.leases, hstate.spec, hstate.peers, hstate.pending = plan.leases, spec, peers, None
+        _keep_attached(hstate, plan.desired)
         hstate.save("the host was changed as planned, but that could not be recorded (the next apply finds it: "
                     "all of it is marked or recorded as netstitch's)")
     except Exception as e:      # any failure, a bug included: the host must not be left half-way
@@ -253,6 +263,13 @@ def _execute(host, hstate, spec, run_spec, plan, current, peers, rollback, check
                 "nothing had changed yet"))
         raise ApplyError("%s\nthe rollback to %s failed as well: %s\nleft on the host (still to undo):\n  - %s"
                          % (head, last, err, "\n  - ".join(texts) or "(nothing found)"))
+
+
+def _keep_attached(hstate, desired):
+    """After a successful run: the records of the enslavements still wanted (kinds.attach); the others were released
+    or are no longer netstitch's (gone, or moved by someone else)."""
+    if hasattr(hstate, "attached"):
+        hstate.attached = attach.records(desired, hstate.attached)
 
 
 def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
@@ -289,6 +306,7 @@ def _rollback(host, hstate, checkpoint, failed_spec, docker=True):
             left = ["(the host could not be read back: %s)" % e2]
         return why, left
     hstate.pending = None
+    _keep_attached(hstate, plan.desired)
     try:
         hstate.save()
     except NetstitchError as e:
@@ -346,7 +364,9 @@ def _touched_namespaces(actions):
 
 def _verify(host, spec, hstate, before, actions, peers=None):
     """Read back (the host and the namespaces the actions touched) and plan again until nothing is left to do."""
-    touched = sorted(_touched_namespaces(actions) & set(namespaces(spec)))
+    # (and a namespace the run removed a macvlan from, whose container has left the spec: kinds.macvlan)
+    touched = sorted(_touched_namespaces(actions) & (set(namespaces(spec)) | {
+        a["ns"] for a in actions if a["op"] == "link_del" and a.get("ns")}))
     for attempt in range(VERIFY_ATTEMPTS):
         fresh = host.read(spec, hstate, touched)
         merged = copy.copy(fresh)

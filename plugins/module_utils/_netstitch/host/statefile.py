@@ -22,6 +22,7 @@ class HostState(object):
         self.leases = data.get("leases", {})
         self.ports = data.get("ports", {})     # automatic host ports: {ports.lease_key: port}
         self.owned_netns = set(data.get("owned_netns", []))
+        self.attached = data.get("attached", {})    # interfaces netstitch enslaved (kinds.attach)
         self.spec = data.get("spec")        # the last spec applied here (for gather and drift reports)
         self.peers = data.get("peers")      # and the facts of the other hosts it was applied with
         self.pending = data.get("pending")  # set while an apply is under way: found here, that one was interrupted
@@ -35,6 +36,8 @@ class HostState(object):
                "spec": data.get("spec"), "peers": data.get("peers")}
         if data.get("ports"):
             out["ports"] = data["ports"]
+        if data.get("attached"):
+            out["attached"] = data["attached"]
         if data.get("pending"):
             out["pending"] = data["pending"]
         return out
@@ -44,6 +47,8 @@ class HostState(object):
                "peers": self.peers}
         if self.ports:
             out["ports"] = self.ports
+        if self.attached:
+            out["attached"] = self.attached
         if self.pending:
             out["pending"] = self.pending
         return out

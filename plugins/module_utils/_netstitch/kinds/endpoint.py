@@ -25,6 +25,8 @@ def desired(ctx):
         # a Docker container's namespace: the path the engine resolved it to (/proc/PID/ns/net), else its reference
         ns = c.get("netns") or c["docker"]
         for itf in c["interfaces"]:
+            if itf["network"] not in nets:
+                continue    # on a macvlan network (kinds.macvlan): no veth
             e = endpoints[itf["host_ifname"]] = _endpoint(c, ns, itf, nets[itf["network"]], addresses)
             if nets[itf["network"]].get("subnet6"):
                 _dual_stack(e, itf, nets[itf["network"]], ctx.addresses6[(c["name"], itf["name"])])
@@ -120,7 +122,7 @@ def _one(hname, want, desired_state, current, links, known_ns, out):
                                  name=hname, changes=changes))
     flushed = _container_end(want, peer, out)
     _container_end6(want, peer, out)
-    if _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
+    if default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
         _default_route6(want, ns_state, peer_name, out)
         _routes_and_neighbours(want, ns_state, peer_name, flushed, out)
 
@@ -182,16 +184,20 @@ def _default_route6(want, ns_state, peer_name, out):
             route["gateway"], ifn, ns), ns=ns, dev=ifn, gateway=route["gateway"]))
 
 
-def _default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
+def default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
     """The namespace's default route, also before its veth exists (a foreign one must be seen at the first attach).
-    Returns False on a conflict."""
+    Returns False on a conflict. (kinds.macvlan uses it too: its interfaces are netstitch's as well.)"""
     ns, ifn = want["netns"], want["ifname"]
     route = (ns_state or {}).get("default_route")
     if flushed and route is not None and route.get("dev") == ifn:
         route = None
     if want["gateway"]:
-        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in {
-            e["ifname"] for e in desired_state["endpoints"].values() if e["netns"] == ns}
+        # a route through another interface of netstitch's in the namespace (wanted, or a marked one that goes: a
+        # macvlan leaving its network) is netstitch's to replace
+        ours = {e["ifname"] for e in list(desired_state["endpoints"].values()) +
+                list(desired_state.get("macvlans", {}).values()) if e["netns"] == ns}
+        ours.update(name for name, l in ((ns_state or {}).get("links") or {}).items() if marks.owned(l))
+        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in ours
         if foreign and not want.get("gateway_soft"):
             out.conflict("%s: namespace %s already has a default route via %s that netstitch did not create; "
                          "set default_route: false" % (where, ns, route.get("dev")))

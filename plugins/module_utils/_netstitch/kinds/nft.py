@@ -8,9 +8,10 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nft_expr import (
-    _ip, _link_match, _match, _meta, _prefix, _rule, isolation6)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
+    ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
+    rule as _rule)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
 
@@ -121,6 +122,7 @@ def _network_rules(n, own, published, bridge_nf):
             # the other hosts' slices of a routed network arrive through the underlay
             fwd.append(_rule("in %s: from its other slices" % name, [
                 _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
+    fwd += inbound.rules(n)     # a routed gateway: what the outside may open by routing (kinds.inbound)
     # nothing else (another network, the uplink) opens a connection into a network
     fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
     if n["internal"]:
