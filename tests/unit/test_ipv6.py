@@ -139,7 +139,8 @@ def test_the_diff_shows_ipv6_in_topology_words():
     assert "address6 2001:db8:50::2/64, 2001:db8:50::99/64" in web2["before"]
     assert "address6 2001:db8:50::2/64" in web2["after"]
     web = changes["endpoint web/eth0 (network front)"]
-    assert not any(w.startswith("route6") for w in web["before"]) and "route6 default via 2001:db8:50::1" in web["after"]
+    assert not any(w.startswith("route6") for w in web["before"])
+    assert "route6 default via 2001:db8:50::1" in web["after"]
     front = changes["bridge nsbr-front (network front)"]
     assert "ipv6 forwarding on" in front["after"] and "ipv6 forwarding on" not in front["before"]
 
@@ -210,7 +211,8 @@ def _isolated_dual():
 
 
 def _sysctl_current(v4="1", v6="1"):
-    return {"links": {}, "sysctl": {"net.bridge.bridge-nf-call-iptables": v4, "net.bridge.bridge-nf-call-ip6tables": v6}}
+    return {"links": {}, "sysctl": {"net.bridge.bridge-nf-call-iptables": v4,
+                                    "net.bridge.bridge-nf-call-ip6tables": v6}}
 
 
 def test_isolation_and_links_of_a_dual_stack_network_hold_for_ipv6():

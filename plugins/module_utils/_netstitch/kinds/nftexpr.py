@@ -1,5 +1,6 @@
 """nftables JSON expressions and rules as netstitch writes them (pure): the building blocks of kinds.nft and
-kinds.inbound (and the IPv6 rules of an isolated dual-stack network). Every rule carries a comment "<purpose> #<hash of its expression>" (see kinds.nft)."""
+kinds.inbound, and the IPv6 rules of an isolated dual-stack network. Every rule carries a comment
+"<purpose> #<hash of its expression>" (see kinds.nft)."""
 
 import hashlib
 import json
