@@ -736,7 +736,7 @@ def test_a_failed_apply_takes_back_the_names_it_gave_a_docker_client(dl):
         dl.reset(base)
 
 
-# -- IPv6 dual stack (issue 15) --------------------------------------------------------------------------------------------
+# -- IPv6 dual stack (issue 15) ----------------------------------------------------------------------------------------
 def test_docker_container_on_a_dual_stack_network(dl):
     """A Docker container (started with --network none) on a dual-stack network: its interface gets both families
     (a fixed ip6), its implicit default route both families' gateways; IPv6 packets to a namespace container and to

@@ -148,7 +148,7 @@ def _bridge(name, ctx, side):
             return None, None
         return "bridge %s (network %s)" % (name, b["network"]), _words(
             [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])),
-             ("address6", ", ".join(b.get("addresses6", []))), ("ipv6 forwarding", "on" if b.get("forwarding6") else None),
+             ("address6", ", ".join(b.get("addresses6", []))), ("ipv6 forwarding", b.get("forwarding6") and "on"),
              ("route_localnet", "on" if b.get("route_localnet") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(name)
     if l is None:
