@@ -21,6 +21,11 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import node_name, render
 
 KEY_BITS = 2048
+# tincd's log level: 2 logs meta connections (made, closed, a second connection to the same peer, reconnect
+# back-off, missed PINGs) and errors reported by peers, a few lines per event and nothing per packet, so a peer that
+# stays unreachable explains itself. SIGUSR1/SIGUSR2 make tincd dump its connections and its nodes (reachable,
+# validkey, PMTU), edges and subnets into the same log at any level.
+DEBUG_LEVEL = 2
 PEM_RE = re.compile(r"-----BEGIN RSA PUBLIC KEY-----.*?-----END RSA PUBLIC KEY-----\n?", re.S)
 
 
@@ -154,7 +159,10 @@ class Tinc(object):
         wanted = set(files)
         for rel, text in files.items():
             path = os.path.join(d, rel)
-            atomic_write(path, text)
+            # only what changes: on SIGHUP tincd closes the connection to every peer whose host file is newer than
+            # its last reload (net.c main_loop), so rewriting an unchanged one would cut a working connection
+            if read_text(path) != text:
+                atomic_write(path, text)
         hdir = os.path.join(d, "hosts")
         for h in os.listdir(hdir):
             if "hosts/" + h not in wanted and not h.endswith(".tmp"):
@@ -167,7 +175,7 @@ class Tinc(object):
         self.writes += 1
         faults.point("tinc start %s" % network)
         args = [shutil.which("tincd") or "tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
-                "--logfile=%s" % os.path.join(d, "tinc.log")]
+                "--logfile=%s" % os.path.join(d, "tinc.log"), "--debug=%d" % DEBUG_LEVEL]
         if self.supervisor == "systemd":
             unit = os.path.join(UNIT_DIR, self.unit(network))
             with open(unit, "w") as f:
