@@ -241,12 +241,12 @@ def inv_tinc_daemon_gone(got):
 
 
 def inv_tinc_options_upgraded(got):
-    """A host whose tinc.conf predates KeyExpire/PingInterval/MaxTimeout: a SIGHUP would not apply them (tincd 1.0
-    reads them only at its start), so tincd restarts; the peers' host files are not rewritten."""
+    """A host whose tinc.conf predates Broadcast/KeyExpire/PingInterval/MaxTimeout: a SIGHUP would not apply them (tincd
+    1.0 reads them only at its start), so tincd restarts; the peers' host files are not rewritten."""
     _clean(got)
     assert _ops(got) == ["tinc_write", "tinc_start"] and got["actions"][1]["restart"] is True
     assert got["actions"][0]["text"].endswith("(tinc.conf)")
-    assert "KeyExpire, MaxTimeout, PingInterval" in got["actions"][1]["text"]
+    assert "Broadcast, KeyExpire, MaxTimeout, PingInterval" in got["actions"][1]["text"]
 
 
 def _elements(got, name, verb):

@@ -81,6 +81,7 @@ class Tinc(object):
         self.host = host
         self.writes = 0
         self.supervisor = supervisor or detect_supervisor()
+        self.stopped = {}       # network -> time.time() when this run stopped its tincd
 
     def unit(self, network):
         return "netstitch-tinc-%s-%s.service" % (node_name(self.host), re.sub(r"[^A-Za-z0-9_.-]", "_", network))
@@ -172,6 +173,13 @@ class Tinc(object):
 
     def start(self, network, device, exists, timeout=10.0):
         d = self.confdir(network)
+        # tincd seeds its random numbers with the current second (net.c main_loop: srand(now)) and peers drop a
+        # request whose text, random nonce included, they have already seen (protocol.c seen_request): a tincd
+        # started within the second its predecessor started would repeat its ADD_EDGE nonces, and peers would
+        # ignore them. So a restart begins in a later second than the stop.
+        stopped = self.stopped.pop(network, None)
+        while stopped is not None and int(time.time()) <= int(stopped):
+            time.sleep(0.05)
         self.writes += 1
         faults.point("tinc start %s" % network)
         args = [shutil.which("tincd") or "tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
@@ -212,6 +220,7 @@ class Tinc(object):
         if self.supervisor == "systemd" and os.path.exists(unit):
             self.writes += 1
             self._systemctl("disable", "--now", self.unit(network))
+            self.stopped[network] = time.time()
             if remove:
                 os.unlink(unit)
                 self._systemctl("daemon-reload")
@@ -224,6 +233,7 @@ class Tinc(object):
                 if not _pid_alive(pid, d):
                     break
                 time.sleep(0.05)
+            self.stopped[network] = time.time()
         if remove:
             faults.point("tinc remove %s" % d)
             shutil.rmtree(d, ignore_errors=True)

@@ -55,6 +55,17 @@ def merge_peer_keys(spec, peers):
 # - MaxTimeout: the longest wait between attempts to reach a ConnectTo peer; each failed attempt adds 5 s
 #   (net_socket.c retry_outgoing), up to tinc's default of 900 s, so hosts that could not reach each other for a
 #   while (a peer down, an underlay outage) would wait up to 15 minutes to reconnect after it ends.
+# - Broadcast = direct: a node sends its own broadcasts (and frames to unknown MACs) to every peer itself, and
+#   never forwards a peer's (net_packet.c broadcast_packet, BMODE_DIRECT), instead of along the minimum spanning
+#   tree. A UDP packet names only its last hop, and each node computes the tree from its own copy of the edges, so
+#   while two nodes' copies differ (a lost or stale ADD_EDGE/DEL_EDGE around duplicate connections, or a tincd
+#   restarted within the second it last started: its requests repeat the old one's random nonces, net.c srand(now),
+#   and peers drop them as seen, protocol.c seen_request) a broadcast can come back into the TAP of the host it left.
+#   The host's bridge then learns the sending container's MAC on the TAP port and drops every frame for that
+#   container; each new ARP of the container comes back and renews the mistake. A lab run caught exactly that (c1's
+#   MAC on h1's TAP in h1's FDB, h1 without h2's edge h2->h1). Every netstitch host ConnectTo every peer over one
+#   underlay, so every peer is reached in one hop.
+BROADCAST = "direct"
 KEY_EXPIRE = 30
 PING_INTERVAL = 10
 MAX_TIMEOUT = 30
@@ -65,7 +76,7 @@ def render(host, network, port, local, peers, pubkey):
     me = node_name(host)
     conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
             "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4",
-            "KeyExpire = %d" % KEY_EXPIRE, "PingInterval = %d" % PING_INTERVAL, "MaxTimeout = %d" % MAX_TIMEOUT]
+            "Broadcast = %s" % BROADCAST, "KeyExpire = %d" % KEY_EXPIRE, "PingInterval = %d" % PING_INTERVAL, "MaxTimeout = %d" % MAX_TIMEOUT]
     conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
     files = {"tinc.conf": "\n".join(conf) + "\n"}
 
