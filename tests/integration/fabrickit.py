@@ -66,7 +66,7 @@ class Fabric(object):
         dumped = [log for log in logs if self._tinc_dump(os.path.dirname(log))]
         for log in dumped:
             try:
-                nskit.wait_until(lambda: "End of connections" in open(log, errors="replace").read()[-20000:],
+                nskit.wait_until(lambda log=log: "End of connections" in open(log, errors="replace").read()[-20000:],
                                  timeout=5, what="tincd's dump in %s" % log)
             except AssertionError as e:
                 out.append(str(e))

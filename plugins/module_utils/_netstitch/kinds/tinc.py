@@ -76,7 +76,8 @@ def render(host, network, port, local, peers, pubkey):
     me = node_name(host)
     conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
             "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4",
-            "Broadcast = %s" % BROADCAST, "KeyExpire = %d" % KEY_EXPIRE, "PingInterval = %d" % PING_INTERVAL, "MaxTimeout = %d" % MAX_TIMEOUT]
+            "Broadcast = %s" % BROADCAST, "KeyExpire = %d" % KEY_EXPIRE, "PingInterval = %d" % PING_INTERVAL,
+            "MaxTimeout = %d" % MAX_TIMEOUT]
     conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
     files = {"tinc.conf": "\n".join(conf) + "\n"}
 
