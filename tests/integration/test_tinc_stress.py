@@ -1,9 +1,12 @@
-"""Opt-in stress for the tinc overlay's start-up (NETSTITCH_TINC_STRESS=<rounds>, NETSTITCH_TINC_SEED=<n>,
-NETSTITCH_TINC_MODES=together,staggered,one,hup,samesecond): the three daemons of one lab are stopped and started
-again in varied orders and timings (all at once, staggered, one host only, SIGHUP while they connect, one host
-restarted within the second it started), with tincd logging at debug level 5, and every ordered container pair must
-ping within the overlay deadline each round. On a failure each daemon dumps its nodes, edges, subnets and connections
-and the logs are kept under tests/output/tincstress-<lab>/."""
+"""Opt-in stress for the tinc overlay's start-up: the three daemons of one lab are stopped and started again in
+varied orders and timings (all at once, staggered, one host only, SIGHUP while they connect, one host restarted
+within the second it started), with tincd logging at debug level 5, and every ordered container pair must ping
+within the overlay deadline each round. A failure, or a round that needed more than 5 s, keeps each daemon's dump
+(nodes, edges, subnets, connections) and log under tests/output/tincstress-<lab>/.
+
+    NETSTITCH_TINC_STRESS=<rounds> [NETSTITCH_TINC_SEED=<n>] [NETSTITCH_TINC_MODES=together,staggered,one,hup,
+    samesecond] [NETSTITCH_TINC_BROADCAST=mst (tinc's default, to compare)] pytest tests/integration/test_tinc_stress.py
+"""
 
 import os
 import random
@@ -91,6 +94,13 @@ def test_tinc_restart_orders(fabric):
     first = fabric.apply_all(topo)
     addr = {e["container"]: nskit.addr(e["address"]) for r in first.values() for e in r["endpoints"]}
     ports = {h: _port(fabric, h) for h in HOSTS}
+    if os.environ.get("NETSTITCH_TINC_BROADCAST"):     # A/B against tinc's own default (mst)
+        for h in HOSTS:
+            conf = os.path.join(_confdir(fabric, h), "tinc.conf")
+            with open(conf) as f:
+                text = f.read()
+            with open(conf, "w") as f:
+                f.write(text.replace("Broadcast = direct", "Broadcast = " + os.environ["NETSTITCH_TINC_BROADCAST"]))
     rnd = random.Random(int(os.environ.get("NETSTITCH_TINC_SEED") or time.time()))
     modes = (os.environ.get("NETSTITCH_TINC_MODES") or "together,staggered,one,hup").split(",")
     stats = []

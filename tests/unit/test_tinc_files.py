@@ -3,6 +3,8 @@ driver rewriting only the files whose content changes (tincd closes, on SIGHUP, 
 host file is newer than its last reload)."""
 
 import os
+import subprocess
+import time
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.tinc import Tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import daemon_options, render
@@ -44,3 +46,21 @@ def test_write_keeps_unchanged_files_and_their_times(tmp_path):
         assert "ConnectTo = h3" in f.read()
     t.write("ov", _render(["h3"]))
     assert sorted(os.listdir(os.path.join(d, "hosts"))) == ["h1", "h3"]
+
+
+def test_a_restarted_tincd_starts_in_a_later_second_than_the_stop(tmp_path, monkeypatch):
+    """tincd seeds its request nonces with the second it starts in; peers ignore requests they have seen."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import tinc as driver
+    calls = []
+
+    def run(args, **_kw):
+        calls.append((time.time(), args))
+        return subprocess.CompletedProcess(args, 0, "", "")
+    monkeypatch.setattr(driver.subprocess, "run", run)
+    t = Tinc(str(tmp_path), "h1", supervisor="process")
+    t.stopped["ov"] = stopped = time.time()
+    t.start("ov", "nstc-ov", exists=lambda dev: True)
+    (when, args), = calls
+    assert int(when) > int(stopped) and "--debug=2" in args
+    t.start("ov", "nstc-ov", exists=lambda dev: True)      # no stop before it: no wait
+    assert calls[1][0] - calls[0][0] < 0.5
