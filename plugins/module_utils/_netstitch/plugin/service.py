@@ -211,18 +211,23 @@ class Plugin(object):
             spec, leases, peers = self.host_state()
             if spec is None:
                 raise NetstitchError("nothing was applied on host %s yet" % self.host)
-            addresses = {}
+            addresses, addresses6 = {}, {}
             for net, ls in (leases or {}).items():
                 for k, ip in ls.items():
                     c, _sep, ifn = k.partition("/")
-                    addresses[(c, ifn)] = ipaddress.IPv4Address(ip)
+                    if ifn.endswith("/6"):      # an IPv6 lease (ipam.lease_key6)
+                        addresses6[(c, ifn[:-2])] = ipaddress.IPv6Address(ip)
+                    else:
+                        addresses[(c, ifn)] = ipaddress.IPv4Address(ip)
             for k, ip in hostside.fixed_addresses(spec).items():
                 addresses[k] = ipaddress.IPv4Address(ip)
-            links = ns_links.resolve_links(spec, addresses, peers)[0]
+            addresses6.update({(c["name"], i["name"]): ipaddress.IPv6Address(i["ip6"]) for c in spec["containers"]
+                               for i in c["interfaces"] if i.get("ip6")})
+            links = ns_links.resolve_links(spec, addresses, peers, addresses6)[0]
             spec2, addresses = core.with_published(spec, addresses, new_state)
             from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import read_sysctl
             bridge_nf = read_sysctl(sysctl.SYSCTL_BRIDGE_NF) == "1"
-            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf)
+            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6)
             if self.nft is None:
                 self.nft = Nft()
             current = nft_kind.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
