@@ -239,3 +239,46 @@ def test_an_isolated_dual_stack_network_needs_bridged_ipv6_through_the_firewall(
         res = planner.compute(_isolated_dual(), _sysctl_current(v4, v6), {})
         assert len(res.conflicts) == 1 and "bridge-nf-call-iptables and -ip6tables = 1" in res.conflicts[0], \
             (v4, v6, res.conflicts)
+
+
+def test_published_ports_on_ipv6_in_topology_words():
+    """describe names each IPv6 published port by its host address ([::] for every IPv6 address) and its
+    container, apart from the IPv4 port of the same number; the IPv6 isolation rules belong to the isolation."""
+    import os
+
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner
+
+    from .test_host_golden import GOLDEN, _current, read_yaml
+    d = os.path.join(GOLDEN, "dual_stack_publish")
+    res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), {})
+    assert not {"other", "nft"} & {c["kind"] for c in res.changes}
+    text = "\n".join(describe.lines(res.changes))
+    for want in ("published port [::]:8080/tcp -> web:80 added: container address [2001:db8:60::a]:80",
+                 "published port 8080/tcp -> web:80 added: container address 10.60.0.10:80",
+                 "published port [::]:8443/tcp -> web:443 added",
+                 "published port [2001:db8:ff::1]:9000/tcp -> web:90 added",
+                 "published port 8082/tcp -> old:80 added",
+                 "hairpin NAT for published ports of network front (IPv6) added"):
+        assert want in text, (want, text)
+    assert "[::]:8082" not in text and "[::]:9001" not in text      # IPv4 only: an IPv4-only network, an IPv4 host_ip
+
+
+def test_a_port_without_host_ip_is_published_on_both_families_only_on_a_dual_stack_network():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    data = dual()
+    data["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80},
+                                            {"host_port": 8081, "container_port": 80, "host_ip": "0:0::0"},
+                                            {"host_port": 8082, "container_port": 80, "host_ip": "2001:DB8:0::1"}]
+    # the same port on another IPv6 address is fine; on every IPv4 address it is not (8080 holds both families)
+    data["containers"]["api"]["publish"] = [{"host_port": 8081, "container_port": 80, "host_ip": "192.0.2.1"},
+                                            {"host_port": 8082, "container_port": 80, "host_ip": "2001:db8::2"}]
+    spec = hostspec.host_specs(validate.load(data))["h1"]
+    assert [(p["host_ip"], p["host_port"]) for p in spec["publish"]] == [
+        ("192.0.2.1", 8081), ("2001:db8::2", 8082), (None, 8080), ("::", 8081), ("2001:db8::1", 8082)]
+    assert hostspec.spec_problems(spec) == []
+    data["containers"]["api"]["publish"].append({"host_port": 8080, "container_port": 80, "host_ip": "2001:db8::9"})
+    with pytest.raises(TopologyError) as e:
+        validate.load(data)
+    assert [(p.path, p.reason) for p in e.value.problems] == [(
+        "containers.api.publish[2].host_port", "tcp [2001:db8::9]:8080 on host h1 is also published by "
+        "containers.web.publish[0]")]

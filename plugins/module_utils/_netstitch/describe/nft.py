@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe.objects import KINDS, change
 
 _LINK_RE = re.compile(r"^(?:iso|in) (\S+): link (\d+)(?: replies)?$")
-_ISO_RE = re.compile(r"^iso (\S+): (isolated|replies|published)$")
+_ISO_RE = re.compile(r"^iso (\S+): (isolated|replies|published|neighbour discovery)(?: \(IPv6\))?$")
 _IN_RE = re.compile(r"^in (\S+): (.*)$")
 
 
@@ -96,9 +96,19 @@ def _published(sets, ctx):
         key = ("6",) + key if six else key
         addr = v.get("addr")
         shown = "[%s]" % addr if six and addr else addr
-        out[key] = ("%s -> %s:%s" % (label, ctx.name_of(addr) if addr else "?", v.get("port", "?")),
+        out[key] = ("%s -> %s:%s" % (label, _container_of(ctx, addr) if addr else "?", v.get("port", "?")),
                     ["container address %s:%s" % (shown, v.get("port", "?"))])
     return out
+
+
+def _container_of(ctx, addr):
+    """The container of an address a published port leads to (an IPv6 one: by the endpoints' address6)."""
+    name = ctx.name_of(addr)
+    for side in (ctx.desired, ctx.current) if name == addr and ":" in addr else ():
+        for e in (side.get("endpoints") or {}).values():
+            if str(e.get("address6") or "").partition("/")[0] == addr and e.get("container"):
+                return e["container"]
+    return name
 
 
 def _iso_sets(sets):
