@@ -334,3 +334,68 @@ def test_isolation_and_links_hold_for_ipv6(env):
     assert_noop(env.apply(topo))
     nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
     assert _tcp6(env.ns("other"), "2001:db8:77:5::a", 81) and ping6(env.ns("web"), "2001:db8:77:5::c")
+
+
+_LISTEN6_ALL = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1]))); s.listen(8); s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+while True:
+    try:
+        c, peer = s.accept()
+    except socket.timeout:
+        break
+    print("peer %s" % peer[0], flush=True); c.close()
+"""
+
+
+def _published6(env, host6):
+    topo = _dual(env)
+    topo["containers"]["web"]["publish"] = [
+        {"host_port": 8080, "container_port": 80},                           # every address of both families
+        {"host_port": 8443, "container_port": 80, "host_ip": "::"},          # every IPv6 address
+        {"host_port": 9000, "container_port": 80, "host_ip": host6},         # one IPv6 address
+    ]
+    return topo
+
+
+def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env, lab):
+    """Issue 15: web (front, dual stack) publishes 8080 on every address of both families, 8443 on :: and 9000 on
+    the host's IPv6 uplink address. From the outside namespace over IPv6 each reaches web with the outside's own
+    address as the source (DNAT only), 8080 over IPv4 too; the host reaches them itself (output hook) but not on ::1
+    (no route_localnet for IPv6: refused at once, not DNAT'ed into a black hole); web2 and web itself reach them
+    through the host (hairpin, masqueraded to the gateway6); a port not published and 9000 over IPv4 do not answer.
+    A rerun changes nothing. The host's uplink forwards IPv6 because this test says so (as in the outbound test)."""
+    import subprocess
+    from nskit import SYS_PY, connect, wait_until
+    k = int(env.underlay.rsplit(".", 1)[1])
+    host6, host4 = UPLINK6 % k, env.underlay.split("/", 1)[0]
+    try:
+        nsexec(lab.out, "ip", "-6", "addr", "add", OUTSIDE6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "ip", "-6", "addr", "add", host6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.eth0.force_forwarding=1")
+        topo = _published6(env, host6)
+        res = env.apply(topo)
+        assert res["changed"]
+        p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _LISTEN6_ALL,
+                              "80", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env.procs.append(p)
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        wait_until(lambda: _tcp6(lab.out, host6, 8080), timeout=10, what="8080 over IPv6 from the outside")
+        for port in (8443, 9000):
+            assert _tcp6(lab.out, host6, port), port
+        assert connect(lab.out, host4, 8080)                     # no host_ip: IPv4 as well
+        assert not connect(lab.out, host4, 9000, timeout=0.5)    # an IPv6 address only
+        assert not _tcp6(lab.out, host6, 8081)                   # the control: not published
+        assert _tcp6(env.hostns, host6, 8080) and _tcp6(env.hostns, host6, 9000)    # the host itself (output)
+        assert nsexec(env.hostns, SYS_PY, "-c", _CONNECT6, "::1", "8080", check=False).returncode != 0
+        assert _tcp6(env.ns("web2"), host6, 8080) and _tcp6(env.ns("web"), host6, 8443)     # hairpin
+        p.kill()
+        peers = [ln.split()[1] for ln in p.communicate(timeout=10)[0].splitlines() if ln.startswith("peer ")]
+        assert peers[:3] == [OUTSIDE6] * 3, peers
+        assert peers[4:] == [host6, host6, "2001:db8:77:1::1", "2001:db8:77:1::1"], peers
+        assert_noop(env.apply(topo))
+    finally:
+        nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)
