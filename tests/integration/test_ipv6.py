@@ -399,3 +399,46 @@ def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env,
         assert_noop(env.apply(topo))
     finally:
         nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)
+
+
+_LOOP_PROBE = """
+table inet loopprobe {
+    chain output { type nat hook output priority -100; policy accept;
+        ip6 daddr ::1 tcp dport 8080 dnat ip6 to [2001:db8:77:1::a]:80
+        ip6 daddr 2001:db8:77:1::1 tcp dport 8081 dnat ip6 to [2001:db8:77:1::a]:80
+    }
+    chain postrouting { type nat hook postrouting priority 100; policy accept;
+        oifname "nsbr-front" ip6 saddr ::1 masquerade
+    }
+}
+"""
+
+
+def test_why_ipv6_loopback_is_refused_for_published_ports(env):
+    """Issue 17 item 3 on this kernel: an output-hook DNAT of ::1 to a container is lost, even with the source
+    masqueraded in postrouting (IPv6 has no route_localnet), while the same DNAT of the host's own IPv6 address
+    works (the control). So validation refuses host_ip ::1 and says why and what to use instead. The probe table is
+    this test's own, in its own host namespace."""
+    import subprocess
+    from nskit import SYS_PY
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import TopologyError
+    env.apply(_dual(env))
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    nsexec(env.hostns, "nft", "-f", "-", input=_LOOP_PROBE)
+    try:
+        assert _tcp6(env.hostns, "2001:db8:77:1::1", 8081)      # the control: DNAT of a host address works
+        assert not _tcp6(env.hostns, "::1", 8080)                # from ::1: lost
+    finally:
+        nsexec(env.hostns, "nft", "delete", "table", "inet", "loopprobe", check=False)
+    topo = _dual(env)
+    topo["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80, "host_ip": "::1"}]
+    try:
+        validate.load(topo)
+        raise AssertionError("host_ip ::1 was accepted")
+    except TopologyError as e:
+        assert [p.path for p in e.problems] == ["containers.web.publish[0].host_ip"]
+        assert "IPv6 has no route_localnet" in e.problems[0].reason and "127.0.0.1" in e.problems[0].reason
