@@ -442,3 +442,39 @@ def test_why_ipv6_loopback_is_refused_for_published_ports(env):
     except TopologyError as e:
         assert [p.path for p in e.problems] == ["containers.web.publish[0].host_ip"]
         assert "IPv6 has no route_localnet" in e.problems[0].reason and "127.0.0.1" in e.problems[0].reason
+
+
+def _getent6(ns, name):
+    """The IPv6 address a name resolves to inside `ip netns exec` (its /etc/netns hosts file and resolv.conf)."""
+    r = run("ip", "netns", "exec", ns, "getent", "ahostsv6", name, check=False)
+    return r.stdout.split()[0] if r.returncode == 0 and r.stdout.strip() else None
+
+
+def test_names_resolve_to_ipv6_addresses_too(env):
+    """Issue 15, names for both families: a link's name in the client's hosts file and the network's name service
+    (dnsmasq on the gateway, dns: true) give the server's IPv6 address beside its IPv4 one on a dual-stack network:
+    getent over IPv6 in the client finds it, and TCP over IPv6 to the name reaches the server; on the IPv4-only
+    network the name has no IPv6 address. A rerun changes nothing."""
+    import subprocess
+    from nskit import SYS_PY, wait_until
+    topo = _dual(env)
+    topo["networks"]["front"]["dns"] = True
+    topo["containers"]["cli"] = {"host": env.HOST, "netns": env.ns("cli"), "interfaces": [{"network": "front"}]}
+    topo["containers"]["api"]["interfaces"] = [{"network": "back", "ip": "10.77.2.20"}]
+    topo["containers"]["bcl"] = {"host": env.HOST, "netns": env.ns("bcl"), "interfaces": [{"network": "back"}]}
+    topo["links"] = [{"client": "cli", "server": "web", "name": "www", "ports": [80]},
+                     {"client": "bcl", "server": "api", "name": "api4", "ports": [80]}]
+    web2 = endpoints(env.apply(topo))["web2/eth0"]["address6"].split("/")[0]     # allocated
+    assert _getent6(env.ns("cli"), "www") == "2001:db8:77:1::a"                  # the hosts file
+    with open("/etc/netns/%s/hosts" % env.ns("cli")) as f:
+        assert "2001:db8:77:1::a\twww" in f.read()
+    wait_until(lambda: _getent6(env.ns("cli"), "web2") == web2, timeout=10,
+               what="the name service answers web2 over IPv6 (AAAA)")
+    assert _getent6(env.ns("cli"), "web.front") == "2001:db8:77:1::a"
+    assert _getent6(env.ns("bcl"), "api4") == "::ffff:10.77.2.20"     # IPv4-only network: its IPv4 one, mapped
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    assert _tcp6(env.ns("cli"), _getent6(env.ns("cli"), "www"), 80)
+    assert_noop(env.apply(topo))

@@ -533,6 +533,19 @@ def inv_dual_stack_publish(got):
     assert dnat6[-1]["dnat"]["family"] == "ip6"
 
 
+def inv_dual_stack_names(got):
+    """A linked server on a dual-stack network is named by both of its addresses in the client's hosts file (only
+    by its IPv4 one over an IPv4-only network); the name service holds an AAAA record beside each A record."""
+    _clean(got)
+    hosts = {a["netns"]: a["entries"] for a in got["actions"] if a["op"] == "hosts_write"}
+    assert hosts["cli"] == [["10.63.0.10", "api"], ["2001:db8:63::a", "api"]]
+    assert hosts["old"] == [["10.64.0.10", "api-old"]]
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [r for a in dns for r in a["records"]] == [
+        ["10.63.0.10", "web", "web.front"], ["10.63.0.2", "cli", "cli.front"],
+        ["2001:db8:63::2", "cli", "cli.front"], ["2001:db8:63::a", "web", "web.front"]]
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)

@@ -282,3 +282,17 @@ def test_a_port_without_host_ip_is_published_on_both_families_only_on_a_dual_sta
     assert [(p.path, p.reason) for p in e.value.problems] == [(
         "containers.api.publish[2].host_port", "tcp [2001:db8::9]:8080 on host h1 is also published by "
         "containers.web.publish[0]")]
+
+
+def test_a_docker_clients_link_name_gives_both_addresses_on_a_dual_stack_network():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import links
+    spec = {"host": "h1", "networks": [{"name": "front", "subnet6": "2001:db8:10::/64"}, {"name": "back"}],
+            "containers": [{"name": "cli", "kind": "docker"}],
+            "links": [{"name": n, "network": net, "client": {"host": "h1", "container": "cli", "ifname": "eth0"},
+                       "server": {"host": "h1", "container": s, "ifname": "eth0", "ip": None}}
+                      for n, net, s in (("api", "front", "web"), ("db", "back", "pg"))]}
+    addresses = {("web", "eth0"): "10.10.0.10",
+                 ("pg", "eth0"): "10.20.0.5"}
+    got = links.docker_names(spec, addresses, {}, {("web", "eth0"): A6("2001:db8:10::a")})
+    assert got == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"], ["2001:db8:10::a", "api"]]}
+    assert links.docker_names(spec, addresses, {}) == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"]]}

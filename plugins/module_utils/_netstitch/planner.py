@@ -113,7 +113,7 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     desired = desired_state(spec, addresses, peers, addresses6)
     links, names, warnings = resolve_links(spec, addresses, peers, addresses6)
     ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers, addresses6=addresses6,
-                  docker_names=docker_names(spec, addresses, peers),
+                  docker_names=docker_names(spec, addresses, peers, addresses6),
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})
