@@ -478,3 +478,25 @@ def test_names_resolve_to_ipv6_addresses_too(env):
     assert p.stdout.readline().strip() == "ready", p.stderr.read()
     assert _tcp6(env.ns("cli"), _getent6(env.ns("cli"), "www"), 80)
     assert_noop(env.apply(topo))
+
+
+def test_the_probe_pings_over_ipv6_between_dual_stack_containers(env):
+    """`netstitch probe` on a dual-stack host: its checks include the containers' IPv6 addresses and the gateway6
+    (same network: reached; the other network: blocked) and all hold; with web2 gone its IPv6 checks fail too."""
+    from nskit import del_netns
+    from test_status_cli import cli, write
+    topo = _dual(env)
+    path = write(env, topo)
+    assert cli(env, "apply", path).returncode == 0
+    r = cli(env, "probe", path, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    six = {(o["from"], o["to"], o["expect"]) for o in out["outcomes"] if ":" in o["to"]}
+    host = env.HOST
+    assert {("web@%s" % host, "2001:db8:77:1::2", True), ("web2@%s" % host, "2001:db8:77:1::a", True),
+            ("web@%s" % host, "2001:db8:77:1::1", True), ("api@%s" % host, "2001:db8:77:1::a", False)} <= six, six
+    assert out["all_ok"], out["mismatches"]
+    del_netns(env.ns("web2"))                  # a container gone: its checks fail, the IPv6 ones too
+    r = cli(env, "probe", path, "--json")
+    bad = {(o["from"], o["to"]) for o in json.loads(r.stdout)["mismatches"]}
+    assert ("web@%s" % host, "2001:db8:77:1::2") in bad and ("web@%s" % host, "10.77.1.2") in bad, bad

@@ -296,3 +296,34 @@ def test_a_docker_clients_link_name_gives_both_addresses_on_a_dual_stack_network
     got = links.docker_names(spec, addresses, {}, {("web", "eth0"): A6("2001:db8:10::a")})
     assert got == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"], ["2001:db8:10::a", "api"]]}
     assert links.docker_names(spec, addresses, {}) == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"]]}
+
+
+def test_the_connectivity_report_checks_ipv6_between_dual_stack_containers():
+    """controller.reachability: on a dual-stack network every check to a container or the gateway is made for the
+    IPv6 address too, with the same expectation; an IPv4-only network's containers get IPv4 checks only; an IPv6
+    outside address is reached with masquerade6, skipped when IPv6 is routed."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec, reachability
+    data = dual()
+    data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:db8:10::a"
+    specs = hostspec.host_specs(validate.load(data))
+    endpoints = {"h1": [
+        {"container": "web", "interface": "eth0", "address": "10.10.0.10/24", "address6": "2001:db8:10::a/64"},
+        {"container": "web", "interface": "eth1", "address": "10.20.0.2/24"},
+        {"container": "api", "interface": "eth0", "address": "10.10.0.2/24", "address6": "2001:db8:10::2/64"}],
+        "h2": [{"container": "db", "interface": "eth0", "address": "10.20.0.5/24"}]}
+    checks, _skipped = reachability.expected_checks(specs, endpoints, outside=["2001:db8:ff::fe"])
+    got = {(c["from"], c["to"], c["kind"], c["expect"]) for c in checks}
+    assert ("api@h1", "2001:db8:10::a", "same-network", True) in got
+    assert ("api@h1", "10.10.0.10", "same-network", True) in got
+    assert ("web@h1", "2001:db8:10::2", "same-network", True) in got
+    assert {("api@h1", "2001:db8:10::1", "gateway", True), ("web@h1", "2001:db8:10::1", "gateway", True)} < got
+    assert ("web@h1", "10.20.0.1", "gateway", True) in got and "2001:db8:10::1" not in {
+        c["to"] for c in checks if c["from"] == "db@h2" and c["kind"] == "gateway"}
+    assert ("db@h2", "2001:db8:10::a", "other-network", False) in got
+    assert ("db@h2", "2001:db8:ff::fe", "outside", False) in got         # back is internal and IPv4 only
+    assert not any(c["to"] == "2001:db8:ff::fe" for c in checks if c["from"] != "db@h2")    # routed: skipped
+    data["networks"]["front"]["masquerade6"] = True
+    checks, _skipped = reachability.expected_checks(hostspec.host_specs(validate.load(data)), endpoints,
+                                                    outside=["2001:db8:ff::fe"])
+    assert ("api@h1", "2001:db8:ff::fe", "outside", True) in {(c["from"], c["to"], c["kind"], c["expect"])
+                                                             for c in checks}
