@@ -1,6 +1,7 @@
 """Links resolved to addresses for one host (pure): the input of the isolation rules (kinds.nft) and of the names in
-hosts files (kinds.hosts_file, kinds.docker_hosts; a server on a dual-stack network by both of its addresses). A container's address on this host comes from its allocation,
-one on another host from the facts the run gathered (prepare)."""
+hosts files (kinds.hosts_file, kinds.docker_hosts; a server on a dual-stack network by both of its addresses). A
+container's address on this host comes from its allocation, one on another host from the facts the run gathered
+(prepare)."""
 
 
 def _address_of(ref, spec, addresses, peers):

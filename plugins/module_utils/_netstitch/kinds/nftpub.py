@@ -81,7 +81,6 @@ def _rules(fam, pre):
                 _rule("published on one host address", [dnat(key_one, "one")])]
     # IPv6 has no route_localnet: a packet from ::1 never leaves through a bridge, so ::1 is not one of the
     # addresses (the host's connection to it is refused at once rather than lost)
-    return [_rule("published on every host address (IPv6)", [
-                _match(_meta("nfproto"), "ipv6"), local, _match(_ip("daddr", fam), "::1", op="!="),
-                dnat(key_any, "any")]),
+    every = [_match(_meta("nfproto"), "ipv6"), local, _match(_ip("daddr", fam), "::1", op="!="), dnat(key_any, "any")]
+    return [_rule("published on every host address (IPv6)", every),
             _rule("published on one host address (IPv6)", [dnat(key_one, "one")])]
