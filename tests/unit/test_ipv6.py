@@ -327,3 +327,12 @@ def test_the_connectivity_report_checks_ipv6_between_dual_stack_containers():
                                                     outside=["2001:db8:ff::fe"])
     got = {(c["from"], c["to"], c["kind"], c["expect"]) for c in checks}
     assert ("api@h1", "2001:db8:ff::fe", "outside", True) in got
+
+
+def test_an_automatic_port_on_an_ipv6_address_reads_with_brackets():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
+    pub = [{"protocol": "tcp", "host_ip": h, "host_port": 20000, "container": "web", "container_port": 80,
+            "auto": True} for h in ("::", "2001:db8::1", None, "192.0.2.1")]
+    assert commands._auto_ports(pub) == [
+        "automatic port: tcp [::]:20000 -> web:80", "automatic port: tcp [2001:db8::1]:20000 -> web:80",
+        "automatic port: tcp *:20000 -> web:80", "automatic port: tcp 192.0.2.1:20000 -> web:80"]
