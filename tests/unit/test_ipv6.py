@@ -336,3 +336,16 @@ def test_an_automatic_port_on_an_ipv6_address_reads_with_brackets():
     assert commands._auto_ports(pub) == [
         "automatic port: tcp [::]:20000 -> web:80", "automatic port: tcp [2001:db8::1]:20000 -> web:80",
         "automatic port: tcp *:20000 -> web:80", "automatic port: tcp 192.0.2.1:20000 -> web:80"]
+
+
+def test_the_docker_plugin_reads_ipv6_leases_as_ipv6_addresses():
+    """The plugin rewrites the nft maps when it publishes a port: it reads the apply's leases of both families (an
+    IPv6 lease was read as an IPv4 address before, which failed), so the topology's IPv6 published ports stay."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside
+    web = {"name": "eth0", "ip": "10.10.0.10", "ip6": "2001:db8:10::a"}
+    spec = {"containers": [{"name": "web", "interfaces": [web]}, {"name": "api", "interfaces": [{"name": "eth0",
+                                                                                             "ip": None}]}]}
+    leases = {"front": {"api/eth0": "10.10.0.2", "api/eth0/6": "2001:db8:10::2"}}
+    assert hostside.applied_addresses(spec, leases) == (
+        {("api", "eth0"): ipaddress.IPv4Address("10.10.0.2"), ("web", "eth0"): ipaddress.IPv4Address("10.10.0.10")},
+        {("api", "eth0"): A6("2001:db8:10::2"), ("web", "eth0"): A6("2001:db8:10::a")})

@@ -12,7 +12,6 @@ endpoints (containers that went away while the plugin was down) are cleaned up b
 """
 
 import http.client
-import ipaddress
 import json
 import os
 import sys
@@ -211,18 +210,7 @@ class Plugin(object):
             spec, leases, peers = self.host_state()
             if spec is None:
                 raise NetstitchError("nothing was applied on host %s yet" % self.host)
-            addresses, addresses6 = {}, {}
-            for net, ls in (leases or {}).items():
-                for k, ip in ls.items():
-                    c, _sep, ifn = k.partition("/")
-                    if ifn.endswith("/6"):      # an IPv6 lease (ipam.lease_key6)
-                        addresses6[(c, ifn[:-2])] = ipaddress.IPv6Address(ip)
-                    else:
-                        addresses[(c, ifn)] = ipaddress.IPv4Address(ip)
-            for k, ip in hostside.fixed_addresses(spec).items():
-                addresses[k] = ipaddress.IPv4Address(ip)
-            addresses6.update({(c["name"], i["name"]): ipaddress.IPv6Address(i["ip6"]) for c in spec["containers"]
-                               for i in c["interfaces"] if i.get("ip6")})
+            addresses, addresses6 = hostside.applied_addresses(spec, leases)
             links = ns_links.resolve_links(spec, addresses, peers, addresses6)[0]
             spec2, addresses = core.with_published(spec, addresses, new_state)
             from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import read_sysctl
