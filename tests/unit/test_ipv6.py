@@ -343,8 +343,8 @@ def test_the_docker_plugin_reads_ipv6_leases_as_ipv6_addresses():
     IPv6 lease was read as an IPv4 address before, which failed), so the topology's IPv6 published ports stay."""
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside
     web = {"name": "eth0", "ip": "10.10.0.10", "ip6": "2001:db8:10::a"}
-    spec = {"containers": [{"name": "web", "interfaces": [web]}, {"name": "api", "interfaces": [{"name": "eth0",
-                                                                                             "ip": None}]}]}
+    api = {"name": "eth0", "ip": None}
+    spec = {"containers": [{"name": "web", "interfaces": [web]}, {"name": "api", "interfaces": [api]}]}
     leases = {"front": {"api/eth0": "10.10.0.2", "api/eth0/6": "2001:db8:10::2"}}
     assert hostside.applied_addresses(spec, leases) == (
         {("api", "eth0"): ipaddress.IPv4Address("10.10.0.2"), ("web", "eth0"): ipaddress.IPv4Address("10.10.0.10")},
