@@ -36,7 +36,7 @@ options:
         type: str
         required: true
       to:
-        description: The IPv4 address to ping.
+        description: The IPv4 or IPv6 address to ping.
         type: str
         required: true
       expect:

@@ -334,3 +334,169 @@ def test_isolation_and_links_hold_for_ipv6(env):
     assert_noop(env.apply(topo))
     nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
     assert _tcp6(env.ns("other"), "2001:db8:77:5::a", 81) and ping6(env.ns("web"), "2001:db8:77:5::c")
+
+
+_LISTEN6_ALL = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.bind(("::", int(sys.argv[1]))); s.listen(8); s.settimeout(float(sys.argv[2]))
+print("ready", flush=True)
+while True:
+    try:
+        c, peer = s.accept()
+    except socket.timeout:
+        break
+    print("peer %s" % peer[0], flush=True); c.close()
+"""
+
+
+def _published6(env, host6):
+    topo = _dual(env)
+    topo["containers"]["web"]["publish"] = [
+        {"host_port": 8080, "container_port": 80},                           # every address of both families
+        {"host_port": 8443, "container_port": 80, "host_ip": "::"},          # every IPv6 address
+        {"host_port": 9000, "container_port": 80, "host_ip": host6},         # one IPv6 address
+    ]
+    return topo
+
+
+def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env, lab):
+    """Issue 15: web (front, dual stack) publishes 8080 on every address of both families, 8443 on :: and 9000 on
+    the host's IPv6 uplink address. From the outside namespace over IPv6 each reaches web with the outside's own
+    address as the source (DNAT only), 8080 over IPv4 too; the host reaches them itself (output hook) but not on ::1
+    (no route_localnet for IPv6: refused at once, not DNAT'ed into a black hole); web2 and web itself reach them
+    through the host (hairpin, masqueraded to the gateway6); a port not published and 9000 over IPv4 do not answer.
+    A rerun changes nothing. The host's uplink forwards IPv6 because this test says so (as in the outbound test)."""
+    import subprocess
+    from nskit import SYS_PY, connect, wait_until
+    k = int(env.underlay.rsplit(".", 1)[1])
+    host6, host4 = UPLINK6 % k, env.underlay.split("/", 1)[0]
+    try:
+        nsexec(lab.out, "ip", "-6", "addr", "add", OUTSIDE6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "ip", "-6", "addr", "add", host6 + "/64", "dev", "eth0", "nodad")
+        nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.eth0.force_forwarding=1")
+        topo = _published6(env, host6)
+        res = env.apply(topo)
+        assert res["changed"]
+        p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _LISTEN6_ALL,
+                              "80", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env.procs.append(p)
+        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        wait_until(lambda: _tcp6(lab.out, host6, 8080), timeout=10, what="8080 over IPv6 from the outside")
+        for port in (8443, 9000):
+            assert _tcp6(lab.out, host6, port), port
+        assert connect(lab.out, host4, 8080)                     # no host_ip: IPv4 as well
+        assert not connect(lab.out, host4, 9000, timeout=0.5)    # an IPv6 address only
+        assert not _tcp6(lab.out, host6, 8081)                   # the control: not published
+        assert _tcp6(env.hostns, host6, 8080) and _tcp6(env.hostns, host6, 9000)    # the host itself (output)
+        assert nsexec(env.hostns, SYS_PY, "-c", _CONNECT6, "::1", "8080", check=False).returncode != 0
+        assert _tcp6(env.ns("web2"), host6, 8080) and _tcp6(env.ns("web"), host6, 8443)     # hairpin
+        p.kill()
+        peers = [ln.split()[1] for ln in p.communicate(timeout=10)[0].splitlines() if ln.startswith("peer ")]
+        assert peers[:3] == [OUTSIDE6] * 3, peers
+        assert peers[4:] == [host6, host6, "2001:db8:77:1::1", "2001:db8:77:1::1"], peers
+        assert_noop(env.apply(topo))
+    finally:
+        nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)
+
+
+_LOOP_PROBE = """
+table inet loopprobe {
+    chain output { type nat hook output priority -100; policy accept;
+        ip6 daddr ::1 tcp dport 8080 dnat ip6 to [2001:db8:77:1::a]:80
+        ip6 daddr 2001:db8:77:1::1 tcp dport 8081 dnat ip6 to [2001:db8:77:1::a]:80
+    }
+    chain postrouting { type nat hook postrouting priority 100; policy accept;
+        oifname "nsbr-front" ip6 saddr ::1 masquerade
+    }
+}
+"""
+
+
+def test_why_ipv6_loopback_is_refused_for_published_ports(env):
+    """Issue 17 item 3 on this kernel: an output-hook DNAT of ::1 to a container is lost, even with the source
+    masqueraded in postrouting (IPv6 has no route_localnet), while the same DNAT of the host's own IPv6 address
+    works (the control). So validation refuses host_ip ::1 and says why and what to use instead. The probe table is
+    this test's own, in its own host namespace."""
+    import subprocess
+    from nskit import SYS_PY
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import TopologyError
+    env.apply(_dual(env))
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    nsexec(env.hostns, "nft", "-f", "-", input=_LOOP_PROBE)
+    try:
+        assert _tcp6(env.hostns, "2001:db8:77:1::1", 8081)      # the control: DNAT of a host address works
+        assert not _tcp6(env.hostns, "::1", 8080)                # from ::1: lost
+    finally:
+        nsexec(env.hostns, "nft", "delete", "table", "inet", "loopprobe", check=False)
+    topo = _dual(env)
+    topo["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80, "host_ip": "::1"}]
+    try:
+        validate.load(topo)
+        raise AssertionError("host_ip ::1 was accepted")
+    except TopologyError as e:
+        assert [p.path for p in e.problems] == ["containers.web.publish[0].host_ip"]
+        assert "IPv6 has no route_localnet" in e.problems[0].reason and "127.0.0.1" in e.problems[0].reason
+
+
+def _getent6(ns, name):
+    """The IPv6 address a name resolves to inside `ip netns exec` (its /etc/netns hosts file and resolv.conf)."""
+    r = run("ip", "netns", "exec", ns, "getent", "ahostsv6", name, check=False)
+    return r.stdout.split()[0] if r.returncode == 0 and r.stdout.strip() else None
+
+
+def test_names_resolve_to_ipv6_addresses_too(env):
+    """Issue 15, names for both families: a link's name in the client's hosts file and the network's name service
+    (dnsmasq on the gateway, dns: true) give the server's IPv6 address beside its IPv4 one on a dual-stack network:
+    getent over IPv6 in the client finds it, and TCP over IPv6 to the name reaches the server; on the IPv4-only
+    network the name has no IPv6 address. A rerun changes nothing."""
+    import subprocess
+    from nskit import SYS_PY, wait_until
+    topo = _dual(env)
+    topo["networks"]["front"]["dns"] = True
+    topo["containers"]["cli"] = {"host": env.HOST, "netns": env.ns("cli"), "interfaces": [{"network": "front"}]}
+    topo["containers"]["api"]["interfaces"] = [{"network": "back", "ip": "10.77.2.20"}]
+    topo["containers"]["bcl"] = {"host": env.HOST, "netns": env.ns("bcl"), "interfaces": [{"network": "back"}]}
+    topo["links"] = [{"client": "cli", "server": "web", "name": "www", "ports": [80]},
+                     {"client": "bcl", "server": "api", "name": "api4", "ports": [80]}]
+    web2 = endpoints(env.apply(topo))["web2/eth0"]["address6"].split("/")[0]     # allocated
+    assert _getent6(env.ns("cli"), "www") == "2001:db8:77:1::a"                  # the hosts file
+    with open("/etc/netns/%s/hosts" % env.ns("cli")) as f:
+        assert "2001:db8:77:1::a\twww" in f.read()
+    wait_until(lambda: _getent6(env.ns("cli"), "web2") == web2, timeout=10,
+               what="the name service answers web2 over IPv6 (AAAA)")
+    assert _getent6(env.ns("cli"), "web.front") == "2001:db8:77:1::a"
+    assert _getent6(env.ns("bcl"), "api4") == "::ffff:10.77.2.20"     # IPv4-only network: its IPv4 one, mapped
+    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env.procs.append(p)
+    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    assert _tcp6(env.ns("cli"), _getent6(env.ns("cli"), "www"), 80)
+    assert_noop(env.apply(topo))
+
+
+def test_the_probe_pings_over_ipv6_between_dual_stack_containers(env):
+    """`netstitch probe` on a dual-stack host: its checks include the containers' IPv6 addresses and the gateway6
+    (same network: reached; the other network: blocked) and all hold; with web2 gone its IPv6 checks fail too."""
+    from nskit import del_netns
+    from test_status_cli import cli, write
+    topo = _dual(env)
+    path = write(env, topo)
+    assert cli(env, "apply", path).returncode == 0
+    r = cli(env, "probe", path, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    six = {(o["from"], o["to"], o["expect"]) for o in out["outcomes"] if ":" in o["to"]}
+    host = env.HOST
+    assert {("web@%s" % host, "2001:db8:77:1::2", True), ("web2@%s" % host, "2001:db8:77:1::a", True),
+            ("web@%s" % host, "2001:db8:77:1::1", True), ("api@%s" % host, "2001:db8:77:1::a", False)} <= six, six
+    assert out["all_ok"], out["mismatches"]
+    del_netns(env.ns("web2"))                  # a container gone: its checks fail, the IPv6 ones too
+    r = cli(env, "probe", path, "--json")
+    bad = {(o["from"], o["to"]) for o in json.loads(r.stdout)["mismatches"]}
+    assert ("web@%s" % host, "2001:db8:77:1::2") in bad and ("web@%s" % host, "10.77.1.2") in bad, bad

@@ -511,6 +511,50 @@ def inv_dual_stack_drift(got):
     assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
 
 
+def inv_dual_stack_publish(got):
+    """Both families' maps: a port without host_ip on the dual-stack network in pub_any and pub6_any, :: in
+    pub6_any only, one IPv6 address in pub6_one, the IPv4-only network's port in pub_any only; an IPv6 DNAT rule per
+    hook that skips ::1; hairpin for IPv6 on both dual-stack networks, the isolated one's published IPv6 accepted."""
+    _clean(got)
+    maps = [c["add"]["map"]["name"] for c in got["nft"] if "map" in c.get("add", {})]
+    assert maps == ["pub6_any_addr", "pub6_any_port", "pub6_one_addr", "pub6_one_port",
+                    "pub_any_addr", "pub_any_port", "pub_one_addr", "pub_one_port"]
+    assert _elements(got, "pub6_any_addr", "add") == [
+        [{"concat": ["tcp", 8080]}, "2001:db8:60::a"], [{"concat": ["tcp", 8081]}, "2001:db8:61::2"],
+        [{"concat": ["tcp", 8443]}, "2001:db8:60::a"]]
+    assert _elements(got, "pub6_any_port", "add") == [
+        [{"concat": ["tcp", 8080]}, 80], [{"concat": ["tcp", 8081]}, 80], [{"concat": ["tcp", 8443]}, 443]]
+    assert _elements(got, "pub6_one_addr", "add") == [[{"concat": ["2001:db8:ff::1", "tcp", 9000]}, "2001:db8:60::a"]]
+    assert [e[0]["concat"][1] for e in _elements(got, "pub_any_port", "add")] == [8080, 8081, 8082]
+    assert _elements(got, "pub_one_port", "add") == [[{"concat": ["198.51.100.1", "tcp", 9001]}, 91]]
+    rules = [(c["add"]["rule"]["chain"], c["add"]["rule"]["comment"].split(" #")[0]) for c in got["nft"]
+             if "rule" in c.get("add", {})]
+    for hook in ("prerouting", "output"):
+        assert (hook, "published on every host address (IPv6)") in rules
+        assert (hook, "published on one host address (IPv6)") in rules
+    assert {r for c, r in rules if r.startswith("hairpin")} == {
+        "hairpin front", "hairpin front (IPv6)", "hairpin iso", "hairpin iso (IPv6)", "hairpin plain"}
+    fwd = [r for c, r in rules if c == "forward"]
+    assert fwd.index("iso iso: published (IPv6)") < fwd.index("iso iso: isolated (IPv6)")
+    dnat6 = [c["add"]["rule"]["expr"] for c in got["nft"] if "rule" in c.get("add", {})
+             and c["add"]["rule"]["comment"].startswith("published on every host address (IPv6)")][0]
+    assert {"match": {"op": "!=", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "::1"}} in dnat6
+    assert dnat6[-1]["dnat"]["family"] == "ip6"
+
+
+def inv_dual_stack_names(got):
+    """A linked server on a dual-stack network is named by both of its addresses in the client's hosts file (only
+    by its IPv4 one over an IPv4-only network); the name service holds an AAAA record beside each A record."""
+    _clean(got)
+    hosts = {a["netns"]: a["entries"] for a in got["actions"] if a["op"] == "hosts_write"}
+    assert hosts["cli"] == [["10.63.0.10", "api"], ["2001:db8:63::a", "api"]]
+    assert hosts["old"] == [["10.64.0.10", "api-old"]]
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [r for a in dns for r in a["records"]] == [
+        ["10.63.0.10", "web", "web.front"], ["10.63.0.2", "cli", "cli.front"],
+        ["2001:db8:63::2", "cli", "cli.front"], ["2001:db8:63::a", "web", "web.front"]]
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)

@@ -239,3 +239,113 @@ def test_an_isolated_dual_stack_network_needs_bridged_ipv6_through_the_firewall(
         res = planner.compute(_isolated_dual(), _sysctl_current(v4, v6), {})
         assert len(res.conflicts) == 1 and "bridge-nf-call-iptables and -ip6tables = 1" in res.conflicts[0], \
             (v4, v6, res.conflicts)
+
+
+def test_published_ports_on_ipv6_in_topology_words():
+    """describe names each IPv6 published port by its host address ([::] for every IPv6 address) and its
+    container, apart from the IPv4 port of the same number; the IPv6 isolation rules belong to the isolation."""
+    import os
+
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, planner
+
+    from .test_host_golden import GOLDEN, _current, read_yaml
+    d = os.path.join(GOLDEN, "dual_stack_publish")
+    res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), {})
+    assert not {"other", "nft"} & {c["kind"] for c in res.changes}
+    text = "\n".join(describe.lines(res.changes))
+    for want in ("published port [::]:8080/tcp -> web:80 added: container address [2001:db8:60::a]:80",
+                 "published port 8080/tcp -> web:80 added: container address 10.60.0.10:80",
+                 "published port [::]:8443/tcp -> web:443 added",
+                 "published port [2001:db8:ff::1]:9000/tcp -> web:90 added",
+                 "published port 8082/tcp -> old:80 added",
+                 "hairpin NAT for published ports of network front (IPv6) added"):
+        assert want in text, (want, text)
+    assert "[::]:8082" not in text and "[::]:9001" not in text      # IPv4 only: an IPv4-only network, an IPv4 host_ip
+
+
+def test_a_port_without_host_ip_is_published_on_both_families_only_on_a_dual_stack_network():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec
+    data = dual()
+    data["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80},
+                                            {"host_port": 8081, "container_port": 80, "host_ip": "0:0::0"},
+                                            {"host_port": 8082, "container_port": 80, "host_ip": "2001:DB8:0::1"}]
+    # the same port on another IPv6 address is fine; on every IPv4 address it is not (8080 holds both families)
+    data["containers"]["api"]["publish"] = [{"host_port": 8081, "container_port": 80, "host_ip": "192.0.2.1"},
+                                            {"host_port": 8082, "container_port": 80, "host_ip": "2001:db8::2"}]
+    spec = hostspec.host_specs(validate.load(data))["h1"]
+    assert [(p["host_ip"], p["host_port"]) for p in spec["publish"]] == [
+        ("192.0.2.1", 8081), ("2001:db8::2", 8082), (None, 8080), ("::", 8081), ("2001:db8::1", 8082)]
+    assert hostspec.spec_problems(spec) == []
+    data["containers"]["api"]["publish"].append({"host_port": 8080, "container_port": 80, "host_ip": "2001:db8::9"})
+    with pytest.raises(TopologyError) as e:
+        validate.load(data)
+    assert [(p.path, p.reason) for p in e.value.problems] == [(
+        "containers.api.publish[2].host_port", "tcp [2001:db8::9]:8080 on host h1 is also published by "
+        "containers.web.publish[0]")]
+
+
+def test_a_docker_clients_link_name_gives_both_addresses_on_a_dual_stack_network():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import links
+    spec = {"host": "h1", "networks": [{"name": "front", "subnet6": "2001:db8:10::/64"}, {"name": "back"}],
+            "containers": [{"name": "cli", "kind": "docker"}],
+            "links": [{"name": n, "network": net, "client": {"host": "h1", "container": "cli", "ifname": "eth0"},
+                       "server": {"host": "h1", "container": s, "ifname": "eth0", "ip": None}}
+                      for n, net, s in (("api", "front", "web"), ("db", "back", "pg"))]}
+    addresses = {("web", "eth0"): "10.10.0.10",
+                 ("pg", "eth0"): "10.20.0.5"}
+    got = links.docker_names(spec, addresses, {}, {("web", "eth0"): A6("2001:db8:10::a")})
+    assert got == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"], ["2001:db8:10::a", "api"]]}
+    assert links.docker_names(spec, addresses, {}) == {"cli": [["10.10.0.10", "api"], ["10.20.0.5", "db"]]}
+
+
+def test_the_connectivity_report_checks_ipv6_between_dual_stack_containers():
+    """controller.reachability: on a dual-stack network every check to a container or the gateway is made for the
+    IPv6 address too, with the same expectation; an IPv4-only network's containers get IPv4 checks only; an IPv6
+    outside address is reached with masquerade6, skipped when IPv6 is routed."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec, reachability
+    data = dual()
+    data["containers"]["web"]["interfaces"][0]["ip6"] = "2001:db8:10::a"
+    specs = hostspec.host_specs(validate.load(data))
+    endpoints = {"h1": [
+        {"container": "web", "interface": "eth0", "address": "10.10.0.10/24", "address6": "2001:db8:10::a/64"},
+        {"container": "web", "interface": "eth1", "address": "10.20.0.2/24"},
+        {"container": "api", "interface": "eth0", "address": "10.10.0.2/24", "address6": "2001:db8:10::2/64"}],
+        "h2": [{"container": "db", "interface": "eth0", "address": "10.20.0.5/24"}]}
+    checks, _skipped = reachability.expected_checks(specs, endpoints, outside=["2001:db8:ff::fe"])
+    got = {(c["from"], c["to"], c["kind"], c["expect"]) for c in checks}
+    assert ("api@h1", "2001:db8:10::a", "same-network", True) in got
+    assert ("api@h1", "10.10.0.10", "same-network", True) in got
+    assert ("web@h1", "2001:db8:10::2", "same-network", True) in got
+    assert {("api@h1", "2001:db8:10::1", "gateway", True), ("web@h1", "2001:db8:10::1", "gateway", True)} < got
+    assert ("web@h1", "10.20.0.1", "gateway", True) in got and "2001:db8:10::1" not in {
+        c["to"] for c in checks if c["from"] == "db@h2" and c["kind"] == "gateway"}
+    assert ("db@h2", "2001:db8:10::a", "other-network", False) in got
+    assert ("db@h2", "2001:db8:ff::fe", "outside", False) in got         # back is internal and IPv4 only
+    assert not any(c["to"] == "2001:db8:ff::fe" for c in checks if c["from"] != "db@h2")    # routed: skipped
+    data["networks"]["front"]["masquerade6"] = True
+    checks, _skipped = reachability.expected_checks(hostspec.host_specs(validate.load(data)), endpoints,
+                                                    outside=["2001:db8:ff::fe"])
+    got = {(c["from"], c["to"], c["kind"], c["expect"]) for c in checks}
+    assert ("api@h1", "2001:db8:ff::fe", "outside", True) in got
+
+
+def test_an_automatic_port_on_an_ipv6_address_reads_with_brackets():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import commands
+    pub = [{"protocol": "tcp", "host_ip": h, "host_port": 20000, "container": "web", "container_port": 80,
+            "auto": True} for h in ("::", "2001:db8::1", None, "192.0.2.1")]
+    assert commands._auto_ports(pub) == [
+        "automatic port: tcp [::]:20000 -> web:80", "automatic port: tcp [2001:db8::1]:20000 -> web:80",
+        "automatic port: tcp *:20000 -> web:80", "automatic port: tcp 192.0.2.1:20000 -> web:80"]
+
+
+def test_the_docker_plugin_reads_ipv6_leases_as_ipv6_addresses():
+    """The plugin rewrites the nft maps when it publishes a port: it reads the apply's leases of both families (an
+    IPv6 lease was read as an IPv4 address before, which failed), so the topology's IPv6 published ports stay."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside
+    web = {"name": "eth0", "ip": "10.10.0.10", "ip6": "2001:db8:10::a"}
+    api = {"name": "eth0", "ip": None}
+    spec = {"containers": [{"name": "web", "interfaces": [web]}, {"name": "api", "interfaces": [api]}]}
+    leases = {"front": {"api/eth0": "10.10.0.2", "api/eth0/6": "2001:db8:10::2"}}
+    assert hostside.applied_addresses(spec, leases) == (
+        {("api", "eth0"): ipaddress.IPv4Address("10.10.0.2"), ("web", "eth0"): ipaddress.IPv4Address("10.10.0.10")},
+        {("api", "eth0"): A6("2001:db8:10::2"), ("web", "eth0"): A6("2001:db8:10::a")})

@@ -211,8 +211,10 @@ def _outside_routes(routes):
 
 def _auto_ports(published):
     """One line per published port whose host port the host picked (host_port auto)."""
+    def where(ip):      # an IPv6 host address in brackets: [2001:db8::1]:20000, [::]:20000
+        return "[%s]" % ip if ip and ":" in ip else ip or "*"
     return ["automatic port: %s %s:%d -> %s:%d" % (
-        p["protocol"], p["host_ip"] or "*", p["host_port"], p["container"], p["container_port"])
+        p["protocol"], where(p["host_ip"]), p["host_port"], p["container"], p["container_port"])
         for p in published or [] if p.get("auto")]
 
 

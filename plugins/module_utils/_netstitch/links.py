@@ -1,6 +1,7 @@
 """Links resolved to addresses for one host (pure): the input of the isolation rules (kinds.nft) and of the names in
-hosts files (kinds.hosts_file, kinds.docker_hosts). A container's address on this host comes from its allocation,
-one on another host from the facts the run gathered (prepare)."""
+hosts files (kinds.hosts_file, kinds.docker_hosts; a server on a dual-stack network by both of its addresses). A
+container's address on this host comes from its allocation, one on another host from the facts the run gathered
+(prepare)."""
 
 
 def _address_of(ref, spec, addresses, peers):
@@ -10,6 +11,16 @@ def _address_of(ref, spec, addresses, peers):
         a = addresses.get((ref["container"], ref["ifname"]))
         return str(a) if a is not None else None
     return (((peers or {}).get(ref["host"]) or {}).get("addresses") or {}).get(
+        "%s/%s" % (ref["container"], ref["ifname"]))
+
+
+def _address6_of(ref, spec, addresses6, peers):
+    """The IPv6 address of a link's end (None: it has none, or no one could tell): this host's allocation, or
+    another host's from prepare (``addresses6`` of its facts, when it reports them)."""
+    if ref["host"] == spec["host"]:
+        a = (addresses6 or {}).get((ref["container"], ref["ifname"]))
+        return str(a) if a is not None else None
+    return (((peers or {}).get(ref["host"]) or {}).get("addresses6") or {}).get(
         "%s/%s" % (ref["container"], ref["ifname"]))
 
 
@@ -53,12 +64,18 @@ def resolve_links(spec, addresses, peers, addresses6=None):
             links[-1].update(client_ip6=client6, server_match6=server6)
         if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:
             names.setdefault(netns_of[ln["client"]["container"]], []).append([server, ln["name"]])
+            if ln["server"] is not None and nets[ln["network"]].get("subnet6"):
+                server6 = _address6_of(ln["server"], spec, addresses6, peers)    # the name for IPv6 too
+                if server6:
+                    names[netns_of[ln["client"]["container"]]].append([server6, ln["name"]])
     return links, {ns: sorted(e) for ns, e in names.items()}, warnings
 
 
-def docker_names(spec, addresses, peers):
+def docker_names(spec, addresses, peers, addresses6=None):
     """The link names of this host's Docker clients, for their Docker hosts files (kinds.docker_hosts):
-    {container: [[ip, name]]} sorted; a server whose address no one could tell is left out (resolve_links warns)."""
+    {container: [[ip, name]]} sorted, with the server's IPv6 address too on a dual-stack network; a server whose
+    address no one could tell is left out (resolve_links warns)."""
+    nets = {n["name"]: n for n in spec["networks"]}
     docker = {c["name"] for c in spec["containers"] if c["kind"] == "docker"}
     names = {}
     for ln in spec.get("links", []):
@@ -68,4 +85,7 @@ def docker_names(spec, addresses, peers):
         server = _address_of(ln["server"], spec, addresses, peers)
         if server is not None:
             names.setdefault(ln["client"]["container"], []).append([server, ln["name"]])
+        server6 = _address6_of(ln["server"], spec, addresses6, peers) if nets[ln["network"]].get("subnet6") else None
+        if server6:
+            names.setdefault(ln["client"]["container"], []).append([server6, ln["name"]])
     return {c: sorted(e) for c, e in names.items()}

@@ -113,14 +113,14 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     desired = desired_state(spec, addresses, peers, addresses6)
     links, names, warnings = resolve_links(spec, addresses, peers, addresses6)
     ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers, addresses6=addresses6,
-                  docker_names=docker_names(spec, addresses, peers),
+                  docker_names=docker_names(spec, addresses, peers, addresses6),
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker
                   is not None else (),
                   lingering={i["host_ifname"] for c in spec["containers"] if c.get("absent") for i in c["interfaces"]})
     actions, conflicts = diff(desired, current, ctx)
     # the ports the plugin's endpoints publish are in netstitch's maps too (a new spec: the input stays as it is)
     nft_spec, nft_addresses = plugin_core.with_published(spec, addresses, plugin) if plugin else (spec, addresses)
-    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current))
+    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current), addresses6)
     nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
     context = describe.Context(desired, current, spec=spec, previous=previous, addresses=addresses, leases=leases)
     return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,

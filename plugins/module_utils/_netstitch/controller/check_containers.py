@@ -5,7 +5,6 @@ import ipaddress
 import re
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports, ports_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import MAC_RE
 
@@ -225,15 +224,6 @@ class ContainerChecks(object):
                 self.add(pp + ".container_port", "range %s has %d ports but host_port %s has %d"
                          % (ports_text(*cp), cp[1] - cp[0] + 1, ports_text(*hp), hp[1] - hp[0] + 1))
                 bad = True
-            host_ip = None
-            if isinstance(pub.get("host_ip"), str):
-                try:
-                    host_ip = ipaddress.IPv4Address(pub["host_ip"])
-                except ValueError:
-                    self.add(pp + ".host_ip", "%r is an IPv6 address; published ports on IPv6 host addresses are "
-                             "not supported yet" % pub["host_ip"] if family_hint(pub["host_ip"], "-") else
-                             "%r is not an IPv4 address" % pub["host_ip"])
-                    bad = True
             net = pub.get("network")
             if isinstance(net, str):
                 if not any(itf.network == net for itf in ifaces):
@@ -251,6 +241,8 @@ class ContainerChecks(object):
                     bad = True
                 else:
                     net = usable[0]
+            host_ip, bad_ip = self._host_ip(pp, pub, nets.get(net) if isinstance(net, str) else None)
+            bad = bad or bad_ip
             proto = pub.get("protocol", "tcp")
             if bad or host is None or proto not in ("tcp", "udp"):
                 continue    # an odd protocol: the schema reports it
@@ -263,21 +255,60 @@ class ContainerChecks(object):
                 self.auto_seen[key] = pp
                 out.append(model.Publish(host_ip, proto, None, cp[0], net))
                 continue
+            # what it takes: (family, address or None for every address of that family)
+            if host_ip is None or host_ip == ANY6:
+                dual = host_ip is None and nets.get(net) is not None and nets[net].subnet6 is not None
+                spots = [(4, None), (6, None)] if dual else [(6 if host_ip else 4, None)]
+            else:
+                spots = [(host_ip.version, host_ip)]
             for k in range(hp[1] - hp[0] + 1):
-                key = (proto, hp[0] + k)
-                where = "%s (%s %s:%d)" % (pp, proto, host_ip or "*", hp[0] + k)
-                taken = self.bound.setdefault(host, {})
-                specific = self.bound_specific.setdefault(host, {})   # (protocol, port) -> a path with a host_ip
-                clash = taken.get((host_ip,) + key) or (taken.get((None,) + key) if host_ip else specific.get(key))
+                where = "%s (%s %s:%d)" % (pp, proto, _addr_text(host_ip), hp[0] + k)
+                taken = self.bound.setdefault(host, {})     # (family, address or None, protocol, port) -> path
+                specific = self.bound_specific.setdefault(host, {})   # (family, protocol, port) -> a path with one
+                clash = None
+                for fam, ip in spots:
+                    key = (fam, proto, hp[0] + k)
+                    clash = clash or taken.get((fam, ip) + key[1:]) or (
+                        taken.get((fam, None) + key[1:]) if ip else specific.get(key))
                 if clash:
                     self.add(pp + ".host_port", "%s %s:%d on host %s is also published by %s"
-                             % (proto, host_ip or "*", hp[0] + k, host, clash.split(" (")[0]))
+                             % (proto, _addr_text(host_ip), hp[0] + k, host, clash.split(" (")[0]))
                     break
-                taken[(host_ip,) + key] = where
-                if host_ip is not None:
-                    specific.setdefault(key, where)
+                for fam, ip in spots:
+                    taken[(fam, ip, proto, hp[0] + k)] = where
+                    if ip is not None:
+                        specific.setdefault((fam, proto, hp[0] + k), where)
                 out.append(model.Publish(host_ip, proto, hp[0] + k, cp[0] + k, net))
         return out
+
+    def _host_ip(self, pp, pub, net):
+        """(the host address of a published port: IPv4Address, IPv6Address, ANY6 or None, whether it is
+        unusable). ``net``: the model's network it publishes into (None: unknown)."""
+        text = pub.get("host_ip")
+        if not isinstance(text, str):
+            return None, False
+        try:
+            addr = ipaddress.ip_address(text)
+        except ValueError:
+            self.add(pp + ".host_ip", "%r is not an IPv4 or IPv6 address" % text)
+            return None, True
+        if addr.version == 4:
+            return addr, False
+        if addr.is_loopback:
+            self.add(pp + ".host_ip", "%r: IPv6 has no route_localnet, and Linux never routes a packet with the "
+                     "loopback source ::1 out of a bridge (a DNAT from ::1 to the container is lost), so a port "
+                     "cannot be published on ::1; use 127.0.0.1 for a port only the host reaches, or one of the "
+                     "host's IPv6 addresses" % text)
+            return None, True
+        if addr.is_multicast or addr.is_link_local or addr.ipv4_mapped is not None:
+            self.add(pp + ".host_ip", "%r is not a unicast IPv6 address of the host (multicast, link-local and "
+                     "IPv4-mapped addresses are not published on)" % text)
+            return None, True
+        if net is not None and net.subnet6 is None:
+            self.add(pp + ".host_ip", "%r is an IPv6 address, but networks.%s has no subnet6: the container has no "
+                     "IPv6 address to publish to" % (text, net.name))
+            return None, True
+        return (ANY6 if addr.is_unspecified else addr), False
 
     def _auto(self, pp, pub, cp):
         """Checks of an automatic host port; True when it is unusable."""
@@ -289,6 +320,16 @@ class ContainerChecks(object):
                      % ports_text(*cp))
             return True
         return False
+
+
+ANY6 = "::"      # host_ip: every IPv6 address of the host
+
+
+def _addr_text(host_ip):
+    """A published port's host address as the messages show it: "*" (every address), "[::]", "[2001:db8::1]"."""
+    if host_ip is None:
+        return "*"
+    return "[%s]" % host_ip if ":" in str(host_ip) else str(host_ip)
 
 
 EXPOSE_RE = re.compile(r"^[0-9]+(-[0-9]+)?(/(tcp|udp))?$")

@@ -188,7 +188,9 @@ class Publish(object):
     """One published port mapping (a range is expanded into one Publish per port)."""
 
     def __init__(self, host_ip, protocol, host_port, container_port, network):
-        self.host_ip = host_ip              # ipaddress.IPv4Address or None (every address of the host)
+        # ipaddress.IPv4Address, IPv6Address, "::" (every IPv6 address) or None (every address of the host: of
+        # both families when the network is dual stack)
+        self.host_ip = host_ip
         self.protocol = protocol
         self.host_port = host_port
         self.container_port = container_port

@@ -14,7 +14,11 @@ The rules follow what netstitch builds:
 - nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
   not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
 - a container whose default route leads through a non-internal network with masquerade reaches the outside; one
-  without a default route (for example only on internal networks) does not.
+  without a default route (for example only on internal networks) does not;
+- on a dual-stack network the same holds over IPv6: every check to a container's address or a gateway is made for
+  its IPv6 address (and the gateway6) too, with the same expectation (the inet rules hold for both families); an
+  IPv6 outside address is reached through a dual-stack default network with masquerade6 (routed IPv6 depends on
+  routes outside netstitch: skipped).
 
 A network's segment is one host (a host-local network: the same subnet on two hosts is two separate segments, so
 containers on different hosts do not reach each other) unless its spec marks it as spanning hosts (``overlay``): then
@@ -51,7 +55,7 @@ class _Container(object):
         self.host = host
         self.kind = kind
         self.netns = netns
-        self.interfaces = []        # [{"name", "network", "address"}]
+        self.interfaces = []        # [{"name", "network", "address", "address6" (None: IPv4 only)}]
         self.default_network = None
 
     def label(self):
@@ -72,17 +76,18 @@ def _containers(specs, endpoints):
             continue
         applied = {}
         for e in endpoints[host] or []:
-            applied[(e["container"], e["interface"])] = _addr(e.get("address"))
+            applied[(e["container"], e["interface"])] = (_addr(e.get("address")), _addr(e.get("address6")))
         for c in spec.get("containers", []):
             netns = c.get("netns") if c.get("kind", "netns") == "netns" else None
             cont = _Container(c["name"], host, c.get("kind", "netns"), netns)
             for itf in c.get("interfaces", []):
-                addr = applied.get((c["name"], itf["name"]))
+                addr, addr6 = applied.get((c["name"], itf["name"]), (None, None))
                 if addr is None:
                     skipped.append({"from": cont.label(), "to": None, "why": "interface %s has no applied address"
                                                                              % itf["name"]})
                     continue
-                cont.interfaces.append({"name": itf["name"], "network": itf["network"], "address": addr})
+                cont.interfaces.append({"name": itf["name"], "network": itf["network"], "address": addr,
+                                        "address6": addr6})
                 if itf.get("default_route"):
                     cont.default_network = itf["network"]
             conts.append(cont)
@@ -159,10 +164,10 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
     check container-to-container pairs (their number grows with the square of the containers)."""
     conts, nets, skipped = _containers(specs, endpoints or {})
     links = _links(specs)
-    segments = {}       # (host, network) -> addresses on that host's segment
+    segments = {}       # (host, network) -> addresses (of both families) on that host's segment
     for c in conts:
         for i in c.interfaces:
-            segments.setdefault((c.host, i["network"]), set()).add(i["address"])
+            segments.setdefault((c.host, i["network"]), set()).update(a for a in (i["address"], i["address6"]) if a)
     checks = []
     for src in conts:
         if src.netns is None:
@@ -174,11 +179,15 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
             if netspec.get("gateway"):
                 checks.append(_check(src, netspec["gateway"], "gateway of %s@%s" % (itf["network"], src.host),
                                      "gateway", itf["network"], True, "its own gateway on network %s" % itf["network"]))
+            if netspec.get("gateway6") and itf["address6"]:
+                checks.append(_check(src, netspec["gateway6"], "gateway6 of %s@%s" % (itf["network"], src.host),
+                                     "gateway", itf["network"], True, "its own IPv6 gateway on network %s"
+                                     % itf["network"]))
         if pairs:
             for dst in conts:
                 if dst is src:
                     continue
-                for ditf in dst.interfaces:
+                for ditf in _families(dst.interfaces):
                     chk, why = _pair(src, dst, ditf, nets, segments, links)
                     if chk is not None:
                         checks.append(chk)
@@ -186,6 +195,9 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                         skipped.append({"from": src.label(), "to": "%s/%s" % (dst.label(), ditf["name"]), "why": why})
         for addr in outside or ():
             dnet = src.default_network
+            if ":" in addr:
+                _outside6(src, addr, nets, checks, skipped)
+                continue
             if dnet is None:
                 nets_of = sorted(set(i["network"] for i in src.interfaces))
                 checks.append(_check(src, addr, "outside", "outside", None, False,
@@ -205,6 +217,32 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
     checks.sort(key=lambda c: (c["from_host"], c["from_container"], KIND_ORDER.get(c["kind"], 9), c["to_name"],
                                c["to"]))
     return checks, skipped
+
+
+def _families(interfaces):
+    """Each interface once per address: its IPv4 address, then its IPv6 one (a dual-stack network)."""
+    for itf in interfaces:
+        yield itf
+        if itf.get("address6"):
+            yield dict(itf, address=itf["address6"])
+
+
+def _outside6(src, addr, nets, checks, skipped):
+    """The check (or skip) of the way out to an IPv6 outside address: through the default network's IPv6 default
+    route (a dual-stack network), reached when it masquerades IPv6 (masquerade6)."""
+    dnet = src.default_network
+    netspec = nets.get((src.host, dnet)) or {} if dnet else {}
+    if not netspec.get("subnet6"):
+        checks.append(_check(src, addr, "outside", "outside", dnet, False, "no IPv6 default route (%s)" % (
+            "network %s has no subnet6" % dnet if dnet else "no default route")))
+    elif netspec.get("internal"):
+        checks.append(_check(src, addr, "outside", "outside", dnet, False, "network %s is internal: no way out" % dnet))
+    elif netspec.get("masquerade6"):
+        checks.append(_check(src, addr, "outside", "outside", dnet, True,
+                             "IPv6 default route through %s, masqueraded (masquerade6)" % dnet))
+    else:
+        skipped.append({"from": src.label(), "to": addr, "why": "network %s routes IPv6 (no masquerade6): the way "
+                                                                "back depends on routes outside netstitch" % dnet})
 
 
 def for_host(checks, host):

@@ -541,10 +541,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                'protocol': {'description': 'tcp (default) or udp.',
                                                             'enum': ['tcp', 'udp'],
                                                             'examples': ['udp']},
-                                               'host_ip': {'description': 'Host address to bind (default: every '
-                                                                          'address of the host).',
+                                               'host_ip': {'description': 'Host address to bind: an IPv4 or IPv6 '
+                                                                          'address of the host, or :: for every IPv6 '
+                                                                          'address (default: every address of the '
+                                                                          'host, of both families when the container '
+                                                                          'has an IPv6 address on the network). Not '
+                                                                          '::1 (IPv6 has no route_localnet).',
                                                            'type': 'string',
-                                                           'examples': ['192.0.2.1']},
+                                                           'examples': ['192.0.2.1', '2001:db8::1', '::']},
                                                'network': {'description': "Which of the container's networks receives "
                                                                           'the traffic (default: its first interface '
                                                                           'on a network that is not internal).',

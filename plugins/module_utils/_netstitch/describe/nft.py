@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe.objects import KINDS, change
 
 _LINK_RE = re.compile(r"^(?:iso|in) (\S+): link (\d+)(?: replies)?$")
-_ISO_RE = re.compile(r"^iso (\S+): (isolated|replies|published)$")
+_ISO_RE = re.compile(r"^iso (\S+): (isolated|replies|published|neighbour discovery)(?: \(IPv6\))?$")
 _IN_RE = re.compile(r"^in (\S+): (.*)$")
 
 
@@ -78,23 +78,37 @@ def _published(sets, ctx):
     """{id: (label, words)} of published ports from the pub_* maps of the inet table."""
     el = {}
     for name, s in (sets or {}).items():
-        if not name.startswith("pub_"):
+        if not name.startswith(("pub_", "pub6_")):
             continue
+        six = ("6",) if name.startswith("pub6_") else ()     # the IPv6 maps (kinds.nftpub): their own objects
         for e in s.get("elements", []):
-            key, val = tuple(e[0]), tuple(e[1])
+            key, val = six + tuple(e[0]), tuple(e[1])
             el.setdefault(key, {})[name.rsplit("_", 1)[1]] = val[0]
     out = {}
     for key, v in el.items():
+        six, key = key[:1] == ("6",), key[1:] if key[:1] == ("6",) else key
         if len(key) == 3:
             host_ip, proto, port = key
-            label = "published port %s:%s/%s" % (host_ip, port, proto)
+            label = "published port %s:%s/%s" % ("[%s]" % host_ip if six else host_ip, port, proto)
         else:
             proto, port = key
-            label = "published port %s/%s" % (port, proto)
+            label = "published port %s%s/%s" % ("[::]:" if six else "", port, proto)
+        key = ("6",) + key if six else key
         addr = v.get("addr")
-        out[key] = ("%s -> %s:%s" % (label, ctx.name_of(addr) if addr else "?", v.get("port", "?")),
-                    ["container address %s:%s" % (addr, v.get("port", "?"))])
+        shown = "[%s]" % addr if six and addr else addr
+        out[key] = ("%s -> %s:%s" % (label, _container_of(ctx, addr) if addr else "?", v.get("port", "?")),
+                    ["container address %s:%s" % (shown, v.get("port", "?"))])
     return out
+
+
+def _container_of(ctx, addr):
+    """The container of an address a published port leads to (an IPv6 one: by the endpoints' address6)."""
+    name = ctx.name_of(addr)
+    for side in (ctx.desired, ctx.current) if name == addr and ":" in addr else ():
+        for e in (side.get("endpoints") or {}).values():
+            if str(e.get("address6") or "").partition("/")[0] == addr and e.get("container"):
+                return e["container"]
+    return name
 
 
 def _iso_sets(sets):

@@ -1,7 +1,8 @@
 """Kind: the name service of a network (``dns: true``): one dnsmasq per network and host, listening only on the
 network's gateway address on this host's bridge, answering ``<container>`` and ``<container>.<network>`` for every
 container of that network on every host (addresses from this host's allocation, fixed addresses, and the other
-hosts' allocations from prepare), and nothing for other networks. It also answers the link names of the network's
+hosts' allocations from prepare; on a dual-stack network the IPv6 address too, an AAAA record), and nothing for
+other networks. It also answers the link names of the network's
 Docker clients (which kinds.docker_hosts also writes into their own hosts files): to every container of the
 network, which is fine because a network with a name service is never isolated, so each of them may reach that
 server anyway. Queries a name does not hold go to the host's resolvers (dnsmasq's default). ``kind: netns``
@@ -32,13 +33,15 @@ def desired(ctx):
         records = []
         for ref in n["dns"]["names"]:
             ip = _address(ref, spec, ctx, peers)
-            if ip is not None:
-                records.append([ip, ref["container"], "%s.%s" % (ref["container"], n["name"])])
+            for ip in (ip, _address6(ref, n, spec, ctx, peers)):
+                if ip is not None:
+                    records.append([ip, ref["container"], "%s.%s" % (ref["container"], n["name"])])
         for alias in n["dns"].get("aliases", []):
             # a Docker client's link name (also in its own hosts file, kinds.docker_hosts): for the whole network
             ip = _address(alias["server"], spec, ctx, peers)
-            if ip is not None:
-                records.append([ip, alias["name"]])
+            for ip in (ip, _address6(alias["server"], n, spec, ctx, peers)):
+                if ip is not None:
+                    records.append([ip, alias["name"]])
         out[n["name"]] = {"listen": n["gateway"], "bridge": n["bridge"], "records": sorted(records),
                           "domains": sorted(x["name"] for x in networks(spec))}
     dns_nets = {n["name"]: n["gateway"] for n in networks(spec)}
@@ -59,6 +62,16 @@ def _address(ref, spec, ctx, peers):
     if ip is None:
         known = (peers.get(ref["host"]) or {}).get("addresses") or {}
         ip = known.get("%s/%s" % (ref["container"], ref["ifname"]))
+    return None if ip is None else str(ip).split("/", maxsplit=1)[0]
+
+
+def _address6(ref, n, spec, ctx, peers):
+    """The IPv6 address of an endpoint on a dual-stack network (its AAAA record; None: none or unknown): this host's
+    allocation (fixed or not), or another host's from prepare when its facts carry ``addresses6``."""
+    if not n.get("subnet6"):
+        return None
+    ip = ctx.addresses6.get((ref["container"], ref["ifname"])) if ref["host"] == spec["host"] else \
+        ((peers.get(ref["host"]) or {}).get("addresses6") or {}).get("%s/%s" % (ref["container"], ref["ifname"]))
     return None if ip is None else str(ip).split("/", maxsplit=1)[0]
 
 

@@ -8,7 +8,7 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound, nftpub
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
     ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
     rule as _rule)
@@ -25,23 +25,16 @@ BASE_CHAINS = {
 }
 BRIDGE_FORWARD = {"type": "filter", "hook": "forward", "prio": 0, "policy": "accept"}
 
-# published ports: (protocol, host port) -> container address and -> container port, for every address of the
-# host; (host address, protocol, host port) -> the same, for one address. Address and port live in two maps of one
-# key each, because this nftables release cannot take a concatenated map value through its JSON API.
-PUB_MAPS = {
-    "pub_any_addr": {"type": ["inet_proto", "inet_service"], "map": "ipv4_addr"},
-    "pub_any_port": {"type": ["inet_proto", "inet_service"], "map": "inet_service"},
-    "pub_one_addr": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "ipv4_addr"},
-    "pub_one_port": {"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"},
-}
+PUB_MAPS = nftpub.PUB_MAPS     # the IPv4 maps (the IPv6 ones: nftpub.PUB6_MAPS)
 IFNAME_SET_DEF = {"type": "ifname"}
 
 
-def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
+def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=None):
     """The desired tables for a host spec: {family: {"chains": {name: {"def", "rules"}}, "sets": {name: {"def",
     "elements"}}}}; a family is absent when netstitch needs no table of it on this host.
 
-    ``addresses``: {(container, ifname): address} from the host's allocation (for published ports);
+    ``addresses``, ``addresses6``: {(container, ifname): address} from the host's allocations of both families
+    (for published ports, kinds.nftpub);
     ``links``: resolved links (client_ip, server_match = an address or a subnet, protocol, ports, network);
     ``bridge_nf``: bridged IPv4 traffic passes the inet hooks (br_netfilter), so isolation can be stateful there.
     """
@@ -54,11 +47,11 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
         published.setdefault(p["network"], []).append(p)
     for n in spec["networks"]:
         iso, f, m = _network_rules(n, [ln for ln in links if ln["network"] == n["name"]], published.get(n["name"]),
-                                   bridge_nf)
+                                   bridge_nf, nftpub.published6(spec, n))
         fwd_iso += iso
         fwd += f
         nat += m
-    sets, pre = _published(spec, addresses) if spec.get("publish") else ({}, [])
+    sets, pre = nftpub.published(spec, addresses, addresses6 or {}) if spec.get("publish") else ({}, [])
     guard = [_rule("loopback guard %s" % n["name"], [
         _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(bridge.LOOPBACK)), {"drop": None}])
         for n in spec["networks"] if n["name"] in bridge.loopback_networks(spec)]
@@ -83,15 +76,15 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True):
     return out
 
 
-def _network_rules(n, own, published, bridge_nf):
+def _network_rules(n, own, published, bridge_nf, published6=False):
     """The rules of one network: (isolation rules, forward rules, NAT rules). ``own``: its resolved links;
-    ``published``: its published ports."""
+    ``published``: its published ports; ``published6``: one of them is on IPv6."""
     fwd_iso, fwd, nat = [], [], []
     br, name = n["bridge"], n["name"]
     o = n.get("overlay") or {}
     whole = o.get("subnet", n["subnet"])
     if n.get("isolated") and bridge_nf and n.get("subnet6"):
-        fwd_iso += isolation6(n, own)     # IPv6 first (kinds.bridge refuses it where bridged IPv6 skips these hooks)
+        fwd_iso += isolation6(n, own, published6)     # IPv6 first (kinds.bridge refuses it where bridged IPv6 skips these hooks)
     if n.get("isolated") and bridge_nf:
         # bridged and routed traffic alike: only linked connections start inside an isolated network
         into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
@@ -133,6 +126,10 @@ def _network_rules(n, own, published, bridge_nf):
         nat.append(_rule("hairpin %s" % name, [
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(n["subnet"])),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
+    if published6:
+        nat.append(_rule("hairpin %s (IPv6)" % name, [
+            _match(_meta("oifname"), br), _match(_ip("saddr", "ip6"), _prefix(n["subnet6"])),
+            _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
     if any(bridge.loopback(p) for p in published or ()):
         # on 127.0.0.1: the host's connection leaves with a loopback source (route_localnet lets it), masqueraded
         nat.append(_rule("loopback %s" % name, [
@@ -144,38 +141,6 @@ def _network_rules(n, own, published, bridge_nf):
                 _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),
                 _match(_meta("oifname"), br, op="!="), {"masquerade": None}]))
     return fwd_iso, fwd, nat
-
-
-def _published(spec, addresses):
-    """Published ports: the four maps and the two DNAT rules (one per hook) that read them."""
-    sets = {}
-    el = {name: set() for name in PUB_MAPS}
-    for p in spec["publish"]:
-        ip = addresses.get((p["container"], p["ifname"]))
-        if ip is None:
-            continue
-        ip = str(ip).split("/", 1)[0]
-        if p["host_ip"]:
-            key, kind = (p["host_ip"], p["protocol"], p["host_port"]), "one"
-        else:
-            key, kind = (p["protocol"], p["host_port"]), "any"
-        el["pub_%s_addr" % kind].add((key, (ip,)))
-        el["pub_%s_port" % kind].add((key, (p["container_port"],)))
-    for name, d in PUB_MAPS.items():
-        sets[name] = {"def": d, "elements": sorted(el[name])}
-    th = {"payload": {"protocol": "th", "field": "dport"}}
-    key_any = {"concat": [_meta("l4proto"), th]}
-    key_one = {"concat": [_ip("daddr"), _meta("l4proto"), th]}
-
-    def dnat(key, kind):
-        return {"dnat": {"family": "ip", "addr": {"map": {"key": key, "data": "@pub_%s_addr" % kind}},
-                         "port": {"map": {"key": key, "data": "@pub_%s_port" % kind}}}}
-    pre = [
-        _rule("published on every host address", [
-            _match({"fib": {"result": "type", "flags": ["daddr"]}}, "local"), dnat(key_any, "any")]),
-        _rule("published on one host address", [dnat(key_one, "one")]),
-    ]
-    return sets, pre
 
 
 def _bridge_table(spec, nets, links):

@@ -58,9 +58,10 @@ def link_match(ln, reply=False, family="ip"):
 ND_TYPES = ["nd-neighbor-solicit", "nd-neighbor-advert"]
 
 
-def isolation6(n, own):
+def isolation6(n, own, published=False):
     """The stateful IPv6 isolation rules of an isolated dual-stack network (before its IPv4 drop; each matches its
-    family only): replies, neighbour discovery, its links (those whose ends have IPv6 addresses), then the drop."""
+    family only): replies, neighbour discovery, ``published``: ports published on IPv6 (DNAT'ed connections, as a
+    container's hairpin to one), its links (those whose ends have IPv6 addresses), then the drop."""
     br, name = n["bridge"], n["name"]
     into = [match(meta("iifname"), br), match(ip("daddr", "ip6"), prefix(n["subnet6"]))]
     rules = [
@@ -68,6 +69,9 @@ def isolation6(n, own):
             match({"ct": {"key": "state"}}, ["established", "related"], op="in"), {"accept": None}]),
         rule("iso %s: neighbour discovery" % name, into + [
             match({"payload": {"protocol": "icmpv6", "field": "type"}}, {"set": ND_TYPES}), {"accept": None}])]
+    if published:
+        rules.append(rule("iso %s: published (IPv6)" % name, into + [
+            match({"ct": {"key": "status"}}, "dnat", op="in"), {"accept": None}]))
     for ln in own:
         if ln.get("client_ip6") and ln.get("server_match6"):
             rules.append(rule("iso %s: link %d (IPv6)" % (name, ln["index"]), [match(meta("iifname"), br)]

@@ -120,6 +120,24 @@ def fixed_addresses(spec):
     return {(c["name"], i["name"]): i["ip"] for c in spec["containers"] for i in c["interfaces"] if i["ip"]}
 
 
+def applied_addresses(spec, leases):
+    """({(container, ifname): IPv4Address}, {(container, ifname): IPv6Address}) of the apply's containers: their
+    leases (an IPv6 one under "<container>/<ifname>/6", ipam.lease_key6) and their fixed addresses."""
+    addresses, addresses6 = {}, {}
+    for ls in (leases or {}).values():
+        for k, ip in ls.items():
+            c, _sep, ifn = k.partition("/")
+            if ifn.endswith("/6"):
+                addresses6[(c, ifn[:-2])] = ipaddress.IPv6Address(ip)
+            else:
+                addresses[(c, ifn)] = ipaddress.IPv4Address(ip)
+    for k, ip in fixed_addresses(spec).items():
+        addresses[k] = ipaddress.IPv4Address(ip)
+    addresses6.update({(c["name"], i["name"]): ipaddress.IPv6Address(i["ip6"]) for c in spec["containers"]
+                       for i in c["interfaces"] if i.get("ip6")})
+    return addresses, addresses6
+
+
 def view(host, spec, leases):
     """What the protocol core needs from the apply's host state: networks by name, the addresses the Ansible path
     holds per network, and the ports the topology publishes here. None when nothing was applied."""

@@ -12,7 +12,6 @@ endpoints (containers that went away while the plugin was down) are cleaned up b
 """
 
 import http.client
-import ipaddress
 import json
 import os
 import sys
@@ -211,18 +210,12 @@ class Plugin(object):
             spec, leases, peers = self.host_state()
             if spec is None:
                 raise NetstitchError("nothing was applied on host %s yet" % self.host)
-            addresses = {}
-            for net, ls in (leases or {}).items():
-                for k, ip in ls.items():
-                    c, _sep, ifn = k.partition("/")
-                    addresses[(c, ifn)] = ipaddress.IPv4Address(ip)
-            for k, ip in hostside.fixed_addresses(spec).items():
-                addresses[k] = ipaddress.IPv4Address(ip)
-            links = ns_links.resolve_links(spec, addresses, peers)[0]
+            addresses, addresses6 = hostside.applied_addresses(spec, leases)
+            links = ns_links.resolve_links(spec, addresses, peers, addresses6)[0]
             spec2, addresses = core.with_published(spec, addresses, new_state)
             from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import read_sysctl
             bridge_nf = read_sysctl(sysctl.SYSCTL_BRIDGE_NF) == "1"
-            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf)
+            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6)
             if self.nft is None:
                 self.nft = Nft()
             current = nft_kind.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
