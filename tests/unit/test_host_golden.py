@@ -516,6 +516,17 @@ def inv_dual_stack_vxlan(got):
         ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
 
 
+def inv_dual_stack_tinc(got):
+    """A dual-stack tinc overlay from nothing: the daemon as for IPv4 (one tinc_start), the container's IPv6 address
+    from h1's IPv6 slice (its first address: only the subnet6's first is reserved), both gateways pinned at the local
+    bridge's MAC."""
+    _clean(got)
+    assert _ops(got).count("tinc_start") == 1
+    assert ("a", "2001:db8:40:0:100::/64") in [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("10.40.0.1", "82:43:19:ff:6f:f6"), ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+
+
 def inv_dual_stack_vxlan_noop(got):
     """The dual-stack vxlan overlay as applied (both gateways pinned, both addresses, both default routes): no
     action, no nft change; the IPv6 lease is kept."""

@@ -1,10 +1,13 @@
-"""IPv6 over vxlan overlays (issue 15): each host's IPv6 slice is derived from its IPv4 slice (the i-th IPv4 slice of
-the subnet owns the i-th IPv6 slice of the subnet6), so hosts never allocate the same IPv6 address; the gateway6 is
+"""IPv6 over the layer-2 overlays, vxlan and tinc (issue 15): each host's IPv6 slice is derived from its IPv4 slice
+(the i-th IPv4 slice of the subnet owns the i-th IPv6 slice of the subnet6), so hosts never allocate the same IPv6 address; the gateway6 is
 on every host's bridge and pinned in every container by a permanent neighbour entry, as the IPv4 gateway is. The
 invalid cases are tests/unit/invalid/ipv6_not_yet.yml and ipv6_vxlan_slices.yml; the kinds' golden is
-tests/unit/golden_host/dual_stack_vxlan; the kernel test is tests/integration/test_ipv6_overlay.py."""
+tests/unit/golden_host/dual_stack_vxlan(_noop); the kernel test (vxlan and tinc) is
+tests/integration/test_ipv6_overlay.py."""
 
 import ipaddress
+
+import pytest
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import ipam, planner
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec, validate
@@ -13,13 +16,15 @@ N6 = ipaddress.IPv6Network
 A6 = ipaddress.IPv6Address
 
 
-def topology(**overlay):
+def topology(kind="vxlan", **overlay):
+    if kind == "vxlan":
+        overlay.setdefault("vni", 60)
     return {
         "version": 1,
         "hosts": {"h1": {"underlay": "198.51.100.1/24"}, "h2": {"underlay": "198.51.100.2/24"},
                   "h3": {"underlay": "198.51.100.3/24"}},
         "networks": {"ov": {"subnet": "10.60.0.0/24", "subnet6": "2001:db8:60::/64",
-                            "overlay": dict({"type": "vxlan", "vni": 60}, **overlay)}},
+                            "overlay": dict({"type": kind}, **overlay)}},
         "containers": {
             "a": {"host": "h1", "interfaces": [{"network": "ov"}]},
             "b": {"host": "h2", "interfaces": [{"network": "ov", "ip6": "2001:db8:60:0:1000::5"}]},
@@ -72,8 +77,10 @@ def test_a_host_allocates_in_its_slice_and_never_a_fixed_address_of_another_host
     assert all(a in N6("2001:db8:60:0:1000::/68") for a in mine) and len(set(mine)) == len(mine) == 8
 
 
-def test_the_endpoint_pins_the_local_gateway6_beside_the_ipv4_gateway():
-    spec = hostspec.host_specs(validate.load(topology()))["h1"]
+@pytest.mark.parametrize("kind", ["vxlan", "tinc"])
+def test_the_endpoint_pins_the_local_gateway6_beside_the_ipv4_gateway(kind):
+    spec = hostspec.host_specs(validate.load(topology(kind)))["h1"]
+    assert spec["networks"][0]["pool6"] == "2001:db8:60:0:1000::/68"
     addresses, _l = ipam.allocate(spec, {}, {})
     addresses6, _l6 = ipam.allocate6(spec, {}, {})
     desired = planner.desired_state(spec, addresses, None, addresses6)

@@ -13,10 +13,11 @@ The rules:
 - Never handed out, never a gateway or a fixed address: the subnet-router anycast address (the subnet's first,
   RFC 4291 2.6.1) and the reserved subnet anycast addresses (RFC 2526: in a /64 the interface identifiers
   fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff, in a longer prefix the subnet's last 128 addresses).
-- On a vxlan overlay each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
+- On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
-- Not yet supported, said as such: IPv6 on routed and tinc overlays, on networks offered to Docker, IPv6 underlay
-  addresses and published ports on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
+- Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
+  do). Not yet supported, said as such: on networks offered to Docker, IPv6 underlay addresses and published ports
+  on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
   hooks, bridge-nf-call-ip6tables: a host without it refuses it, kinds.bridge.)
 """
 
@@ -148,9 +149,13 @@ class IPv6Checks(object):
             ok = False
         if subnet6 is None:
             return None, None, ok
-        if isinstance(overlay_spec, dict) and overlay_spec.get("type") in ("routed", "tinc"):
-            self.add(p + ".subnet6", "IPv6 on %s overlays is not supported yet (vxlan overlays carry it); leave "
-                                     "subnet6 out of this network" % overlay_spec["type"])
+        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
+            # the peers' slices would be routed via their IPv4 underlay addresses: Linux takes no IPv4 next hop for an
+            # IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"; a nexthop object: "IPv6 routes can not
+            # use an IPv4 nexthop"), checked on 6.18
+            self.add(p + ".subnet6", "IPv6 on routed overlays is not supported: the peers' IPv6 slices would be "
+                                     "routed via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
+                                     "next hop; use a vxlan or tinc overlay for IPv6, or leave subnet6 out")
             ok = False
         if spec.get("docker") not in (None, False):
             self.add(p + ".subnet6", "IPv6 on a network offered to Docker is not supported yet; leave subnet6 out "
