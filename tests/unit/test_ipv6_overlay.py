@@ -91,3 +91,17 @@ def test_the_endpoint_pins_the_local_gateway6_beside_the_ipv4_gateway(kind):
     assert not conflicts
     pins = [a for a in actions if a["op"] == "neigh_replace"]
     assert [(a["ip"], a["mac"]) for a in pins] == [("10.60.0.1", mac), ("2001:db8:60::1", mac)]
+
+
+def test_the_diff_shows_both_pinned_gateways_and_nothing_when_they_are_pinned():
+    import os
+
+    from .test_host_golden import GOLDEN, _current, _optional, read_yaml
+    d = os.path.join(GOLDEN, "dual_stack_vxlan")
+    res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), _optional(d, "leases.yml") or {})
+    a = {c["name"]: c for c in res.changes}["endpoint a/eth0 (network ov)"]
+    assert "pinned gateway 10.40.0.1 at 82:43:19:ff:6f:f6" in a["before"]
+    assert "pinned gateway 10.40.0.1 at 82:43:19:ff:6f:f6, 2001:db8:40::1 at 82:43:19:ff:6f:f6" in a["after"]
+    d = os.path.join(GOLDEN, "dual_stack_vxlan_noop")
+    res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), _optional(d, "leases.yml"))
+    assert res.changes == []
