@@ -117,6 +117,9 @@ def test_ipv6_over_a_layer2_overlay_between_every_host_pair(fabric, kind):
     # a rerun writes nothing anywhere (the IPv6 leases and the pinned gateway6 are read back as they are)
     for host, res in fabric.apply_all(topo).items():
         nskit.assert_noop(res)
+    # and the first phase (prepare: tinc keys, addresses for the others) keeps the IPv6 leases as they are
+    path = fabric._write(topo)
+    assert [fabric.cli(h, "prepare", path)["changed"] for h in ("h1", "h2", "h3")] == [False] * 3
 
 
 def test_ipv6_on_a_routed_overlay_is_refused_with_its_path(fabric):

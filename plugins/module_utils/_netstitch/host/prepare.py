@@ -28,6 +28,9 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
             with plugin_state.lease_lock(state_dir, spec["host"]):      # addresses the Docker plugin gave stay its own
                 extra = plugin_core.reserved(plugin_state.load(state_dir, spec["host"]))
                 addresses, leases = ipam.allocate(run_spec, current, hstate.leases, extra)
+                # the IPv6 leases too (beside the IPv4 ones, as apply keeps them): never dropped between the phases
+                for net, ls in ipam.allocate6(run_spec, current, hstate.leases)[1].items():
+                    leases.setdefault(net, {}).update(ls)
                 changed = leases != hstate.leases
                 if not check_mode:
                     hstate.leases = leases
