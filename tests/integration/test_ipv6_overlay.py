@@ -130,3 +130,26 @@ def test_ipv6_on_a_routed_overlay_is_refused_with_its_path(fabric):
     assert "networks.ov.subnet6" in r.stderr and "Linux routes IPv6 via no IPv4 next hop" in r.stderr, \
         r.stderr
     assert nskit.run("ip", "-n", fabric.hns("h1"), "-o", "link", "show", "type", "bridge").stdout == ""
+
+
+def test_isolation_and_a_link_between_hosts_hold_for_ipv6_over_vxlan(fabric):
+    """An isolated dual-stack vxlan network: the link c1 -> c2 (hosts h1 and h2, port 7106) lets IPv6 through with
+    c1's own address (the server's IPv6 address comes from h2's facts); another port, and the unlinked c3, stay
+    out over IPv6 as over IPv4."""
+    for h in ("h1", "h2", "h3"):        # bridged IPv6 through the inet hooks (per namespace; the lab host's own)
+        nskit.nsexec(fabric.hns(h), "sh", "-c", "echo 1 > /proc/sys/net/bridge/bridge-nf-call-ip6tables")
+    topo = _dual(fabric, "vxlan")
+    topo["networks"]["ov"]["isolated"] = True
+    topo["links"] = [{"client": "c1", "server": "c2", "ports": [7106]}]
+    res = fabric.apply_all(topo)
+    a6 = {e["container"]: nskit.addr(e["address6"]) for r in res.values() for e in r["endpoints"]}
+    c1, c2, c3 = (fabric.cns(c) for c in ("c1", "c2", "c3"))
+    got = []
+    nskit.wait_until(lambda: got.append(tcp6_source(fabric, c1, c2, a6["c2"])) or got[-1], timeout=SETTLE["vxlan"],
+                     what="TCP over IPv6 c1 -> c2 on the linked port")
+    assert ipaddress.IPv6Address(got[-1]) == ipaddress.IPv6Address(a6["c1"])
+    assert tcp6_source(fabric, c1, c2, a6["c2"], port=7107) is None       # not the linked port
+    assert tcp6_source(fabric, c3, c2, a6["c2"]) is None                  # not linked
+    assert tcp6_source(fabric, c2, c1, a6["c1"]) is None                  # nor the other way
+    for r in fabric.apply_all(topo).values():
+        nskit.assert_noop(r)

@@ -105,3 +105,21 @@ def test_the_diff_shows_both_pinned_gateways_and_nothing_when_they_are_pinned():
     d = os.path.join(GOLDEN, "dual_stack_vxlan_noop")
     res = planner.compute(read_yaml(os.path.join(d, "spec.yml")), _current(d), _optional(d, "leases.yml"))
     assert res.changes == []
+
+
+def test_a_link_between_hosts_holds_for_ipv6_with_the_peer_s_facts():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
+    data = topology()
+    data["networks"]["ov"]["isolated"] = True
+    data["links"] = [{"client": "a", "server": "c", "ports": [80]}]
+    spec = hostspec.host_specs(validate.load(data))["h1"]
+    addresses, _l = ipam.allocate(spec, {}, {})
+    addresses6, _l6 = ipam.allocate6(spec, {}, {})
+    peers = {"h3": {"addresses": {"c/eth0": "10.60.0.48"}, "addresses6": {"c/eth0": "2001:db8:60:0:3000::"}}}
+    (ln,), _names, warnings = resolve_links(spec, addresses, peers, addresses6)
+    assert (ln["client_ip6"], ln["server_match6"]) == ("2001:db8:60:0:1000::", "2001:db8:60:0:3000::")
+    assert not warnings
+    # facts of a host without them (an older netstitch): the link holds for IPv4 only
+    del peers["h3"]["addresses6"]
+    (ln,), _names, _w = resolve_links(spec, addresses, peers, addresses6)
+    assert ln["client_ip"] == "10.60.0.16" and "client_ip6" not in ln
