@@ -58,16 +58,40 @@ class Fabric(object):
 
     def diagnose(self):
         """What a failed connectivity wait prints: each host's links, bridge FDB and neighbours, and the tail of each
-        tinc daemon's log (tincd logs connections and key exchanges there)."""
+        tinc daemon's log (its connections, and on request its nodes, edges, subnets and connections)."""
         out = []
         for h in HOSTS:
             for cmd in (("ip", "-br", "link"), ("bridge", "fdb", "show"), ("ip", "neigh")):
                 r = nskit.nsexec(self.hns(h), *cmd, check=False, timeout=10)
                 out.append("--- %s: %s\n%s" % (h, " ".join(cmd), (r.stdout or "")[-1500:]))
-        for log in sorted(glob.glob(os.path.join(self.dir, "state", "tinc", "*", "*", "tinc.log"))):
+        logs = sorted(glob.glob(os.path.join(self.dir, "state", "tinc", "*", "*", "tinc.log")))
+        dumped = [log for log in logs if self._tinc_dump(os.path.dirname(log))]
+        for log in dumped:
+            try:
+                nskit.wait_until(lambda log=log: "End of connections" in open(log, errors="replace").read()[-20000:],
+                                 timeout=5, what="tincd's dump in %s" % log)
+            except AssertionError as e:
+                out.append(str(e))
+        for log in logs:
             with open(log, errors="replace") as f:
-                out.append("--- %s\n%s" % (os.path.relpath(log, self.dir), f.read()[-3000:]))
+                out.append("--- %s\n%s" % (os.path.relpath(log, self.dir), f.read()[-8000:]))
         return "\n".join(out)
+
+    @staticmethod
+    def _tinc_dump(confdir):
+        """Ask this fabric's tincd (by the pid file in its own configuration directory) to log its nodes (status bits
+        with reachable and validkey, nexthop, via, PMTU), edges, subnets (SIGUSR2) and connections (SIGUSR1)."""
+        try:
+            with open(os.path.join(confdir, "tinc.pid")) as f:
+                pid = int(f.read().split()[0])
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                if confdir.encode() not in f.read():
+                    return False
+            os.kill(pid, signal.SIGUSR2)
+            os.kill(pid, signal.SIGUSR1)
+            return True
+        except (OSError, ValueError, IndexError):
+            return False
 
     def hns(self, host):
         return "%s-%s" % (self.name, host)

@@ -240,6 +240,15 @@ def inv_tinc_daemon_gone(got):
     assert _ops(got) == ["tinc_start"] and got["actions"][0]["restart"] is False
 
 
+def inv_tinc_options_upgraded(got):
+    """A host whose tinc.conf predates Broadcast/KeyExpire/PingInterval/MaxTimeout: a SIGHUP would not apply them (tincd
+    1.0 reads them only at its start), so tincd restarts; the peers' host files are not rewritten."""
+    _clean(got)
+    assert _ops(got) == ["tinc_write", "tinc_start"] and got["actions"][1]["restart"] is True
+    assert got["actions"][0]["text"].endswith("(tinc.conf)")
+    assert "Broadcast, KeyExpire, MaxTimeout, PingInterval" in got["actions"][1]["text"]
+
+
 def _elements(got, name, verb):
     return [e for c in got["nft"] for el in [c.get(verb, {}).get("element")] if el and el["name"] == name
             for e in el["elem"]]

@@ -21,6 +21,11 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import node_name, render
 
 KEY_BITS = 2048
+# tincd's log level: 2 logs meta connections (made, closed, a second connection to the same peer, reconnect
+# back-off, missed PINGs) and errors reported by peers, a few lines per event and nothing per packet, so a peer that
+# stays unreachable explains itself. SIGUSR1/SIGUSR2 make tincd dump its connections and its nodes (reachable,
+# validkey, PMTU), edges and subnets into the same log at any level.
+DEBUG_LEVEL = 2
 PEM_RE = re.compile(r"-----BEGIN RSA PUBLIC KEY-----.*?-----END RSA PUBLIC KEY-----\n?", re.S)
 
 
@@ -76,6 +81,7 @@ class Tinc(object):
         self.host = host
         self.writes = 0
         self.supervisor = supervisor or detect_supervisor()
+        self.stopped = {}       # network -> time.time() when this run stopped its tincd
 
     def unit(self, network):
         return "netstitch-tinc-%s-%s.service" % (node_name(self.host), re.sub(r"[^A-Za-z0-9_.-]", "_", network))
@@ -154,7 +160,10 @@ class Tinc(object):
         wanted = set(files)
         for rel, text in files.items():
             path = os.path.join(d, rel)
-            atomic_write(path, text)
+            # only what changes: on SIGHUP tincd closes the connection to every peer whose host file is newer than
+            # its last reload (net.c main_loop), so rewriting an unchanged one would cut a working connection
+            if read_text(path) != text:
+                atomic_write(path, text)
         hdir = os.path.join(d, "hosts")
         for h in os.listdir(hdir):
             if "hosts/" + h not in wanted and not h.endswith(".tmp"):
@@ -164,10 +173,17 @@ class Tinc(object):
 
     def start(self, network, device, exists, timeout=10.0):
         d = self.confdir(network)
+        # tincd seeds its random numbers with the current second (net.c main_loop: srand(now)) and peers drop a
+        # request whose text, random nonce included, they have already seen (protocol.c seen_request): a tincd
+        # started within the second its predecessor started would repeat its ADD_EDGE nonces, and peers would
+        # ignore them. So a restart begins in a later second than the stop.
+        stopped = self.stopped.pop(network, None)
+        while stopped is not None and int(time.time()) <= int(stopped):
+            time.sleep(0.05)
         self.writes += 1
         faults.point("tinc start %s" % network)
         args = [shutil.which("tincd") or "tincd", "-c", d, "--pidfile=%s" % os.path.join(d, "tinc.pid"),
-                "--logfile=%s" % os.path.join(d, "tinc.log")]
+                "--logfile=%s" % os.path.join(d, "tinc.log"), "--debug=%d" % DEBUG_LEVEL]
         if self.supervisor == "systemd":
             unit = os.path.join(UNIT_DIR, self.unit(network))
             with open(unit, "w") as f:
@@ -204,6 +220,7 @@ class Tinc(object):
         if self.supervisor == "systemd" and os.path.exists(unit):
             self.writes += 1
             self._systemctl("disable", "--now", self.unit(network))
+            self.stopped[network] = time.time()
             if remove:
                 os.unlink(unit)
                 self._systemctl("daemon-reload")
@@ -216,6 +233,7 @@ class Tinc(object):
                 if not _pid_alive(pid, d):
                     break
                 time.sleep(0.05)
+            self.stopped[network] = time.time()
         if remove:
             faults.point("tinc remove %s" % d)
             shutil.rmtree(d, ignore_errors=True)
