@@ -87,6 +87,10 @@ facts:
       description: This host's container addresses, keyed by C(container/interface).
       type: dict
       returned: always
+    addresses6:
+      description: This host's container IPv6 addresses on dual-stack networks, keyed by C(container/interface).
+      type: dict
+      returned: when the host has a network with C(subnet6)
     tinc:
       description: This host's tinc public keys (tinc 1.0 RSA keys in PEM form), keyed by network.
       type: dict

@@ -555,6 +555,38 @@ def inv_dual_stack_names(got):
         ["2001:db8:63::2", "cli", "cli.front"], ["2001:db8:63::a", "web", "web.front"]]
 
 
+def inv_dual_stack_vxlan(got):
+    """An applied vxlan overlay made dual stack: only IPv6 is added (layer 2 is family-agnostic, so no vxlan or FDB
+    change, nothing of IPv4): the gateway6 on the bridge, the container's address from h1's IPv6 slice (past the
+    reserved6 address of another host's container), its IPv6 default route, and the local gateway6 pinned."""
+    _clean(got)
+    assert not {"vxlan_add", "fdb_add", "fdb_del", "link_del", "addr_del"} & set(_ops(got))
+    assert [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"] == [
+        (None, "2001:db8:40::1/64"), ("a", "2001:db8:40:0:100::1/64")]
+    assert got["leases"]["ov"]["a/eth0/6"] == "2001:db8:40:0:100::1"
+    assert [(a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"] == [("a", "2001:db8:40::1")]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+
+
+def inv_dual_stack_tinc(got):
+    """A dual-stack tinc overlay from nothing: the daemon as for IPv4 (one tinc_start), the container's IPv6 address
+    from h1's IPv6 slice (its first address: only the subnet6's first is reserved), both gateways pinned at the local
+    bridge's MAC."""
+    _clean(got)
+    assert _ops(got).count("tinc_start") == 1
+    assert ("a", "2001:db8:40:0:100::/64") in [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("10.40.0.1", "82:43:19:ff:6f:f6"), ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+
+
+def inv_dual_stack_vxlan_noop(got):
+    """The dual-stack vxlan overlay as applied (both gateways pinned, both addresses, both default routes): no
+    action, no nft change; the IPv6 lease is kept."""
+    _quiet(got)
+    assert got["leases"]["ov"]["a/eth0/6"] == "2001:db8:40:0:100::1"
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)

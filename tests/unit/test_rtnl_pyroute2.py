@@ -174,6 +174,12 @@ REQUESTS = {
                                                  socket.AF_INET, 4, 0x80, 0)),
     "neighbour del": (lambda s: s.neigh("del", 4, "10.40.0.1"),
                       neigh(DELNEIGH, REQ | ACK, [("NDA_DST", "10.40.0.1")], socket.AF_INET, 4, 0x80, 0)),
+    "IPv6 neighbour replace (pinned gateway6)": (lambda s: s.neigh("replace", 4, "2001:db8:40::1", MAC),
+                                                 neigh(NEWNEIGH, REQ | ACK | CREATE | REPLACE,
+                                                       [("NDA_DST", "2001:db8:40::1"), ("NDA_LLADDR", MAC)],
+                                                       socket.AF_INET6, 4, 0x80, 0)),
+    "IPv6 neighbour del": (lambda s: s.neigh("del", 4, "2001:db8:40::1"),
+                           neigh(DELNEIGH, REQ | ACK, [("NDA_DST", "2001:db8:40::1")], socket.AF_INET6, 4, 0x80, 0)),
     "link dump (no statistics)": (lambda s: s.links(), link(GETLINK, REQ | DUMP, [("IFLA_EXT_MASK", 8)])),
     "IPv4 address dump": (lambda s: s.addresses4(),
                           p2(ifaddrmsg, GETADDR, REQ | DUMP, [], family=socket.AF_INET, prefixlen=0, flags=0,
@@ -185,6 +191,8 @@ REQUESTS = {
     "IPv6 route dump (main table)": (lambda s: s.routes4(family=socket.AF_INET6),
                                      route(GETROUTE, REQ | DUMP, [], 0, 0, 0, family=socket.AF_INET6)),
     "IPv4 neighbour dump": (lambda s: s.neighbours(), neigh(GETNEIGH, REQ | DUMP, [], socket.AF_INET, 0, 0, 0)),
+    "neighbour dump of both families": (lambda s: s.neighbours(socket.AF_UNSPEC),
+                                        neigh(GETNEIGH, REQ | DUMP, [], socket.AF_UNSPEC, 0, 0, 0)),
     "FDB dump": (lambda s: s.neighbours(rtnl.AF_BRIDGE), neigh(GETNEIGH, REQ | DUMP, [], 7, 0, 0, 0)),
 }
 

@@ -124,14 +124,18 @@ def _reserved6(addr, subnet):
 
 def allocate6(spec, current, leases):
     """IPv6 addresses of the interfaces on dual-stack networks (a network with ``subnet6``), in the order IPv4 uses:
-    fixed, then the lease, then the kernel's current address, then the lowest free one of the subnet6. Returns
+    fixed, then the lease, then the kernel's current address, then the lowest free one of the host's pool (its
+    IPv6 slice of an overlay, ``pool6``, else the subnet6). Returns
     ({(container, ifname): IPv6Address}, {network: {lease_key6: address}}). Every address is an
     ipaddress.IPv6Address, so its textual form never matters."""
     subnets = {n["name"]: ipaddress.IPv6Network(n["subnet6"]) for n in spec["networks"] if n.get("subnet6")}
     if not subnets:
         return {}, {}
-    taken = {name: {ipaddress.IPv6Address(n["gateway6"])} for name, n in
-             ((n["name"], n) for n in spec["networks"]) if name in subnets}
+    # an overlay: this host's IPv6 slice (pool6), and the fixed addresses of the whole segment (reserved6)
+    pools = {n["name"]: ipaddress.IPv6Network(n.get("pool6") or n["subnet6"]) for n in spec["networks"]
+             if n["name"] in subnets}
+    taken = {n["name"]: {ipaddress.IPv6Address(a) for a in [n["gateway6"]] + n.get("reserved6", [])}
+             for n in spec["networks"] if n["name"] in subnets}
     result, todo = {}, []
     for c in spec["containers"]:
         for itf in c["interfaces"]:
@@ -144,7 +148,7 @@ def allocate6(spec, current, leases):
                 todo.append((c, itf))
 
     def usable(net, addr):
-        return addr is not None and addr in subnets[net] and addr not in taken[net] and \
+        return addr is not None and addr in pools[net] and addr not in taken[net] and \
             not _reserved6(addr, subnets[net])
 
     def keep(c, itf, addr):
@@ -176,16 +180,16 @@ def allocate6(spec, current, leases):
     cursors = {}
     for c, itf in rest2:
         net = itf["network"]
-        subnet = subnets[net]
-        start = cursors.get(net, int(subnet.network_address) + 1)
+        pool = pools[net]
+        start = cursors.get(net, int(pool.network_address))
         addr = None
-        for value in range(start, int(subnet.broadcast_address) + 1):
+        for value in range(start, int(pool.broadcast_address) + 1):
             if usable(net, ipaddress.IPv6Address(value)):
                 addr = ipaddress.IPv6Address(value)
                 break
         if addr is None:
             raise ApplyError("networks.%s: no free IPv6 address left in %s on host %s for containers.%s interface %s"
-                             % (net, subnet, spec["host"], c["name"], itf["name"]))
+                             % (net, pool, spec["host"], c["name"], itf["name"]))
         cursors[net] = int(addr) + 1
         keep(c, itf, addr)
     new_leases = {}

@@ -24,16 +24,16 @@ def _address6_of(ref, spec, addresses6, peers):
         "%s/%s" % (ref["container"], ref["ifname"]))
 
 
-def _ipv6(ln, n, spec, addresses6):
-    """(client_ip6, server_match6) of a link on a dual-stack network whose ends are this host's (their IPv6
-    addresses are allocated here), else (None, None): the link then holds for IPv4 only."""
-    def mine(ref):
-        a = (addresses6 or {}).get((ref["container"], ref["ifname"])) if ref["host"] == spec["host"] else None
-        return str(a) if a is not None else None
+def _ipv6(ln, n, spec, addresses6, peers):
+    """(client_ip6, server_match6) of a link on a dual-stack network: an end's IPv6 address is allocated here or,
+    on another host of an overlay, told by that host's facts (prepare); when one is not known, (None, None): the
+    link then holds for IPv4 only."""
+    def of(ref):
+        return _address6_of(ref, spec, addresses6, peers)
     if not n.get("subnet6"):
         return None, None
-    client = mine(ln["client"])
-    server = n["subnet6"] if ln["server"] is None else mine(ln["server"])
+    client = of(ln["client"])
+    server = n["subnet6"] if ln["server"] is None else of(ln["server"])
     return (client, server) if client and server else (None, None)
 
 
@@ -59,7 +59,7 @@ def resolve_links(spec, addresses, peers, addresses6=None):
             continue
         links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
                       "ports": ln["ports"], "client_ip": client, "server_match": server})
-        client6, server6 = _ipv6(ln, nets[ln["network"]], spec, addresses6)
+        client6, server6 = _ipv6(ln, nets[ln["network"]], spec, addresses6, peers)
         if client6:
             links[-1].update(client_ip6=client6, server_match6=server6)
         if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of:

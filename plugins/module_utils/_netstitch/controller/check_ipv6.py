@@ -13,8 +13,11 @@ The rules:
 - Never handed out, never a gateway or a fixed address: the subnet-router anycast address (the subnet's first,
   RFC 4291 2.6.1) and the reserved subnet anycast addresses (RFC 2526: in a /64 the interface identifiers
   fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff, in a longer prefix the subnet's last 128 addresses).
-- Not yet supported, said as such: IPv6 on overlays, on networks offered to Docker, IPv6 underlay addresses and
-  published ports on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
+- On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
+  as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
+- Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
+  do). Not yet supported, said as such: on networks offered to Docker, IPv6 underlay addresses and published ports
+  on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
   hooks, bridge-nf-call-ip6tables: a host without it refuses it, kinds.bridge.)
 """
 
@@ -45,9 +48,15 @@ def reserved_reason(addr, subnet):
     return None
 
 
-def usable_count(subnet):
-    """Addresses of ``subnet`` an interface may have (gateway included), or a large number for a big subnet."""
-    return min(subnet.num_addresses, 1 << 40) - 1 - ANYCAST_COUNT
+def reserved_count(pool, subnet):
+    """How many of the reserved addresses of ``subnet`` (reserved_reason) lie in ``pool``, a part of it."""
+    if subnet.prefixlen == 64:
+        first = (int(subnet.network_address) & ~_IID_MASK) + _EUI64_ANYCAST_FIRST
+    else:
+        first = int(subnet.broadcast_address) - ANYCAST_COUNT + 1
+    lo, hi = int(pool.network_address), int(pool.broadcast_address)
+    anycast = max(0, min(hi, first + ANYCAST_COUNT - 1) - max(lo, first) + 1)
+    return anycast + (1 if subnet.network_address in pool else 0)
 
 
 def family_hint(text, v6_field):
@@ -140,9 +149,13 @@ class IPv6Checks(object):
             ok = False
         if subnet6 is None:
             return None, None, ok
-        if isinstance(overlay_spec, dict):
-            self.add(p + ".subnet6", "IPv6 on overlay networks is not supported yet (per-host IPv6 slices and "
-                                     "neighbour entries); leave subnet6 out of an overlay network")
+        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
+            # the peers' slices would be routed via their IPv4 underlay addresses: Linux takes no IPv4 next hop for an
+            # IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"; a nexthop object: "IPv6 routes can not
+            # use an IPv4 nexthop"), checked on 6.18
+            self.add(p + ".subnet6", "IPv6 on routed overlays is not supported: the peers' IPv6 slices would be "
+                                     "routed via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
+                                     "next hop; use a vxlan or tinc overlay for IPv6, or leave subnet6 out")
             ok = False
         if spec.get("docker") not in (None, False):
             self.add(p + ".subnet6", "IPv6 on a network offered to Docker is not supported yet; leave subnet6 out "
@@ -186,21 +199,26 @@ class IPv6Checks(object):
         return addr
 
     def capacity6(self, conts, nets):
-        """Each host's subnet6 must hold the interfaces that get an allocated IPv6 address."""
+        """Each host's IPv6 pool (its IPv6 slice of an overlay, else the subnet6) must hold the interfaces that get
+        an allocated IPv6 address; on an overlay every fixed address and the gateway6 are taken on every host."""
         need, fixed = {}, {}
         for c in conts.values():
             for itf in c.interfaces:
                 n = nets.get(itf.network)
                 if n is None or n.subnet6 is None:
                     continue
-                key = (c.host, n.name)
                 if itf.ip6 is not None:
-                    fixed[key] = fixed.get(key, 0) + 1
+                    fixed.setdefault(None if n.shared else c.host, {}).setdefault(n.name, set()).add(itf.ip6)
                 else:
-                    need[key] = need.get(key, 0) + 1
+                    need[(c.host, n.name)] = need.get((c.host, n.name), 0) + 1
         for (host, name), count in sorted(need.items()):
             n = nets[name]
-            free = usable_count(n.subnet6) - 1 - fixed.get((host, name), 0)     # the gateway
+            if n.overlay is not None and host not in n.overlay.slices6:
+                continue        # no slice (placement said why)
+            pool = n.pool6(host)
+            taken = {a for a in fixed.get(None if n.shared else host, {}).get(name, set()) | {n.gateway6}
+                     if a in pool and not reserved_reason(a, n.subnet6)}
+            free = min(pool.num_addresses, 1 << 40) - reserved_count(pool, n.subnet6) - len(taken)
             if count > free:
                 self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
-                         "%d free" % (host, count, n.subnet6, max(free, 0)))
+                         "%d free" % (host, count, pool, max(free, 0)))

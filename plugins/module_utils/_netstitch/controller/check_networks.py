@@ -261,7 +261,7 @@ class NetworkChecks(object):
             try:
                 sl = ipaddress.IPv4Network(text)
             except (ValueError, TypeError) as e:
-                self.add(sp, "%r is an IPv6 subnet; overlay slices are IPv4 (IPv6 on overlays is not supported yet)"
+                self.add(sp, "%r is an IPv6 subnet; overlay slices are IPv4 (a host's IPv6 slice follows its IPv4 one)"
                          % text if family_hint(text, "subnet6") else "%r is not a subnet (%s)" % (text, e))
                 ok = False
                 continue

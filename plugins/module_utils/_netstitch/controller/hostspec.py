@@ -93,8 +93,9 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
 
 
 def _fixed_and_macs(topo):
-    """The fixed addresses {(network, host or None for overlays): addresses} and, for shared overlays, the MACs
-    behind each host {network: {host: MACs}} (its endpoints' and its bridge's), for static FDB programming."""
+    """The fixed addresses {(network, host or None for overlays): addresses; (overlay, 6): its IPv6 ones} and, for
+    shared overlays, the MACs behind each host {network: {host: MACs}} (its endpoints' and its bridge's), for static
+    FDB programming."""
     fixed, macs = {}, {}
     for c in topo.containers.values():
         for itf in c.interfaces:
@@ -102,6 +103,8 @@ def _fixed_and_macs(topo):
             overlay = net.overlay is not None and not net.routed
             if itf.ip is not None:
                 fixed.setdefault((itf.network, None if net.shared else c.host), set()).add(itf.ip)
+            if itf.ip6 is not None and net.overlay is not None:
+                fixed.setdefault((itf.network, 6), set()).add(itf.ip6)
             if overlay:
                 macs.setdefault(itf.network, {}).setdefault(c.host, set()).add(itf.mac)
     for net in topo.networks.values():
@@ -140,6 +143,10 @@ def _network_spec(topo, net, host, fixed, macs):
         out["gateway6"] = str(net.gateway6)
         if net.masquerade6:
             out["masquerade6"] = True
+        if net.overlay is not None:
+            # an overlay: this host's IPv6 slice, and the fixed IPv6 addresses on the whole segment
+            out["pool6"] = str(net.pool6(host))
+            out["reserved6"] = [str(a) for a in sorted(fixed.get((net.name, 6), ()))]
     if net.dns:
         members = sorted((c for c in topo.containers.values() if c.interface_on(net.name) is not None),
                          key=lambda c: c.name)

@@ -57,6 +57,14 @@ HOSTSPEC_SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                         'masquerade6': {'description': 'NAT66 of outbound IPv6 (absent: '
                                                                                        'routed).',
                                                                         'type': 'boolean'},
+                                                        'pool6': {'description': 'Where this host allocates IPv6 addresses on '
+                                                                                 'an overlay: its IPv6 slice (absent: the '
+                                                                                 'whole subnet6).',
+                                                                  '$ref': '#/$defs/cidr6'},
+                                                        'reserved6': {'description': "Fixed IPv6 addresses of the overlay's "
+                                                                                     'other hosts, never allocated here.',
+                                                                      'type': 'array',
+                                                                      'items': {'$ref': '#/$defs/ipv6'}},
                                                         'reserved': {'type': 'array', 'items': {'$ref': '#/$defs/ipv4'}},
                                                         'overlay': {'oneOf': [{'type': 'null'}, {'$ref': '#/$defs/overlay'}]},
                                                         'inbound': {'type': 'object',

@@ -68,6 +68,7 @@ class Overlay(object):
         self.slice_len = slice_len
         self.explicit = slices or {}        # host -> IPv4Network given in the topology
         self.slices = {}                    # host -> IPv4Network, filled for every host carrying the network
+        self.slices6 = {}                   # host -> IPv6Network: the same place in the subnet6 (dual stack)
 
 
 class Network(object):
@@ -108,6 +109,10 @@ class Network(object):
         if self.macvlan is not None:
             return self.macvlan.ranges.get(host)
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
+
+    def pool6(self, host):
+        """Where ``host`` allocates IPv6 addresses from: its IPv6 slice of an overlay, else the whole subnet6."""
+        return self.overlay.slices6[host] if self.overlay is not None else self.subnet6
 
     def offered_to_docker(self, host):
         return self.docker is not None and (self.docker.hosts is None or host in self.docker.hosts)

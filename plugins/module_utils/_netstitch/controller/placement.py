@@ -39,6 +39,8 @@ class Placement(object):
                         break
                 owner[sl] = h
                 o.slices[h] = sl
+            if n.subnet6 is not None:
+                self._slices6(n, p)
             # routed: every host must reach every other directly on one underlay subnet
             if o.type == "routed":
                 nets_seen = {}
@@ -65,6 +67,23 @@ class Placement(object):
                              % (n.mtu, o.type, budget, low.underlay_mtu, model.OVERHEAD[o.type], low.name))
             if n.mtu is None:
                 n.mtu = model.DEFAULT_MTU - model.OVERHEAD[o.type]
+
+    def _slices6(self, n, p):
+        """Each host's IPv6 slice: derived from its IPv4 slice, at the same place in the subnet6 (the i-th of the
+        2^k IPv4 slices owns the i-th of the 2^k IPv6 ones), so two hosts share an IPv6 slice only when they share
+        an IPv4 one, which place_overlays already refuses; explicit slices need no IPv6 counterpart."""
+        o = n.overlay
+        bits = o.slice_len - n.subnet.prefixlen
+        plen6 = n.subnet6.prefixlen + bits
+        if plen6 > 128:
+            self.add("networks.%s.subnet6" % n.name, "%s is too small for the overlay's %d slices (one per %s of "
+                     "the subnet %s; a host's IPv6 slice is the same share of the subnet6): use a subnet6 of /%d or "
+                     "larger" % (n.subnet6, 2 ** bits, "/%d" % o.slice_len, n.subnet, 128 - bits))
+            return
+        size6 = 2 ** (128 - plen6)
+        for h, sl in o.slices.items():
+            index = (int(sl.network_address) - int(n.subnet.network_address)) >> (32 - o.slice_len)
+            o.slices6[h] = ipaddress.IPv6Network((int(n.subnet6.network_address) + index * size6, plen6))
 
     def docker_ranges(self, conts, nets):
         """Docker's range of each host's pool must fit in the pool, and no fixed address may lie in a range Docker

@@ -155,10 +155,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'masquerade6. On an isolated network, '
                                                                           'isolation and links hold for IPv6 too (the '
                                                                           "host's br_netfilter must pass bridged "
-                                                                          'IPv6: bridge-nf-call-ip6tables). Not yet '
-                                                                          'on overlays, networks offered to Docker, '
-                                                                          'or with published ports on IPv6 host '
-                                                                          'addresses.',
+                                                                          'IPv6: bridge-nf-call-ip6tables). On a '
+                                                                          'vxlan or tinc overlay each host allocates '
+                                                                          'from its IPv6 slice, the same share of the '
+                                                                          'subnet6 as its IPv4 slice is of the subnet '
+                                                                          '(so the subnet6 must split as often: a /24 '
+                                                                          'in /28 slices needs a subnet6 of /124 or '
+                                                                          'larger), and the gateway6 is on every '
+                                                                          "host's bridge (pinned in each container at "
+                                                                          'the local bridge, as the IPv4 gateway). '
+                                                                          'Refused on routed overlays (Linux routes '
+                                                                          'IPv6 via no IPv4 underlay next hop). Not '
+                                                                          'yet on networks offered to Docker, or with '
+                                                                          'published ports on IPv6 host addresses.',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '

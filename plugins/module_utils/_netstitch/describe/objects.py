@@ -171,7 +171,7 @@ def _endpoint(hname, ctx, side):
             ("address", e["address"]), ("address6", e.get("address6")), ("mac", e["mac"]), ("mtu", e["mtu"]),
             ("host end", hname), ("bridge", e["bridge"]), ("route", route), ("route6", route6),
             ("routes", ", ".join("%s via %s" % tuple(r) for r in e.get("routes", []))),
-            ("pinned gateway", "%s at %s" % tuple(e["gateway_neigh"]) if e.get("gateway_neigh") else None),
+            ("pinned gateway", ", ".join(" at ".join(e[k]) for k in ("gateway_neigh", "gateway_neigh6") if e.get(k))),
             ("hairpin", "on" if e.get("hairpin") else None), ("state", "up")])
     l = (ctx.current.get("links") or {}).get(hname)
     if l is None:

@@ -130,10 +130,12 @@ class Netlink(object):
         return None
 
     def _neighbours(self, s, names):
+        """Permanent neighbour entries of both families (one dump); IPv6 ones in canonical text."""
         out = []
-        for n in s.neighbours(socket.AF_INET):
-            if n["state"] & NUD_PERMANENT:
-                out.append({"dev": names.get(n["ifindex"]), "ip": n["dst"], "mac": n["lladdr"]})
+        for n in s.neighbours(socket.AF_UNSPEC):
+            if n["state"] & NUD_PERMANENT and n["dst"]:
+                ip = str(ipaddress.IPv6Address(n["dst"])) if ":" in n["dst"] else n["dst"]
+                out.append({"dev": names.get(n["ifindex"]), "ip": ip, "mac": n["lladdr"]})
         return out
 
     def _fdb(self, links):

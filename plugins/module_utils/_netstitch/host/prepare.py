@@ -16,7 +16,8 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin
 
 def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,
             lock_timeout: float = LOCK_TIMEOUT, host: Optional[Host] = None) -> Tuple[Dict[str, Any], bool]:
-    """Returns (facts, changed): facts = {"addresses": {"container/ifname": address}, "tinc": {network: key}}."""
+    """Returns (facts, changed): facts = {"addresses": {"container/ifname": address}, "tinc": {network: key}}, and
+    "addresses6" (the same of IPv6) when the host has dual-stack networks."""
     check_version(spec)
     own = host is None
     host = host or Host()
@@ -28,6 +29,10 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
             with plugin_state.lease_lock(state_dir, spec["host"]):      # addresses the Docker plugin gave stay its own
                 extra = plugin_core.reserved(plugin_state.load(state_dir, spec["host"]))
                 addresses, leases = ipam.allocate(run_spec, current, hstate.leases, extra)
+                # the IPv6 leases too (beside the IPv4 ones, as apply keeps them): never dropped between the phases
+                addresses6, leases6 = ipam.allocate6(run_spec, current, hstate.leases)
+                for net, ls in leases6.items():
+                    leases.setdefault(net, {}).update(ls)
                 changed = leases != hstate.leases
                 if not check_mode:
                     hstate.leases = leases
@@ -37,6 +42,9 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
         if own:
             host.close()
     facts = {"addresses": {"%s/%s" % k: str(v) for k, v in sorted(addresses.items())}, "tinc": keys}
+    if addresses6:
+        # IPv6 addresses on dual-stack networks (an overlay's links between hosts hold for IPv6 with them)
+        facts["addresses6"] = {"%s/%s" % k: str(v) for k, v in sorted(addresses6.items())}
     return facts, changed or kchanged
 
 

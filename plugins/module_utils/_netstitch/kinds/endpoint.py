@@ -68,6 +68,9 @@ def _dual_stack(e, itf, n, address6):
     route, the IPv6 default route via the network's gateway6."""
     e["address6"] = "%s/%d" % (address6, ipaddress.IPv6Network(n["subnet6"]).prefixlen)
     e["gateway6"] = n["gateway6"] if itf["default_route"] else None
+    if (n.get("overlay") or {}).get("type") in ("vxlan", "tinc"):
+        # every host's bridge holds the gateway6 too (and answers its neighbour solicitations): pin the local one
+        e["gateway_neigh6"] = [n["gateway6"], n["bridge_mac"]]
 
 
 def diff(desired_state, current, out, ctx):
@@ -222,14 +225,15 @@ def _routes_and_neighbours(want, ns_state, peer_name, flushed, out):
     for dst, gw in sorted(want_routes - have_routes):
         out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
                                   ns=ns, dev=ifn, dst=dst, gateway=gw))
-    # the kernel drops an interface's neighbour entries (permanent ones too) with its last address: flushed ones are gone
-    neighs = (ns_state or {}).get("neighbours", []) if peer_name and not flushed else []
-    pinned = {n["ip"]: n["mac"] for n in neighs if n["dev"] == ifn}
-    if want.get("gateway_neigh"):
-        gw, mac = want["gateway_neigh"]
+    # the kernel drops an interface's IPv4 neighbour entries (permanent ones too) with its last IPv4 address: flushed
+    # ones are gone (its IPv6 ones stay)
+    neighs = [n for n in (ns_state or {}).get("neighbours", []) if n["dev"] == ifn] if peer_name else []
+    pinned = {n["ip"]: n["mac"] for n in neighs if not flushed or ":" in n["ip"]}
+    wanted = dict(p for p in (want.get("gateway_neigh"), want.get("gateway_neigh6")) if p)
+    for gw, mac in sorted(wanted.items()):
         if pinned.get(gw) != mac:
             out.add("containers", act("neigh_replace", "pin gateway %s at %s on %s in %s" % (gw, mac, ifn, ns),
                                       ns=ns, dev=ifn, ip=gw, mac=mac))
     for ip in sorted(pinned):
-        if not want.get("gateway_neigh") or ip != want["gateway_neigh"][0]:
+        if ip not in wanted:
             out.add("containers", act("neigh_del", "unpin %s on %s in %s" % (ip, ifn, ns), ns=ns, dev=ifn, ip=ip))
