@@ -125,10 +125,15 @@ def stop_daemons(d):
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    for _n in range(50):
+    for _n in range(100):
         if not any(os.path.exists("/proc/%d" % p) for p in pids):
             break
         time.sleep(0.05)
+    for pid in pids:        # one stuck in its own signal handler (tinc 1.0 can deadlock there)
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def down(name, d=None):

@@ -61,6 +61,31 @@ def test_a_restarted_tincd_starts_in_a_later_second_than_the_stop(tmp_path, monk
     t.stopped["ov"] = stopped = time.time()
     t.start("ov", "nstc-ov", exists=lambda dev: True)
     (when, args), = calls
-    assert int(when) > int(stopped) and "--debug=2" in args
+    assert int(when) > int(stopped) and "--debug=%d" % driver.DEBUG_LEVEL in args
     t.start("ov", "nstc-ov", exists=lambda dev: True)      # no stop before it: no wait
     assert calls[1][0] - calls[0][0] < 0.5
+
+
+def test_a_tincd_that_ignores_sigterm_is_killed(tmp_path):
+    """tinc 1.0 can deadlock in its own signal handler; stop() then kills it, since it holds the TAP device."""
+    import signal
+    import sys
+    t = Tinc(str(tmp_path), "h1", supervisor="process")
+    d = t.confdir("ov")
+    os.makedirs(d)
+    fake = tmp_path / "tincd"                   # a process whose command line reads like tincd's for this network
+    fake.symlink_to(sys.executable)
+    p = subprocess.Popen([str(fake), "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+                          "print('ready', flush=True); time.sleep(60)", d], stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        with open(os.path.join(d, "tinc.pid"), "w") as f:
+            f.write("%d\n" % p.pid)
+        start = time.monotonic()
+        t.stop("ov")
+        assert p.wait(timeout=5) == -signal.SIGKILL
+        assert time.monotonic() - start < 8
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()

@@ -21,11 +21,12 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import node_name, render
 
 KEY_BITS = 2048
-# tincd's log level: 2 logs meta connections (made, closed, a second connection to the same peer, reconnect
-# back-off, missed PINGs) and errors reported by peers, a few lines per event and nothing per packet, so a peer that
-# stays unreachable explains itself. SIGUSR1/SIGUSR2 make tincd dump its connections and its nodes (reachable,
-# validkey, PMTU), edges and subnets into the same log at any level.
-DEBUG_LEVEL = 2
+# tincd's log level: its default (0: start, stop, errors). tinc 1.0's signal handlers write to the log themselves
+# (localtime() and stdio inside the handler); at a higher level the main loop logs all the time, and a SIGTERM or
+# SIGHUP that arrives while it is inside localtime() deadlocks tincd on glibc's lock (seen here at levels 2 and 5:
+# a tincd asleep on a futex in its TERM handler). SIGUSR1/SIGUSR2 still make tincd dump its connections and its
+# nodes (reachable, validkey, PMTU), edges and subnets into the log, which is what a failed test prints.
+DEBUG_LEVEL = 0
 PEM_RE = re.compile(r"-----BEGIN RSA PUBLIC KEY-----.*?-----END RSA PUBLIC KEY-----\n?", re.S)
 
 
@@ -214,6 +215,15 @@ class Tinc(object):
             faults.point("tinc reload %s" % network)
             os.kill(pid, signal.SIGHUP)
 
+    @staticmethod
+    def _gone(pid, confdir, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid, confdir):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
     def stop(self, network, remove=False):
         d = self.confdir(network)
         unit = os.path.join(UNIT_DIR, self.unit(network))
@@ -229,10 +239,10 @@ class Tinc(object):
             self.writes += 1
             faults.point("tinc stop %s" % network)
             os.kill(pid, signal.SIGTERM)
-            for _attempt in range(100):
-                if not _pid_alive(pid, d):
-                    break
-                time.sleep(0.05)
+            if not self._gone(pid, d):
+                # stuck (tinc 1.0 can deadlock in its own signal handler): it holds the TAP device, so it must go
+                os.kill(pid, signal.SIGKILL)
+                self._gone(pid, d)
             self.stopped[network] = time.time()
         if remove:
             faults.point("tinc remove %s" % d)
