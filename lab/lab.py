@@ -106,9 +106,16 @@ def owned_namespaces(d):
 
 def stop_daemons(d):
     """Stop the daemons netstitch started for this lab's hosts (tincd), found by their configuration path."""
+    stop_state_daemons(os.path.join(d, "state"), (b"tincd",))
+
+
+def stop_state_daemons(state_dir, names, timeout=5.0):
+    """Stop the processes named ``names`` (program basenames) that have ``state_dir`` on their command line: the
+    daemons netstitch started under that state directory, and nothing another lab, test or the machine runs. One
+    that ignores SIGTERM for ``timeout`` seconds is killed (tinc 1.0 can deadlock in its own signal handler)."""
     import signal
     import time
-    mark = os.path.join(d, "state").encode()
+    mark = state_dir.encode()
     pids = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -118,18 +125,17 @@ def stop_daemons(d):
                 cmd = f.read()
         except OSError:
             continue
-        if mark in cmd and cmd.split(b"\0")[0].endswith(b"tincd"):
+        if mark in cmd and os.path.basename(cmd.split(b"\0")[0]) in names:
             pids.append(int(pid))
     for pid in pids:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-    for _n in range(100):
-        if not any(os.path.exists("/proc/%d" % p) for p in pids):
-            break
+    end = time.monotonic() + timeout
+    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < end:
         time.sleep(0.05)
-    for pid in pids:        # one stuck in its own signal handler (tinc 1.0 can deadlock there)
+    for pid in pids:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -67,37 +66,8 @@ def add_netns(name):
     nsexec(name, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 
 
+# the daemons netstitch may start for a test (name server, tinc, BIRD): stopped by the test's state directory
 DAEMONS = (b"dnsmasq", b"tincd", b"bird")
-
-
-def stop_state_daemons(state_dir, timeout=5.0):
-    """Stop the daemons netstitch started for a test (a name server, tincd, BIRD): found by their own state directory
-    on their command line, so nothing another test or the machine runs is touched."""
-    mark = state_dir.encode()
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open("/proc/%s/cmdline" % pid, "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if mark in cmd and os.path.basename(cmd.split(b"\0")[0]) in DAEMONS:
-            pids.append(int(pid))
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-    end = time.monotonic() + timeout
-    while any(os.path.exists("/proc/%d" % p) for p in pids) and time.monotonic() < end:
-        time.sleep(0.05)
-    for pid in pids:        # one that ignored SIGTERM within the deadline
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 # -- the lab -----------------------------------------------------------------------------------------------------------
@@ -168,7 +138,7 @@ class Env(object):
                 p.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
-        stop_state_daemons(self.state_dir)
+        labmod.stop_state_daemons(self.state_dir, DAEMONS)
         for ns in self.mine() + [self.hostns]:
             del_netns(ns)
         # names written for this test's namespaces (/etc/netns/<netns>/), by netstitch or by the test itself:
