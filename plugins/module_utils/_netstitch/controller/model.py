@@ -92,6 +92,7 @@ class Network(object):
         self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
         self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
         self.announce = False               # and its routes announced by BGP from its hosts (kinds.bgp)
+        self.tenant = None                  # the name of the tenant it belongs to (tenants.T.networks), or None
 
     @property
     def routed(self):
@@ -231,9 +232,37 @@ class Link(object):
         self.name = name                    # hosts-file name on the client, or None
 
 
+class Tenant(object):
+    """A group of networks with a router namespace of its own on each host carrying one of them (tenants.T)."""
+
+    def __init__(self, name, networks, connect, transit):
+        self.name = name
+        self.networks = networks            # [network names], as given
+        self.connect = connect              # [(network, network)] sorted pairs that may talk
+        self.transit = transit              # ipaddress.IPv4Network, a /30: host side .1, router side .2
+
+    @property
+    def netns(self):
+        return router_netns(self.name)
+
+    def uplink_host_name(self):
+        """The host end of the router namespace's uplink veth."""
+        return "nt" + _digest("tenant-uplink", self.name)[:10]
+
+
+def router_netns(tenant):
+    return "nsrt-%s" % tenant
+
+
+def tenant_leg_name(tenant, network):
+    """The host end of the veth between a tenant network's bridge and its router namespace."""
+    return "nt" + _digest("tenant-leg", tenant, network)[:10]
+
+
 class Topology(object):
-    def __init__(self, hosts, networks, containers, links=()):
+    def __init__(self, hosts, networks, containers, links=(), tenants=None):
         self.hosts = hosts                  # name -> Host (insertion order kept)
         self.networks = networks            # name -> Network
         self.containers = containers        # name -> Container
         self.links = list(links)
+        self.tenants = tenants or {}        # name -> Tenant
