@@ -138,6 +138,9 @@ class TenantChecks(object):
         """What a tenant network cannot have yet, refused by path."""
         if net.macvlan is not None:
             self.add(p + ".macvlan", "macvlan networks are %s" % NOT_YET)
+        if not net.internal and not net.masquerade:
+            self.add(p + ".masquerade", "masquerade: false is %s (the host has no route back to a tenant's "
+                     "subnet)" % NOT_YET)
         if net.overlay is not None and net.overlay.type != "vxlan":
             self.add(p + ".overlay.type", "%s overlays are %s (vxlan overlays are)" % (net.overlay.type, NOT_YET))
         for key, on in (("subnet6", net.subnet6 is not None), ("isolated", net.isolated), ("dns", net.dns),
