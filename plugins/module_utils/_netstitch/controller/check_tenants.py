@@ -73,10 +73,6 @@ class TenantChecks(object):
             if not is_dict(spec) or not isinstance(tname, str):
                 continue    # the schema reports it
             p = "tenants.%s" % tname
-            ns = model.router_netns(tname)
-            if len(ns) > model.IFNAMSIZ:
-                self.add(p, "the router namespace name %r is %d characters; at most %d (a tenant name of at most %d)"
-                         % (ns, len(ns), model.IFNAMSIZ, model.IFNAMSIZ - len(model.router_netns(""))))
             names = [n for n in spec.get("networks") or [] if isinstance(n, str)]
             for i, n in enumerate(names):
                 if n not in nets:
@@ -104,6 +100,7 @@ class TenantChecks(object):
                 transit = default_transit(tname, taken + [n.subnet for n in nets.values() if n is not None])
                 taken.append(transit)
             out[tname] = model.Tenant(tname, names, sorted(set(connect)), transit)
+        self._router_names(hosts, nets, conts, owner)
         for n, tname in owner.items():
             if nets.get(n) is not None:
                 nets[n].tenant = tname
@@ -115,6 +112,25 @@ class TenantChecks(object):
                 self.add("links[%d]" % i, "links are %s (networks.%s is in tenants.%s); use tenants.%s.connect "
                          "between networks" % (NOT_YET, ln.network, net.tenant, net.tenant))
         return out
+
+    def _router_names(self, hosts, nets, conts, owner):
+        """A router namespace per tenant and host carrying one of its networks: a name of at most 15 characters,
+        used by no container there."""
+        used = {(c.host, c.netns): name for name, c in conts.items() if c is not None and c.kind == "netns"}
+        done = set()
+        for n, tname in sorted(owner.items()):
+            for h in sorted(nets[n].hosts if nets.get(n) is not None else ()):
+                if (h, tname) in done or hosts.get(h) is None:
+                    continue
+                done.add((h, tname))
+                ns = model.router_netns(hosts[h].router_prefix, tname)
+                if len(ns) > model.IFNAMSIZ:
+                    self.add("tenants.%s" % tname, "its router namespace on host %s, %r, is %d characters; at most %d "
+                             "(shorten the tenant's name or hosts.%s.router_netns_prefix)"
+                             % (h, ns, len(ns), model.IFNAMSIZ, h))
+                if (h, ns) in used:
+                    self.add("tenants.%s" % tname, "its router namespace on host %s, %s, is the namespace of "
+                             "containers.%s" % (h, ns, used[(h, ns)]))
 
     def _transit(self, p, text, nets, hosts):
         try:

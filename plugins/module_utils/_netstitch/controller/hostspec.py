@@ -10,7 +10,7 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.model import derived_mac, tenant_leg_name
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.model import derived_mac, router_netns, tenant_leg_name
 
 HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
 SPEC_VERSION = HOST_SPEC_VERSION
@@ -196,7 +196,7 @@ def _tenants_spec(topo, host, nets):
         if not mine:
             continue
         hosts = list(t.transit.hosts())
-        out.append({"name": name, "netns": t.netns, "uplink": t.uplink_host_name(),
+        out.append({"name": name, "netns": router_netns(topo.hosts[host].router_prefix, name), "uplink": t.uplink_host_name(),
                     "transit": {"host": "%s/30" % hosts[0], "router": "%s/30" % hosts[1]},
                     "networks": mine, "connect": [list(p) for p in t.connect if p[0] in here and p[1] in here]})
     return out

@@ -15,6 +15,7 @@ VNI_MAX = 16777215
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
+ROUTER_PREFIX = "nsrt-"   # a tenant's router namespace on a host: this prefix (hosts.H.router_netns_prefix) + its name
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
 
 
@@ -52,6 +53,7 @@ class Host(object):
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
         self.bgp = None                     # (asn, [(neighbor address, asn)]): a BGP speaker (kinds.bgp), or None
+        self.router_prefix = ROUTER_PREFIX  # the router namespace of tenant T here: <router_prefix>T (kinds.tenant)
 
 
 def default_slice_len(subnet):
@@ -241,17 +243,13 @@ class Tenant(object):
         self.connect = connect              # [(network, network)] sorted pairs that may talk
         self.transit = transit              # ipaddress.IPv4Network, a /30: host side .1, router side .2
 
-    @property
-    def netns(self):
-        return router_netns(self.name)
-
     def uplink_host_name(self):
         """The host end of the router namespace's uplink veth."""
         return "nt" + _digest("tenant-uplink", self.name)[:10]
 
 
-def router_netns(tenant):
-    return "nsrt-%s" % tenant
+def router_netns(prefix, tenant):
+    return prefix + tenant
 
 
 def tenant_leg_name(tenant, network):

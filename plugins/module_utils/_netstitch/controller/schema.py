@@ -85,6 +85,17 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                              '(default: netstitch).',
                                                               '$ref': '#/$defs/name',
                                                               'examples': ['netstitch']},
+                                            'router_netns_prefix': {'description': 'How the router namespaces of '
+                                                                                   'tenants on this host are named: '
+                                                                                   "this prefix and the tenant's name "
+                                                                                   '(at most 15 characters together). '
+                                                                                   'Several hosts sharing one kernel '
+                                                                                   '(a lab of namespaces) need '
+                                                                                   'different prefixes.',
+                                                                    'type': 'string',
+                                                                    'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,13}$',
+                                                                    'default': 'nsrt-',
+                                                                    'examples': ['lab1-h1-']},
                                             'bgp': {'description': "A BGP speaker on this host (BIRD 2, Debian's "
                                                                    'bird2, run and configured by netstitch under its '
                                                                    'state directory) that announces the routed '
