@@ -89,7 +89,7 @@ class Host(object):
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["tenant_nft"], cur["tenant_sysctl"] = {}, {}
         for ns in tenant.namespaces(spec):      # a router namespace's own table and forwarding (kinds.tenant)
-            if cur["netns"].get(ns) is not None:
+            if ns in cur["named_netns"] and ns not in cur["broken_netns"]:
                 listing, cur["tenant_sysctl"][ns] = self.nft.read_in(ns, (tenant.FORWARD_KEY,))
                 cur["tenant_nft"][ns] = tenant_nft.current(listing)
         # the namespaces the last applied spec named too: names written for a container that has left go with it
