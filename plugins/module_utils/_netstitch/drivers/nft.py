@@ -46,6 +46,12 @@ class Nft(object):
             raise ApplyError("nftables transaction failed (nothing of it was applied): %s" % (err or out).strip())
 
     # -- a tenant's router namespace (kinds.tenant): its own table, never the host's -------------------------------
+    def execute(self, action):
+        """The driver's actions (actions.OPS): "tenant_nft", one transaction in a router namespace."""
+        if action["op"] != "tenant_nft":
+            raise ApplyError("%s: not an action of the nft driver" % action["text"])
+        self.apply_in(action["ns"], action["commands"])
+
     def read_in(self, ns, keys=()):
         """(the JSON listing of netstitch's inet table in namespace ``ns`` or None, {sysctl key: value} read there)."""
         def work():

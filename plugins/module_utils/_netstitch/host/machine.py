@@ -35,7 +35,7 @@ class Host(object):
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
                           "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
                           "dns": self._dns_op, "bgp": self._bgp_op,
-                          "nft": lambda a: self.nft.apply_in(a["ns"], a["commands"])}
+                          "nft": self.nft.execute}
         self.dnsmasq = None
         self.bird = None
 
