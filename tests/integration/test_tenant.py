@@ -69,6 +69,13 @@ def test_two_tenants_share_a_subnet_and_never_talk(fabric):
     assert "tenant blue: nothing else" in nskit.nsexec(blue, "nft", "list", "table", "inet", "netstitch").stdout
     changes = json.dumps(res.get("changes", []))
     assert "tenant blue (router namespace %s)" % blue in changes, changes[:2000]
+    # status: in sync, and the tenants as the kernel has them (their namespace, gateways and uplink)
+    st = fabric.cli("h1", "status", "--json", ok=False)
+    status = json.loads(st.stdout)
+    assert status["in_sync"] is True, st.stdout[-2000:]
+    assert status["tenants"]["blue"]["namespace"] == blue
+    assert status["tenants"]["blue"]["gateways"] == {"web": "10.91.0.1/24", "db": "10.92.0.1/24"}
+    assert status["tenants"]["red"]["gateways"] == {"web2": "10.91.0.1/24", "app": "10.93.0.1/24"}
 
     # each reaches its own gateway and its own network's other container (same addresses in both tenants)
     for c in ("bw", "rw"):
@@ -147,3 +154,39 @@ def _spec_tenants(fabric, host):
         if isinstance(spec, dict) and spec.get("host") == host and spec.get("tenants"):
             return spec["tenants"]
     raise AssertionError("no state file of host %s with tenants under %s" % (host, fabric.dir))
+
+
+def _overlay_topology(fabric):
+    hosts = {h: {"underlay": "192.0.2.%s/24" % h[1:], "router_netns_prefix": "%s-%s-" % (fabric.name, h)}
+             for h in ("h1", "h2", "h3")}
+    nets = {"ov": {"subnet": "10.95.0.0/24", "hosts": ["h1", "h2"], "overlay": {"type": "vxlan", "vni": 4301}},
+            "ov2": {"subnet": "10.95.0.0/24", "hosts": ["h1", "h2"], "overlay": {"type": "vxlan", "vni": 4302}}}
+    conts = {}
+    for tenant, net in (("b", "ov"), ("r", "ov2")):
+        for h, ip in (("1", "10.95.0.10"), ("2", "10.95.0.20")):
+            conts[tenant + h] = {"host": "h" + h, "netns": fabric.cns(tenant + h),
+                                 "interfaces": [{"network": net, "ip": ip}]}
+    return {"hosts": hosts, "networks": nets, "containers": conts,
+            "tenants": {"blue": {"networks": ["ov"]}, "red": {"networks": ["ov2"]}}}
+
+
+def test_a_vxlan_tenant_network_spans_hosts_and_stays_apart_from_the_other_tenant(fabric):
+    topo = _overlay_topology(fabric)
+    fabric.apply_all(topo, hosts=("h1", "h2"))
+    # every host's router holds the gateway; each container reaches its own host's
+    for c in ("b1", "b2", "r1", "r2"):
+        nskit.wait_until(lambda c=c: nskit.ping(fabric.cns(c), "10.95.0.1"), SETTLE, "%s -> its gateway" % c)
+    # across hosts, within each tenant: blue's 10.95.0.20 is b2, never r2 (same address and port, other VNI)
+    red_lst = nskit.Listener(_Env(fabric), fabric.cns("r2"), "10.95.0.20", 7310, lifetime=20)
+    nskit.wait_until(lambda: nskit.ping(fabric.cns("b1"), "10.95.0.20"), SETTLE, "b1 -> b2 over the overlay")
+    ok, peers = _tcp(fabric, "b1", "b2", "10.95.0.20", 7310)
+    assert ok and peers == ["10.95.0.10"], peers
+    assert red_lst.peers() == []
+    ok, peers = _tcp(fabric, "r1", "r2", "10.95.0.20", 7311)
+    assert ok and peers == ["10.95.0.10"], peers
+    # the outside from h2's router (masqueraded by h2)
+    lst = nskit.Listener(_Env(fabric), fabric.cns("out"), OUTSIDE, 7312, lifetime=15)
+    assert nskit.connect(fabric.cns("b2"), OUTSIDE, 7312, timeout=5)
+    assert lst.peers() == ["192.0.2.2"]
+    for r in fabric.apply_all(topo, hosts=("h1", "h2")).values():
+        nskit.assert_noop(r)
