@@ -62,3 +62,25 @@ def test_networks_without_tenants_still_may_not_overlap():
         assert "overlaps" in str(e)
     else:
         raise AssertionError("overlapping networks without tenants were accepted")
+
+
+def test_the_expected_reachability_knows_tenants():
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import reachability
+    topo = copy.deepcopy(TOPO)
+    topo["containers"]["d"] = {"host": "h1", "interfaces": [{"network": "web", "ip": "10.1.0.11"}]}
+    for c in topo["containers"].values():
+        c["netns"] = "ns-" + c["interfaces"][0]["network"] + c["interfaces"][0].get("ip", "x")
+    specs = hostspec.host_specs(validate.load(topo, debug=True))
+    endpoints = {"h1": [{"container": "a", "interface": "eth0", "address": "10.1.0.10/24"},
+                        {"container": "b", "interface": "eth0", "address": "10.1.0.10/24"},
+                        {"container": "c", "interface": "eth0", "address": "10.2.0.2/24"},
+                        {"container": "d", "interface": "eth0", "address": "10.1.0.11/24"}], "h2": []}
+    checks, skipped = reachability.expected_checks(specs, endpoints)
+    by = {(c["from_container"], c["to_name"].split("@")[0]): c for c in checks}
+    assert by[("a", "c")]["expect"] is True and by[("a", "c")]["kind"] == "tenant"      # blue connects web and db
+    assert by[("c", "a")]["expect"] is True
+    assert by[("b", "c")]["expect"] is False        # red reaches nothing of blue's
+    assert by[("a", "d")]["expect"] is True         # same network
+    # red's b has blue's a's address: a's ping to it answers from a's own network, so it is not checked
+    assert ("a", "b") not in by and any(s["from"] == "a@h1" and s["to"].startswith("b@h1") for s in skipped)
+    assert ("d", "b") not in by
