@@ -7,6 +7,8 @@ says; tenants never talk; both reach the outside at once; a rerun writes nothing
 import concurrent.futures
 import json
 
+import pytest
+
 import nskit
 # fabric: the fixture
 from fabrickit import fabric  # noqa: F401 pylint: disable=unused-import
@@ -190,3 +192,52 @@ def test_a_vxlan_tenant_network_spans_hosts_and_stays_apart_from_the_other_tenan
     assert lst.peers() == ["192.0.2.2"]
     for r in fabric.apply_all(topo, hosts=("h1", "h2")).values():
         nskit.assert_noop(r)
+
+
+def _run(fabric, host, args, fault=None):
+    """The CLI on ``host`` with NETSTITCH_FAULT set (or not): the completed process."""
+    import os
+    import subprocess
+    from fabrickit import CLI
+    env = dict(os.environ)
+    env.pop("NETSTITCH_FAULT", None)
+    if fault:
+        env["NETSTITCH_FAULT"] = fault
+    return subprocess.run(["nsenter", "--net=/run/netns/%s" % fabric.hns(host), "--"] + CLI + list(args) +
+                          ["--host", host, "--state-dir", os.path.join(fabric.dir, "state"), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False, env=env)
+
+
+@pytest.mark.timeout(900)
+def test_a_crash_at_write_points_of_a_tenant_apply_converges(fabric, tmp_path):
+    """Kill the apply (SIGKILL through the fault seam) before its write points in turn: the rerun converges
+    (the router namespace was recorded before it was made, its table and forwarding are read back there), a further
+    rerun writes nothing, the container reaches its gateway, and `down` leaves nothing of the tenant."""
+    topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24", "router_netns_prefix": "%s-h1-" % fabric.name}},
+            "networks": {"web": {"subnet": "10.96.0.0/24"}},
+            "containers": {"bw": {"host": "h1", "netns": fabric.cns("bw"),
+                                  "interfaces": [{"network": "web", "ip": "10.96.0.10"}]}},
+            "tenants": {"blue": {"networks": ["web"]}}}
+    path = fabric._write(topo)
+    router = _router(fabric, "h1", "blue")
+    counted = tmp_path / "points"
+    r = _run(fabric, "h1", ["apply", path], fault="count:%s" % counted)
+    assert r.returncode == 0, r.stderr
+    points = counted.read_text().splitlines()
+    assert any("nft transaction in %s" % router in p for p in points), points
+    assert _run(fabric, "h1", ["down"]).returncode == 0
+    # the tenant's own points (the router namespace's steps, its forwarding, its nft transaction) and every fourth of
+    # the rest (each kill costs four runs of the command line)
+    own = [i + 1 for i, p in enumerate(points) if "nft transaction in" in p or "sysctl" in p or "netns" in p]
+    picked = sorted(set(own) | set(range(1, len(points) + 1, 4)) | {len(points)})
+    for n in picked:
+        killed = _run(fabric, "h1", ["apply", path], fault="kill:%d" % n)
+        assert killed.returncode != 0, "point %d (%s): the apply was not killed" % (n, points[n - 1])
+        again = _run(fabric, "h1", ["apply", path])
+        assert again.returncode == 0, "after a kill at point %d (%s): %s" % (n, points[n - 1], again.stderr)
+        nskit.assert_noop(json.loads(_run(fabric, "h1", ["apply", path]).stdout))
+        assert nskit.ping(fabric.cns("bw"), "10.96.0.1", timeout=2), "point %d: no gateway" % n
+        down = _run(fabric, "h1", ["down"])
+        assert down.returncode == 0, "point %d: down failed: %s" % (n, down.stderr)
+        nskit.wait_until(lambda: router not in nskit.netns_list(), SETTLE, "the router namespace to go")
+        assert "tenant" not in nskit.nsexec(fabric.hns("h1"), "ip", "-o", "link").stdout, "point %d" % n
