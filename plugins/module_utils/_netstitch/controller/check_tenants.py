@@ -37,7 +37,7 @@ class TenantChecks(object):
             return cached
         out = {}
         raw = self.data.get("tenants")
-        for tname, spec in sorted(raw.items()) if is_dict(raw) else ():
+        for tname, spec in sorted(raw.items(), key=lambda kv: str(kv[0])) if is_dict(raw) else ():
             nets = spec.get("networks") if is_dict(spec) else None
             for n in nets if isinstance(nets, list) else ():
                 if isinstance(n, str):
@@ -57,7 +57,8 @@ class TenantChecks(object):
             return {}
         out, owner, taken = {}, {}, []
         explicit = {}
-        for tname, spec in sorted(raw.items()):
+        items = sorted(((k, v) for k, v in raw.items() if isinstance(k, str)), key=lambda kv: kv[0])
+        for tname, spec in items:
             if is_dict(spec) and isinstance(spec.get("transit"), str):
                 explicit[tname] = self._transit("tenants.%s.transit" % tname, spec["transit"], nets, hosts)
         taken = [t for t in explicit.values() if t is not None]
@@ -69,11 +70,12 @@ class TenantChecks(object):
                 if o.overlaps(t):
                     self.add("tenants.%s.transit" % tname, "%s overlaps the transit %s of tenants.%s" % (t, o, other))
             seen_transit[tname] = t
-        for tname, spec in sorted(raw.items()):
-            if not is_dict(spec) or not isinstance(tname, str):
+        for tname, spec in items:
+            if not is_dict(spec):
                 continue    # the schema reports it
             p = "tenants.%s" % tname
-            names = [n for n in spec.get("networks") or [] if isinstance(n, str)]
+            raw_nets = spec.get("networks") if isinstance(spec.get("networks"), list) else []
+            names = [n for n in raw_nets if isinstance(n, str)]
             for i, n in enumerate(names):
                 if n not in nets:
                     self.add("%s.networks[%d]" % (p, i), "unknown network %r (not under networks)" % n)
@@ -83,7 +85,7 @@ class TenantChecks(object):
                 else:
                     owner[n] = tname
             connect = []
-            for i, pair in enumerate(spec.get("connect") or []):
+            for i, pair in enumerate(spec.get("connect") if isinstance(spec.get("connect"), list) else []):
                 if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
                     continue    # the schema reports it
                 pp = "%s.connect[%d]" % (p, i)
