@@ -79,7 +79,7 @@ def desired(ctx):
 def diff(desired_state, current, out, ctx):
     host = desired_state["host"]
     links = current.get("links", {})
-    for ns, want in sorted(desired_state["tenants"].items()):
+    for ns, want in sorted((desired_state.get("tenants") or {}).items()):
         ns_state = (current.get("netns") or {}).get(ns)
         where = "tenants.%s" % want["tenant"]
         for hname, leg in sorted(want["legs"].items()):
