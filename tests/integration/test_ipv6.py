@@ -66,6 +66,26 @@ def test_dual_stack_on_one_host(env):
     assert_noop(env.apply(_dual(env)))
 
 
+def test_a_host_whose_default_turns_ipv6_off_gets_it_on_its_dual_stack_bridges(env):
+    """A host where new interfaces start with IPv6 off (net.ipv6.conf.default.disable_ipv6 = 1: Docker leaves a
+    container started with --network none so, as on the container hosts of lab/chosts.py): netstitch turns IPv6 on
+    for its own dual-stack bridges only (as Docker's bridge driver does for an IPv6 network), the gateway6 is there
+    and answers; the IPv4-only bridge keeps the host's default; a rerun writes nothing; IPv6 turned off again is
+    drift that the next apply repairs."""
+    nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+    env.apply(_dual(env))
+    assert _sysctl(env, "net/ipv6/conf/nsbr-front/disable_ipv6") == "0"
+    assert _sysctl(env, "net/ipv6/conf/nsbr-back/disable_ipv6") == "1"
+    assert "inet6 2001:db8:77:1::1/64" in _ip6(env, None, "addr", "show", "dev", "nsbr-front", "scope", "global")
+    assert ping6(env.ns("web"), "2001:db8:77:1::1") and ping6(env.ns("web"), "2001:db8:77:1::2")
+    assert_noop(env.apply(_dual(env)))
+    nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.nsbr-front.disable_ipv6=1")    # the kernel drops its IPv6
+    assert not ping6(env.ns("web"), "2001:db8:77:1::1", timeout=0.5)
+    assert env.apply(_dual(env))["changed"]
+    assert ping6(env.ns("web"), "2001:db8:77:1::1")
+    assert_noop(env.apply(_dual(env)))
+
+
 def test_the_same_addresses_written_differently_change_nothing(env):
     env.apply(_dual(env))
     other = copy.deepcopy(_dual(env))
