@@ -86,6 +86,8 @@ class Host(object):
             if have is not None and have.get("kind") == "bridge":
                 have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
+                if n.get("subnet6"):
+                    have["ipv6_disabled"] = netlink_driver.read_sysctl(bridge.disable6_key(n["bridge"])) == "1"
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["tenant_nft"], cur["tenant_sysctl"] = {}, {}
         for ns in tenant.namespaces(spec):      # a router namespace's own table and forwarding (kinds.tenant)
