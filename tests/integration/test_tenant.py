@@ -78,6 +78,8 @@ def test_two_tenants_share_a_subnet_and_never_talk(fabric):
     assert status["tenants"]["blue"]["namespace"] == blue
     assert status["tenants"]["blue"]["gateways"] == {"web": "10.91.0.1/24", "db": "10.92.0.1/24"}
     assert status["tenants"]["red"]["gateways"] == {"web2": "10.91.0.1/24", "app": "10.93.0.1/24"}
+    text = fabric.cli("h1", "status", ok=False).stdout
+    assert "tenant blue: router namespace %s, gateway 10.92.0.1/24 on db, gateway 10.91.0.1/24 on web" % blue in text, text
 
     # each reaches its own gateway and its own network's other container (same addresses in both tenants)
     for c in ("bw", "rw"):
