@@ -79,8 +79,8 @@ def test_every_listed_op_has_its_handler_in_its_driver():
         for op in actions.ops_of(driver):
             assert '"%s"' % op in text, "%s has no handler for %s" % (path, op)
     assert actions.ops_of("files") == ["docker_hosts_write", "hosts_write"]
-    assert set(actions.OPS.values()) == {"netlink", "tinc", "docker", "files", "iptables", "dns", "bgp",
-                                          "nft"}
+    drivers = {"netlink", "tinc", "docker", "files", "iptables", "dns", "bgp", "nft"}
+    assert set(actions.OPS.values()) == drivers
 
 
 def test_an_unknown_op_is_refused():

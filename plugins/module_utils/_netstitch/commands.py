@@ -279,8 +279,8 @@ def cmd_status(args):
     elif g["in_sync"]:
         text = "host %s: in sync with the last applied topology (%d bridges, %d endpoints)" % (
             args.host, len(g["bridges"]), len(g["endpoints"]))
-        text = "\n".join([text] + _tenants(g.get("tenants")) + _auto_ports(g.get("published")) +
-                          _outside_routes(g.get("outside_routes")))
+        lines = _tenants(g.get("tenants")) + _auto_ports(g.get("published"))
+        text = "\n".join([text] + lines + _outside_routes(g.get("outside_routes")))
     else:
         n = sum(len(v) for v in g["drift"].values())
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe
