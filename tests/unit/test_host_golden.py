@@ -655,6 +655,38 @@ def inv_inbound_from_empty(got):
     assert "203.0.113.0" in json.dumps(got["nft"]) and "5010" in json.dumps(got["nft"])
 
 
+def inv_tenant_from_empty(got):
+    """Each tenant gets its router namespace: the gateways on its legs (the bridges have no address, so blue's web and
+    red's web2 share 10.1.0.0/24 and its gateway), an uplink with the transit, forwarding and its own nft table (only
+    web-db in blue; the internal db does not leave); the host's table masquerades the transits and never forwards
+    from one uplink to another."""
+    _clean(got)
+    acts = got["actions"]
+    assert {a["netns"] for a in acts if a["op"] == "netns_add"} >= {"nsrt-blue", "nsrt-red"}
+    assert not [a for a in acts if a["op"] == "addr_add" and a["ns"] is None and a["name"].startswith("nsbr-")]
+    gw = sorted((a["ns"], a["address"]) for a in acts if a["op"] == "addr_add" and a["ns"] in ("nsrt-blue", "nsrt-red")
+                and a["address"].startswith("10."))
+    assert gw == [("nsrt-blue", "10.1.0.1/24"), ("nsrt-blue", "10.2.0.1/24"), ("nsrt-red", "10.1.0.1/24")]
+    tables = {a["ns"]: a["texts"] for a in acts if a["op"] == "tenant_nft"}
+    assert sorted(tables) == ["nsrt-blue", "nsrt-red"]
+    blue = " ".join(tables["nsrt-blue"])
+    assert "connect web -> db" in blue and "connect db -> web" in blue and "out web" in blue
+    assert "out db" not in blue and "masquerade db" not in blue
+    assert "connect" not in " ".join(tables["nsrt-red"])
+    assert {a["ns"] for a in acts if a["op"] == "sysctl_set" and a.get("ns")} == {"nsrt-blue", "nsrt-red"}
+    host = " ".join(got["nft_texts"])
+    assert "tenant blue: not to other tenants" in host and "tenant red: masquerade" in host
+    assert "masquerade web" not in host        # the host never sees a tenant's subnet
+
+
+def inv_tenant_removed(got):
+    """Only what red left goes (its veths, bridge, router namespace); blue is built as from empty."""
+    _clean(got)
+    gone = sorted(a.get("name") or a.get("netns") for a in got["actions"] if a["op"] in ("link_del", "netns_del"))
+    assert gone == sorted(["nsbr-web2", "nsrt-red", "nt6926fe98e8", "ntf517a2c58e"]), gone
+    assert any(a["op"] == "netns_add" and a["netns"] == "nsrt-blue" for a in got["actions"])
+
+
 def inv_bgp_announce(got):
     """One BIRD configuration: the bridge's connected route, exported to the neighbor with next hop self, nothing
     imported; it runs after everything else of the host is in place."""

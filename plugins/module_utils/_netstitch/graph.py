@@ -81,6 +81,8 @@ def _network_label(net):
         flags.append("docker: %s" % net.docker.name)
     if net.inbound is not None:
         flags.append("routed gateway (%d allowed)" % len(net.inbound))
+    if getattr(net, "tenant", None):
+        flags.append("tenant %s (gateway in its router)" % net.tenant)
     if net.attach:
         flags.append("attached: %s" % ", ".join("%s@%s" % (a.interface, a.host) for a in net.attach))
     if flags:

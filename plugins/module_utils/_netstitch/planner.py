@@ -15,14 +15,14 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bgp, bridge, dns, docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_hosts, docker_user, endpoint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, netns, nft
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tenant, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import docker_names, resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
 
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
-KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file,
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, tenant, docker_network, hosts_file,
          docker_hosts, dns, bgp, docker_user)
 
 

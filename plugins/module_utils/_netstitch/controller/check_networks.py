@@ -280,5 +280,5 @@ class NetworkChecks(object):
             for b, bn in items[i + 1:]:
                 if b.network_address > a.broadcast_address:
                     break
-                if a.overlaps(b):
+                if a.overlaps(b) and not self.may_overlap(an, bn):
                     self.add("networks.%s.subnet" % bn, "%s overlaps %s of networks.%s" % (b, a, an))

@@ -10,6 +10,7 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.model import derived_mac, router_netns, tenant_leg_name
 
 HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
 SPEC_VERSION = HOST_SPEC_VERSION
@@ -89,6 +90,9 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
                                   "neighbors": [{"address": str(a), "asn": asn} for a, asn in h.bgp[1]]}
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
+        tenants = _tenants_spec(topo, host, nets)
+        if tenants:
+            specs[host]["tenants"] = tenants        # only where there are some
     return specs
 
 
@@ -165,6 +169,11 @@ def _network_spec(topo, net, host, fixed, macs):
         out["inbound"] = {"allow": [{"from": str(a.source) if a.source else None, "protocol": a.protocol,
                                      "ports": [list(r) for r in a.ports]} for a in net.inbound],
                           "routes": [{"dst": str(net.segment(host)), "via": str(topo.hosts[host].underlay.ip)}]}
+    if net.tenant:
+        # the gateway lives in the tenant's router namespace, on the leg with the MAC bridge_mac (which static FDB
+        # programming names); the bridge, without an address, gets a MAC of its own
+        out["tenant"] = {"name": net.tenant, "leg": tenant_leg_name(net.tenant, net.name),
+                         "bridge_mac": derived_mac("tenant-bridge", net.name, host)}
     attach = [{"interface": a.interface} for a in net.attach if a.host == host]
     if attach:
         out["attach"] = attach      # only where there is one: specs of other topologies stay as they were
@@ -174,6 +183,22 @@ def _network_spec(topo, net, host, fixed, macs):
             out["docker"] = {"name": net.docker.name, "driver": "netstitch", "plugin": topo.hosts[host].docker_plugin}
         else:
             out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
+    return out
+
+
+def _tenants_spec(topo, host, nets):
+    """The tenants with a network on this host: their router namespace, its uplink to the host (transit addresses),
+    which of their networks are here and which pairs of them may talk."""
+    out = []
+    here = {n["name"] for n in nets}
+    for name, t in sorted(topo.tenants.items()):
+        mine = [n for n in t.networks if n in here]
+        if not mine:
+            continue
+        hosts = list(t.transit.hosts())
+        out.append({"name": name, "netns": router_netns(topo.hosts[host].router_prefix, name), "uplink": t.uplink_host_name(),
+                    "transit": {"host": "%s/30" % hosts[0], "router": "%s/30" % hosts[1]},
+                    "networks": mine, "connect": [list(p) for p in t.connect if p[0] in here and p[1] in here]})
     return out
 
 

@@ -15,6 +15,7 @@ VNI_MAX = 16777215
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
+ROUTER_PREFIX = "nsrt-"   # a tenant's router namespace on a host: this prefix (hosts.H.router_netns_prefix) + its name
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
 
 
@@ -52,6 +53,7 @@ class Host(object):
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
         self.bgp = None                     # (asn, [(neighbor address, asn)]): a BGP speaker (kinds.bgp), or None
+        self.router_prefix = ROUTER_PREFIX  # the router namespace of tenant T here: <router_prefix>T (kinds.tenant)
 
 
 def default_slice_len(subnet):
@@ -92,6 +94,7 @@ class Network(object):
         self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
         self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
         self.announce = False               # and its routes announced by BGP from its hosts (kinds.bgp)
+        self.tenant = None                  # the name of the tenant it belongs to (tenants.T.networks), or None
 
     @property
     def routed(self):
@@ -231,9 +234,33 @@ class Link(object):
         self.name = name                    # hosts-file name on the client, or None
 
 
+class Tenant(object):
+    """A group of networks with a router namespace of its own on each host carrying one of them (tenants.T)."""
+
+    def __init__(self, name, networks, connect, transit):
+        self.name = name
+        self.networks = networks            # [network names], as given
+        self.connect = connect              # [(network, network)] sorted pairs that may talk
+        self.transit = transit              # ipaddress.IPv4Network, a /30: host side .1, router side .2
+
+    def uplink_host_name(self):
+        """The host end of the router namespace's uplink veth."""
+        return "nt" + _digest("tenant-uplink", self.name)[:10]
+
+
+def router_netns(prefix, tenant):
+    return prefix + tenant
+
+
+def tenant_leg_name(tenant, network):
+    """The host end of the veth between a tenant network's bridge and its router namespace."""
+    return "nt" + _digest("tenant-leg", tenant, network)[:10]
+
+
 class Topology(object):
-    def __init__(self, hosts, networks, containers, links=()):
+    def __init__(self, hosts, networks, containers, links=(), tenants=None):
         self.hosts = hosts                  # name -> Host (insertion order kept)
         self.networks = networks            # name -> Network
         self.containers = containers        # name -> Container
         self.links = list(links)
+        self.tenants = tenants or {}        # name -> Tenant

@@ -13,6 +13,8 @@ The rules follow what netstitch builds:
   network) -- pings are ICMP, so tcp and udp links do not count;
 - nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
   not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
+- tenants: a `connect` pair of a tenant lets its containers reach each other's network through the tenant's router;
+  an address that is also on one of the source's own networks (another tenant's overlapping subnet) is not checked;
 - a container whose default route leads through a non-internal network with masquerade reaches the outside; one
   without a default route (for example only on internal networks) does not;
 - on a dual-stack network the same holds over IPv6: every check to a container's address or a gateway is made for
@@ -33,7 +35,7 @@ OUTSIDE = ()
 NOT_TESTED_OUTSIDE = ("outside: not tested (no outside addresses were given; pass expected.outside, in site.yml "
                       "the variable netstitch_probe_outside, to check the way out)")
 
-KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "other-host": 5,
+KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "tenant": 5, "other-host": 5,
               "other-network": 6, "outside": 7}
 
 
@@ -69,6 +71,7 @@ def _containers(specs, endpoints):
         spec = specs[host] or {}
         for n in spec.get("networks", []) + spec.get("macvlan_networks", []):
             nets[(host, n["name"])] = n
+        nets[(None, host)] = spec.get("tenants") or []     # the tenants here, with their connect pairs (kinds.tenant)
         if host not in endpoints:
             if spec.get("containers"):
                 skipped.append({"from": host, "to": None,
@@ -150,11 +153,35 @@ def _pair(src, dst, ditf, nets, segments, links=()):
             return None, "%s is also used on %s's own segment of network %s" % (addr, src.host, net)
         return _check(src, addr, to_name, "other-host", net, False,
                       "network %s is host-local: %s and %s are separate segments" % (net, src.host, dst.host)), None
+    tenant = _tenant_pair(src, dst, net, addr, nets, segments)
+    if tenant is not None:
+        return (_check(src, addr, to_name, "tenant", net, True, tenant[1]), None) if tenant[0] else (None, tenant[1])
     if src.default_network is None:
         return _check(src, addr, to_name, "other-network", net, False,
                       "not on network %s and no default route" % net), None
     return _check(src, addr, to_name, "other-network", net, False,
                   "not on network %s: netstitch drops new connections into a network from elsewhere" % net), None
+
+
+def _tenant_pair(src, dst, net, addr, nets, segments):
+    """(True, why) when a tenant's `connect` lets ``src`` reach ``net`` (its router routes between them on src's
+    host), (False, why) when the outcome is unknown (the same address is on one of src's own networks: another
+    tenant's overlapping subnet), None when the usual rules hold."""
+    if any(addr in segments.get((src.host, i["network"]), ()) for i in src.interfaces):
+        return False, "%s is also an address on %s's own network (another tenant's overlapping subnet)" % (
+            addr, src.name)
+    dnet = nets.get((src.host, net)) or {}
+    tenant = (dnet.get("tenant") or {}).get("name")
+    if tenant is None or (src.host != dst.host and not spans_hosts(dnet)):
+        return None
+    pairs = set()
+    for t in nets.get((None, src.host)) or ():
+        if t["name"] == tenant:
+            pairs = {tuple(p) for p in t["connect"]} | {tuple(reversed(p)) for p in t["connect"]}
+    for i in src.interfaces:
+        if (i["network"], net) in pairs:
+            return True, "tenant %s connects %s and %s" % (tenant, i["network"], net)
+    return None
 
 
 def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):

@@ -37,7 +37,18 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                    'examples': [[{'client': 'web',
                                                   'server': 'db',
                                                   'ports': [5432],
-                                                  'name': 'database'}]]}},
+                                                  'name': 'database'}]]},
+                         'tenants': {'description': 'Tenants: groups of networks with a router namespace of their own '
+                                                    'on each host carrying one of them (nsrt-<tenant>). Networks of '
+                                                    'one tenant talk only where `connect` says; tenants never talk to '
+                                                    'each other, and networks of different tenants may use '
+                                                    'overlapping subnets. A network belongs to at most one tenant; '
+                                                    'networks in no tenant behave as before.',
+                                     'type': 'object',
+                                     'propertyNames': {'$ref': '#/$defs/name'},
+                                     'additionalProperties': {'$ref': '#/$defs/tenant'},
+                                     'examples': [{'blue': {'networks': ['web', 'db'], 'connect': [['web', 'db']]},
+                                                   'red': {'networks': ['web2']}}]}},
           '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
                     'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                                'type': 'string',
@@ -74,6 +85,17 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                              '(default: netstitch).',
                                                               '$ref': '#/$defs/name',
                                                               'examples': ['netstitch']},
+                                            'router_netns_prefix': {'description': 'How the router namespaces of '
+                                                                                   'tenants on this host are named: '
+                                                                                   "this prefix and the tenant's name "
+                                                                                   '(at most 15 characters together). '
+                                                                                   'Several hosts sharing one kernel '
+                                                                                   '(a lab of namespaces) need '
+                                                                                   'different prefixes.',
+                                                                    'type': 'string',
+                                                                    'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,13}$',
+                                                                    'default': 'nsrt-',
+                                                                    'examples': ['lab1-h1-']},
                                             'bgp': {'description': "A BGP speaker on this host (BIRD 2, Debian's "
                                                                    'bird2, run and configured by netstitch under its '
                                                                    'state directory) that announces the routed '
@@ -644,4 +666,29 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                 'type': 'array',
                                                                 'items': {'$ref': '#/$defs/name'},
                                                                 'uniqueItems': True,
-                                                                'examples': [['h1']]}}}}}
+                                                                'examples': [['h1']]}}},
+                    'tenant': {'type': 'object',
+                               'additionalProperties': False,
+                               'required': ['networks'],
+                               'properties': {'networks': {'description': "The tenant's networks (each in no other "
+                                                                          'tenant).',
+                                                           'type': 'array',
+                                                           'minItems': 1,
+                                                           'uniqueItems': True,
+                                                           'items': {'$ref': '#/$defs/name'}},
+                                              'connect': {'description': "Pairs of the tenant's networks whose "
+                                                                         'containers may open connections to each '
+                                                                         'other (both ways; replies pass). Default: '
+                                                                         'none.',
+                                                          'type': 'array',
+                                                          'items': {'type': 'array',
+                                                                    'minItems': 2,
+                                                                    'maxItems': 2,
+                                                                    'items': {'$ref': '#/$defs/name'}},
+                                                          'default': []},
+                                              'transit': {'description': "The /30 between the tenant's router "
+                                                                         'namespace and the host (the host side takes '
+                                                                         'the first address, the router the second); '
+                                                                         'default: a /30 of 169.254.0.0/16 derived '
+                                                                         "from the tenant's name.",
+                                                          'type': 'string'}}}}}

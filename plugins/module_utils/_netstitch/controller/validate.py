@@ -18,6 +18,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_macvlan import MacvlanChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_tenants import TenantChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
@@ -103,7 +104,7 @@ def schema_problems(data):
 
 
 class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, MacvlanChecks, InboundChecks, Placement,
-               ContainerChecks, AttachChecks, LinkChecks):
+               ContainerChecks, AttachChecks, LinkChecks, TenantChecks):
     """Every section's checks over one topology."""
 
 
@@ -147,6 +148,7 @@ def _load(data, first):
     chk.capacity6(conts, nets)
     links = chk.links(conts, nets)
     chk.macvlan_uses(hosts, conts, nets, links)
+    tenants = chk.tenants(hosts, nets, conts, links)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):
@@ -154,4 +156,4 @@ def _load(data, first):
             seen.add(p)
     if problems:
         raise TopologyError(problems)
-    return model.Topology(hosts, nets, conts, links)
+    return model.Topology(hosts, nets, conts, links, tenants)

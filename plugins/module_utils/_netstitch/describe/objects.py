@@ -4,10 +4,11 @@ current state, after: the desired state) in topology words. See describe/__init_
 
 import re
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe import tenant
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment", "tenant",
          "hosts file", "bgp", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
@@ -72,8 +73,9 @@ def _alias_words(link):
 
 def action_object(a, ctx):
     """(kind, id) of the object an action changes."""
-    op = a["op"]
-    links = ctx.current.get("links") or {}
+    op, links = a["op"], ctx.current.get("links") or {}
+    if tenant.tenant_object(a, ctx):    # a tenant's router namespace and what is in it (kinds.tenant)
+        return tenant.tenant_object(a, ctx)
     if op == "sysctl_set":
         if a.get("bridge"):     # a bridge's own setting (route_localnet)
             return "bridge", a["bridge"]
@@ -305,11 +307,6 @@ def _sysctl(key, ctx, side):
     return ("sysctl %s" % key, ["value %s" % v]) if v is not None else (None, None)
 
 
-def _fdb(ident, ctx, side, present):
-    dev, mac, dst = ident
-    return ("fdb %s dst %s on %s" % (mac, dst, dev), []) if present else (None, None)
-
-
 def _hosts(ns, entries):
     if not entries:
         return None, None
@@ -346,8 +343,10 @@ def _action_sides(kind, ident, group, ctx):
         la, a = fns[kind](ident, ctx, "after")
         return la or lb, b, a
     ops = {a["op"] for a in group}
+    if kind == "tenant":
+        return tenant.sides(ident, group, ctx)
     if kind == "fdb":
-        label = _fdb(ident, ctx, None, True)[0]
+        label = "fdb %s dst %s on %s" % (ident[1], ident[2], ident[0])
         return label, [] if "fdb_del" in ops else None, [] if "fdb_add" in ops else None
     if kind == "hosts file" and isinstance(ident, tuple):
         # a Docker container's hosts file (kinds.docker_hosts)

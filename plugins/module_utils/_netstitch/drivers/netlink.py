@@ -268,7 +268,7 @@ class Netlink(object):
         p = a["peer"]
         fd = os.open(ns_path(p["netns"]), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._write(self.ipr.veth_add, a["name"], a["mtu"], self._idx(None, a["master"]), True,
+            self._write(self.ipr.veth_add, a["name"], a["mtu"], a["master"] and self._idx(None, a["master"]), True,
                         p["name"], fd, p["mtu"], p["mac"], group=marks.MARK_GROUP)
         finally:
             os.close(fd)

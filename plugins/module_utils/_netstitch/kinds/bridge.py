@@ -25,6 +25,9 @@ def desired(ctx):
             "mac": n["bridge_mac"],
             "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
         }
+        if n.get("tenant"):
+            # the gateway is in the tenant's router namespace (kinds.tenant): the bridge has no address
+            bridges[n["bridge"]].update(addresses=[], mac=n["tenant"]["bridge_mac"])
         if n.get("subnet6"):
             # dual stack: the IPv6 gateway too, added without duplicate address detection (nodad: netstitch gave
             # the address out, and a tentative address would not answer at once)

@@ -80,9 +80,10 @@ def diff(desired_state, current, out, ctx):
     known_ns = set(current.get("named_netns", [])) | set(desired_state["netns"])
     for hname, want in sorted(desired_state["endpoints"].items()):
         _one(hname, want, desired_state, current, links, known_ns, out)
+    tenants = {n for t in desired_state.get("tenants", {}).values() for n in list(t["legs"]) + [t["uplink"]["name"]]}
     for name, link in sorted(links.items()):
         if marks.owned(link) and link.get("kind") == "veth" and name not in desired_state["endpoints"] \
-                and name not in ctx.lingering and not marks.plugin_made(link):    # the Docker plugin's: never planned
+                and name not in ctx.lingering and not marks.plugin_made(link) and name not in tenants:    # the Docker plugin's: never planned
             out.add("prune", act("link_del", "remove veth %s (%s)" % (name, marks.alias_text(link)), ns=None,
                                  name=name))
 

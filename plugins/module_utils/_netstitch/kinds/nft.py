@@ -8,6 +8,8 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
+import ipaddress
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound, nftpub
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
     ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
@@ -51,6 +53,9 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=
         fwd_iso += iso
         fwd += f
         nat += m
+    f, m = _transit_rules(spec.get("tenants") or [])
+    fwd += f
+    nat += m
     sets, pre = nftpub.published(spec, addresses, addresses6 or {}) if spec.get("publish") else ({}, [])
     guard = [_rule("loopback guard %s" % n["name"], [
         _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(bridge.LOOPBACK)), {"drop": None}])
@@ -81,6 +86,11 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
     ``published``: its published ports; ``published6``: one of them is on IPv6."""
     fwd_iso, fwd, nat = [], [], []
     br, name = n["bridge"], n["name"]
+    if n.get("tenant"):
+        # a tenant network: bridged only here (its gateway is in the tenant's router namespace, kinds.tenant)
+        return [], [_rule("in %s: within" % name, [_match(_meta("iifname"), br), _match(_meta("oifname"), br),
+                                                   {"accept": None}]),
+                    _rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}])], []
     o = n.get("overlay") or {}
     whole = o.get("subnet", n["subnet"])
     if n.get("isolated") and bridge_nf and n.get("subnet6"):
@@ -141,6 +151,26 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
                 _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),
                 _match(_meta("oifname"), br, op="!="), {"masquerade": None}]))
     return fwd_iso, fwd, nat
+
+
+def _transit_rules(tenants):
+    """The host's side of the tenants' uplinks (kinds.tenant): never forwarded from one to another, nothing opened
+    into one, what a router sends out masqueraded to the host's address."""
+    fwd, nat = [], []
+    uplinks = sorted(t["uplink"] for t in tenants)
+    for t in tenants:
+        up, others = t["uplink"], [u for u in uplinks if u != t["uplink"]]
+        if others:
+            fwd.append(_rule("tenant %s: not to other tenants" % t["name"], [
+                _match(_meta("iifname"), up), _match(_meta("oifname"), {"set": others}), {"drop": None}]))
+        fwd.append(_rule("tenant %s: replies" % t["name"], [
+            _match(_meta("oifname"), up), _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+            {"accept": None}]))
+        fwd.append(_rule("tenant %s: closed to others" % t["name"], [_match(_meta("oifname"), up), {"drop": None}]))
+        transit = str(ipaddress.IPv4Interface(t["transit"]["router"]).network)
+        nat.append(_rule("tenant %s: masquerade" % t["name"], [
+            _match(_ip("saddr"), _prefix(transit)), _match(_meta("oifname"), up, op="!="), {"masquerade": None}]))
+    return fwd, nat
 
 
 def _bridge_table(spec, nets, links):
