@@ -135,6 +135,26 @@ class IPv6Checks(object):
             return None
         return addr
 
+    def v6only_network(self, p, name, spec):
+        """Whether a network without ``subnet`` is a usable IPv6-only network (its subnet6 is checked by network6);
+        what needs an IPv4 subnet is refused with its path."""
+        if "subnet6" not in spec:
+            self.add(p + ".subnet", "a network needs subnet (IPv4), subnet6 (IPv6) or both")
+            return False
+        ok = isinstance(spec["subnet6"], str)   # else the schema reports the type
+        what = "networks.%s is IPv6-only (subnet6 without subnet)" % name
+        for key, why in (("gateway", "it has no IPv4 gateway; the bridge's gateway is gateway6"),
+                         ("macvlan", "a macvlan network on an IPv6-only segment is not supported yet; give it a subnet"),
+                         ("inbound", "a routed gateway (inbound) is not supported yet on an IPv6-only network; give it "
+                                     "a subnet")):
+            if key in spec:
+                self.add("%s.%s" % (p, key), "%s: %s" % (what, why))
+                ok = False
+        if spec.get("masquerade") is True:
+            self.add(p + ".masquerade", "%s: masquerade is NAT of IPv4; NAT66 is masquerade6" % what)
+            ok = False
+        return ok
+
     def network6(self, p, spec, net_ok, overlay_spec):
         """(subnet6, gateway6, fine) of a network: both None when it has no subnet6."""
         subnet6 = self.subnet6(p, spec)
@@ -149,7 +169,12 @@ class IPv6Checks(object):
             ok = False
         if subnet6 is None:
             return None, None, ok
-        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
+        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed" and "subnet" not in spec:
+            self.add(p + ".subnet6", "an IPv6-only routed overlay is not supported: each host would route the peers' "
+                                     "IPv6 slices via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
+                                     "next hop; use a vxlan or tinc overlay")
+            ok = False
+        elif isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
             # the peers' slices would be routed via their IPv4 underlay addresses: Linux takes no IPv4 next hop for an
             # IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"; a nexthop object: "IPv6 routes can not
             # use an IPv4 nexthop"), checked on 6.18
