@@ -626,6 +626,21 @@ def inv_v6only_from_empty(got):
     assert {e["address"] for e in got["view"]["endpoints"].values()} == {None}
 
 
+def inv_v6only_vxlan(got):
+    """An IPv6-only vxlan overlay from nothing: the VXLAN device and static FDB as for IPv4 (layer 2; the underlay
+    stays IPv4), no IPv4 address anywhere; the container's address from h1's IPv6 slice of the subnet6 itself
+    (2001:db8:40:0:1000::/68), its IPv6 default route and the gateway6 pinned at the local bridge's MAC."""
+    _clean(got)
+    assert _ops(got).count("vxlan_add") == 1 and len(_fdb(got, "fdb_add")) == 6
+    assert [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"] == [
+        (None, "2001:db8:40::1/64"), ("a", "2001:db8:40:0:1000::/64")]
+    assert [(a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"] == [("a", "2001:db8:40::1")]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+    assert got["leases"] == {"ov": {"a/eth0/6": "2001:db8:40:0:1000::"}}
+    assert "net.ipv4.ip_forward" not in [a.get("key") for a in got["actions"]]
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)
