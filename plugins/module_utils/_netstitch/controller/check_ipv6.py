@@ -13,6 +13,8 @@ The rules:
 - Never handed out, never a gateway or a fixed address: the subnet-router anycast address (the subnet's first,
   RFC 4291 2.6.1) and the reserved subnet anycast addresses (RFC 2526: in a /64 the interface identifiers
   fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff, in a longer prefix the subnet's last 128 addresses).
+- IPv6-only: a network with subnet6 and no subnet has no IPv4 at all (no gateway, masquerade or interface ip; its
+  overlay slices are parts of the subnet6 itself, controller.placement); what needs IPv4 is refused (v6only_network).
 - On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
 - Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
