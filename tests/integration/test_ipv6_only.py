@@ -69,6 +69,27 @@ def test_an_ipv6_only_network_on_one_host(env):
     assert_noop(env.apply(_six(env)))
 
 
+def test_a_dual_stack_network_made_ipv6_only_loses_its_ipv4_half(env):
+    """subnet taken out of a dual-stack network: the IPv4 gateway, addresses and default routes go, the IPv6 ones
+    (and the allocated address's lease) stay; and back again. Each rerun writes nothing."""
+    dual = _six(env)
+    dual["networks"]["six"]["subnet"] = "10.78.1.0/24"
+    env.apply(dual)
+    assert run("ip", "-n", env.ns("cli"), "-4", "route", "show", "default").stdout.split()[:3] == [
+        "default", "via", "10.78.1.1"]
+    res = env.apply(_six(env))
+    assert res["changed"] and endpoints(res)["cli/eth0"]["address6"] == "2001:db8:78:1::2/64"
+    assert env.ip("-4", "addr", "show", "dev", "nsbr-six").strip() == ""
+    for c in ("web", "cli"):
+        assert run("ip", "-n", env.ns(c), "-4", "addr", "show", "dev", "eth0").stdout.strip() == ""
+        assert run("ip", "-n", env.ns(c), "-4", "route", "show").stdout.strip() == ""
+    assert ping6(env.ns("cli"), "2001:db8:78:1::a")
+    assert_noop(env.apply(_six(env)))
+    env.apply(dual)
+    assert nskit.ping(env.ns("cli"), "10.78.1.1") and ping6(env.ns("cli"), "2001:db8:78:1::a")
+    assert_noop(env.apply(dual))
+
+
 def test_a_port_published_on_ipv6_only_answers_the_outside_over_ipv6(env, lab):
     """web publishes 8080 (no host_ip: on an IPv6-only network every IPv6 address, no IPv4 one) and 8443 on ::.
     From the outside namespace over IPv6 both reach web with the outside's own address as the source; over IPv4 the
