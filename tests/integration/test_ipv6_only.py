@@ -232,3 +232,54 @@ def test_an_ipv6_only_overlay_between_every_host_pair(fabric, kind):
             assert ipaddress.IPv6Address(got[-1]) == ipaddress.IPv6Address(a6[src])
     for res in fabric.apply_all(topo).values():
         nskit.assert_noop(res)
+
+
+def _model6(env, namespaces):
+    """test_crash's model of a converged host plus, per namespace, the global IPv6 addresses and the IPv6 default
+    route, and the bridge's IPv6 forwarding."""
+    from test_crash import model
+    out = model(env, namespaces)
+    for ns in [env.hostns] + sorted(namespaces):
+        if out.get(ns) is None:
+            continue
+        addrs = sorted("%s %s/%d" % (d["ifname"], a["local"], a["prefixlen"])
+                       for d in json.loads(run("ip", "-n", ns, "-6", "-j", "addr", "show", "scope", "global").stdout)
+                       for a in d.get("addr_info", []) if a.get("local"))
+        out[ns]["v6"] = {"addresses": addrs,
+                         "default": run("ip", "-n", ns, "-6", "route", "show", "default").stdout.split()[:5]}
+    out["forwarding6"] = nsexec(env.hostns, "cat", "/proc/sys/net/ipv6/conf/nsbr-six/force_forwarding",
+                                check=False).stdout.strip() if env.link("nsbr-six") else None
+    return out
+
+
+def test_a_kill_at_any_write_point_of_an_ipv6_only_apply_or_prune_is_repaired(env):
+    """test_crash's method over an IPv6-only network's writes: from an empty host, an apply of the IPv6-only network
+    (with a published port) is killed at each of its write points, rerun, and must converge to what a clean run
+    makes (the same addresses: one added before the kill is adopted), with a no-op after it; the same for the prune
+    back to nothing."""
+    import os
+    from test_crash import points
+    empty = {"version": 1, "hosts": {env.HOST: {"underlay": env.underlay}}, "networks": {}, "containers": {}}
+    six = _six(env)
+    six["containers"]["web"]["publish"] = [{"host_port": 8080, "container_port": 80}]
+    namespaces = [env.ns(c) for c in ("web", "cli")]
+    env.apply(six)
+    want_six = _model6(env, namespaces)
+    assert want_six[env.ns("cli")]["v6"]["addresses"] == ["eth0 2001:db8:78:1::2/64"]
+    env.apply(empty)
+    want_empty = _model6(env, namespaces)
+    for start, target, want, tag in ((empty, six, want_six, "six"), (six, empty, want_empty, "prune")):
+        env.apply(start)
+        names = points(env, target, os.path.join(os.path.dirname(env.state_dir), "points-%s" % tag))
+        env.apply(start)     # counting the points applied the target for real
+        assert names, tag
+        for n, what in enumerate(names, 1):
+            where = "%s: killed at write point %d/%d (%s)" % (tag, n, len(names), what)
+            assert env.call("apply", target, fork=True, fault="kill:%d" % n) == {"signal": 9}, where
+            env.apply(target)
+            assert_noop(env.apply(target))
+            got = _model6(env, namespaces)
+            assert got == want, "%s: differs from a clean run:\n%s" % (where, json.dumps(
+                {k: (want.get(k), got.get(k)) for k in set(want) | set(got) if want.get(k) != got.get(k)},
+                default=str)[:3000])
+            env.apply(start)
