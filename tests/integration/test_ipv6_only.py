@@ -7,15 +7,14 @@ writes nothing."""
 
 import ipaddress
 import json
-import subprocess
 
 import pytest
 
 import nskit
-from nskit import SYS_PY, assert_noop, endpoints, nsexec, run, wait_until
+from nskit import Listener, assert_noop, endpoints, nsexec, run, wait_until
 # fabric: the fixture
 from fabrickit import fabric  # noqa: F401 pylint: disable=unused-import
-from test_ipv6 import _LISTEN6_ALL, _SERVE6, OUTSIDE6, UPLINK6, _getent6, _tcp6, ping6
+from test_ipv6 import OUTSIDE6, UPLINK6, _getent6, _tcp6, ping6
 from test_ipv6_overlay import SETTLE, tcp6_source
 
 GW6 = "2001:db8:78:1::1"
@@ -32,14 +31,6 @@ def _six(env, **net):
             "cli": {"host": env.HOST, "netns": env.ns("cli"), "interfaces": [{"network": "six"}]},
         },
     }
-
-
-def _serve(env, ns, *ports, script=_SERVE6):
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % ns, "--", SYS_PY, "-c", script] + list(ports),
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
-    return p
 
 
 def test_an_ipv6_only_network_on_one_host(env):
@@ -62,10 +53,10 @@ def test_an_ipv6_only_network_on_one_host(env):
     # packets: ping6 both ways and to the gateway6, TCP with the client's own address
     assert ping6(env.ns("cli"), "2001:db8:78:1::a") and ping6(env.ns("web"), "2001:db8:78:1::2")
     assert ping6(env.ns("cli"), GW6)
-    p = _serve(env, env.ns("web"), "::", "80")
+    listener = Listener(env, env.ns("web"), "::", 80, lifetime=30)
     assert _tcp6(env.ns("cli"), "2001:db8:78:1::a", 80)
     assert not _tcp6(env.ns("cli"), "2001:db8:78:1::a", 81)         # the control: nothing listens there
-    p.kill()
+    assert listener.peers() == ["2001:db8:78:1::2"]                 # the client's own address
     assert_noop(env.apply(_six(env)))
 
 
@@ -105,14 +96,13 @@ def test_a_port_published_on_ipv6_only_answers_the_outside_over_ipv6(env, lab):
         nsexec(env.hostns, "ip", "-6", "addr", "add", host6 + "/64", "dev", "eth0", "nodad")
         nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.eth0.force_forwarding=1")
         assert env.apply(topo)["changed"]
-        p = _serve(env, env.ns("web"), "80", "30", script=_LISTEN6_ALL)
+        listener = Listener(env, env.ns("web"), "::", 80, lifetime=30)
         wait_until(lambda: _tcp6(lab.out, host6, 8080), timeout=10, what="8080 over IPv6 from the outside")
         assert _tcp6(lab.out, host6, 8443)
         assert not _tcp6(lab.out, host6, 8081)                      # the control: not published
         assert not nskit.connect(lab.out, host4, 8080, timeout=0.5)  # IPv6-only: nothing on IPv4
         assert _tcp6(env.ns("cli"), host6, 8080)                    # a container of the network: hairpin
-        p.kill()
-        peers = [ln.split()[1] for ln in p.communicate(timeout=10)[0].splitlines() if ln.startswith("peer ")]
+        peers = listener.peers()
         assert peers[:2] == [OUTSIDE6, OUTSIDE6], peers
         assert peers[-1] == GW6, peers                               # hairpin: masqueraded to the gateway6
         rules = nsexec(env.hostns, "nft", "list", "table", "inet", "netstitch").stdout
@@ -138,7 +128,7 @@ def test_names_on_an_ipv6_only_network(env):
     assert _getent6(env.ns("web"), "cli.six") == "2001:db8:78:1::2"
     r = run("ip", "netns", "exec", env.ns("cli"), "getent", "ahostsv4", "web", check=False)
     assert r.stdout.strip() == "", r.stdout                         # no A record: no IPv4 address
-    _serve(env, env.ns("web"), "::", "80")
+    Listener(env, env.ns("web"), "::", 80, lifetime=30)
     assert _tcp6(env.ns("cli"), _getent6(env.ns("cli"), "www"), 80)
     assert_noop(env.apply(topo))
 
@@ -154,7 +144,8 @@ def test_isolation_and_a_link_on_an_ipv6_only_network(env):
                                    "interfaces": [{"network": "six", "ip6": "2001:db8:78:1::d"}]}
     topo["links"] = [{"client": "cli", "server": "web", "ports": [80]}]
     env.apply(topo)
-    _serve(env, env.ns("web"), "::", "80", "81")
+    for port in (80, 81):
+        Listener(env, env.ns("web"), "::", port, lifetime=30)
     assert _tcp6(env.ns("cli"), "2001:db8:78:1::a", 80)
     assert not _tcp6(env.ns("cli"), "2001:db8:78:1::a", 81)
     assert not _tcp6(env.ns("other"), "2001:db8:78:1::a", 80)

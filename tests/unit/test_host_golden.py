@@ -601,7 +601,8 @@ def inv_v6only_from_empty(got):
     assert not [a for a in got["actions"] if "." in str(a.get("address", "")) + str(a.get("gateway", ""))]
     assert "net.ipv4.ip_forward" not in [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"]
     assert [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"] == [
-        "net/ipv6/conf/nsbr-iso6/force_forwarding", "net/ipv6/conf/nsbr-six/force_forwarding"]
+        "net/ipv6/conf/nsbr-iso6/disable_ipv6", "net/ipv6/conf/nsbr-iso6/force_forwarding",
+        "net/ipv6/conf/nsbr-six/disable_ipv6", "net/ipv6/conf/nsbr-six/force_forwarding"]
     adds = {(a["ns"], a["name"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"}
     assert adds == {(None, "nsbr-iso6", "2001:db8:71::fe/64"), (None, "nsbr-six", "2001:db8:70::1/64"),
                     ("web", "eth0", "2001:db8:70::a/64"), ("cli", "eth0", "2001:db8:70::2/64"),
