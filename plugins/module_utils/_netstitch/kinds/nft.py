@@ -98,8 +98,8 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
         fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
     elif n.get("isolated") and bridge_nf and n.get("subnet6"):
         # IPv6-only: no container has an IPv4 address, so none may be made up to reach another
-        fwd_iso.append(_rule("iso %s: no IPv4" % name, [_match(_meta("iifname"), br),
-                                                       _match(_meta("nfproto"), "ipv4"), {"drop": None}]))
+        fwd_iso.append(_rule("iso %s: no IPv4" % name, [
+            _match(_meta("iifname"), br), _match(_meta("nfproto"), "ipv4"), {"drop": None}]))
     # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
     fwd.append(_rule("in %s: within" % name, [
         _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
