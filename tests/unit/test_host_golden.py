@@ -592,6 +592,61 @@ def inv_dual_stack_vxlan_noop(got):
     assert got["leases"]["ov"]["a/eth0/6"] == "2001:db8:40:0:100::1"
 
 
+def inv_v6only_from_empty(got):
+    """IPv6-only networks: nothing of IPv4 anywhere (no IPv4 address, route, forwarding, map or rule), the gateway6
+    on each bridge, forwarded there; IPv6 addresses (fixed in canonical form, allocated and leased), default routes
+    via the gateway6; names on the gateway6 (dnsmasq and resolv.conf) with AAAA records only and the IPv6 dns guard;
+    the link by IPv6 (rule and hosts file), isolation for IPv6 plus a drop of any IPv4; the ports on IPv6 only."""
+    _clean(got)
+    assert not [a for a in got["actions"] if "." in str(a.get("address", "")) + str(a.get("gateway", ""))]
+    assert "net.ipv4.ip_forward" not in [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"]
+    assert [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"] == [
+        "net/ipv6/conf/nsbr-iso6/disable_ipv6", "net/ipv6/conf/nsbr-iso6/force_forwarding",
+        "net/ipv6/conf/nsbr-six/disable_ipv6", "net/ipv6/conf/nsbr-six/force_forwarding"]
+    adds = {(a["ns"], a["name"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"}
+    assert adds == {(None, "nsbr-iso6", "2001:db8:71::fe/64"), (None, "nsbr-six", "2001:db8:70::1/64"),
+                    ("web", "eth0", "2001:db8:70::a/64"), ("cli", "eth0", "2001:db8:70::2/64"),
+                    ("api", "eth0", "2001:db8:71::1/64"), ("db", "eth0", "2001:db8:71::2/64")}
+    assert sorted((a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace") == [
+        ("api", "2001:db8:71::fe"), ("cli", "2001:db8:70::1"), ("db", "2001:db8:71::fe"), ("web", "2001:db8:70::1")]
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [(a["listen"], a["records"]) for a in dns] == [
+        ("2001:db8:70::1", [["2001:db8:70::2", "cli", "cli.six"], ["2001:db8:70::a", "web", "web.six"]])]
+    assert {a["netns"]: a["content"].splitlines()[-1] for a in got["actions"] if a["op"] == "resolv_write"} == {
+        "cli": "nameserver 2001:db8:70::1", "web": "nameserver 2001:db8:70::1"}
+    assert [a["entries"] for a in got["actions"] if a["op"] == "hosts_write"] == [[["2001:db8:71::2", "database"]]]
+    maps = [c["add"]["map"]["name"] for c in got["nft"] if "map" in c.get("add", {})]
+    assert maps == ["pub6_any_addr", "pub6_any_port", "pub6_one_addr", "pub6_one_port"]
+    assert _elements(got, "pub6_any_addr", "add") == [
+        [{"concat": ["tcp", 8080]}, "2001:db8:70::a"], [{"concat": ["tcp", 8443]}, "2001:db8:70::a"]]
+    rules = [c["add"]["rule"]["comment"].split(" #")[0] for c in got["nft"] if "rule" in c.get("add", {})]
+    assert [r for r in rules if r.startswith("iso ")] == [
+        "iso iso6: replies (IPv6)", "iso iso6: neighbour discovery", "iso iso6: link 0 (IPv6)",
+        "iso iso6: isolated (IPv6)", "iso iso6: no IPv4"]
+    assert "masquerade iso6 (IPv6)" in rules and "hairpin six (IPv6)" in rules
+    assert not [r for r in rules if r in ("hairpin six", "masquerade six", "masquerade iso6")]
+    exprs = json.dumps([c["add"]["rule"]["expr"] for c in got["nft"] if "rule" in c.get("add", {})])
+    assert '"protocol": "ip",' not in exprs and '"family": "ip"' not in exprs
+    assert got["leases"] == {"iso6": {"api/eth0/6": "2001:db8:71::1", "db/eth0/6": "2001:db8:71::2"},
+                             "six": {"cli/eth0/6": "2001:db8:70::2"}}
+    assert {e["address"] for e in got["view"]["endpoints"].values()} == {None}
+
+
+def inv_v6only_vxlan(got):
+    """An IPv6-only vxlan overlay from nothing: the VXLAN device and static FDB as for IPv4 (layer 2; the underlay
+    stays IPv4), no IPv4 address anywhere; the container's address from h1's IPv6 slice of the subnet6 itself
+    (2001:db8:40:0:1000::/68), its IPv6 default route and the gateway6 pinned at the local bridge's MAC."""
+    _clean(got)
+    assert _ops(got).count("vxlan_add") == 1 and len(_fdb(got, "fdb_add")) == 6
+    assert [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"] == [
+        (None, "2001:db8:40::1/64"), ("a", "2001:db8:40:0:1000::/64")]
+    assert [(a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"] == [("a", "2001:db8:40::1")]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+    assert got["leases"] == {"ov": {"a/eth0/6": "2001:db8:40:0:1000::"}}
+    assert "net.ipv4.ip_forward" not in [a.get("key") for a in got["actions"]]
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)

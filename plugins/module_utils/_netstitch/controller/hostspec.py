@@ -35,7 +35,7 @@ def _overlay_spec(topo, net, host, macs_by_host):
     o = net.overlay
     me = topo.hosts[host]
     peers = [h for h in sorted(o.slices) if h != host]
-    out = {"type": o.type, "subnet": str(net.subnet), "local": str(me.underlay.ip)}
+    out = {"type": o.type, "subnet": _text(net.subnet), "local": str(me.underlay.ip)}
     if o.type == "routed":
         out["routes"] = [{"dst": str(o.slices[p]), "via": str(topo.hosts[p].underlay.ip), "host": p} for p in peers]
         return out
@@ -131,12 +131,13 @@ def _network_spec(topo, net, host, fixed, macs):
         "name": net.name,
         "bridge": net.bridge,
         "bridge_mac": net.bridge_mac(host),
-        "subnet": str(net.segment(host)),
-        "gateway": str(net.gateway_on(host)),
+        # an IPv6-only network: no IPv4 segment, gateway or pool (null), subnet6 and gateway6 below
+        "subnet": _text(net.segment(host)),
+        "gateway": _text(net.gateway_on(host)),
         "mtu": net.mtu,
         "masquerade": net.masquerade,
         "internal": net.internal,
-        "pool": str(net.pool(host)),
+        "pool": _text(net.pool(host)),
         "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
         "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
         "isolated": net.isolated,
@@ -200,6 +201,10 @@ def _tenants_spec(topo, host, nets):
                     "transit": {"host": "%s/30" % hosts[0], "router": "%s/30" % hosts[1]},
                     "networks": mine, "connect": [list(p) for p in t.connect if p[0] in here and p[1] in here]})
     return out
+
+
+def _text(value):
+    return None if value is None else str(value)
 
 
 def _macvlan_spec(net, host, fixed):

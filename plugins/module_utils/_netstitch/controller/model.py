@@ -57,6 +57,9 @@ class Host(object):
 
 
 def default_slice_len(subnet):
+    """IPv4: the larger of /24 and the subnet's prefix + 4; IPv6 (the subnet6 of an IPv6-only overlay): + 4."""
+    if subnet.version == 6:
+        return subnet.prefixlen + 4
     return max(24, subnet.prefixlen + 4)
 
 
@@ -70,6 +73,7 @@ class Overlay(object):
         self.slice_len = slice_len
         self.explicit = slices or {}        # host -> IPv4Network given in the topology
         self.slices = {}                    # host -> IPv4Network, filled for every host carrying the network
+        #                                     (IPv6Network on an IPv6-only network: then the same as slices6)
         self.slices6 = {}                   # host -> IPv6Network: the same place in the subnet6 (dual stack)
 
 
@@ -77,8 +81,8 @@ class Network(object):
     def __init__(self, name, bridge, subnet, gateway, mtu, masquerade, internal, hosts, overlay=None):
         self.name = name
         self.bridge = bridge
-        self.subnet = subnet                # ipaddress.IPv4Network
-        self.gateway = gateway              # ipaddress.IPv4Address (None for routed overlays: one per host)
+        self.subnet = subnet                # ipaddress.IPv4Network (None: an IPv6-only network, subnet6 alone)
+        self.gateway = gateway              # ipaddress.IPv4Address (None for routed overlays: one per host; IPv6-only)
         self.mtu = mtu
         self.masquerade = masquerade
         self.internal = internal
@@ -97,6 +101,11 @@ class Network(object):
         self.tenant = None                  # the name of the tenant it belongs to (tenants.T.networks), or None
 
     @property
+    def v6only(self):
+        """An IPv6-only network: subnet6 without subnet (its overlay slices are IPv6 ones, in the subnet6)."""
+        return self.subnet is None
+
+    @property
     def routed(self):
         return self.overlay is not None and self.overlay.type == "routed"
 
@@ -108,7 +117,9 @@ class Network(object):
 
     def pool(self, host):
         """Where ``host`` allocates addresses from: its slice of an overlay, its range of a macvlan segment (None:
-        no range), else the whole subnet."""
+        no range), else the whole subnet; None on an IPv6-only network (no IPv4 pool: see pool6)."""
+        if self.v6only:
+            return None
         if self.macvlan is not None:
             return self.macvlan.ranges.get(host)
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
@@ -131,7 +142,8 @@ class Network(object):
         return ipaddress.IPv4Network((int(pool.broadcast_address) + 1 - size, plen))
 
     def segment(self, host):
-        """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet."""
+        """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet (None on an
+        IPv6-only network)."""
         return self.overlay.slices[host] if self.routed else self.subnet
 
     def gateway_on(self, host):

@@ -85,7 +85,7 @@ def _containers(specs, endpoints):
             cont = _Container(c["name"], host, c.get("kind", "netns"), netns)
             for itf in c.get("interfaces", []):
                 addr, addr6 = applied.get((c["name"], itf["name"]), (None, None))
-                if addr is None:
+                if addr is None and addr6 is None:     # (an IPv6-only network: its IPv6 address alone)
                     skipped.append({"from": cont.label(), "to": None, "why": "interface %s has no applied address"
                                                                              % itf["name"]})
                     continue
@@ -231,7 +231,10 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                                      "no default route (networks: %s)" % ", ".join(nets_of)))
                 continue
             netspec = nets.get((src.host, dnet)) or {}
-            if netspec.get("internal"):
+            if not netspec.get("subnet") and netspec.get("subnet6"):
+                checks.append(_check(src, addr, "outside", "outside", dnet, False,
+                                     "network %s is IPv6-only: no IPv4 way out" % dnet))
+            elif netspec.get("internal"):
                 checks.append(_check(src, addr, "outside", "outside", dnet, False,
                                      "network %s is internal: no way out" % dnet))
             elif netspec.get("masquerade"):
@@ -247,9 +250,10 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
 
 
 def _families(interfaces):
-    """Each interface once per address: its IPv4 address, then its IPv6 one (a dual-stack network)."""
+    """Each interface once per address: its IPv4 address (none on an IPv6-only network), then its IPv6 one."""
     for itf in interfaces:
-        yield itf
+        if itf["address"]:
+            yield itf
         if itf.get("address6"):
             yield dict(itf, address=itf["address6"])
 

@@ -136,13 +136,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                             'maximum': 4294967294},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
-                                'required': ['subnet'],
                                 'properties': {'bridge': {'description': 'Linux bridge name on each host (default '
                                                                          'nsbr-<network>).',
                                                           '$ref': '#/$defs/ifname',
                                                           'examples': ['br-front']},
                                                'subnet': {'description': 'IPv4 subnet in CIDR form (an IPv6 subnet '
-                                                                         'goes under subnet6).',
+                                                                         'goes under subnet6). A network needs '
+                                                                         'subnet, subnet6 or both; without subnet it '
+                                                                         'is IPv6-only.',
                                                           'type': 'string',
                                                           'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
@@ -153,22 +154,29 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'route through this network).',
                                                            'type': 'string',
                                                            'examples': ['10.10.0.254']},
-                                               'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet: '
-                                                                          "the network is dual stack, as Docker's "
-                                                                          '--ipv6 with a second --subnet. A prefix '
-                                                                          'length from /64 to /120: addresses are '
-                                                                          'static (no SLAAC), so a segment need not '
-                                                                          'be a /64, but one link takes no more than '
-                                                                          'a /64. Addresses are compared in canonical '
-                                                                          'form (2001:db8::1 and 2001:0db8:0:0::1 are '
-                                                                          'the same); the subnet-router anycast '
-                                                                          "address (the subnet's first) and the "
-                                                                          'reserved anycast addresses at its top (RFC '
-                                                                          '2526) are never used. Each container on '
-                                                                          'the network gets an IPv6 address too (ip6, '
-                                                                          'or allocated and leased like IPv4; without '
-                                                                          'duplicate address detection), the bridge '
-                                                                          'the gateway6, the interface carrying the '
+                                               'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet '
+                                                                          '(the network is dual stack) or instead of '
+                                                                          'it (an IPv6-only network: its containers '
+                                                                          'get IPv6 addresses only, its name service '
+                                                                          'listens on the gateway6; on a vxlan or '
+                                                                          'tinc overlay the IPv6 slices are then '
+                                                                          'placed in the subnet6 itself, slice_len '
+                                                                          'and slices being IPv6 there). Dual stack '
+                                                                          "is as Docker's --ipv6 with a second "
+                                                                          '--subnet. A prefix length from /64 to '
+                                                                          '/120: addresses are static (no SLAAC), so '
+                                                                          'a segment need not be a /64, but one link '
+                                                                          'takes no more than a /64. Addresses are '
+                                                                          'compared in canonical form (2001:db8::1 '
+                                                                          'and 2001:0db8:0:0::1 are the same); the '
+                                                                          'subnet-router anycast address (the '
+                                                                          "subnet's first) and the reserved anycast "
+                                                                          'addresses at its top (RFC 2526) are never '
+                                                                          'used. Each container on the network gets '
+                                                                          'an IPv6 address too (ip6, or allocated and '
+                                                                          'leased like IPv4; without duplicate '
+                                                                          'address detection), the bridge the '
+                                                                          'gateway6, the interface carrying the '
                                                                           'default route an IPv6 default route via '
                                                                           'gateway6; a network that is not internal '
                                                                           'has IPv6 forwarded on its bridge only '
@@ -534,16 +542,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'examples': ['vx-front']},
                                                'slice_len': {'description': "Prefix length of each host's slice of "
                                                                             'the subnet (default: the larger of 24 '
-                                                                            "and the subnet's prefix + 4). A host "
+                                                                            "and the subnet's prefix + 4); on an "
+                                                                            'IPv6-only network of the subnet6 '
+                                                                            '(default: its prefix + 4). A host '
                                                                             'allocates addresses only from its own '
                                                                             'slice.',
                                                              'type': 'integer',
                                                              'examples': [28]},
-                                               'slices': {'description': 'Explicit slices per host (CIDR). By default '
-                                                                         "a host's slice is the one whose index is "
-                                                                         'its underlay address modulo the number of '
-                                                                         'slices, so slices never move when hosts '
-                                                                         'come or go.',
+                                               'slices': {'description': 'Explicit slices per host (CIDR; IPv6 slices '
+                                                                         'of the subnet6 on an IPv6-only network). By '
+                                                                         "default a host's slice is the one whose "
+                                                                         'index is its underlay address modulo the '
+                                                                         'number of slices, so slices never move when '
+                                                                         'hosts come or go.',
                                                           'type': 'object',
                                                           'additionalProperties': {'type': 'string'},
                                                           'examples': [{'h1': '10.10.0.16/28',

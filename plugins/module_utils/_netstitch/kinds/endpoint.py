@@ -38,7 +38,8 @@ def desired(ctx):
 
 
 def _endpoint(c, ns, itf, n, addresses):
-    plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
+    """The endpoint (its IPv4 side: none on an IPv6-only network, whose address and gateway are None)."""
+    has_v4 = bool(n["subnet"])
     soft = bool(itf.get("default_route_soft"))
     overlay = (n.get("overlay") or {}).get("type")
     return {
@@ -50,8 +51,9 @@ def _endpoint(c, ns, itf, n, addresses):
         "alias": marks.veth_alias(c["name"], itf["name"], n["name"]),
         "mtu": n["mtu"],
         "mac": itf["mac"],
-        "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
-        "gateway": n["gateway"] if itf["default_route"] else None,
+        "address": "%s/%d" % (addresses[(c["name"], itf["name"])], ipaddress.IPv4Network(n["subnet"]).prefixlen)
+        if has_v4 else None,
+        "gateway": n["gateway"] if itf["default_route"] and has_v4 else None,
         # the implicit default route of a Docker container yields to a default route Docker gave it
         "gateway_soft": soft,
         # routed: the rest of the overlay is behind the local gateway (unless the default route says so; a default
@@ -59,7 +61,7 @@ def _endpoint(c, ns, itf, n, addresses):
         "routes": [[n["overlay"]["subnet"], n["gateway"]]] if overlay == "routed" and
         (soft or not itf["default_route"]) else [],
         # on a shared overlay every host's bridge holds the gateway address: pin the local one
-        "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") else None,
+        "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") and has_v4 else None,
     }
 
 
@@ -126,8 +128,8 @@ def _one(hname, want, desired_state, current, links, known_ns, out):
                                  name=hname, changes=changes))
     flushed = _container_end(want, peer, out)
     _container_end6(want, peer, out)
-    if default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
-        _default_route6(want, ns_state, peer_name, out)
+    if default_route(where, want, ns_state, peer_name, flushed, desired_state, out) and \
+            _default_route6(where, want, ns_state, peer_name, desired_state, out):
         _routes_and_neighbours(want, ns_state, peer_name, flushed, out)
 
 
@@ -149,7 +151,7 @@ def _container_end(want, peer, out):
         if a != want["address"]:
             out.add("containers", act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn,
                                       address=a))
-    if want["address"] not in peer["addresses"]:
+    if want["address"] and want["address"] not in peer["addresses"]:
         out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns,
                                   name=ifn, address=want["address"]))
     return bool(v4(peer["addresses"])) and want["address"] not in peer["addresses"]
@@ -172,20 +174,35 @@ def _container_end6(want, peer, out):
                                   name=ifn, address=want["address6"]))
 
 
-def _default_route6(want, ns_state, peer_name, out):
-    """The namespace's IPv6 default route: via the gateway6 of the interface carrying the default route. A foreign
-    one was already refused with the IPv4 default route (one interface carries both)."""
+def _default_route6(where, want, ns_state, peer_name, desired_state, out):
+    """The namespace's IPv6 default route: via the gateway6 of the interface carrying the default route. On a
+    dual-stack network a foreign one was already refused with the IPv4 default route (one interface carries both);
+    on an IPv6-only network it is refused here. Returns False on a conflict."""
     ns, ifn = want["netns"], want["ifname"]
     route = (ns_state or {}).get("default_route6")
     if want.get("gateway6"):
         if want.get("gateway_soft") and route is not None and route.get("dev") != ifn:
-            return      # the implicit default of a Docker container yields to Docker's own IPv6 default route
+            return True     # the implicit default of a Docker container yields to Docker's own IPv6 default route
+        if not want["gateway"] and route is not None and route.get("dev") not in _ours(ns, ns_state, desired_state):
+            out.conflict("%s: namespace %s already has an IPv6 default route via %s that netstitch did not create; "
+                         "set default_route: false" % (where, ns, route.get("dev")))
+            return False
         if route != {"gateway": want["gateway6"], "dev": ifn}:
             out.add("containers", act("route_replace", "route default via %s dev %s in %s"
                                       % (want["gateway6"], ifn, ns), ns=ns, dev=ifn, gateway=want["gateway6"]))
     elif route is not None and route.get("dev") == ifn and peer_name:
         out.add("containers", act("route_del_default", "remove default route via %s dev %s in %s" % (
             route["gateway"], ifn, ns), ns=ns, dev=ifn, gateway=route["gateway"]))
+    return True
+
+
+def _ours(ns, ns_state, desired_state):
+    """The interfaces of namespace ``ns`` that are netstitch's: wanted there, or marked (one that goes, as a macvlan
+    leaving its network): a default route through one of them is netstitch's to replace."""
+    ours = {e["ifname"] for e in list(desired_state["endpoints"].values()) +
+            list(desired_state.get("macvlans", {}).values()) if e["netns"] == ns}
+    ours.update(name for name, l in ((ns_state or {}).get("links") or {}).items() if marks.owned(l))
+    return ours
 
 
 def default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
@@ -198,10 +215,8 @@ def default_route(where, want, ns_state, peer_name, flushed, desired_state, out)
     if want["gateway"]:
         # a route through another interface of netstitch's in the namespace (wanted, or a marked one that goes: a
         # macvlan leaving its network) is netstitch's to replace
-        ours = {e["ifname"] for e in list(desired_state["endpoints"].values()) +
-                list(desired_state.get("macvlans", {}).values()) if e["netns"] == ns}
-        ours.update(name for name, l in ((ns_state or {}).get("links") or {}).items() if marks.owned(l))
-        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in ours
+        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in _ours(ns, ns_state,
+                                                                                                  desired_state)
         if foreign and not want.get("gateway_soft"):
             out.conflict("%s: namespace %s already has a default route via %s that netstitch did not create; "
                          "set default_route: false" % (where, ns, route.get("dev")))

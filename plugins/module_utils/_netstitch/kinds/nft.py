@@ -92,10 +92,10 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
                                                    {"accept": None}]),
                     _rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}])], []
     o = n.get("overlay") or {}
-    whole = o.get("subnet", n["subnet"])
+    whole = o.get("subnet", n["subnet"])       # None: an IPv6-only network (no IPv4 rule matches its addresses)
     if n.get("isolated") and bridge_nf and n.get("subnet6"):
         fwd_iso += isolation6(n, own, published6)     # IPv6 first (kinds.bridge refuses it where bridged IPv6 skips these hooks)
-    if n.get("isolated") and bridge_nf:
+    if n.get("isolated") and bridge_nf and whole:
         # bridged and routed traffic alike: only linked connections start inside an isolated network
         into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
         fwd_iso.append(_rule("iso %s: replies" % name, into + [
@@ -106,6 +106,10 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
             fwd_iso.append(_rule("iso %s: link %d" % (name, ln["index"]),
                                  [_match(_meta("iifname"), br)] + _link_match(ln) + [{"accept": None}]))
         fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
+    elif n.get("isolated") and bridge_nf and n.get("subnet6"):
+        # IPv6-only: no container has an IPv4 address, so none may be made up to reach another
+        fwd_iso.append(_rule("iso %s: no IPv4" % name, [
+            _match(_meta("iifname"), br), _match(_meta("nfproto"), "ipv4"), {"drop": None}]))
     # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
     fwd.append(_rule("in %s: within" % name, [
         _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
@@ -130,7 +134,7 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
     fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
     if n["internal"]:
         fwd.append(_rule("out %s: internal" % name, [_match(_meta("iifname"), br), {"drop": None}]))
-    if published:
+    if published and n["subnet"]:
         # hairpin: a container reaching a published port of its own network gets the host as the source,
         # so the answer comes back through the host's NAT
         nat.append(_rule("hairpin %s" % name, [
@@ -146,7 +150,7 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
     for ip, sub, on in (("ip", whole, n["masquerade"]), ("ip6", n.get("subnet6"), n.get("masquerade6"))):
-        if on and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
+        if on and sub and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
             nat.append(_rule("masquerade %s%s" % (name, " (IPv6)" if ip == "ip6" else ""), [
                 _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),
                 _match(_meta("oifname"), br, op="!="), {"masquerade": None}]))
@@ -188,7 +192,7 @@ def _bridge_table(spec, nets, links):
         sets[name] = {"def": IFNAME_SET_DEF, "elements": sorted(members)}
         port = _match(_meta("iifname"), "@" + name)
         for ln in links:
-            if ln["network"] == n["name"]:
+            if ln["network"] == n["name"] and ln["client_ip"]:      # (IPv4 only: stateless, no IPv6 fallback)
                 rules.append(_rule("iso %s: link %d" % (n["name"], ln["index"]),
                                    [port] + _link_match(ln) + [{"accept": None}]))
                 rules.append(_rule("iso %s: link %d replies" % (n["name"], ln["index"]),
