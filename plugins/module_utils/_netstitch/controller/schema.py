@@ -37,7 +37,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                    'examples': [[{'client': 'web',
                                                   'server': 'db',
                                                   'ports': [5432],
-                                                  'name': 'database'}]]}},
+                                                  'name': 'database'}]]},
+                         'chains': {'description': 'Service chains: traffic between two networks passes through '
+                                                   'service containers (a firewall, a load balancer: ordinary '
+                                                   'containers of the topology with an interface on each side), in '
+                                                   'order, both ways. Clients and servers get routes through the '
+                                                   'chain, services forward; the networks stay closed to each other, '
+                                                   'so with a service down the traffic stops (no bypass).',
+                                    'type': 'object',
+                                    'propertyNames': {'$ref': '#/$defs/name'},
+                                    'additionalProperties': {'$ref': '#/$defs/chain'},
+                                    'examples': [{'web-to-db': {'from': 'front',
+                                                                'to': 'back',
+                                                                'services': ['fw', 'lb']}}]}},
           '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
                     'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                                'type': 'string',
@@ -644,4 +656,24 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                 'type': 'array',
                                                                 'items': {'$ref': '#/$defs/name'},
                                                                 'uniqueItems': True,
-                                                                'examples': [['h1']]}}}}}
+                                                                'examples': [['h1']]}}},
+                    'chain': {'type': 'object',
+                              'additionalProperties': False,
+                              'required': ['from', 'to', 'services'],
+                              'properties': {'from': {'description': "The network whose containers' traffic to `to` "
+                                                                     'is steered.',
+                                                      '$ref': '#/$defs/name',
+                                                      'examples': ['front']},
+                                             'to': {'description': 'The network the traffic goes to (`outside` is not '
+                                                                   'supported yet).',
+                                                    '$ref': '#/$defs/name',
+                                                    'examples': ['back']},
+                                             'services': {'description': 'The service containers, in order from '
+                                                                         '`from` to `to`: the first has an interface '
+                                                                         'on `from`, the last one on `to`, and each '
+                                                                         'consecutive pair shares exactly one other '
+                                                                         'network (the middle networks).',
+                                                          'type': 'array',
+                                                          'minItems': 1,
+                                                          'items': {'$ref': '#/$defs/name'},
+                                                          'examples': [['fw', 'lb']]}}}}}

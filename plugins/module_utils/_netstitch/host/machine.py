@@ -5,7 +5,7 @@ import os
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, chain, docker_hosts, docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -83,6 +83,10 @@ class Host(object):
             if have is not None and have.get("kind") == "bridge":
                 have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
+        for ns in chain.forward_namespaces(spec):
+            # a service's forwarding switch, in its own namespace (kinds.chain)
+            if cur["netns"].get(ns) is not None:
+                cur["netns"][ns]["ip_forward"] = self.netlink.read_ns_sysctl(ns, chain.FORWARD)
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
