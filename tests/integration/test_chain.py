@@ -96,6 +96,13 @@ def test_one_service_sees_both_directions_and_the_chain_fails_closed(fabric):
     # a second apply changes nothing, with zero writes
     for r in fabric.apply_all(_topology(fabric)).values():
         nskit.assert_noop(r)
+    # a new namespace inherits the host's forwarding (on here): switched off, the next apply switches it on again
+    nskit.nsexec(fw_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    res = fabric.apply_all(_topology(fabric))
+    assert res["h1"]["actions"] == ["switch on forwarding in %s (service of chain web-to-db)" % fw_ns], res["h1"]
+    assert nskit.nsexec(fw_ns, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    for r in fabric.apply_all(_topology(fabric)).values():
+        nskit.assert_noop(r)
 
     _count(fw_ns, a["client/front"], a["srv/back"])
     peers = _tcp(fabric, client_ns, srv_ns, a["srv/back"])
@@ -171,3 +178,42 @@ def test_a_service_on_another_host_across_the_overlay(fabric):
     assert there > 0 and back > 0, (there, back)
     nskit.nsexec(fw_ns, "ip", "link", "set", "eth0", "down")
     assert _tcp(fabric, client_ns, srv_ns, a["srv/back"], ok=False) == []
+
+
+def _cli_env(fabric, env, *args):
+    import os
+    import subprocess
+    from fabrickit import CLI
+    return subprocess.run(["nsenter", "--net=/run/netns/%s" % fabric.hns("h1"), "--"] + CLI + list(args) +
+                          ["--host", "h1", "--state-dir", os.path.join(fabric.dir, "state"), "--json"],
+                          capture_output=True, text=True, timeout=120, check=False, env=dict(os.environ, **env))
+
+
+def test_a_crash_at_any_write_of_the_chain_converges(fabric, tmp_path):
+    """From the networks and containers without the chain, the chain's apply is killed at each of its write points
+    (routes in the client and the server, forwarding in the service): the next apply converges (routes, forwarding,
+    then zero writes), and removing the chain takes its routes away again."""
+    without, with_chain = fabric._write(_topology(fabric, chain=False)), fabric._write(_topology(fabric))
+    client_ns, fw_ns, srv_ns = fabric.cns("client"), fabric.cns("fw"), fabric.cns("srv")
+    assert _cli_env(fabric, {}, "apply", without).returncode == 0
+    # a new namespace inherits the host's forwarding here: off, so the chain's apply switches it on
+    nskit.nsexec(fw_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    count = tmp_path / "points"
+    r = _cli_env(fabric, {"NETSTITCH_FAULT": "count:%s" % count}, "apply", with_chain)
+    assert r.returncode == 0, r.stderr
+    points = count.read_text().splitlines()
+    assert any("sysctl net/ipv4/ip_forward" in p for p in points) and len(points) >= 3, (points, r.stdout)
+    for n in range(1, len(points) + 1):
+        r = _cli_env(fabric, {}, "apply", without)
+        assert r.returncode == 0, (n, r.stderr)
+        assert "10.73.0.0/24" not in nskit.nsexec(client_ns, "ip", "route").stdout
+        nskit.nsexec(fw_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0")
+        r = _cli_env(fabric, {"NETSTITCH_FAULT": "kill:%d" % n}, "apply", with_chain)
+        assert r.returncode == -9, (n, points[n - 1], r.returncode, r.stderr)
+        r = _cli_env(fabric, {}, "apply", with_chain)
+        assert r.returncode == 0, (n, points[n - 1], r.stderr)
+        assert "10.73.0.0/24 via" in nskit.nsexec(client_ns, "ip", "route").stdout, (n, points[n - 1])
+        assert "10.71.0.0/24 via" in nskit.nsexec(srv_ns, "ip", "route").stdout, (n, points[n - 1])
+        assert nskit.nsexec(fw_ns, "sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+        r = _cli_env(fabric, {}, "apply", with_chain)
+        nskit.assert_noop(json.loads(r.stdout))
