@@ -83,6 +83,8 @@ class Host(object):
             if have is not None and have.get("kind") == "bridge":
                 have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
+                if n.get("subnet6"):
+                    have["ipv6_disabled"] = netlink_driver.read_sysctl(bridge.disable6_key(n["bridge"])) == "1"
         for ns in chain.forward_namespaces(spec):
             # a service's forwarding switch, in its own namespace (kinds.chain)
             if cur["netns"].get(ns) is not None:
