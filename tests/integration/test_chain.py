@@ -128,9 +128,13 @@ def test_one_service_sees_both_directions_and_the_chain_fails_closed(fabric):
     fabric.apply_all(_topology(fabric))
     assert a["client/front"] in _tcp(fabric, client_ns, srv_ns, a["srv/back"])
 
-    # plan and info say it in topology words
-    status = fabric.cli("h1", "status", "--json", ok=False)
-    assert status.returncode == 0, status.stderr
+    # the probe expects the client and the server to reach each other through the chain, and sees it so
+    r = fabric.cli("h1", "probe", fabric._write(_topology(fabric)), "--json", ok=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert out["all_ok"], out["mismatches"]
+    got = {(o["from"], o["to"], o["expect"]) for o in out["outcomes"]}
+    assert {("client@h1", a["srv/back"], True), ("srv@h1", a["client/front"], True)} <= got, got
 
     # the chain goes: its routes go, the service keeps forwarding (never lowered), the networks are closed again
     res = fabric.apply_all(_topology(fabric, chain=False))

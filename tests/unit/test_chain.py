@@ -94,3 +94,24 @@ def test_the_plan_words_the_chain():
         current["netns"][ns] = {"links": {}, "default_route": None, "routes": [], "neighbours": [], "ip_forward": "1"}
     res = engine.compute(spec, current, hstate, None, False)
     assert not [a for a in res.actions if a["op"] == "sysctl_set" and a.get("ns")]
+
+
+def test_the_probe_expects_what_a_chain_carries():
+    """The probe's expectations: the client and the server reach each other through the chain (and the client
+    reaches the services' far addresses); a container of the middle network stays out of reach."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import reachability
+    topo = copy.deepcopy(TOPO)
+    topo["containers"]["bystander"] = {"host": "h2", "interfaces": [{"network": "mid"}]}
+    specs = _specs(topo)
+    addr = {("web", "eth0"): "10.71.0.2", ("fw", "eth0"): "10.71.0.3", ("fw", "eth1"): "10.72.0.2",
+            ("lb", "eth0"): "10.72.0.3", ("lb", "eth1"): "10.73.0.2", ("db", "eth0"): "10.73.0.20",
+            ("bystander", "eth0"): "10.72.0.4"}
+    endpoints = {h: [{"container": c, "interface": i, "address": a + "/24"} for (c, i), a in addr.items()
+                     if topo["containers"][c]["host"] == h] for h in ("h1", "h2")}
+    checks, _skipped = reachability.expected_checks(specs, endpoints)
+    got = {(c["from_container"], c["to"]): (c["kind"], c["expect"]) for c in checks}
+    assert got[("web", "10.73.0.20")] == ("chain", True)
+    assert got[("db", "10.71.0.2")] == ("chain", True)
+    assert got[("web", "10.73.0.2")] == ("chain", True)        # lb's address on back: a service of the chain
+    assert got[("web", "10.72.0.4")] == ("other-network", False)
+    assert got[("bystander", "10.73.0.20")] == ("other-network", False)
