@@ -48,7 +48,7 @@ def routes(spec, addresses, peers):
     out, warnings = {}, []
     for ch in spec.get("chains", []):
         for r in ch["routes"]:
-            via = links._address_of(r["via"], spec, addresses, peers)
+            via = links.address_of(r["via"], spec, addresses, peers)
             if via is None:
                 warnings.append("chains.%s: the address of %s on host %s is not known in this run (host down?); %s's "
                                 "route to %s is left out until a run reaches it"
