@@ -59,7 +59,7 @@ def routes(spec, addresses, peers):
 
 
 def diff(desired_state, current, out, ctx):
-    for ns, want in sorted(desired_state[KEY].items()):
+    for ns, want in sorted((desired_state.get(KEY) or {}).items()):
         have = (current.get("netns") or {}).get(ns)
         if have is not None and have.get("ip_forward") == "1":
             continue
