@@ -715,4 +715,3 @@ def inv_chain_next_hop_unknown(got):
 
 
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}
-
