@@ -767,4 +767,38 @@ def inv_docker_hosts_unchanged(got):
     _quiet(got)
 
 
+def inv_chain_from_empty(got):
+    """The client routes back's subnet via fw's address on front, the server routes front's via fw's address on back,
+    fw forwards in its own namespace; nothing of the chain is on the host (its networks stay closed to each other)."""
+    _clean(got)
+    routes = {(a["ns"], a["dst"], a["gateway"], a.get("chain")) for a in got["actions"] if a["op"] == "route_add_ns"}
+    fw = {(a["ns"], a["address"].split("/")[0]) for a in got["actions"] if a["op"] == "addr_add"}
+    fw_front = [ip for ns, ip in fw if ns == "fw" and ip.startswith("10.71.")]
+    fw_back = [ip for ns, ip in fw if ns == "fw" and ip.startswith("10.73.")]
+    assert routes == {("client", "10.73.0.0/24", fw_front[0], "web-to-db"),
+                      ("srv", "10.71.0.0/24", fw_back[0], "web-to-db")}, routes
+    (fwd,) = [a for a in got["actions"] if a["op"] == "sysctl_set" and a.get("ns")]
+    assert (fwd["ns"], fwd["key"], fwd["value"]) == ("fw", "net/ipv4/ip_forward", "1")
+    texts = [t.strip() for t in got["nft_texts"]]
+    assert [t for t in texts if t.startswith("rule: in back: closed to others")]
+    assert "web-to-db" not in json.dumps(got["nft"])
+
+
+def inv_chain_two_services(got):
+    """fw (on h1) routes on to back via lb's address on the mid overlay, told by h2's facts; the client routes via fw."""
+    _clean(got)
+    routes = {(a["ns"], a["dst"], a["gateway"]) for a in got["actions"] if a["op"] == "route_add_ns"}
+    assert ("fw", "10.73.0.0/24", "10.72.0.34") in routes, routes
+    assert [r for r in routes if r[0] == "client" and r[1] == "10.73.0.0/24"]
+    assert not got["warnings"]
+
+
+def inv_chain_next_hop_unknown(got):
+    """Without h2's facts, fw's route via lb is left out (the traffic then meets the closed networks) and said."""
+    assert got["conflicts"] == []
+    routes = {(a["ns"], a["dst"]) for a in got["actions"] if a["op"] == "route_add_ns"}
+    assert ("fw", "10.73.0.0/24") not in routes and ("client", "10.73.0.0/24") in routes
+    assert [w for w in got["warnings"] if w.startswith("chains.web-to-db: the address of lb on host h2")]
+
+
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

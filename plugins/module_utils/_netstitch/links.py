@@ -14,6 +14,9 @@ def _address_of(ref, spec, addresses, peers):
         "%s/%s" % (ref["container"], ref["ifname"]))
 
 
+address_of = _address_of     # the address of a container's interface anywhere (kinds.chain: a chain's next hop)
+
+
 def _address6_of(ref, spec, addresses6, peers):
     """The IPv6 address of a link's end (None: it has none, or no one could tell): this host's allocation, or
     another host's from prepare (``addresses6`` of its facts, when it reports them)."""

@@ -33,9 +33,29 @@ def _of_desired(desired):
         out.setdefault("tenants", {})[t["tenant"]] = {
             "namespace": ns, "gateways": {leg["network"]: leg["address"] for leg in t["legs"].values()},
             "uplink": t["uplink"]["address"]}
+    chains = _chains(desired)
+    if chains:      # only where there are some (kinds.chain): views of other hosts stay as they were
+        out["chains"] = chains
     if desired.get("attachments"):      # only where there are some: views of other hosts stay as they were
         out["attached"] = {name: {"network": a["network"], "bridge": a["bridge"]}
                            for name, a in sorted(desired["attachments"].items())}
+    return out
+
+
+def _chains(desired):
+    """{chain: {"services": [this host's services, which forward], "routes": ["container/ifname: dst via next hop"]}}"""
+    out = {}
+    for _ns, want in sorted((desired.get("chains") or {}).items()):
+        for name in want["chains"]:
+            out.setdefault(name, {"services": [], "routes": []})["services"].append(want["container"])
+    for e in desired["endpoints"].values():
+        for dst, name in sorted((e.get("chains") or {}).items()):
+            via = [gw for d, gw in e["routes"] if d == dst][0]
+            out.setdefault(name, {"services": [], "routes": []})["routes"].append(
+                "%s/%s: %s via %s" % (e["container"], e["ifname"], dst, via))
+    for c in out.values():
+        c["services"].sort()
+        c["routes"].sort()
     return out
 
 

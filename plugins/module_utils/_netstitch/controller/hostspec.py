@@ -93,7 +93,23 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
         tenants = _tenants_spec(topo, host, nets)
         if tenants:
             specs[host]["tenants"] = tenants        # only where there are some
+        chains = [c for c in (_chain_spec(topo, ch, host) for ch in topo.chains) if c]
+        if chains:
+            specs[host]["chains"] = chains      # only where a chain has a route or a service (kinds.chain)
     return specs
+
+
+def _chain_spec(topo, ch, host):
+    """A chain as a host needs it: the routes of its containers there (via another container's interface: its
+    address filled in on the host, as for links) and its services there (which forward), or None."""
+    routes = [{"container": c, "ifname": topo.containers[c].interface_on(on).name,
+               "dst": str(topo.networks[to].subnet), "via": _ref(topo, via, on)}
+              for c, on, to, via in ch.routes if topo.containers[c].host == host]
+    forward = [s for s in ch.services if topo.containers[s].host == host]
+    if not routes and not forward:
+        return None
+    return {"name": ch.name, "from": ch.source, "to": ch.target, "services": list(ch.services), "routes": routes,
+            "forward": forward}
 
 
 def _fixed_and_macs(topo):
@@ -249,6 +265,9 @@ def needs_prepare(spec: Dict[str, Any]) -> bool:
         for ref in (ln["client"], ln["server"]):
             if ref and ref["host"] != spec["host"] and not ref["ip"]:
                 return True
+    for ch in spec.get("chains", []):
+        if any(r["via"]["host"] != spec["host"] and not r["via"]["ip"] for r in ch["routes"]):
+            return True     # a chain's next hop on another host
     # the name service of a network names the containers of the other hosts too
     return any(ref["host"] != spec["host"] and not ref["ip"] for n in spec["networks"]
                for ref in (n.get("dns") or {}).get("names", []))

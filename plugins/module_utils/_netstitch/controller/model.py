@@ -270,9 +270,24 @@ def tenant_leg_name(tenant, network):
 
 
 class Topology(object):
-    def __init__(self, hosts, networks, containers, links=(), tenants=None):
+    def __init__(self, hosts, networks, containers, links=(), tenants=None, chains=()):
         self.hosts = hosts                  # name -> Host (insertion order kept)
         self.networks = networks            # name -> Network
         self.containers = containers        # name -> Container
         self.links = list(links)
         self.tenants = tenants or {}        # name -> Tenant
+        self.chains = list(chains)          # [Chain] in name order
+
+
+class Chain(object):
+    """A service chain (issue 16, item 2): traffic between two networks passes through service containers, in order,
+    both ways."""
+
+    def __init__(self, name, source, target, services, networks):
+        self.name = name
+        self.source = source                # the network whose traffic to ``target`` is steered ("from")
+        self.target = target                # the network it goes to ("to")
+        self.services = services            # [container name], in order from source to target
+        self.networks = networks            # [network]: source, the middle networks, target (len(services) + 1)
+        # [(container, network of its interface, network routed to, via container)]: the routes that steer it
+        self.routes = []

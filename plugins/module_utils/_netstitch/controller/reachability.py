@@ -12,7 +12,9 @@ The rules follow what netstitch builds:
   isolated network they do not, unless a link of protocol ``any`` lets the client reach the server (or the whole
   network) -- pings are ICMP, so tcp and udp links do not count;
 - nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
-  not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
+  not on (the forward chain of ``inet netstitch`` drops it, or no route leads there), unless a service chain carries
+  it (the container routes that network through the chain, and the other end is a service of it or routes back
+  through it);
 - tenants: a `connect` pair of a tenant lets its containers reach each other's network through the tenant's router;
   an address that is also on one of the source's own networks (another tenant's overlapping subnet) is not checked;
 - a container whose default route leads through a non-internal network with masquerade reaches the outside; one
@@ -36,7 +38,7 @@ NOT_TESTED_OUTSIDE = ("outside: not tested (no outside addresses were given; pas
                       "the variable netstitch_probe_outside, to check the way out)")
 
 KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "tenant": 5, "other-host": 5,
-              "other-network": 6, "outside": 7}
+              "chain": 6, "other-network": 7, "outside": 8}
 
 
 def _addr(cidr):
@@ -114,6 +116,30 @@ def _links(specs):
     return list(out.values())
 
 
+def _chains(specs):
+    """The service chains' routes, {(container, destination subnet): chain}, and {chain: its services}."""
+    steer, services = {}, {}
+    for spec in specs.values():
+        for ch in (spec or {}).get("chains") or []:
+            services[ch["name"]] = set(ch["services"])
+            for r in ch["routes"]:
+                steer[(r["container"], r["dst"])] = ch["name"]
+    return steer, services
+
+
+def _chained(chains, src, dst, net, nets):
+    """The chain that carries a ping from ``src`` to ``dst`` on network ``net`` (which ``src`` is not on), or None:
+    ``src`` routes ``net`` through a chain, and ``dst`` is one of its services or routes back through it."""
+    steer, services = chains
+    name = steer.get((src.name, (nets.get((dst.host, net)) or {}).get("subnet")))
+    if name is None:
+        return None
+    if dst.name in services[name]:
+        return name
+    back = {(nets.get((src.host, i["network"])) or {}).get("subnet") for i in src.interfaces}
+    return name if any(steer.get((dst.name, b)) == name for b in back) else None
+
+
 def _ping_link(links, src, dst, net):
     """The link that lets ``src`` ping ``dst`` on network ``net`` (ICMP passes only links of protocol any)."""
     for ln in links:
@@ -127,7 +153,7 @@ def _ping_link(links, src, dst, net):
     return None
 
 
-def _pair(src, dst, ditf, nets, segments, links=()):
+def _pair(src, dst, ditf, nets, segments, links=(), chains=({}, {})):
     """The check (or the skip reason) for a ping from ``src`` to ``dst``'s interface ``ditf``."""
     net = ditf["network"]
     addr = ditf["address"]
@@ -156,6 +182,9 @@ def _pair(src, dst, ditf, nets, segments, links=()):
     tenant = _tenant_pair(src, dst, net, addr, nets, segments)
     if tenant is not None:
         return (_check(src, addr, to_name, "tenant", net, True, tenant[1]), None) if tenant[0] else (None, tenant[1])
+    chain = _chained(chains, src, dst, net, nets)
+    if chain is not None:
+        return _check(src, addr, to_name, "chain", net, True, "through the services of chain %s" % chain), None
     if src.default_network is None:
         return _check(src, addr, to_name, "other-network", net, False,
                       "not on network %s and no default route" % net), None
@@ -191,6 +220,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
     check container-to-container pairs (their number grows with the square of the containers)."""
     conts, nets, skipped = _containers(specs, endpoints or {})
     links = _links(specs)
+    chains = _chains(specs)
     segments = {}       # (host, network) -> addresses (of both families) on that host's segment
     for c in conts:
         for i in c.interfaces:
@@ -215,7 +245,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                 if dst is src:
                     continue
                 for ditf in _families(dst.interfaces):
-                    chk, why = _pair(src, dst, ditf, nets, segments, links)
+                    chk, why = _pair(src, dst, ditf, nets, segments, links, chains)
                     if chk is not None:
                         checks.append(chk)
                     else:

@@ -48,7 +48,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                      'propertyNames': {'$ref': '#/$defs/name'},
                                      'additionalProperties': {'$ref': '#/$defs/tenant'},
                                      'examples': [{'blue': {'networks': ['web', 'db'], 'connect': [['web', 'db']]},
-                                                   'red': {'networks': ['web2']}}]}},
+                                                   'red': {'networks': ['web2']}}]},
+                         'chains': {'description': 'Service chains: traffic between two networks passes through '
+                                                   'service containers (a firewall, a load balancer: ordinary '
+                                                   'containers of the topology with an interface on each side), in '
+                                                   'order, both ways. Clients and servers get routes through the '
+                                                   'chain, services forward; the networks stay closed to each other, '
+                                                   'so with a service down the traffic stops (no bypass).',
+                                    'type': 'object',
+                                    'propertyNames': {'$ref': '#/$defs/name'},
+                                    'additionalProperties': {'$ref': '#/$defs/chain'},
+                                    'examples': [{'web-to-db': {'from': 'front',
+                                                                'to': 'back',
+                                                                'services': ['fw', 'lb']}}]}},
           '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
                     'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                                'type': 'string',
@@ -702,4 +714,24 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                          'the first address, the router the second); '
                                                                          'default: a /30 of 169.254.0.0/16 derived '
                                                                          "from the tenant's name.",
-                                                          'type': 'string'}}}}}
+                                                          'type': 'string'}}},
+                    'chain': {'type': 'object',
+                              'additionalProperties': False,
+                              'required': ['from', 'to', 'services'],
+                              'properties': {'from': {'description': "The network whose containers' traffic to `to` "
+                                                                     'is steered.',
+                                                      '$ref': '#/$defs/name',
+                                                      'examples': ['front']},
+                                             'to': {'description': 'The network the traffic goes to (`outside` is not '
+                                                                   'supported yet).',
+                                                    '$ref': '#/$defs/name',
+                                                    'examples': ['back']},
+                                             'services': {'description': 'The service containers, in order from '
+                                                                         '`from` to `to`: the first has an interface '
+                                                                         'on `from`, the last one on `to`, and each '
+                                                                         'consecutive pair shares exactly one other '
+                                                                         'network (the middle networks).',
+                                                          'type': 'array',
+                                                          'minItems': 1,
+                                                          'items': {'$ref': '#/$defs/name'},
+                                                          'examples': [['fw', 'lb']]}}}}}

@@ -11,6 +11,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
     NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_attach import AttachChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_chains import ChainChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import IPv6Checks
@@ -104,7 +105,7 @@ def schema_problems(data):
 
 
 class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, MacvlanChecks, InboundChecks, Placement,
-               ContainerChecks, AttachChecks, LinkChecks, TenantChecks):
+               ContainerChecks, AttachChecks, LinkChecks, TenantChecks, ChainChecks):
     """Every section's checks over one topology."""
 
 
@@ -149,6 +150,7 @@ def _load(data, first):
     links = chk.links(conts, nets)
     chk.macvlan_uses(hosts, conts, nets, links)
     tenants = chk.tenants(hosts, nets, conts, links)
+    chains = chk.chains(conts, nets)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):
@@ -156,4 +158,4 @@ def _load(data, first):
             seen.add(p)
     if problems:
         raise TopologyError(problems)
-    return model.Topology(hosts, nets, conts, links, tenants)
+    return model.Topology(hosts, nets, conts, links, tenants, chains)

@@ -5,7 +5,7 @@ import os
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, chain, docker_hosts, docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, nft, sysctl, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tenant, tenant_nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
@@ -88,6 +88,10 @@ class Host(object):
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
                 if n.get("subnet6"):
                     have["ipv6_disabled"] = netlink_driver.read_sysctl(bridge.disable6_key(n["bridge"])) == "1"
+        for ns in chain.forward_namespaces(spec):
+            # a service's forwarding switch, in its own namespace (kinds.chain)
+            if cur["netns"].get(ns) is not None:
+                cur["netns"][ns]["ip_forward"] = self.netlink.read_ns_sysctl(ns, chain.FORWARD)
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         cur["tenant_nft"], cur["tenant_sysctl"] = {}, {}
         for ns in tenant.namespaces(spec):      # a router namespace's own table and forwarding (kinds.tenant)

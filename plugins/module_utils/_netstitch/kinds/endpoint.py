@@ -7,6 +7,7 @@ import ipaddress
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, port_changes, v4
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.current import endpoint_peer
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import chain
 
 
 KEY = "endpoints"
@@ -19,6 +20,7 @@ def desired(ctx):
     endpoints = {}
     # a container reaching its own published port through a host address comes back through its own bridge port
     hairpin = {(p["container"], p["ifname"]) for p in spec.get("publish", [])}
+    steered = chain.routes(spec, addresses, ctx.peers)[0] if spec.get("chains") else {}
     for c in spec["containers"]:
         if c.get("absent"):
             continue        # a Docker container that is not running: nothing to attach (its lease is kept)
@@ -34,6 +36,10 @@ def desired(ctx):
                 e["enable_ipv6"] = c["kind"] == "docker"
             if (c["name"], itf["name"]) in hairpin:
                 e["hairpin"] = True
+            if (c["name"], itf["name"]) in steered:
+                # a service chain's routes (kinds.chain): the interface's own, as the rest of its routes
+                e["routes"] = e["routes"] + [[dst, via] for dst, via, _name in steered[(c["name"], itf["name"])]]
+                e["chains"] = {dst: name for dst, _via, name in steered[(c["name"], itf["name"])]}
     return endpoints
 
 
@@ -238,9 +244,12 @@ def _routes_and_neighbours(want, ns_state, peer_name, flushed, out):
     for dst, gw in sorted(have_routes - want_routes):
         out.add("containers", act("route_del_ns", "remove route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
                                   ns=ns, dev=ifn, dst=dst, gateway=gw))
+    steered = want.get("chains") or {}
     for dst, gw in sorted(want_routes - have_routes):
-        out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
-                                  ns=ns, dev=ifn, dst=dst, gateway=gw))
+        extra = {"chain": steered[dst]} if dst in steered else {}
+        out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s%s" % (
+            dst, gw, ifn, ns, " (chain %s)" % steered[dst] if extra else ""), ns=ns, dev=ifn, dst=dst, gateway=gw,
+            **extra))
     # the kernel drops an interface's IPv4 neighbour entries (permanent ones too) with its last IPv4 address: flushed
     # ones are gone (its IPv6 ones stay)
     neighs = [n for n in (ns_state or {}).get("neighbours", []) if n["dev"] == ifn] if peer_name else []
