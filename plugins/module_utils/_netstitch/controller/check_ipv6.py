@@ -27,7 +27,7 @@ PREFIX_MIN, PREFIX_MAX = 64, 120
 ANYCAST_COUNT = 128         # RFC 2526: the reserved subnet anycast addresses at the top of a subnet
 _EUI64_ANYCAST_FIRST = 0xFDFFFFFFFFFFFF80
 _IID_MASK = (1 << 64) - 1
-_NOT_UNICAST = (
+NOT_UNICAST = (
     (ipaddress.IPv6Network("ff00::/8"), "multicast"),
     (ipaddress.IPv6Network("fe80::/10"), "link-local"),
     (ipaddress.IPv6Network("::ffff:0:0/96"), "IPv4-mapped"),
@@ -97,7 +97,7 @@ class IPv6Checks(object):
         if ipaddress.IPv6Address(text.split("/")[0]) != subnet.network_address:
             self.add(path, "%r has host bits set; did you mean %s?" % (text, subnet))
             return None
-        for special, what in _NOT_UNICAST:
+        for special, what in NOT_UNICAST:
             if subnet.overlaps(special):
                 self.add(path, "%s is in the %s range %s; a network needs a unicast range (2001:db8::/32 in "
                                "examples, a ULA fd00::/8 or a global prefix)" % (subnet, what, special))

@@ -13,6 +13,12 @@ VNI_MAX = 16777215
 # tinc (switch mode, UDP) = outer IPv4 20 + UDP 8 + seqno 4 + inner Ethernet 14 + MAC 4 + cipher block padding up to 8,
 # plus room for its own PMTU probing, rounded up
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
+OVERHEAD_IPV6 = 20       # an IPv6 underlay: the outer IPv6 header is 40 bytes, not 20 (VXLAN 70, tinc 100)
+
+
+def overhead(kind, underlay_version=4):
+    """Bytes an overlay of ``kind`` adds to every frame over an underlay of that IP version."""
+    return OVERHEAD[kind] + (OVERHEAD_IPV6 if underlay_version == 6 and OVERHEAD[kind] else 0)
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
@@ -47,7 +53,7 @@ def derived_mac(*parts):
 class Host(object):
     def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU, docker_host=None, docker_plugin=None):
         self.name = name
-        self.underlay = underlay            # ipaddress.IPv4Interface or None
+        self.underlay = underlay            # ipaddress.IPv4Interface or IPv6Interface, or None
         self.underlay_mtu = underlay_mtu
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under

@@ -1,0 +1,111 @@
+"""Overlays over an IPv6 underlay in the three-host lab (issue 15), proven by real packets. The lab's hosts get
+documentation IPv6 addresses (2001:db8:0:1::N/64) on their uplink, inside this test's own host namespaces, and the
+topology names them as the hosts' underlay addresses:
+- vxlan: the VXLAN device's local address is IPv6, head-end replication and every remote MAC are static FDB entries
+  with IPv6 destinations; IPv4 and IPv6 containers talk between every pair of hosts (ping and TCP); the MTU budget
+  is 70 bytes (IPv6 header 40, not 20);
+- routed (host-gw): each host routes the other hosts' IPv4 slices via their IPv6 underlay addresses (an IPv4 route
+  with an IPv6 next hop, RTA_VIA, Linux 5.2 and later);
+- tinc: over IPv6 (AddressFamily = ipv6, the peers' IPv6 addresses in the host files), a 100-byte budget;
+- a rerun writes nothing anywhere; an overlay whose hosts mix underlay families is refused with its path."""
+
+import ipaddress
+import json
+
+import pytest
+
+import nskit
+# fabric: the fixture
+from fabrickit import fabric, HOSTS  # noqa: F401 pylint: disable=unused-import
+from test_ipv6_overlay import ping6, tcp6_source
+from test_overlays import SETTLE, eventually, tcp_ok
+
+UNDERLAY6 = "2001:db8:0:1::%s"
+SUBNET6 = "2001:db8:82::/64"
+
+
+def _v6_underlay(fabric, kind, subnet6=False):
+    """The fabric's topology of ``kind`` over IPv6 underlay addresses, which the lab hosts get here."""
+    for h in HOSTS:
+        nskit.nsexec(fabric.hns(h), "ip", "-6", "addr", "add", UNDERLAY6 % h[1:] + "/64", "dev", "eth0", "nodad")
+    topo = fabric.topology(kind)
+    for h in HOSTS:
+        topo["hosts"][h]["underlay"] = UNDERLAY6 % h[1:] + "/64"
+    if subnet6:
+        topo["networks"]["ov"]["subnet6"] = SUBNET6
+    return topo
+
+
+def _all_pairs_talk(fabric, res, kind, v6=False):
+    a4 = {e["container"]: nskit.addr(e["address"]) for r in res.values() for e in r["endpoints"]}
+    a6 = {e["container"]: nskit.addr(e["address6"]) for r in res.values() for e in r["endpoints"]} if v6 else {}
+    for src in ("c1", "c2", "c3"):
+        for dst in ("c1", "c2", "c3"):
+            if src == dst:
+                continue
+            ns, dns = fabric.cns(src), fabric.cns(dst)
+            eventually(lambda: nskit.ping(ns, a4[dst], timeout=1), SETTLE[kind],
+                       "%s over IPv6: %s to ping %s (%s)" % (kind, src, dst, a4[dst]), fabric)
+            eventually(lambda: tcp_ok(fabric, ns, dns, a4[dst]), SETTLE[kind], "%s: TCP %s -> %s" % (kind, src, dst))
+            if v6:
+                eventually(lambda: ping6(ns, a6[dst]), SETTLE[kind], "ping6 %s -> %s" % (src, dst), fabric)
+                got = []
+                eventually(lambda: got.append(tcp6_source(fabric, ns, dns, a6[dst])) or got[-1], SETTLE[kind],
+                           "TCP over IPv6 %s -> %s" % (src, dst))
+                assert ipaddress.IPv6Address(got[-1]) == ipaddress.IPv6Address(a6[src])
+
+
+def test_vxlan_over_an_ipv6_underlay_carries_both_families(fabric):
+    topo = _v6_underlay(fabric, "vxlan", subnet6=True)
+    first = fabric.apply_all(topo)
+    assert all(r["changed"] for r in first.values())
+    h1 = fabric.hns("h1")
+    link = json.loads(nskit.nsexec(h1, "ip", "-d", "-j", "link", "show", "type", "vxlan").stdout)[0]
+    info = link["linkinfo"]["info_data"]
+    assert info.get("local6", info.get("local")) == "2001:db8:0:1::1", link
+    assert link["mtu"] == 1500 - 70
+    fdb = nskit.nsexec(h1, "bridge", "fdb", "show", "dev", link["ifname"]).stdout
+    for peer in ("2001:db8:0:1::2", "2001:db8:0:1::3"):
+        assert "00:00:00:00:00:00 dst %s self permanent" % peer in fdb, fdb
+    # every remote container MAC (and each remote bridge) is a static entry toward its host's IPv6 address
+    assert sum(" dst 2001:db8:0:1::" in line and not line.startswith("00:00:00:00:00:00")
+               for line in fdb.splitlines()) == 4, fdb
+    _all_pairs_talk(fabric, first, "vxlan", v6=True)
+    for res in fabric.apply_all(topo).values():
+        nskit.assert_noop(res)
+    # the same addresses in another textual form change nothing either
+    for h in HOSTS:
+        topo["hosts"][h]["underlay"] = "2001:0DB8:0000:0001:0:0:0:%s/64" % h[1:]
+    for res in fabric.apply_all(topo).values():
+        nskit.assert_noop(res)
+
+
+def test_routed_over_an_ipv6_underlay_routes_ipv4_slices_via_ipv6_next_hops(fabric):
+    topo = _v6_underlay(fabric, "routed")
+    first = fabric.apply_all(topo)
+    routes = nskit.nsexec(fabric.hns("h1"), "ip", "route", "show", "proto", "159").stdout
+    vias = sorted(line.split(" via ")[1].split()[:2] for line in routes.splitlines() if " via " in line)
+    assert vias == [["inet6", "2001:db8:0:1::2"], ["inet6", "2001:db8:0:1::3"]], routes
+    _all_pairs_talk(fabric, first, "routed")
+    for res in fabric.apply_all(topo).values():
+        nskit.assert_noop(res)
+
+
+def test_tinc_over_an_ipv6_underlay(fabric):
+    topo = _v6_underlay(fabric, "tinc")
+    first = fabric.apply_all(topo)
+    c1 = fabric.cns("c1")
+    assert json.loads(nskit.nsexec(c1, "ip", "-j", "link", "show", "eth0").stdout)[0]["mtu"] == 1500 - 100
+    _all_pairs_talk(fabric, first, "tinc")
+    for res in fabric.apply_all(topo).values():
+        nskit.assert_noop(res)
+
+
+@pytest.mark.parametrize("kind", ["vxlan", "routed"])
+def test_an_overlay_mixing_underlay_families_is_refused_with_its_path(fabric, kind):
+    topo = _v6_underlay(fabric, kind)
+    topo["hosts"]["h3"]["underlay"] = "192.0.2.3/24"
+    r = fabric.cli("h1", "apply", fabric._write(topo), ok=False)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "networks.ov.overlay" in r.stderr and "h3 is IPv4" in r.stderr, r.stderr
+    assert nskit.run("ip", "-n", fabric.hns("h1"), "-o", "link", "show", "type", "bridge").stdout == ""
