@@ -109,3 +109,49 @@ def test_an_overlay_mixing_underlay_families_is_refused_with_its_path(fabric, ki
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "networks.ov.overlay" in r.stderr and "h3 is IPv4" in r.stderr, r.stderr
     assert nskit.run("ip", "-n", fabric.hns("h1"), "-o", "link", "show", "type", "bridge").stdout == ""
+
+
+def _forward6(fabric):
+    """What the operator does for routed IPv6 (README): the uplink forwards IPv6 (here: inside the lab hosts)."""
+    for h in HOSTS:
+        nskit.nsexec(fabric.hns(h), "sysctl", "-q", "-w", "net.ipv6.conf.eth0.force_forwarding=1")
+
+
+def test_routed_ipv6_over_an_ipv4_underlay_goes_via_the_peers_link_local_addresses(fabric):
+    _forward6(fabric)
+    topo = fabric.topology("routed")
+    topo["networks"]["ov"]["subnet6"] = SUBNET6
+    peers = {h: fabric.cli(h, "prepare", fabric._write(topo))["facts"] for h in HOSTS}
+    lls = {}
+    for h in HOSTS:
+        out = nskit.nsexec(fabric.hns(h), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").stdout
+        lls[h] = out.split()[3].split("/")[0]
+        assert peers[h]["underlay_link_local"] == lls[h], (peers[h], out)
+    first = fabric.apply_all(topo, prepare=True)
+    routes = nskit.nsexec(fabric.hns("h1"), "ip", "-6", "route", "show", "proto", "159").stdout
+    assert sorted(routes.split("\n")[i].split()[:5] for i in range(2)) == [
+        ["2001:db8:82:0:200::/72", "via", lls["h2"], "dev", "eth0"],
+        ["2001:db8:82:0:300::/72", "via", lls["h3"], "dev", "eth0"]], routes
+    # each host's containers take their IPv6 addresses from its own slice, its gateway6 the slice's second address
+    for r in first.values():
+        for e in r["endpoints"]:
+            host = {"c1": "1", "c2": "2", "c3": "3"}[e["container"]]
+            assert ipaddress.IPv6Interface(e["address6"]).network == ipaddress.IPv6Network(
+                "2001:db8:82:0:%s00::/72" % host), e
+    _all_pairs_talk(fabric, first, "routed", v6=True)
+    for res in fabric.apply_all(topo, prepare=True).values():
+        nskit.assert_noop(res)
+    # without the peers' facts the IPv6 slices are left out with a warning, never a failure (and IPv4 stays)
+    r = fabric.cli("h1", "apply", fabric._write(topo))
+    assert any("link-local" in w for w in r.get("warnings", [])), r.get("warnings")
+
+
+def test_routed_ipv6_over_an_ipv6_underlay_goes_via_the_peers_underlay_addresses(fabric):
+    _forward6(fabric)
+    topo = _v6_underlay(fabric, "routed", subnet6=True)
+    first = fabric.apply_all(topo)
+    routes = nskit.nsexec(fabric.hns("h1"), "ip", "-6", "route", "show", "proto", "159").stdout
+    assert "2001:db8:82:0:200::/72 via 2001:db8:0:1::2 dev eth0" in routes, routes
+    _all_pairs_talk(fabric, first, "routed", v6=True)
+    for res in fabric.apply_all(topo).values():
+        nskit.assert_noop(res)

@@ -136,6 +136,10 @@ HOSTSPEC_SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                          'additionalProperties': False,
                                          'properties': {'type': {'enum': ['vxlan', 'routed', 'tinc']},
                                                         'subnet': {'$ref': '#/$defs/cidr'},
+                                                        'subnet6': {'description': "A routed overlay's whole subnet6 (its "
+                                                                                   "containers route it via their host's "
+                                                                                   'gateway6).',
+                                                                    '$ref': '#/$defs/cidr6'},
                                                         'local': {'$ref': '#/$defs/ip'},
                                                         'device': {'$ref': '#/$defs/ifname'},
                                                         'port': {'$ref': '#/$defs/port'},

@@ -140,6 +140,15 @@ class Network(object):
     def gateway_on(self, host):
         return self.overlay.slices[host].network_address + 1 if self.routed else self.gateway
 
+    def segment6(self, host):
+        """The IPv6 subnet a container on ``host`` sees: its IPv6 slice in routed mode, else the subnet6."""
+        return self.overlay.slices6[host] if self.routed else self.subnet6
+
+    def gateway6_on(self, host):
+        """The IPv6 gateway on ``host``'s bridge: in routed mode the second address of its IPv6 slice (the first is
+        the slice's subnet-router anycast address), else the network's gateway6."""
+        return self.overlay.slices6[host].network_address + 1 if self.routed else self.gateway6
+
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)
         return derived_mac("bridge", self.name, host)

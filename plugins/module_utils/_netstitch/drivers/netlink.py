@@ -102,12 +102,17 @@ class Netlink(object):
                 other.append({"dst": "%s/%d" % (r["dst"], r["dst_len"]), "gateway": gw, "dev": dev})
         return default, other
 
-    def _default_route6(self, s, names):
-        """The IPv6 default route via a gateway of a container namespace's main table, or None."""
+    def _routes6(self, s, names):
+        """(the IPv6 default route via a gateway or None, the other IPv6 routes via a gateway) of a container
+        namespace's main table, in canonical text."""
+        default, other = None, []
         for r in s.routes4(family=socket.AF_INET6):
             if r["gateway"] and r["dst_len"] == 0:
-                return {"gateway": str(ipaddress.IPv6Address(r["gateway"])), "dev": names.get(r["oif"])}
-        return None
+                default = default or {"gateway": canon(r["gateway"]), "dev": names.get(r["oif"])}
+            elif r["gateway"]:
+                other.append({"dst": "%s/%d" % (canon(r["dst"]), r["dst_len"]), "gateway": canon(r["gateway"]),
+                              "dev": names.get(r["oif"])})
+        return default, other
 
     def _neighbours(self, s, names):
         """Permanent neighbour entries of both families (one dump); IPv6 ones in canonical text."""
@@ -177,7 +182,8 @@ class Netlink(object):
             out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
                                 "neighbours": self._neighbours(s, names)}
             # read even without an IPv6 address there: the kernel keeps a route via a gateway when the address goes
-            route6 = self._default_route6(s, names)
+            route6, routes6 = self._routes6(s, names)
+            routes += routes6
             if route6 is not None:      # only then: the current state of an IPv4-only host reads as before
                 out["netns"][ns]["default_route6"] = route6
         for key in sysctls:
