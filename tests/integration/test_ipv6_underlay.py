@@ -155,3 +155,13 @@ def test_routed_ipv6_over_an_ipv6_underlay_goes_via_the_peers_underlay_addresses
     _all_pairs_talk(fabric, first, "routed", v6=True)
     for res in fabric.apply_all(topo).values():
         nskit.assert_noop(res)
+
+
+def test_a_silent_ipv6_peer_gives_a_warning_not_a_failure(fabric):
+    """The underlay ping that warns about peers that do not answer sends ICMPv6 echoes to IPv6 peers: h3's IPv6
+    address is taken away, so h1 warns about h3 only (h2 answers), and the apply succeeds."""
+    topo = _v6_underlay(fabric, "vxlan")
+    nskit.nsexec(fabric.hns("h3"), "ip", "-6", "addr", "del", UNDERLAY6 % 3 + "/64", "dev", "eth0")
+    r = fabric.cli("h1", "apply", fabric._write(topo))
+    warned = [w for w in r.get("warnings", []) if "does not answer on the underlay" in w]
+    assert len(warned) == 1 and "peer h3 (2001:db8:0:1::3)" in warned[0], r.get("warnings")
