@@ -59,10 +59,10 @@ def test_tinc_over_ipv6_binds_and_connects_over_ipv6():
 def test_routed_over_ipv6_routes_both_families_via_the_peers_ipv6_addresses():
     spec = hostspec.host_specs(validate.load(topology("routed", subnet6="2001:db8:70::/64")))["h1"]
     o = spec["networks"][0]["overlay"]
-    assert [(r["dst"], r["via"]) for r in o["routes"]] == [("10.70.2.0/24", "2001:db8:0:1::2"),
-                                                            ("10.70.3.0/24", "2001:db8:0:1::3")]
-    assert [(r["dst"], r["via"]) for r in o["routes6"]] == [("2001:db8:70:0:200::/72", "2001:db8:0:1::2"),
-                                                             ("2001:db8:70:0:300::/72", "2001:db8:0:1::3")]
+    assert [(r["dst"], r["via"]) for r in o["routes"]] == [
+        ("10.70.2.0/24", "2001:db8:0:1::2"), ("10.70.3.0/24", "2001:db8:0:1::3")]
+    assert [(r["dst"], r["via"]) for r in o["routes6"]] == [
+        ("2001:db8:70:0:200::/72", "2001:db8:0:1::2"), ("2001:db8:70:0:300::/72", "2001:db8:0:1::3")]
     n = spec["networks"][0]
     assert (n["subnet6"], n["gateway6"], o["subnet6"]) == ("2001:db8:70:0:100::/72", "2001:db8:70:0:100::1",
                                                            "2001:db8:70::/64")

@@ -18,8 +18,9 @@ The rules:
 - On a routed overlay each host owns its IPv6 slice (its bridge holds the slice's second address, a fixed ip6 lies in
   its host's slice) and routes the others' via their IPv6 underlay addresses, or over an IPv4 underlay via their
   IPv6 link-local addresses (Linux routes IPv6 via no IPv4 next hop). Not yet supported, said as such: on networks
-  offered to Docker, on isolated routed networks, and published ports on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
-  hooks, bridge-nf-call-ip6tables: a host without it refuses it, kinds.bridge.)
+  offered to Docker, on isolated routed networks, and published ports on IPv6 host addresses. (An isolated
+  dual-stack network needs bridged IPv6 to pass the inet hooks, bridge-nf-call-ip6tables: a host without it refuses
+  it, kinds.bridge.)
 """
 
 import ipaddress

@@ -19,6 +19,8 @@ OVERHEAD_IPV6 = 20       # an IPv6 underlay: the outer IPv6 header is 40 bytes, 
 def overhead(kind, underlay_version=4):
     """Bytes an overlay of ``kind`` adds to every frame over an underlay of that IP version."""
     return OVERHEAD[kind] + (OVERHEAD_IPV6 if underlay_version == 6 and OVERHEAD[kind] else 0)
+
+
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
