@@ -120,7 +120,8 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     actions, conflicts = diff(desired, current, ctx)
     # the ports the plugin's endpoints publish are in netstitch's maps too (a new spec: the input stays as it is)
     nft_spec, nft_addresses = plugin_core.with_published(spec, addresses, plugin) if plugin else (spec, addresses)
-    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current), addresses6)
+    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current), addresses6,
+                                sysctl.bridge_nf6(current))
     nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
     context = describe.Context(desired, current, spec=spec, previous=previous, addresses=addresses, leases=leases)
     return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,

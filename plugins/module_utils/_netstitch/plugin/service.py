@@ -215,7 +215,8 @@ class Plugin(object):
             spec2, addresses = core.with_published(spec, addresses, new_state)
             from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import read_sysctl
             bridge_nf = read_sysctl(sysctl.SYSCTL_BRIDGE_NF) == "1"
-            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6)
+            bridge_nf6 = read_sysctl(sysctl.SYSCTL_BRIDGE_NF6) == "1"
+            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6, bridge_nf6)
             if self.nft is None:
                 self.nft = Nft()
             current = nft_kind.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
