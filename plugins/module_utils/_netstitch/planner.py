@@ -107,7 +107,8 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     if plugin:
         extra = plugin_core.reserved(plugin, extra)
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
-    addresses6, leases6 = ipam.allocate6(spec, current, leases)
+    extra6 = docker_network.reserved_by_docker6(spec, have_docker, leases) if have_docker else None
+    addresses6, leases6 = ipam.allocate6(spec, current, leases, extra6)
     for net, ls in leases6.items():
         new_leases.setdefault(net, {}).update(ls)
     desired = desired_state(spec, addresses, peers, addresses6)

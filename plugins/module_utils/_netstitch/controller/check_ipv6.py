@@ -16,9 +16,10 @@ The rules:
 - On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
 - Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
-  do). Not yet supported, said as such: on networks offered to Docker, IPv6 underlay addresses and published ports
-  on IPv6 host addresses. (An isolated dual-stack network needs bridged IPv6 to pass the inet
-  hooks, bridge-nf-call-ip6tables: a host without it refuses it, kinds.bridge.)
+  do). Not yet supported, said as such: on networks offered to Docker through netstitch's plugin, IPv6 underlay
+  addresses. A network offered to Docker's bridge driver gives Docker an IPv6 range too (model.docker_range6).
+  (An isolated dual-stack network is isolated statefully where bridged IPv6 passes the inet hooks,
+  bridge-nf-call-ip6tables, else statelessly in the bridge family, kinds.nft.)
 """
 
 import ipaddress
@@ -157,9 +158,11 @@ class IPv6Checks(object):
                                      "routed via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
                                      "next hop; use a vxlan or tinc overlay for IPv6, or leave subnet6 out")
             ok = False
-        if spec.get("docker") not in (None, False):
-            self.add(p + ".subnet6", "IPv6 on a network offered to Docker is not supported yet; leave subnet6 out "
-                                     "or the docker offer")
+        docker = spec.get("docker")
+        if isinstance(docker, dict) and docker.get("driver") == "netstitch":
+            self.add(p + ".subnet6", "IPv6 on a network offered to Docker through netstitch's plugin (docker.driver: "
+                                     "netstitch) is not supported yet; leave subnet6 out or use Docker's bridge "
+                                     "driver (the default)")
             ok = False
         if isinstance(spec.get("gateway6"), str):
             gateway6 = self.address6_in(p + ".gateway6", spec["gateway6"], subnet6)
@@ -216,9 +219,11 @@ class IPv6Checks(object):
             if n.overlay is not None and host not in n.overlay.slices6:
                 continue        # no slice (placement said why)
             pool = n.pool6(host)
+            docker = n.docker_range6(host)     # Docker's share of the pool (no reserved address in it)
             taken = {a for a in fixed.get(None if n.shared else host, {}).get(name, set()) | {n.gateway6}
-                     if a in pool and not reserved_reason(a, n.subnet6)}
-            free = min(pool.num_addresses, 1 << 40) - reserved_count(pool, n.subnet6) - len(taken)
+                     if a in pool and not reserved_reason(a, n.subnet6) and not (docker and a in docker)}
+            free = min(pool.num_addresses - (docker.num_addresses if docker else 0), 1 << 40) - \
+                reserved_count(pool, n.subnet6) - len(taken)
             if count > free:
                 self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
                          "%d free" % (host, count, pool, max(free, 0)))
