@@ -444,14 +444,11 @@ def test_a_dual_stack_network_gives_docker_an_ipv6_range_without_reserved_addres
 def test_ipv6_validation_of_docker_offers():
     t = _dual_topo()
     t["containers"]["db"]["interfaces"][0]["ip6"] = "2001:db8:9:0:8000::5"     # in Docker's IPv6 range
-    t["networks"]["fab"]["docker"]["driver"] = "netstitch"
-    t["networks"]["fab"]["docker"].pop("hosts")
     with pytest.raises(TopologyError) as e:
         specs(t)
     text = str(e.value)
     assert "containers.db.interfaces[0].ip6: 2001:db8:9:0:8000::5 is in host h1's Docker IPv6 range " \
            "2001:db8:9:0:8000::/66 of networks.lan" in text, text
-    assert "networks.fab.subnet6: IPv6 on a network offered to Docker through netstitch's plugin" in text, text
 
 
 def _inspect6(want, subnet6, gateway6, ip_range6, containers=None, enable=True):
@@ -500,3 +497,18 @@ def test_ipv6_addresses_docker_holds_are_reserved_and_its_range_is_never_allocat
     got, _leases = ipam.allocate6(spec, {"links": {}}, {}, reserved)
     assert got[("db", "data0")] == ipaddress.IPv6Address("2001:db8:9::3")    # ::2 is Docker's container's
     assert all(a not in ipaddress.IPv6Network("2001:db8:9:0:8000::/66") for a in got.values())
+
+
+def test_the_plugins_ipv6_leases_are_reserved_as_ipv6_and_its_ipv4_ones_as_ipv4():
+    """The apply keeps off what netstitch's plugin leased, each family from its own leases (a past bug: IPv6 leases
+    read as IPv4 ones)."""
+    topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24"}},
+            "networks": {"lan": {"subnet": "10.9.0.0/24", "subnet6": "2001:db8:9::/64",
+                                 "docker": {"driver": "netstitch"}}},
+            "containers": {"n": {"host": "h1", "interfaces": [{"network": "lan"}]}}}
+    spec = specs(topo)["h1"]
+    plugin = {"networks": {}, "endpoints": {}, "pools": {},
+              "leases": {"lan": {"10.9.0.2": {"endpoint": None, "since": 1.0}}},
+              "leases6": {"lan": {"2001:db8:9::2": {"endpoint": None, "since": 1.0}}}}
+    res = planner.compute(spec, {"links": {}, "docker_plugin": plugin}, {})
+    assert res.leases["lan"] == {"n/eth0": "10.9.0.3", "n/eth0/6": "2001:db8:9::3"}

@@ -103,11 +103,12 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     while containers are connected; ``previous``: the spec applied last (names what is going, for ``changes``)."""
     have_docker = current.get("docker_networks")
     extra = docker_network.reserved_by_docker(spec, have_docker, leases) if have_docker else None
+    extra6 = docker_network.reserved_by_docker6(spec, have_docker, leases) if have_docker else None
     plugin = current.get("docker_plugin")     # the Docker plugin's endpoints: owned, never planned
     if plugin:
         extra = plugin_core.reserved(plugin, extra)
+        extra6 = plugin_core.reserved(plugin, extra6, "leases6")
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
-    extra6 = docker_network.reserved_by_docker6(spec, have_docker, leases) if have_docker else None
     addresses6, leases6 = ipam.allocate6(spec, current, leases, extra6)
     for net, ls in leases6.items():
         new_leases.setdefault(net, {}).update(ls)

@@ -16,8 +16,8 @@ The rules:
 - On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
 - Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
-  do). Not yet supported, said as such: on networks offered to Docker through netstitch's plugin, IPv6 underlay
-  addresses. A network offered to Docker's bridge driver gives Docker an IPv6 range too (model.docker_range6).
+  do). Not yet supported, said as such: IPv6 underlay addresses. A network offered to Docker's bridge driver gives
+  Docker an IPv6 range too (model.docker_range6); through netstitch's plugin, Docker asks for the subnet6 pool.
   (An isolated dual-stack network is isolated statefully where bridged IPv6 passes the inet hooks,
   bridge-nf-call-ip6tables, else statelessly in the bridge family, kinds.nft.)
 """
@@ -157,12 +157,6 @@ class IPv6Checks(object):
             self.add(p + ".subnet6", "IPv6 on routed overlays is not supported: the peers' IPv6 slices would be "
                                      "routed via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
                                      "next hop; use a vxlan or tinc overlay for IPv6, or leave subnet6 out")
-            ok = False
-        docker = spec.get("docker")
-        if isinstance(docker, dict) and docker.get("driver") == "netstitch":
-            self.add(p + ".subnet6", "IPv6 on a network offered to Docker through netstitch's plugin (docker.driver: "
-                                     "netstitch) is not supported yet; leave subnet6 out or use Docker's bridge "
-                                     "driver (the default)")
             ok = False
         if isinstance(spec.get("gateway6"), str):
             gateway6 = self.address6_in(p + ".gateway6", spec["gateway6"], subnet6)

@@ -30,7 +30,8 @@ OPT_MASQ = "com.docker.network.bridge.enable_ip_masquerade"
 OPT_NETWORK = "netstitch.network"        # the plugin's option naming the topology network (plugin.core)
 FIXED = ("driver", "bridge", "subnet", "gateway", "ip_range", "mtu", "masquerade",   # what Docker cannot change
          "ipv6", "subnet6", "gateway6", "ip_range6")
-FIXED_PLUGIN = ("driver", "ipam_driver", "subnet", "gateway", "ip_range", "netstitch_network")
+FIXED_PLUGIN = ("driver", "ipam_driver", "subnet", "gateway", "ip_range", "netstitch_network", "ipv6", "subnet6",
+                "gateway6")
 
 
 def desired(spec):
@@ -40,14 +41,16 @@ def desired(spec):
         d = n.get("docker")
         if not d:
             continue
+        six = bool(n.get("subnet6"))    # a dual-stack network: EnableIPv6 and an IPv6 IPAM config beside the IPv4 one
         if d.get("driver") == "netstitch":
             out[d["name"]] = {
                 "network": n["name"], "driver": d["plugin"], "ipam_driver": d["plugin"], "subnet": n["subnet"],
                 "gateway": n["gateway"], "ip_range": None, "netstitch_network": n["name"],
                 "labels": {LABEL_HOST: spec["host"], LABEL_NETWORK: n["name"]},
             }
+            if six:     # the plugin hands out the IPv6 addresses too (its own IPv6 pool: no ip_range6)
+                out[d["name"]].update(ipv6=True, subnet6=n["subnet6"], gateway6=n["gateway6"], ip_range6=None)
             continue
-        six = bool(n.get("subnet6"))    # a dual-stack network: EnableIPv6 and an IPv6 IPAM config beside the IPv4 one
         out[d["name"]] = {
             "network": n["name"], "driver": "bridge", "bridge": n["bridge"], "subnet": n["subnet"],
             "gateway": n["gateway"], "ip_range": d["ip_range"], "mtu": str(n["mtu"]), "masquerade": "false",
@@ -145,8 +148,9 @@ def diff_networks(spec, have, out, force=False):
         h = have.get(name)
         where = "networks.%s.docker" % w["network"]
         if h is None and plugin_driven(w):
-            text = ("create Docker network %s with netstitch's plugin %s (subnet %s, gateway %s, network %s)"
-                    % (name, w["driver"], w["subnet"], w["gateway"], w["network"]))
+            six = ", subnet6 %s, gateway6 %s" % (w["subnet6"], w["gateway6"]) if w.get("ipv6") else ""
+            text = ("create Docker network %s with netstitch's plugin %s (subnet %s, gateway %s%s, network %s)"
+                    % (name, w["driver"], w["subnet"], w["gateway"], six, w["network"]))
             out.add("docker_create", act("docker_net_create", text, name=name, want=w))
             continue
         if h is None:
@@ -160,8 +164,8 @@ def diff_networks(spec, have, out, force=False):
             out.conflict("%s: Docker network %s exists on host %s and netstitch did not create it"
                          % (where, name, host))
             continue
-        diffs = ["%s %s -> %s" % (k, h.get(k, False if k == "ipv6" else None), w[k]) for k in
-                 (FIXED_PLUGIN if plugin_driven(w) else FIXED) if h.get(k, False if k == "ipv6" else None) != w[k]]
+        diffs = ["%s %s -> %s" % (k, _get(h, k), _get(w, k)) for k in (FIXED_PLUGIN if plugin_driven(w) else FIXED)
+                 if _get(h, k) != _get(w, k)]
         if h.get("configs") != 1:
             diffs.append("IPAM configs %s -> 1" % h.get("configs"))
         if h.get("configs6", 0) != (1 if w.get("subnet6") else 0):
@@ -194,6 +198,11 @@ def diff_networks(spec, have, out, force=False):
         out.add("docker_remove", act("docker_net_remove", "remove Docker network %s (network %s is not offered to Docker "
                                      "on this host any more)%s" % (name, net, gone), name=name,
                                      disconnect=h["containers"]))
+
+
+def _get(d, key):
+    """A compared field; absent (a view or want of an IPv4-only network as an older netstitch wrote it): not IPv6."""
+    return d.get(key, False if key == "ipv6" else None)
 
 
 def _kept(addr, subnet, gateway):

@@ -310,6 +310,10 @@ class Plugin(object):
                 lease = (st["leases"].get(rec["network"]) or {}).get(ip)
                 if lease is not None and lease.get("endpoint") in (eid, None):
                     del st["leases"][rec["network"]][ip]
+                ip6 = core.canon6(rec.get("address6"))
+                lease6 = (st.get("leases6", {}).get(rec["network"]) or {}).get(ip6) if ip6 else None
+                if lease6 is not None and lease6.get("endpoint") in (eid, None):
+                    del st["leases6"][rec["network"]][ip6]
                 removed.append(eid[:12])
             for nid in gone:
                 rec = st["networks"].pop(nid, None)
