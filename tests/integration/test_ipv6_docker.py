@@ -2,7 +2,9 @@
 to Docker on h1 becomes a Docker network with EnableIPv6 and an IPv6 IPAM config (subnet6, gateway6, Docker's IPv6
 range in h1's IPv6 slice); `docker run --network N --ip6 A` containers reach netstitch's namespace containers over
 IPv6, on the same host and across the overlay, with their own addresses; a rerun changes nothing and writes nothing;
-a network Docker holds with other spellings of the same IPv6 values is never re-created.
+a network Docker holds with other spellings of the same IPv6 values is never re-created. Then the same through
+netstitch's Docker plugin (test_docker_plugin's lab: a plugin per host, the apply creating the plugin's network with
+--ipv6): IPv6 pools, addresses and gateways from the plugin, leases kept as IPv6 apart from the IPv4 ones.
 
 The lab is test_docker's (three lab hosts, the busybox image on the system engine, a second dockerd inside h1's
 namespace); every container, network, image, daemon and namespace is removed at the end, also on failure. The
@@ -12,6 +14,7 @@ container's PID), so the test needs no IPv6 tool inside the image.
 
 import copy
 import ipaddress
+import json
 import subprocess
 
 import pytest
@@ -19,6 +22,7 @@ import pytest
 import dockerkit
 import nskit
 from test_docker import dl, hosts_of, noop  # noqa: F401 (dl: the module's Docker lab fixture)
+from test_docker_plugin import pl, topology as plugin_topology  # noqa: F401 (pl: the plugin lab, two nested dockerds)
 from test_ipv6_overlay import _CONNECT6, _LISTEN6
 
 pytestmark = pytest.mark.docker
@@ -46,7 +50,7 @@ def _tcp6_source(dl, src, dst, addr, port):
     namespace path), or None when none gets through; the listener is stopped by its PID (and by the lab)."""
     p = subprocess.Popen(["nsenter", "--net=%s" % dst, "--", nskit.SYS_PY, "-c", _LISTEN6, addr, str(port), "8"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    dl.fabric.procs.append(p)
+    dl.fabric.procs.append(p)     # (dl: either lab; both have a fabric)
     try:
         if p.stdout.readline().strip() != "ready":
             return None
@@ -139,3 +143,66 @@ def test_a_dual_stack_docker_network_on_the_fabric(dl):
 def _spelled(net):
     """A network in uppercase, fully written out (what Docker keeps as given)."""
     return "%s/%d" % (net.network_address.exploded.upper(), net.prefixlen)
+
+
+def test_a_dual_stack_network_through_netstitchs_docker_plugin(pl):
+    """networks.N.docker {driver: netstitch} on a dual-stack vxlan network: the apply creates the Docker network
+    with --ipv6 (Docker asks the plugin for both pools); `docker run --ip6` and an automatic address get IPv6 from
+    the host's IPv6 slice, the gateway6 as their IPv6 default route; TCP over IPv6 to a namespace container on the
+    same host and to the Docker container on the other host, with their own addresses; the plugin keeps the IPv6
+    leases apart; a rerun changes nothing; dropping the offer removes the network and its leases."""
+    from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import hostspec, validate
+
+    def topo(offered=True):
+        t = plugin_topology(pl)
+        for h in ("h1", "h2"):
+            t["hosts"][h].update(docker_host=pl.nested[h].url, docker_plugin=pl.pname(h))
+        t["networks"]["d6"] = {"subnet": "10.66.0.0/16", "subnet6": "2001:db8:66::/64",
+                               "overlay": {"type": "vxlan", "vni": 66, "learning": True}, "hosts": ["h1", "h2"]}
+        t["containers"]["n6"] = {"host": "h1", "netns": pl.fabric.cns("n6"), "interfaces": [{"network": "d6"}]}
+        if offered:
+            t["networks"]["d6"]["docker"] = {"driver": "netstitch"}
+        return t
+
+    pool6 = {h: ipaddress.ip_network({n["name"]: n for n in spec["networks"]}["d6"]["pool6"])
+             for h, spec in hostspec.host_specs(validate.load(topo())).items() if h in ("h1", "h2")}
+    try:
+        res = pl.apply(topo())
+        for h in ("h1", "h2"):
+            assert "create Docker network d6 with netstitch's plugin %s (subnet 10.66.0.0/16, gateway 10.66.0.1, " \
+                   "subnet6 2001:db8:66::/64, gateway6 2001:db8:66::1, network d6)" % pl.pname(h) \
+                in res[h]["actions"], res[h]["actions"]
+            d = json.loads(pl.docker(h, "network", "inspect", "d6").stdout)[0]
+            assert d["EnableIPv6"] is True and sorted(c["Subnet"] for c in d["IPAM"]["Config"]) == [
+                "10.66.0.0/16", "2001:db8:66::/64"], d
+        n6 = _addr6(res, "n6")
+        fixed = str(pool6["h1"].network_address + 0x20)
+        pl.run("h1", "e1", "--network", "d6", "--ip6", fixed)
+        pl.run("h2", "e2", "--network", "d6")
+        e2 = json.loads(pl.docker("h2", "inspect", "e2").stdout)[0]["NetworkSettings"]["Networks"]["d6"][
+            "GlobalIPv6Address"]
+        assert ipaddress.ip_address(e2) in pool6["h2"], (e2, pool6)
+        assert "default via 2001:db8:66::1" in pl.docker("h1", "exec", "e1", "ip", "-6", "route").stdout
+        st1, st2 = pl.plugin_state("h1"), pl.plugin_state("h2")
+        assert fixed in st1["leases6"]["d6"] and e2 in st2["leases6"]["d6"], (st1["leases6"], st2["leases6"])
+        assert all(":" not in a for ls in st1["leases"].values() for a in ls), st1["leases"]
+        ns1 = "/proc/%d/ns/net" % pl.engines["h1"].pid("e1")
+        ns2 = "/proc/%d/ns/net" % pl.engines["h2"].pid("e2")
+        seen = _tcp6_source(pl, ns1, "/run/netns/%s" % pl.fabric.cns("n6"), n6, 7411)
+        assert seen is not None and ipaddress.ip_address(seen) == ipaddress.ip_address(fixed), seen
+        out = []
+        nskit.wait_until(lambda: out.append(_tcp6_source(pl, ns1, ns2, e2, 7412)) or out[-1], timeout=20,
+                         what="TCP over IPv6 between the plugin's containers on h1 and h2")
+        assert ipaddress.ip_address(out[-1]) == ipaddress.ip_address(fixed)
+        for h, r in pl.apply(topo()).items():
+            assert not r["changed"] and not any(r["writes"].values()), (h, r["actions"], r["writes"])
+        for h, name in (("h1", "e1"), ("h2", "e2")):
+            pl.docker(h, "rm", "-f", name)
+        res = pl.apply(topo(offered=False))
+        for h in ("h1", "h2"):
+            assert any(a.startswith("remove Docker network d6") for a in res[h]["actions"]), res[h]["actions"]
+            assert not pl.plugin_state(h).get("leases6", {}).get("d6"), pl.plugin_state(h)
+    finally:
+        for h, name in (("h1", "e1"), ("h2", "e2")):
+            pl.docker(h, "rm", "-f", name, check=False)
+        pl.apply(plugin_topology(pl))
