@@ -153,9 +153,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           '(force_forwarding, Linux 6.17 and later). '
                                                                           'Outbound IPv6 is routed unless '
                                                                           'masquerade6. On an isolated network, '
-                                                                          'isolation and links hold for IPv6 too (the '
-                                                                          "host's br_netfilter must pass bridged "
-                                                                          'IPv6: bridge-nf-call-ip6tables). On a '
+                                                                          'isolation and links hold for IPv6 too '
+                                                                          "(stateful where the host's br_netfilter "
+                                                                          'passes bridged IPv6, '
+                                                                          'bridge-nf-call-ip6tables; else stateless '
+                                                                          'in the bridge family, as for IPv4). On a '
                                                                           'vxlan or tinc overlay each host allocates '
                                                                           'from its IPv6 slice, the same share of the '
                                                                           'subnet6 as its IPv4 slice is of the subnet '
@@ -165,9 +167,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           "host's bridge (pinned in each container at "
                                                                           'the local bridge, as the IPv4 gateway). '
                                                                           'Refused on routed overlays (Linux routes '
-                                                                          'IPv6 via no IPv4 underlay next hop). Not '
-                                                                          'yet on networks offered to Docker, or with '
-                                                                          'published ports on IPv6 host addresses.',
+                                                                          'IPv6 via no IPv4 underlay next hop). '
+                                                                          'Offered to Docker (docker), the Docker '
+                                                                          'network gets IPv6 too: EnableIPv6, the '
+                                                                          "subnet6 and gateway6, and Docker's IPv6 "
+                                                                          "range (a quarter of the host's IPv6 pool "
+                                                                          'without reserved addresses; with driver '
+                                                                          'netstitch the plugin hands out the IPv6 '
+                                                                          'addresses).',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '
