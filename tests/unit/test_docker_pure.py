@@ -512,3 +512,20 @@ def test_the_plugins_ipv6_leases_are_reserved_as_ipv6_and_its_ipv4_ones_as_ipv4(
               "leases6": {"lan": {"2001:db8:9::2": {"endpoint": None, "since": 1.0}}}}
     res = planner.compute(spec, {"links": {}, "docker_plugin": plugin}, {})
     assert res.leases["lan"] == {"n/eth0": "10.9.0.3", "n/eth0/6": "2001:db8:9::3"}
+
+
+def test_an_ipv6_pool_too_small_to_share_with_docker_is_refused_with_its_path():
+    """A /120 subnet6 over 16 slices: each host's IPv6 slice is a /124, and the upper half of a /120 is its reserved
+    anycast block, so a host whose slice lies there has no quarter Docker could hand out."""
+    t = {"hosts": {"h%d" % i: {"underlay": "192.0.2.%d/24" % i} for i in range(1, 11)},
+         "networks": {"ov": {"subnet": "10.9.0.0/24", "subnet6": "2001:db8:9::/120",
+                             "overlay": {"type": "vxlan", "vni": 9, "slice_len": 28}, "docker": True,
+                             "hosts": ["h%d" % i for i in range(1, 11)]}},
+         "containers": {}}
+    with pytest.raises(TopologyError) as e:
+        specs(t)
+    assert "networks.ov.docker: host h10's IPv6 pool 2001:db8:9::a0/124 is too small to share with Docker" \
+        in str(e.value), str(e.value)
+    t["hosts"] = {"h%d" % i: {"underlay": "192.0.2.%d/24" % i} for i in range(1, 8)}     # slices below the anycast block: fine
+    t["networks"]["ov"]["hosts"] = sorted(t["hosts"])
+    assert {n["name"]: n for n in specs(t)["h1"]["networks"]}["ov"]["docker"]["ip_range6"] == "2001:db8:9::18/126"
