@@ -159,7 +159,7 @@ class NetCalls(object):
                 "DisableGatewayService": True}
         o = n.get("overlay") or {}
         actions = []
-        six = bool(rec.get("address6"))
+        six = bool(rec.get("address6") and n.get("gateway6"))     # (a subnet6 dropped since: IPv4 only)
         if not n["internal"]:
             resp["Gateway"] = n["gateway"]
             if six:
