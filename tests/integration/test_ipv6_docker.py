@@ -23,11 +23,30 @@ import dockerkit
 import nskit
 from test_docker import dl, hosts_of, noop  # noqa: F401 (dl: the module's Docker lab fixture)
 from test_docker_plugin import pl, topology as plugin_topology  # noqa: F401 (pl: the plugin lab, two nested dockerds)
-from test_ipv6_overlay import _CONNECT6, _LISTEN6
 
 pytestmark = pytest.mark.docker
 
 SUBNET6 = "2001:db8:74::/64"
+
+# a listener that prints the source of each connection, and a connector (both run by path in a network namespace,
+# a container's /proc/<pid>/ns/net included)
+_LISTEN6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
+print("ready", flush=True)
+while True:
+    try:
+        c, peer = s.accept()
+    except socket.timeout:
+        break
+    print("peer %s" % peer[0], flush=True); c.close()
+"""
+_CONNECT6 = """
+import socket, sys
+s = socket.socket(socket.AF_INET6); s.settimeout(float(sys.argv[3]))
+s.connect((sys.argv[1], int(sys.argv[2]))); s.close()
+"""
 
 
 def _topo(dl):
