@@ -128,10 +128,12 @@ class Fabric(object):
         return "netstitch-tinc-%s-sec.service" % host.replace("-", "_")
 
     def restored(self):
-        """What the fabric must do again after a reboot, all of it: pings over VXLAN and tinc, the published port from
-        outside, the link web -> vault:5432 (and api, without a link, refused)."""
+        """What the fabric must do again after a reboot, all of it: pings over VXLAN and tinc (both families), the
+        published port from outside, the link web -> vault:5432 (and api, without a link, refused)."""
         return (self.ping(self.h2, "api", "10.81.0.10")                     # VXLAN front, h2 -> h1
                 and self.ping(self.h2, "api", "10.82.0.30")                 # tinc sec, h2 -> h3
+                and self.ping(self.h2, "api", "2001:db8:81::a")             # the same over IPv6
+                and self.ping(self.h2, "api", "2001:db8:82::30")
                 and self.ping(self.h1, "web", chosts.nslab.OUTSIDE_SERVICES[0])   # masquerade out
                 and self.from_outside(chosts.nslab.UNDERLAY % 1, 8080)      # published port
                 and self.connect(self.h1, "web", "10.83.0.30", 5432))       # the link
@@ -182,6 +184,9 @@ def test_apply_and_idempotence(fabric):
     wait_for(lambda: fabric.connect(fabric.h1, "web", "10.83.0.30", 5432), 10, "the link web -> vault:5432")
     assert not fabric.connect(fabric.h2, "api", "10.83.0.30", 5432)
     wait_for(lambda: fabric.from_outside(chosts.nslab.UNDERLAY % 1, 8080), 10, "the published port")
+    # IPv6 across separate hosts: over VXLAN (h2 -> h1) and over tinc (h2 -> h3; keys exchanged by then)
+    wait_for(lambda: fabric.ping(fabric.h2, "api", "2001:db8:81::a") and fabric.ping(fabric.h2, "api", "2001:db8:82::30"),
+             RESTORE_DEADLINE, "ping6 over vxlan and tinc between container hosts")
 
 
 def test_reboot_restores_everything_without_a_playbook_run(fabric):

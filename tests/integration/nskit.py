@@ -7,6 +7,7 @@ import importlib.util
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -294,14 +295,15 @@ def assert_no_ping(ns, addr, timeout=0.5):
     """``ns`` cannot reach ``addr``, although the namespace exists and has a route there (so the packet is sent and
     something on the way drops it): a namespace that was never made, or one without a route, cannot pass."""
     assert netns_exists(ns), "namespace %s does not exist" % ns
-    route = nsexec(ns, "ip", "-4", "route", "get", addr, check=False)
+    route = nsexec(ns, "ip", "-6" if ":" in addr else "-4", "route", "get", addr, check=False)
     assert route.returncode == 0 and " dev " in route.stdout, "%s has no route to %s: %s" % (ns, addr, route.stderr)
     assert not ping(ns, addr, timeout=timeout), "%s reaches %s" % (ns, addr)
 
 
+# both scripts take either family: the address says which (an IPv6 listener on "::" takes IPv4 as well)
 _CONNECT = """
 import socket, sys
-s = socket.socket(); s.settimeout(float(sys.argv[3]))
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET); s.settimeout(float(sys.argv[3]))
 try:
     s.connect((sys.argv[1], int(sys.argv[2]))); s.sendall(b"hello\\n"); s.close(); print("connected")
 except OSError as e:
@@ -310,7 +312,10 @@ except OSError as e:
 
 _LISTEN = """
 import socket, sys
-s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+if sys.argv[1] == "::":
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
 s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
 print("ready", flush=True)
 while True:
@@ -338,6 +343,13 @@ class Listener(object):
         env.procs.append(self.p)
         line = self.p.stdout.readline()
         assert line.strip() == "ready", "listener in %s did not start: %s %s" % (ns, line, self.p.stderr.read())
+
+    def next_peer(self, timeout=5.0):
+        """The source address of the next connection the listener accepts, or None when none comes in ``timeout``."""
+        if not select.select([self.p.stdout], [], [], timeout)[0]:
+            return None
+        line = self.p.stdout.readline()
+        return line.split()[1] if line.startswith("peer ") else None
 
     def peers(self):
         """Stop the listener and return the source addresses it saw."""

@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from nskit import assert_noop, endpoints, nsexec, run
+from nskit import Listener, assert_noop, connect, endpoints, nsexec, ping, run
 
 
 def _dual(env):
@@ -28,8 +28,7 @@ def _dual(env):
     }
 
 
-def ping6(ns, addr, timeout=1):
-    return nsexec(ns, "ping", "-6", "-n", "-q", "-c", "1", "-W", str(timeout), addr, check=False).returncode == 0
+ping6 = ping     # ping takes either family from the address
 
 
 def _ip6(env, ns, *args):
@@ -66,6 +65,26 @@ def test_dual_stack_on_one_host(env):
     assert ping6(env.ns("web2"), "2001:db8:77:1::a")
     assert ping6(env.ns("web2"), "2001:db8:77:1::1")
     # the same topology again: nothing to do
+    assert_noop(env.apply(_dual(env)))
+
+
+def test_a_host_whose_default_turns_ipv6_off_gets_it_on_its_dual_stack_bridges(env):
+    """A host where new interfaces start with IPv6 off (net.ipv6.conf.default.disable_ipv6 = 1: Docker leaves a
+    container started with --network none so, as on the container hosts of lab/chosts.py): netstitch turns IPv6 on
+    for its own dual-stack bridges only (as Docker's bridge driver does for an IPv6 network), the gateway6 is there
+    and answers; the IPv4-only bridge keeps the host's default; a rerun writes nothing; IPv6 turned off again is
+    drift that the next apply repairs."""
+    nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1")
+    env.apply(_dual(env))
+    assert _sysctl(env, "net/ipv6/conf/nsbr-front/disable_ipv6") == "0"
+    assert _sysctl(env, "net/ipv6/conf/nsbr-back/disable_ipv6") == "1"
+    assert "inet6 2001:db8:77:1::1/64" in _ip6(env, None, "addr", "show", "dev", "nsbr-front", "scope", "global")
+    assert ping6(env.ns("web"), "2001:db8:77:1::1") and ping6(env.ns("web"), "2001:db8:77:1::2")
+    assert_noop(env.apply(_dual(env)))
+    nsexec(env.hostns, "sysctl", "-qw", "net.ipv6.conf.nsbr-front.disable_ipv6=1")    # the kernel drops its IPv6
+    assert not ping6(env.ns("web"), "2001:db8:77:1::1", timeout=0.5)
+    assert env.apply(_dual(env))["changed"]
+    assert ping6(env.ns("web"), "2001:db8:77:1::1")
     assert_noop(env.apply(_dual(env)))
 
 
@@ -235,32 +254,17 @@ def test_internal_holds_for_ipv6(env):
     assert ping6(env.ns("db"), "2001:db8:77:1::a")       # the control: without the rules the packets pass
 
 
-_LISTEN6 = """
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
-print("ready", flush=True)
-c, peer = s.accept(); print("peer %s" % peer[0], flush=True); c.close()
-"""
-_CONNECT6 = """
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.settimeout(3); s.connect((sys.argv[1], int(sys.argv[2]))); s.close()
-"""
 UPLINK6, OUTSIDE6 = "2001:db8:ff::%d", "2001:db8:ff::fe"
 
 
 def _source_seen_outside(env, lab, src_ns):
     """The source address a TCP connection from ``src_ns`` to the outside router's IPv6 address arrives with."""
-    import subprocess
-    from nskit import SYS_PY
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % lab.out, "--", SYS_PY, "-c", _LISTEN6, OUTSIDE6, "8066",
-                          "10"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
-    nsexec(src_ns, SYS_PY, "-c", _CONNECT6, OUTSIDE6, "8066")
-    line = p.stdout.readline()
-    p.wait(timeout=10)
-    return line.split()[1]
+    listener = Listener(env, lab.out, OUTSIDE6, 8066, lifetime=10)
+    try:
+        assert connect(src_ns, OUTSIDE6, 8066, timeout=3)
+        return listener.next_peer()
+    finally:
+        listener.peers()
 
 
 def test_outbound_ipv6_is_routed_by_default_and_masqueraded_when_asked(env, lab):
@@ -290,31 +294,14 @@ def test_outbound_ipv6_is_routed_by_default_and_masqueraded_when_asked(env, lab)
         nsexec(lab.out, "ip", "-6", "addr", "del", OUTSIDE6 + "/64", "dev", "eth0", check=False)
 
 
-_SERVE6 = """
-import socket, sys, select
-socks = []
-for port in sys.argv[2:]:
-    s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((sys.argv[1], int(port))); s.listen(8); socks.append(s)
-print("ready", flush=True)
-while True:
-    for s in select.select(socks, [], [], 30)[0]:
-        s.accept()[0].close()
-"""
-
-
 def _tcp6(ns, addr, port):
-    from nskit import SYS_PY
-    return nsexec(ns, SYS_PY, "-c", _CONNECT6.replace("settimeout(3)", "settimeout(1)"), addr, str(port),
-                  check=False).returncode == 0
+    return connect(ns, addr, port, timeout=1)
 
 
 def test_isolation_and_links_hold_for_ipv6(env):
     """An isolated dual-stack network: over IPv6 as over IPv4, only the linked connection starts (cli to web, TCP
     80; its replies pass), nothing else does (web to cli, cli to web on another listening port, other to web),
     while neighbour discovery works; the control without netstitch's table lets it all through."""
-    import subprocess
-    from nskit import SYS_PY
     topo = {
         "version": 1, "hosts": {env.HOST: {"underlay": env.underlay}},
         "networks": {"iso": {"subnet": "10.77.5.0/24", "subnet6": "2001:db8:77:5::/64", "isolated": True}},
@@ -324,10 +311,8 @@ def test_isolation_and_links_hold_for_ipv6(env):
         "links": [{"client": "cli", "server": "web", "ports": [80]}],
     }
     env.apply(topo)
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80",
-                          "81"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    for port in (80, 81):
+        Listener(env, env.ns("web"), "::", port, lifetime=30)
     assert _tcp6(env.ns("cli"), "2001:db8:77:5::a", 80)
     assert not _tcp6(env.ns("cli"), "2001:db8:77:5::a", 81)
     assert not _tcp6(env.ns("other"), "2001:db8:77:5::a", 80)
@@ -345,8 +330,6 @@ def test_isolation_and_links_hold_for_ipv6_where_bridged_ipv6_skips_the_firewall
     isolated statelessly in bridge netstitch: the linked connection (cli to web, TCP 80) starts and its replies
     pass, neighbour discovery works, the rest is dropped (web to cli, cli to web on 81, other to web); a rerun
     writes nothing; without netstitch's bridge table (the control) it all passes."""
-    import subprocess
-    from nskit import SYS_PY
     v4 = "1" if bridge_nf == "ipv4 only" else "0"
     nsexec(env.hostns, "sh", "-c", "echo %s > /proc/sys/net/bridge/bridge-nf-call-iptables; "
                                    "echo 0 > /proc/sys/net/bridge/bridge-nf-call-ip6tables" % v4)
@@ -364,10 +347,8 @@ def test_isolation_and_links_hold_for_ipv6_where_bridged_ipv6_skips_the_firewall
     assert "iso iso: isolated (IPv6)" in listing and "iso iso: neighbour discovery" in listing, listing
     inet = nsexec(env.hostns, "nft", "list", "table", "inet", "netstitch").stdout
     assert "(IPv6)" not in inet and ("iso iso: isolated" in inet) == (v4 == "1"), inet
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80",
-                          "81"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    for port in (80, 81):
+        Listener(env, env.ns("web"), "::", port, lifetime=30)
     # neighbour discovery between the containers passes (the linked connection needs it); the rest is dropped
     assert _tcp6(env.ns("cli"), "2001:db8:77:6::a", 80)
     assert "2001:db8:77:6::a" in env.ip("-6", "neigh", "show", "dev", "eth0", ns=env.ns("cli"))
@@ -380,21 +361,6 @@ def test_isolation_and_links_hold_for_ipv6_where_bridged_ipv6_skips_the_firewall
     # the control: without netstitch's bridge table the same connections pass, so it was what stopped them
     nsexec(env.hostns, "nft", "delete", "table", "bridge", "netstitch")
     assert _tcp6(env.ns("other"), "2001:db8:77:6::a", 81) and ping6(env.ns("web"), "2001:db8:77:6::c")
-
-
-_LISTEN6_ALL = """
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-s.bind(("::", int(sys.argv[1]))); s.listen(8); s.settimeout(float(sys.argv[2]))
-print("ready", flush=True)
-while True:
-    try:
-        c, peer = s.accept()
-    except socket.timeout:
-        break
-    print("peer %s" % peer[0], flush=True); c.close()
-"""
 
 
 def _published6(env, host6):
@@ -414,8 +380,7 @@ def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env,
     (no route_localnet for IPv6: refused at once, not DNAT'ed into a black hole); web2 and web itself reach them
     through the host (hairpin, masqueraded to the gateway6); a port not published and 9000 over IPv4 do not answer.
     A rerun changes nothing. The host's uplink forwards IPv6 because this test says so (as in the outbound test)."""
-    import subprocess
-    from nskit import SYS_PY, connect, wait_until
+    from nskit import wait_until
     k = int(env.underlay.rsplit(".", 1)[1])
     host6, host4 = UPLINK6 % k, env.underlay.split("/", 1)[0]
     try:
@@ -425,10 +390,7 @@ def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env,
         topo = _published6(env, host6)
         res = env.apply(topo)
         assert res["changed"]
-        p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _LISTEN6_ALL,
-                              "80", "30"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        env.procs.append(p)
-        assert p.stdout.readline().strip() == "ready", p.stderr.read()
+        listener = Listener(env, env.ns("web"), "::", 80, lifetime=30)
         wait_until(lambda: _tcp6(lab.out, host6, 8080), timeout=10, what="8080 over IPv6 from the outside")
         for port in (8443, 9000):
             assert _tcp6(lab.out, host6, port), port
@@ -436,10 +398,9 @@ def test_ports_published_on_ipv6_answer_the_outside_the_host_and_containers(env,
         assert not connect(lab.out, host4, 9000, timeout=0.5)    # an IPv6 address only
         assert not _tcp6(lab.out, host6, 8081)                   # the control: not published
         assert _tcp6(env.hostns, host6, 8080) and _tcp6(env.hostns, host6, 9000)    # the host itself (output)
-        assert nsexec(env.hostns, SYS_PY, "-c", _CONNECT6, "::1", "8080", check=False).returncode != 0
+        assert not connect(env.hostns, "::1", 8080)
         assert _tcp6(env.ns("web2"), host6, 8080) and _tcp6(env.ns("web"), host6, 8443)     # hairpin
-        p.kill()
-        peers = [ln.split()[1] for ln in p.communicate(timeout=10)[0].splitlines() if ln.startswith("peer ")]
+        peers = listener.peers()
         assert peers[:3] == [OUTSIDE6] * 3, peers
         assert peers[4:] == [host6, host6, "2001:db8:77:1::1", "2001:db8:77:1::1"], peers
         assert_noop(env.apply(topo))
@@ -465,15 +426,10 @@ def test_why_ipv6_loopback_is_refused_for_published_ports(env):
     masqueraded in postrouting (IPv6 has no route_localnet), while the same DNAT of the host's own IPv6 address
     works (the control). So validation refuses host_ip ::1 and says why and what to use instead. The probe table is
     this test's own, in its own host namespace."""
-    import subprocess
-    from nskit import SYS_PY
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import validate
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import TopologyError
     env.apply(_dual(env))
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    Listener(env, env.ns("web"), "::", 80, lifetime=30)
     nsexec(env.hostns, "nft", "-f", "-", input=_LOOP_PROBE)
     try:
         assert _tcp6(env.hostns, "2001:db8:77:1::1", 8081)      # the control: DNAT of a host address works
@@ -501,8 +457,7 @@ def test_names_resolve_to_ipv6_addresses_too(env):
     (dnsmasq on the gateway, dns: true) give the server's IPv6 address beside its IPv4 one on a dual-stack network:
     getent over IPv6 in the client finds it, and TCP over IPv6 to the name reaches the server; on the IPv4-only
     network the name has no IPv6 address. A rerun changes nothing."""
-    import subprocess
-    from nskit import SYS_PY, wait_until
+    from nskit import wait_until
     topo = _dual(env)
     topo["networks"]["front"]["dns"] = True
     topo["containers"]["cli"] = {"host": env.HOST, "netns": env.ns("cli"), "interfaces": [{"network": "front"}]}
@@ -518,10 +473,7 @@ def test_names_resolve_to_ipv6_addresses_too(env):
                what="the name service answers web2 over IPv6 (AAAA)")
     assert _getent6(env.ns("cli"), "web.front") == "2001:db8:77:1::a"
     assert _getent6(env.ns("bcl"), "api4") == "::ffff:10.77.2.20"     # IPv4-only network: its IPv4 one, mapped
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % env.ns("web"), "--", SYS_PY, "-c", _SERVE6, "::", "80"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    env.procs.append(p)
-    assert p.stdout.readline().strip() == "ready", p.stderr.read()
+    Listener(env, env.ns("web"), "::", 80, lifetime=30)
     assert _tcp6(env.ns("cli"), _getent6(env.ns("cli"), "www"), 80)
     assert_noop(env.apply(topo))
 

@@ -7,7 +7,6 @@ routes would need an IPv4 next hop for IPv6 prefixes, which Linux does not take)
 
 import ipaddress
 import json
-import subprocess
 
 import pytest
 
@@ -20,53 +19,17 @@ SUBNET6 = "2001:db8:81::/64"
 # conditions with these deadlines, never fixed times.
 SETTLE = {"vxlan": 15.0, "tinc": 45.0}
 
-_LISTEN6 = """
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8); s.settimeout(float(sys.argv[3]))
-print("ready", flush=True)
-while True:
-    try:
-        c, peer = s.accept()
-    except socket.timeout:
-        break
-    print("peer %s" % peer[0], flush=True); c.close()
-"""
-
-_CONNECT6 = """
-import socket, sys
-s = socket.socket(socket.AF_INET6); s.settimeout(float(sys.argv[3]))
-try:
-    s.connect((sys.argv[1], int(sys.argv[2]))); s.close(); print("connected")
-except OSError as e:
-    print("failed: %s" % e); sys.exit(1)
-"""
-
-
-def ping6(ns, addr, timeout=1):
-    return nskit.nsexec(ns, "ping", "-6", "-n", "-q", "-c", "1", "-W", str(timeout), addr,
-                        check=False).returncode == 0
+ping6 = nskit.ping     # ping takes either family from the address
 
 
 def tcp6_source(fabric, src_ns, dst_ns, dst_addr, port=7106):
     """The source address the listener in ``dst_ns`` sees of a TCP connection from ``src_ns`` over IPv6, or None
     when no connection gets through (the listener is stopped by its PID, also by the fixture on failure)."""
-    p = subprocess.Popen(["nsenter", "--net=/run/netns/%s" % dst_ns, "--", nskit.SYS_PY, "-c", _LISTEN6, dst_addr,
-                          str(port), "8"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    fabric.procs.append(p)
+    listener = nskit.Listener(fabric, dst_ns, dst_addr, port, lifetime=8)
     try:
-        if p.stdout.readline().strip() != "ready":
-            return None
-        ok = nskit.nsexec(src_ns, nskit.SYS_PY, "-c", _CONNECT6, dst_addr, str(port), "3", check=False,
-                          timeout=15).returncode == 0
-        if not ok:
-            return None
-        line = p.stdout.readline().strip()
-        return line.split(" ", 1)[1] if line.startswith("peer ") else None
+        return listener.next_peer() if nskit.connect(src_ns, dst_addr, port, timeout=3) else None
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait(timeout=5)
+        listener.peers()
 
 
 def _dual(fabric, kind):

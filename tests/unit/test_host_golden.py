@@ -494,19 +494,24 @@ def inv_dual_stack_from_empty(got):
     routes = sorted((a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace")
     assert routes == [("web", "10.50.0.1"), ("web", "2001:db8:50::1"), ("web2", "10.50.0.1"),
                       ("web2", "2001:db8:50::1")]
-    assert [a["key"] for a in got["actions"] if a["op"] == "sysctl_set" and a.get("bridge")] == \
-        ["net/ipv6/conf/nsbr-front/force_forwarding"]
+    # IPv6 on for each new dual-stack bridge before its gateway6 (a host's default may have it off), then
+    # forwarding on front only
+    sysctls = [a for a in got["actions"] if a["op"] == "sysctl_set" and a.get("bridge")]
+    assert [(a["key"], a["value"]) for a in sysctls] == [
+        ("net/ipv6/conf/nsbr-front/disable_ipv6", "0"), ("net/ipv6/conf/nsbr-front/force_forwarding", "1"),
+        ("net/ipv6/conf/nsbr-vault/disable_ipv6", "0")]
+    assert got["actions"].index(sysctls[0]) < [a.get("address") for a in got["actions"]].index("2001:db8:50::1/64")
     assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
     assert got["view"]["endpoints"]["web/eth0"]["address6"] == "2001:db8:50::a/64"
 
 
 def inv_dual_stack_drift(got):
-    """Only the IPv6 drift is repaired (nothing of IPv4, no nft change); the lease written in another form is the
-    same address, so web2 keeps it."""
+    """Only the IPv6 drift is repaired (nothing of IPv4, no nft change), IPv6 turned on again on nsbr-vault before
+    its gateway6; the lease written in another form is the same address, so web2 keeps it."""
     _clean(got)
     assert got["nft"] == []
     assert [(a["op"], a.get("address") or a.get("gateway") or a.get("value")) for a in got["actions"]] == [
-        ("sysctl_set", "1"), ("addr_del", "2001:db8:51::5/120"), ("addr_add", "2001:db8:51::7e/120"),
+        ("sysctl_set", "1"), ("sysctl_set", "0"), ("addr_del", "2001:db8:51::5/120"), ("addr_add", "2001:db8:51::7e/120"),
         ("route_replace", "2001:db8:50::1"), ("addr_del", "2001:db8:50::99/64")]
     assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
 

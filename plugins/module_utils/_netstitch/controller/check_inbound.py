@@ -3,8 +3,7 @@
 import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import (
-    is_dict, parse_ports)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
 
 
 class InboundChecks(object):
@@ -39,21 +38,12 @@ class InboundChecks(object):
             except ValueError as e:
                 self.add(p + ".from", "%r is not an IPv4 prefix without host bits (%s)" % (a["from"], e))
                 ok = False
-        ports = []
-        for j, v in enumerate(a.get("ports") if isinstance(a.get("ports"), list) else []):
-            r = parse_ports(v)
-            if isinstance(r, str):
-                self.add("%s.ports[%d]" % (p, j), r)
-                ok = False
-            else:
-                ports.append(r)
-        if ports and proto == "any":
-            self.add(p + ".ports", "protocol any has no ports (say tcp or udp)")
-            ok = False
+        ports = self.port_list(p, a, "protocol any has no ports (say tcp or udp)")
+        ok = ok and ports is not None
         if "ports" not in a and "from" not in a:
             self.add(p, "allows every port from anywhere: give ports or from (from: 0.0.0.0/0 to mean it)")
             ok = False
-        return model.Allow(src, proto, sorted(ports)) if ok and proto in ("tcp", "udp", "any") else None
+        return model.Allow(src, proto, ports) if ok and proto in ("tcp", "udp", "any") else None
 
     def inbound_routes(self, hosts, nets):
         """Once the hosts of each network are known: the route the outside needs must name one host per block."""

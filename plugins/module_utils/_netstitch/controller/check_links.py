@@ -1,7 +1,7 @@
 """Semantic checks of the links section."""
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict, parse_ports
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
 
 
 class LinkChecks(object):
@@ -81,17 +81,8 @@ class LinkChecks(object):
         if server is not None and server == client:
             self.add(p + ".server", "a container does not need a link to itself")
             ok = False
-        ports = []
-        for j, v in enumerate(ln.get("ports") if isinstance(ln.get("ports"), list) else []):
-            r = parse_ports(v)
-            if isinstance(r, str):
-                self.add("%s.ports[%d]" % (p, j), r)
-                ok = False
-            else:
-                ports.append(r)
-        if ports and ln.get("protocol", "tcp") == "any":
-            self.add(p + ".ports", "ports need protocol tcp or udp")
-            ok = False
+        ports = self.port_list(p, ln, "ports need protocol tcp or udp")
+        ok = ok and ports is not None
         if network is not None and "name" in ln:
             self.add(p + ".name", "a link to a whole network gives no name")
             ok = False

@@ -77,6 +77,23 @@ class Checker(object):
         elif name in (".", ".."):
             self.add(path, "%r is not a valid interface name (Linux refuses '.' and '..')" % name)
 
+    def port_list(self, path, entry, any_reason):
+        """The parsed ``ports`` of an entry (a link, an allow rule) as sorted (first, last) pairs, or None with every
+        problem said: a bad port or range by its index, ports given with ``protocol: any`` (``any_reason``)."""
+        ok = True
+        ports = []
+        for j, v in enumerate(entry.get("ports") if isinstance(entry.get("ports"), list) else []):
+            r = parse_ports(v)
+            if isinstance(r, str):
+                self.add("%s.ports[%d]" % (path, j), r)
+                ok = False
+            else:
+                ports.append(r)
+        if ports and entry.get("protocol", "tcp") == "any":
+            self.add(path + ".ports", any_reason)
+            ok = False
+        return sorted(ports) if ok else None
+
     def mtu(self, path, value):
         if isinstance(value, int) and not isinstance(value, bool) and not model.MTU_MIN <= value <= model.MTU_MAX:
             self.add(path, "MTU %d is out of range (%d to %d)" % (value, model.MTU_MIN, model.MTU_MAX))

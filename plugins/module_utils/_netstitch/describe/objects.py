@@ -138,27 +138,26 @@ def action_object(a, ctx):
 
 
 def _words(d):
-    return ["%s %s" % (k, v) for k, v in d if v not in (None, "", [])]
+    return ["%s %s" % (k, v) for k, v in d if v not in (None, "", [], False)]
 
 
 def _bridge(name, ctx, side):
     if side == "after":
         b = ctx.desired["bridges"].get(name)
-        if b is None:
-            return None, None
-        return "bridge %s (network %s)" % (name, b["network"]), _words(
-            [("mtu", b["mtu"]), ("mac", b["mac"]), ("address", ", ".join(b["addresses"])),
-             ("address6", ", ".join(b.get("addresses6", []))), ("ipv6 forwarding", b.get("forwarding6") and "on"),
-             ("route_localnet", "on" if b.get("route_localnet") else None), ("state", "up")])
+        return (None, None) if b is None else ("bridge %s (network %s)" % (name, b["network"]),
+                                               _bridge_words(b, b["addresses"]))
     l = (ctx.current.get("links") or {}).get(name)
-    if l is None:
-        return None, None
-    words = _alias_words(l)
-    net = words[1] if len(words) > 1 else "?"
-    return "bridge %s (network %s)" % (name, net), _words(
-        [("mtu", l["mtu"]), ("mac", l.get("mac")), ("address", ", ".join(a for a in l["addresses"] if ":" not in a)),
-         ("address6", ", ".join(l.get("addresses6", []))), ("ipv6 forwarding", "on" if l.get("forwarding6") else None),
-         ("route_localnet", "on" if l.get("route_localnet") else None), ("state", "up" if l["up"] else "down")])
+    words = _alias_words(l) if l else []
+    return (None, None) if l is None else ("bridge %s (network %s)" % (name, words[1] if len(words) > 1 else "?"),
+                                           _bridge_words(l, [a for a in l["addresses"] if ":" not in a]))
+
+
+def _bridge_words(b, addresses):
+    flag = {"ipv6": b.get("ipv6_disabled") and "off", "ipv6 forwarding": b.get("forwarding6") and "on",
+            "route_localnet": b.get("route_localnet") and "on"}
+    return _words([("mtu", b["mtu"]), ("mac", b.get("mac")), ("address", ", ".join(addresses)),
+                   ("address6", ", ".join(b.get("addresses6", [])))] + sorted(flag.items())
+                  + [("state", "up" if b.get("up", True) else "down")])
 
 
 def _endpoint(hname, ctx, side):

@@ -83,6 +83,8 @@ class Host(object):
             if have is not None and have.get("kind") == "bridge":
                 have["route_localnet"] = netlink_driver.read_sysctl(bridge.route_localnet_key(n["bridge"])) == "1"
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
+                if n.get("subnet6"):
+                    have["ipv6_disabled"] = netlink_driver.read_sysctl(bridge.disable6_key(n["bridge"])) == "1"
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |

@@ -63,6 +63,12 @@ def forwarding6_key(bridge):
     return "net/ipv6/conf/%s/force_forwarding" % bridge
 
 
+def disable6_key(bridge):
+    """The sysctl that turns IPv6 off on one interface: a host (or a container host Docker started) whose default
+    has it off gives a new bridge IPv6 off too, and its gateway6 could not be added."""
+    return "net/ipv6/conf/%s/disable_ipv6" % bridge
+
+
 def diff(desired_state, current, out, ctx):
     """``ctx.adopt``: bridges Docker made for netstitch's Docker networks (kinds.docker_network.adoptable_bridges):
     netstitch's to manage although they carry no mark yet."""
@@ -73,7 +79,8 @@ def diff(desired_state, current, out, ctx):
         if have is None:
             out.add("bridges", act("bridge_add", "create bridge %s (network %s, mtu %d)" % (
                 name, want["network"], want["mtu"]), name=name, mtu=want["mtu"], mac=want["mac"], alias=want["alias"]))
-            have = {"addresses": [], "up": False}
+            # whether the host's default turns IPv6 off on it is known only once it exists: said once, then read
+            have = {"addresses": [], "up": False, "ipv6_disabled": bool(want.get("addresses6"))}
         elif (not marks.owned(have) and name not in adopt) or have.get("kind") != "bridge":
             out.conflict("networks.%s.bridge: interface %s exists on host %s and netstitch did not create it%s"
                          % (want["network"], name, desired_state["host"],
@@ -89,6 +96,9 @@ def diff(desired_state, current, out, ctx):
             if a not in have["addresses"]:
                 out.add("bridges", act("addr_add", "add address %s to bridge %s" % (a, name), ns=None, name=name,
                                        address=a))
+        if want.get("addresses6") and have.get("ipv6_disabled"):
+            out.add("bridges", act("sysctl_set", "enable IPv6 on bridge %s" % name, key=disable6_key(name), value="0",
+                                   bridge=name))
         _addresses6(name, want.get("addresses6", []), have.get("addresses6", []), out)
         if not have["up"]:
             out.add("bridges", act("link_set", "bring bridge %s up" % name, ns=None, name=name, changes={"up": True}))
