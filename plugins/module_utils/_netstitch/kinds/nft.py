@@ -172,9 +172,9 @@ def _bridge_table(spec, nets, links, four=True, six=False):
             for ln in own:
                 if ln.get("client_ip6") and ln.get("server_match6"):
                     for reply in (False, True):
-                        rules.append(_rule("iso %s: link %d%s (IPv6)" % (n["name"], ln["index"],
-                                                                        " replies" if reply else ""),
-                                           [port] + _link_match(ln, reply=reply, family="ip6") + [{"accept": None}]))
+                        what = "iso %s: link %d%s (IPv6)" % (n["name"], ln["index"], " replies" if reply else "")
+                        rules.append(_rule(what, [port] + _link_match(ln, reply=reply, family="ip6") +
+                                           [{"accept": None}]))
             rules.append(_rule("iso %s: isolated (IPv6)" % n["name"], [
                 port, _match(_meta("oifname"), "@" + name),
                 _match({"payload": {"protocol": "ether", "field": "type"}}, "ip6"), {"drop": None}]))

@@ -209,8 +209,8 @@ class Core(NetCalls):
         n = view["networks"][name]
         pid = pool_id(name, str(net6))
         if pid in st["pools"]:
-            raise Fail("the IPv6 pool %s of network %s is already handed out to Docker on host %s" % (net6, name,
-                                                                                                   view["host"]))
+            raise Fail("the IPv6 pool %s of network %s is already handed out to Docker on host %s"
+                       % (net6, name, view["host"]))
         sub = body.get("SubPool") or ""
         if sub:
             try:
