@@ -21,8 +21,9 @@ import pytest
 
 import dockerkit
 import nskit
-from test_docker import dl, hosts_of, noop  # noqa: F401 (dl: the module's Docker lab fixture)
-from test_docker_plugin import pl, topology as plugin_topology  # noqa: F401 (pl: the plugin lab, two nested dockerds)
+# the module fixtures of the two Docker labs: dl (test_docker's), pl (test_docker_plugin's: two nested dockerds)
+from test_docker import dl, hosts_of, noop  # noqa: F401  # pylint: disable=unused-import
+from test_docker_plugin import pl, topology as plugin_topology  # noqa: F401  # pylint: disable=unused-import
 
 pytestmark = pytest.mark.docker
 
