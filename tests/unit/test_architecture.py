@@ -73,13 +73,14 @@ def test_every_listed_op_has_its_handler_in_its_driver():
         assert callable(getattr(Netlink, "_do_" + op, None)), op
     for driver, path in (("tinc", "drivers/tinc.py"), ("docker", "drivers/docker.py"),
                          ("iptables", "drivers/dockeruser.py"), ("dns", "drivers/dnsmasq.py"),
-                         ("bgp", "drivers/bird.py"), ("files", "drivers/hostsfile.py")):
+                         ("bgp", "drivers/bird.py"), ("files", "drivers/hostsfile.py"), ("nft", "drivers/nft.py")):
         with open(os.path.join(LIB, path)) as f:
             text = f.read()
         for op in actions.ops_of(driver):
             assert '"%s"' % op in text, "%s has no handler for %s" % (path, op)
     assert actions.ops_of("files") == ["docker_hosts_write", "hosts_write"]
-    assert set(actions.OPS.values()) == {"netlink", "tinc", "docker", "files", "iptables", "dns", "bgp"}
+    drivers = {"netlink", "tinc", "docker", "files", "iptables", "dns", "bgp", "nft"}
+    assert set(actions.OPS.values()) == drivers
 
 
 def test_an_unknown_op_is_refused():

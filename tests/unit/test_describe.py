@@ -42,7 +42,8 @@ def test_every_op_maps_to_a_kind():
               "neigh_del": {"ns": "c", "dev": "eth0"}, "dns_write": {"network": "n"}, "dns_stop": {"network": "n"},
               "resolv_write": {"netns": "c"}, "docker_hosts_write": {"container": "c", "docker_id": "0f"},
               "port_attach": {"name": "tap0"}, "port_release": {"name": "tap0"},
-              "macvlan_add": {"ns": "c", "name": "eth1"}, "bgp_write": {"announce": []}, "bgp_stop": {}}
+              "macvlan_add": {"ns": "c", "name": "eth1"}, "bgp_write": {"announce": []}, "bgp_stop": {},
+              "tenant_nft": {"ns": "nsrt-t", "tenant": "t"}}
     unknown = []
     for op in sorted(ops - {"link_del_many"}):       # link_del_many exists only while executing (engine._batched)
         a = dict(sample.get(op, {}), op=op, text=op)

@@ -608,6 +608,61 @@ def inv_dual_stack_vxlan_noop(got):
     assert got["leases"]["ov"]["a/eth0/6"] == "2001:db8:40:0:100::1"
 
 
+def inv_v6only_from_empty(got):
+    """IPv6-only networks: nothing of IPv4 anywhere (no IPv4 address, route, forwarding, map or rule), the gateway6
+    on each bridge, forwarded there; IPv6 addresses (fixed in canonical form, allocated and leased), default routes
+    via the gateway6; names on the gateway6 (dnsmasq and resolv.conf) with AAAA records only and the IPv6 dns guard;
+    the link by IPv6 (rule and hosts file), isolation for IPv6 plus a drop of any IPv4; the ports on IPv6 only."""
+    _clean(got)
+    assert not [a for a in got["actions"] if "." in str(a.get("address", "")) + str(a.get("gateway", ""))]
+    assert "net.ipv4.ip_forward" not in [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"]
+    assert [a["key"] for a in got["actions"] if a["op"] == "sysctl_set"] == [
+        "net/ipv6/conf/nsbr-iso6/disable_ipv6", "net/ipv6/conf/nsbr-iso6/force_forwarding",
+        "net/ipv6/conf/nsbr-six/disable_ipv6", "net/ipv6/conf/nsbr-six/force_forwarding"]
+    adds = {(a["ns"], a["name"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"}
+    assert adds == {(None, "nsbr-iso6", "2001:db8:71::fe/64"), (None, "nsbr-six", "2001:db8:70::1/64"),
+                    ("web", "eth0", "2001:db8:70::a/64"), ("cli", "eth0", "2001:db8:70::2/64"),
+                    ("api", "eth0", "2001:db8:71::1/64"), ("db", "eth0", "2001:db8:71::2/64")}
+    assert sorted((a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace") == [
+        ("api", "2001:db8:71::fe"), ("cli", "2001:db8:70::1"), ("db", "2001:db8:71::fe"), ("web", "2001:db8:70::1")]
+    dns = [a for a in got["actions"] if a["op"] == "dns_write"]
+    assert [(a["listen"], a["records"]) for a in dns] == [
+        ("2001:db8:70::1", [["2001:db8:70::2", "cli", "cli.six"], ["2001:db8:70::a", "web", "web.six"]])]
+    assert {a["netns"]: a["content"].splitlines()[-1] for a in got["actions"] if a["op"] == "resolv_write"} == {
+        "cli": "nameserver 2001:db8:70::1", "web": "nameserver 2001:db8:70::1"}
+    assert [a["entries"] for a in got["actions"] if a["op"] == "hosts_write"] == [[["2001:db8:71::2", "database"]]]
+    maps = [c["add"]["map"]["name"] for c in got["nft"] if "map" in c.get("add", {})]
+    assert maps == ["pub6_any_addr", "pub6_any_port", "pub6_one_addr", "pub6_one_port"]
+    assert _elements(got, "pub6_any_addr", "add") == [
+        [{"concat": ["tcp", 8080]}, "2001:db8:70::a"], [{"concat": ["tcp", 8443]}, "2001:db8:70::a"]]
+    rules = [c["add"]["rule"]["comment"].split(" #")[0] for c in got["nft"] if "rule" in c.get("add", {})]
+    assert [r for r in rules if r.startswith("iso ")] == [
+        "iso iso6: replies (IPv6)", "iso iso6: neighbour discovery", "iso iso6: link 0 (IPv6)",
+        "iso iso6: isolated (IPv6)", "iso iso6: no IPv4"]
+    assert "masquerade iso6 (IPv6)" in rules and "hairpin six (IPv6)" in rules
+    assert not [r for r in rules if r in ("hairpin six", "masquerade six", "masquerade iso6")]
+    exprs = json.dumps([c["add"]["rule"]["expr"] for c in got["nft"] if "rule" in c.get("add", {})])
+    assert '"protocol": "ip",' not in exprs and '"family": "ip"' not in exprs
+    assert got["leases"] == {"iso6": {"api/eth0/6": "2001:db8:71::1", "db/eth0/6": "2001:db8:71::2"},
+                             "six": {"cli/eth0/6": "2001:db8:70::2"}}
+    assert {e["address"] for e in got["view"]["endpoints"].values()} == {None}
+
+
+def inv_v6only_vxlan(got):
+    """An IPv6-only vxlan overlay from nothing: the VXLAN device and static FDB as for IPv4 (layer 2; the underlay
+    stays IPv4), no IPv4 address anywhere; the container's address from h1's IPv6 slice of the subnet6 itself
+    (2001:db8:40:0:1000::/68), its IPv6 default route and the gateway6 pinned at the local bridge's MAC."""
+    _clean(got)
+    assert _ops(got).count("vxlan_add") == 1 and len(_fdb(got, "fdb_add")) == 6
+    assert [(a["ns"], a["address"]) for a in got["actions"] if a["op"] == "addr_add"] == [
+        (None, "2001:db8:40::1/64"), ("a", "2001:db8:40:0:1000::/64")]
+    assert [(a["ns"], a["gateway"]) for a in got["actions"] if a["op"] == "route_replace"] == [("a", "2001:db8:40::1")]
+    assert [(a["ip"], a["mac"]) for a in got["actions"] if a["op"] == "neigh_replace"] == [
+        ("2001:db8:40::1", "82:43:19:ff:6f:f6")]
+    assert got["leases"] == {"ov": {"a/eth0/6": "2001:db8:40:0:1000::"}}
+    assert "net.ipv4.ip_forward" not in [a.get("key") for a in got["actions"]]
+
+
 def inv_attach_from_empty(got):
     """Existing interfaces are enslaved (after their bridge is made), never created, renamed or aliased."""
     _clean(got)
@@ -671,6 +726,38 @@ def inv_inbound_from_empty(got):
     assert "203.0.113.0" in json.dumps(got["nft"]) and "5010" in json.dumps(got["nft"])
 
 
+def inv_tenant_from_empty(got):
+    """Each tenant gets its router namespace: the gateways on its legs (the bridges have no address, so blue's web and
+    red's web2 share 10.1.0.0/24 and its gateway), an uplink with the transit, forwarding and its own nft table (only
+    web-db in blue; the internal db does not leave); the host's table masquerades the transits and never forwards
+    from one uplink to another."""
+    _clean(got)
+    acts = got["actions"]
+    assert {a["netns"] for a in acts if a["op"] == "netns_add"} >= {"nsrt-blue", "nsrt-red"}
+    assert not [a for a in acts if a["op"] == "addr_add" and a["ns"] is None and a["name"].startswith("nsbr-")]
+    gw = sorted((a["ns"], a["address"]) for a in acts if a["op"] == "addr_add" and a["ns"] in ("nsrt-blue", "nsrt-red")
+                and a["address"].startswith("10."))
+    assert gw == [("nsrt-blue", "10.1.0.1/24"), ("nsrt-blue", "10.2.0.1/24"), ("nsrt-red", "10.1.0.1/24")]
+    tables = {a["ns"]: a["texts"] for a in acts if a["op"] == "tenant_nft"}
+    assert sorted(tables) == ["nsrt-blue", "nsrt-red"]
+    blue = " ".join(tables["nsrt-blue"])
+    assert "connect web -> db" in blue and "connect db -> web" in blue and "out web" in blue
+    assert "out db" not in blue and "masquerade db" not in blue
+    assert "connect" not in " ".join(tables["nsrt-red"])
+    assert {a["ns"] for a in acts if a["op"] == "sysctl_set" and a.get("ns")} == {"nsrt-blue", "nsrt-red"}
+    host = " ".join(got["nft_texts"])
+    assert "tenant blue: not to other tenants" in host and "tenant red: masquerade" in host
+    assert "masquerade web" not in host        # the host never sees a tenant's subnet
+
+
+def inv_tenant_removed(got):
+    """Only what red left goes (its veths, bridge, router namespace); blue is built as from empty."""
+    _clean(got)
+    gone = sorted(a.get("name") or a.get("netns") for a in got["actions"] if a["op"] in ("link_del", "netns_del"))
+    assert gone == sorted(["nsbr-web2", "nsrt-red", "nt6926fe98e8", "ntf517a2c58e"]), gone
+    assert any(a["op"] == "netns_add" and a["netns"] == "nsrt-blue" for a in got["actions"])
+
+
 def inv_bgp_announce(got):
     """One BIRD configuration: the bridge's connected route, exported to the neighbor with next hop self, nothing
     imported; it runs after everything else of the host is in place."""
@@ -694,6 +781,40 @@ def inv_docker_hosts_written(got):
 
 def inv_docker_hosts_unchanged(got):
     _quiet(got)
+
+
+def inv_chain_from_empty(got):
+    """The client routes back's subnet via fw's address on front, the server routes front's via fw's address on back,
+    fw forwards in its own namespace; nothing of the chain is on the host (its networks stay closed to each other)."""
+    _clean(got)
+    routes = {(a["ns"], a["dst"], a["gateway"], a.get("chain")) for a in got["actions"] if a["op"] == "route_add_ns"}
+    fw = {(a["ns"], a["address"].split("/")[0]) for a in got["actions"] if a["op"] == "addr_add"}
+    fw_front = [ip for ns, ip in fw if ns == "fw" and ip.startswith("10.71.")]
+    fw_back = [ip for ns, ip in fw if ns == "fw" and ip.startswith("10.73.")]
+    assert routes == {("client", "10.73.0.0/24", fw_front[0], "web-to-db"),
+                      ("srv", "10.71.0.0/24", fw_back[0], "web-to-db")}, routes
+    (fwd,) = [a for a in got["actions"] if a["op"] == "sysctl_set" and a.get("ns")]
+    assert (fwd["ns"], fwd["key"], fwd["value"]) == ("fw", "net/ipv4/ip_forward", "1")
+    texts = [t.strip() for t in got["nft_texts"]]
+    assert [t for t in texts if t.startswith("rule: in back: closed to others")]
+    assert "web-to-db" not in json.dumps(got["nft"])
+
+
+def inv_chain_two_services(got):
+    """fw (on h1) routes on to back via lb's address on the mid overlay, told by h2's facts; the client routes via fw."""
+    _clean(got)
+    routes = {(a["ns"], a["dst"], a["gateway"]) for a in got["actions"] if a["op"] == "route_add_ns"}
+    assert ("fw", "10.73.0.0/24", "10.72.0.34") in routes, routes
+    assert [r for r in routes if r[0] == "client" and r[1] == "10.73.0.0/24"]
+    assert not got["warnings"]
+
+
+def inv_chain_next_hop_unknown(got):
+    """Without h2's facts, fw's route via lb is left out (the traffic then meets the closed networks) and said."""
+    assert got["conflicts"] == []
+    routes = {(a["ns"], a["dst"]) for a in got["actions"] if a["op"] == "route_add_ns"}
+    assert ("fw", "10.73.0.0/24") not in routes and ("client", "10.73.0.0/24") in routes
+    assert [w for w in got["warnings"] if w.startswith("chains.web-to-db: the address of lb on host h2")]
 
 
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

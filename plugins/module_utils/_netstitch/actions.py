@@ -55,6 +55,8 @@ OPS = {
     # BGP announcements of routed gateways (kinds.bgp): BIRD's configuration and daemon
     "bgp_write": "bgp",
     "bgp_stop": "bgp",
+    # a tenant's router namespace (kinds.tenant): its own nft table, one transaction in that namespace
+    "tenant_nft": "nft",
     "docker_user_add": "iptables",
     "docker_user_del": "iptables",
 }

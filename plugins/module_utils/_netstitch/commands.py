@@ -209,6 +209,13 @@ def _outside_routes(routes):
     return ["outside needs: route %s via %s (network %s)" % (r["dst"], r["via"], r["network"]) for r in routes or []]
 
 
+def _tenants(tenants):
+    """One line per tenant's router on this host (kinds.tenant), as the kernel has it."""
+    return ["tenant %s: router namespace %s, %s, uplink %s" % (
+        name, t["namespace"], ", ".join("gateway %s on %s" % (a, n) for n, a in sorted(t["gateways"].items())),
+        t["uplink"]) for name, t in sorted((tenants or {}).items())]
+
+
 def _auto_ports(published):
     """One line per published port whose host port the host picked (host_port auto)."""
     def where(ip):      # an IPv6 host address in brackets: [2001:db8::1]:20000, [::]:20000
@@ -272,7 +279,8 @@ def cmd_status(args):
     elif g["in_sync"]:
         text = "host %s: in sync with the last applied topology (%d bridges, %d endpoints)" % (
             args.host, len(g["bridges"]), len(g["endpoints"]))
-        text = "\n".join([text] + _auto_ports(g.get("published")) + _outside_routes(g.get("outside_routes")))
+        lines = _tenants(g.get("tenants")) + _auto_ports(g.get("published"))
+        text = "\n".join([text] + lines + _outside_routes(g.get("outside_routes")))
     else:
         n = sum(len(v) for v in g["drift"].values())
         from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe

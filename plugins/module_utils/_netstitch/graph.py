@@ -63,7 +63,7 @@ def _range_label(host_ip, proto, first, last, cfirst):
 
 
 def _network_label(net):
-    lines = [net.name, str(net.subnet)]
+    lines = [net.name, str(net.subnet6 if net.v6only else net.subnet)]
     ov = net.overlay
     if net.macvlan is not None:
         lines.append("macvlan on %s (physical segment)" % net.macvlan.parent)
@@ -81,12 +81,14 @@ def _network_label(net):
         flags.append("docker: %s" % net.docker.name)
     if net.inbound is not None:
         flags.append("routed gateway (%d allowed)" % len(net.inbound))
+    if getattr(net, "tenant", None):
+        flags.append("tenant %s (gateway in its router)" % net.tenant)
     if net.attach:
         flags.append("attached: %s" % ", ".join("%s@%s" % (a.interface, a.host) for a in net.attach))
     if flags:
         lines.append(", ".join(flags))
-    if net.gateway is not None:
-        lines.append("gw %s, mtu %s" % (net.gateway, net.mtu))
+    if net.gateway is not None or net.v6only:
+        lines.append("gw %s, mtu %s" % (net.gateway or net.gateway6, net.mtu))
     else:
         lines.append("mtu %s" % net.mtu)
     return "\n".join(lines)
@@ -172,6 +174,8 @@ def to_dot(topo, report=None, title=None):
             if hname not in net.hosts:
                 continue
             pool = net.pool(hname) if (net.overlay is None or hname in net.overlay.slices) else net.subnet
+            if net.v6only:      # an IPv6-only network: its IPv6 pool (the host's slice of an overlay)
+                pool = net.pool6(hname) if (net.overlay is None or hname in net.overlay.slices6) else net.subnet6
             # a macvlan network has no bridge: its node is the host's parent interface (and its range, if any)
             label = "%s\n%s" % (net.bridge, pool) if net.macvlan is None else "%s (macvlan parent)%s" % (
                 net.macvlan.parent, "\n%s" % pool if pool is not None else "")

@@ -28,6 +28,8 @@ def allocate(spec, current, leases, reserved=None):
     pools = {}
     docker = {}     # network -> the range of the pool Docker allocates from (a network offered to Docker)
     for name, n in nets.items():
+        if not n["subnet"]:
+            continue        # an IPv6-only network: no IPv4 address (allocate6)
         pool = ipaddress.IPv4Network(n["pool"] or "0.0.0.0/32")     # (no pool: nothing is in it)
         subnet = ipaddress.IPv4Network(n["subnet"])
         pools[name] = (pool, subnet)
@@ -42,6 +44,8 @@ def allocate(spec, current, leases, reserved=None):
     for c in spec["containers"]:
         for itf in c["interfaces"]:
             key = (c["name"], itf["name"])
+            if itf["network"] not in pools:
+                continue
             if itf["ip"]:
                 result[key] = ipaddress.IPv4Address(itf["ip"])
                 taken[itf["network"]].add(result[key])
@@ -101,7 +105,7 @@ def allocate(spec, current, leases, reserved=None):
     new_leases = {}
     for c in spec["containers"]:
         for itf in c["interfaces"]:
-            if not itf["ip"]:
+            if not itf["ip"] and itf["network"] in pools:
                 new_leases.setdefault(itf["network"], {})[lease_key(c["name"], itf["name"])] = \
                     str(result[(c["name"], itf["name"])])
     return result, new_leases

@@ -14,6 +14,9 @@ def _address_of(ref, spec, addresses, peers):
         "%s/%s" % (ref["container"], ref["ifname"]))
 
 
+address_of = _address_of     # the address of a container's interface anywhere (kinds.chain: a chain's next hop)
+
+
 def _address6_of(ref, spec, addresses6, peers):
     """The IPv6 address of a link's end (None: it has none, or no one could tell): this host's allocation, or
     another host's from prepare (``addresses6`` of its facts, when it reports them)."""
@@ -37,6 +40,11 @@ def _ipv6(ln, n, spec, addresses6, peers):
     return (client, server) if client and server else (None, None)
 
 
+def _unknown(ln, missing):
+    return ("links[%d]: the address of %s on host %s is not known in this run (host down?); the link is left out "
+            "here until a run reaches it" % (ln["index"], missing["container"], missing["host"]))
+
+
 def resolve_links(spec, addresses, peers, addresses6=None):
     """Links with addresses: [{index, network, protocol, ports, client_ip, server_match}, plus client_ip6 and
     server_match6 on a dual-stack network], the hosts-file entries {netns: [[ip, name]]} of this host's clients, and
@@ -45,17 +53,30 @@ def resolve_links(spec, addresses, peers, addresses6=None):
     netns_of = {c["name"]: c["netns"] for c in spec["containers"] if c["kind"] == "netns"}
     links, names, warnings = [], {}, []
     for ln in spec.get("links", []):
+        n = nets[ln["network"]]
+        if not n["subnet"]:
+            # an IPv6-only network: the link between the ends' IPv6 addresses alone
+            client, server = None, None
+            client6, server6 = _ipv6(ln, n, spec, addresses6, peers)
+            if client6 is None:
+                missing = ln["client"] if _address6_of(ln["client"], spec, addresses6, peers) is None else ln["server"]
+                warnings.append(_unknown(ln, missing))
+                continue
+            links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
+                          "ports": ln["ports"], "client_ip": None, "server_match": None, "client_ip6": client6,
+                          "server_match6": server6})
+            if ln["name"] and ln["client"]["host"] == spec["host"] and ln["client"]["container"] in netns_of \
+                    and ln["server"] is not None:
+                names.setdefault(netns_of[ln["client"]["container"]], []).append([server6, ln["name"]])
+            continue
         client = _address_of(ln["client"], spec, addresses, peers)
         if ln["server"] is None:
-            n = nets[ln["network"]]
             server = (n.get("overlay") or {}).get("subnet", n["subnet"])
         else:
             server = _address_of(ln["server"], spec, addresses, peers)
         if client is None or server is None:
             missing = ln["client"] if client is None else ln["server"]
-            warnings.append("links[%d]: the address of %s on host %s is not known in this run (host down?); the link "
-                            "is left out here until a run reaches it" % (ln["index"], missing["container"],
-                                                                         missing["host"]))
+            warnings.append(_unknown(ln, missing))
             continue
         links.append({"index": ln["index"], "network": ln["network"], "protocol": ln["protocol"],
                       "ports": ln["ports"], "client_ip": client, "server_match": server})

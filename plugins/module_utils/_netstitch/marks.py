@@ -60,6 +60,11 @@ def veth_alias(container, ifname, network):
     return "%sveth %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
 
 
+def tenant_alias(tenant, network=None):
+    """A tenant router namespace's veth: its leg on a network, or (no network) its uplink."""
+    return "%stenant %s %s" % (ALIAS_PREFIX, tenant, "leg %s" % network if network else "uplink")
+
+
 def macvlan_alias(container, ifname, network):
     return "%smacvlan %s/%s %s" % (ALIAS_PREFIX, container, ifname, network)
 

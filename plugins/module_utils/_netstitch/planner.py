@@ -12,17 +12,18 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import describe, ipam
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import Plan
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bgp, bridge, dns, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, bgp, bridge, chain, dns
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import docker_hosts, docker_user, endpoint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, netns, nft
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tinc, vxlan
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, sysctl, tenant, tinc, vxlan
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import docker_names, resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
 
 # every kind that plans actions, in the order they are diffed: conflicts come in this order, and within a phase
 # (actions.PHASES) so do the actions. A kind module has KEY (its part of the desired state, or None), desired(ctx)
 # when KEY is set, and diff(desired_state, current, out, ctx).
-KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, macvlan, attach, netns, docker_network, hosts_file,
+KINDS = (sysctl, bridge, vxlan, routed, tinc, endpoint, chain, macvlan, attach, netns, tenant, docker_network, hosts_file,
          docker_hosts, dns, bgp, docker_user)
 
 
@@ -114,6 +115,8 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
         new_leases.setdefault(net, {}).update(ls)
     desired = desired_state(spec, addresses, peers, addresses6)
     links, names, warnings = resolve_links(spec, addresses, peers, addresses6)
+    if spec.get("chains"):
+        warnings = warnings + chain.routes(spec, addresses, peers)[1]     # next hops no one could tell (kinds.chain)
     ctx = Context(spec, addresses, names=names, docker_force=docker_force, peers=peers, addresses6=addresses6,
                   docker_names=docker_names(spec, addresses, peers, addresses6),
                   adopt=docker_network.adoptable_bridges(spec, have_docker, current.get("links")) if have_docker

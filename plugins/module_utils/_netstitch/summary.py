@@ -29,9 +29,33 @@ def _of_desired(desired):
         out["endpoints"][key] = {"network": m["network"], "macvlan_parent": m["parent"], "address": m["address"],
                                  "mtu": m["mtu"], "mac": m["mac"], "default_route": m["gateway"]}
     out["namespaces"] = desired["netns"]
+    for ns, t in sorted((desired.get("tenants") or {}).items()):     # only where there are some (kinds.tenant)
+        out.setdefault("tenants", {})[t["tenant"]] = {
+            "namespace": ns, "gateways": {leg["network"]: leg["address"] for leg in t["legs"].values()},
+            "uplink": t["uplink"]["address"]}
+    chains = _chains(desired)
+    if chains:      # only where there are some (kinds.chain): views of other hosts stay as they were
+        out["chains"] = chains
     if desired.get("attachments"):      # only where there are some: views of other hosts stay as they were
         out["attached"] = {name: {"network": a["network"], "bridge": a["bridge"]}
                            for name, a in sorted(desired["attachments"].items())}
+    return out
+
+
+def _chains(desired):
+    """{chain: {"services": [this host's services, which forward], "routes": ["container/ifname: dst via next hop"]}}"""
+    out = {}
+    for _ns, want in sorted((desired.get("chains") or {}).items()):
+        for name in want["chains"]:
+            out.setdefault(name, {"services": [], "routes": []})["services"].append(want["container"])
+    for e in desired["endpoints"].values():
+        for dst, name in sorted((e.get("chains") or {}).items()):
+            via = [gw for d, gw in e["routes"] if d == dst][0]
+            out.setdefault(name, {"services": [], "routes": []})["routes"].append(
+                "%s/%s: %s via %s" % (e["container"], e["ifname"], dst, via))
+    for c in out.values():
+        c["services"].sort()
+        c["routes"].sort()
     return out
 
 
@@ -41,7 +65,7 @@ def _of_current(current):
     peers = {}
     for ns, nstate in (current.get("netns") or {}).items():
         for pname, peer in (nstate or {}).get("links", {}).items():
-            peers.setdefault((peer.get("peer_index"), peer["index"]), (pname, peer, nstate))
+            peers.setdefault((peer.get("peer_index"), peer["index"]), (pname, peer, nstate, ns))
     for name, l in sorted(current["links"].items()):
         if not marks.owned(l):
             continue
@@ -52,6 +76,8 @@ def _of_current(current):
                                     "addresses": [a for a in l["addresses"] if ":" not in a]}
             if l.get("addresses6"):
                 out["bridges"][name]["addresses6"] = l["addresses6"]
+        elif l["kind"] == "veth" and words[:1] == ["tenant"]:     # a tenant router's leg or uplink (kinds.tenant)
+            _tenant(out, l, words, peers)
         elif l["kind"] == "veth" and len(words) >= 3:
             out["endpoints"]["%s/%s" % tuple(words[1].partition("/")[::2])] = _endpoint(name, l, words, peers)
     out["namespaces"] = sorted(set(current.get("owned_netns", [])) & set(current.get("named_netns", [])))
@@ -65,7 +91,7 @@ def _of_current(current):
 
 def _endpoint(name, l, words, peers):
     ep = {"network": words[2], "host_ifname": name, "mtu": l["mtu"]}
-    pname, peer, nstate = peers.get((l["index"], l.get("peer_index")), (None, None, None))
+    pname, peer, nstate, _ns = peers.get((l["index"], l.get("peer_index")), (None, None, None, None))
     if peer is not None:
         route = nstate.get("default_route") or {}
         ep.update({"address": ([a for a in peer["addresses"] if ":" not in a] or [None])[0],
@@ -76,6 +102,18 @@ def _endpoint(name, l, words, peers):
             ep.update(address6=peer["addresses6"][0],
                       default_route6=route6.get("gateway") if route6.get("dev") == pname else None)
     return ep
+
+
+def _tenant(out, l, words, peers):
+    """A tenant router's veth, by its router end: its namespace, and the gateway (leg) or transit (uplink) there."""
+    _pname, peer, _nstate, ns = peers.get((l["index"], l.get("peer_index")), (None, None, None, None))
+    t = out.setdefault("tenants", {}).setdefault(words[1], {"namespace": ns, "gateways": {}, "uplink": None})
+    address = ([a for a in peer["addresses"] if ":" not in a] or [None])[0] if peer else None
+    if len(words) > 3:
+        t["gateways"][words[3]] = address
+    else:
+        t["uplink"] = address
+    t["namespace"] = t["namespace"] or ns
 
 
 def endpoints(desired):

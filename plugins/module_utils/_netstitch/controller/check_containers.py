@@ -153,7 +153,10 @@ class ContainerChecks(object):
 
     def _address(self, ip_, ispec, net, netname, scope, seen):
         addr = None
-        if net is not None and isinstance(ispec.get("ip"), str):
+        if net is not None and net.v6only and "ip" in ispec:
+            self.add(ip_ + ".ip", "networks.%s is IPv6-only (subnet6 without subnet): no IPv4 address on it%s"
+                     % (netname, "; give ip6" if ip_.startswith("containers.") else ""))
+        elif net is not None and isinstance(ispec.get("ip"), str):
             addr = self.address_in(ip_ + ".ip", ispec["ip"], net.subnet, "ip6")
             if addr is not None and net.gateway is not None and addr == net.gateway:
                 self.add(ip_ + ".ip", "%s is the gateway of networks.%s" % (addr, netname))
@@ -258,7 +261,8 @@ class ContainerChecks(object):
             # what it takes: (family, address or None for every address of that family)
             if host_ip is None or host_ip == ANY6:
                 dual = host_ip is None and nets.get(net) is not None and nets[net].subnet6 is not None
-                spots = [(4, None), (6, None)] if dual else [(6 if host_ip else 4, None)]
+                only6 = nets.get(net) is not None and nets[net].v6only    # every IPv6 address, and no IPv4 one
+                spots = [(6, None)] if only6 else [(4, None), (6, None)] if dual else [(6 if host_ip else 4, None)]
             else:
                 spots = [(host_ip.version, host_ip)]
             for k in range(hp[1] - hp[0] + 1):
@@ -293,6 +297,10 @@ class ContainerChecks(object):
             self.add(pp + ".host_ip", "%r is not an IPv4 or IPv6 address" % text)
             return None, True
         if addr.version == 4:
+            if net is not None and net.v6only:
+                self.add(pp + ".host_ip", "%r is an IPv4 address, but networks.%s is IPv6-only: the container has no "
+                         "IPv4 address to publish to; use :: or an IPv6 address of the host" % (text, net.name))
+                return None, True
             return addr, False
         if addr.is_loopback:
             self.add(pp + ".host_ip", "%r: IPv6 has no route_localnet, and Linux never routes a packet with the "

@@ -33,6 +33,8 @@ class HostChecks(object):
             out[name] = model.Host(name, underlay, mtu if isinstance(mtu, int) else model.DEFAULT_MTU, docker_host,
                                    plugin)
             out[name].bgp = self._bgp(p, spec.get("bgp"), underlay)
+            if isinstance(spec.get("router_netns_prefix"), str):
+                out[name].router_prefix = spec["router_netns_prefix"]
         return out
 
     def _bgp(self, p, raw, underlay):

@@ -13,6 +13,8 @@ The rules:
 - Never handed out, never a gateway or a fixed address: the subnet-router anycast address (the subnet's first,
   RFC 4291 2.6.1) and the reserved subnet anycast addresses (RFC 2526: in a /64 the interface identifiers
   fdff:ffff:ffff:ff80 to fdff:ffff:ffff:ffff, in a longer prefix the subnet's last 128 addresses).
+- IPv6-only: a network with subnet6 and no subnet has no IPv4 at all (no gateway, masquerade or interface ip; its
+  overlay slices are parts of the subnet6 itself, controller.placement); what needs IPv4 is refused (v6only_network).
 - On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
 - Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
@@ -136,6 +138,26 @@ class IPv6Checks(object):
             return None
         return addr
 
+    def v6only_network(self, p, name, spec):
+        """Whether a network without ``subnet`` is a usable IPv6-only network (its subnet6 is checked by network6);
+        what needs an IPv4 subnet is refused with its path."""
+        if "subnet6" not in spec:
+            self.add(p + ".subnet", "a network needs subnet (IPv4), subnet6 (IPv6) or both")
+            return False
+        ok = isinstance(spec["subnet6"], str)   # else the schema reports the type
+        what = "networks.%s is IPv6-only (subnet6 without subnet)" % name
+        for key, why in (("gateway", "it has no IPv4 gateway; the bridge's gateway is gateway6"),
+                         ("macvlan", "a macvlan network on an IPv6-only segment is not supported yet; give it a subnet"),
+                         ("inbound", "a routed gateway (inbound) is not supported yet on an IPv6-only network; give it "
+                                     "a subnet")):
+            if key in spec:
+                self.add("%s.%s" % (p, key), "%s: %s" % (what, why))
+                ok = False
+        if spec.get("masquerade") is True:
+            self.add(p + ".masquerade", "%s: masquerade is NAT of IPv4; NAT66 is masquerade6" % what)
+            ok = False
+        return ok
+
     def network6(self, p, spec, net_ok, overlay_spec):
         """(subnet6, gateway6, fine) of a network: both None when it has no subnet6."""
         subnet6 = self.subnet6(p, spec)
@@ -150,7 +172,12 @@ class IPv6Checks(object):
             ok = False
         if subnet6 is None:
             return None, None, ok
-        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
+        if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed" and "subnet" not in spec:
+            self.add(p + ".subnet6", "an IPv6-only routed overlay is not supported: each host would route the peers' "
+                                     "IPv6 slices via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
+                                     "next hop; use a vxlan or tinc overlay")
+            ok = False
+        elif isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
             # the peers' slices would be routed via their IPv4 underlay addresses: Linux takes no IPv4 next hop for an
             # IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"; a nexthop object: "IPv6 routes can not
             # use an IPv4 nexthop"), checked on 6.18

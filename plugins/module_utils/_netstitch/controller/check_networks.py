@@ -28,10 +28,11 @@ class NetworkChecks(object):
         are skipped)."""
         p = "networks.%s" % name
         subnet = self._subnet(p, spec)
-        ok = subnet is not None
+        v6only = "subnet" not in spec       # an IPv6-only network (subnet6 alone)
+        ok = subnet is not None or (v6only and self.v6only_network(p, name, spec))
         gateway = None
         macvlan = is_dict(spec.get("macvlan"))
-        if ok:
+        if subnet is not None:
             for h, host in sorted(hosts.items()):
                 # (a macvlan network is a physical segment, often the underlay's own: it has no bridge route)
                 if host.underlay is not None and host.underlay.ip in subnet and not macvlan:
@@ -56,7 +57,7 @@ class NetworkChecks(object):
             ok = False
         internal = spec.get("internal", False) is True
         # a routed gateway (inbound) keeps the containers' own addresses: no masquerade unless asked (an error)
-        masquerade = spec.get("masquerade", not internal and not is_dict(spec.get("inbound")))
+        masquerade = spec.get("masquerade", not internal and not is_dict(spec.get("inbound")) and not v6only)
         if internal and masquerade is True:
             self.add(p + ".masquerade", "an internal network has no way out, so it cannot masquerade")
             ok = False
@@ -64,7 +65,8 @@ class NetworkChecks(object):
         subnet6, gateway6, ok = self.network6(p, spec, ok, spec.get("overlay"))
         overlay = None
         if is_dict(spec.get("overlay")):
-            overlay = self.overlay(p + ".overlay", name, spec["overlay"], subnet if ok else None)
+            # an IPv6-only overlay places its slices in the subnet6 itself
+            overlay = self.overlay(p + ".overlay", name, spec["overlay"], (subnet6 if v6only else subnet) if ok else None)
             if overlay is None:
                 ok = False
             elif overlay.type == "routed" and "gateway" in spec:
@@ -238,7 +240,7 @@ class NetworkChecks(object):
         if subnet is not None:
             if slice_len is None:
                 slice_len = model.default_slice_len(subnet)
-            limit = 30 if kind == "routed" else 32
+            limit = subnet.max_prefixlen - (2 if kind == "routed" else 0)
             if isinstance(slice_len, int) and not subnet.prefixlen <= slice_len <= limit:
                 self.add(p + ".slice_len", "slice length %d is out of range for %s (%d to %d)"
                          % (slice_len, subnet, subnet.prefixlen, limit))
@@ -259,10 +261,15 @@ class NetworkChecks(object):
                 ok = False      # the schema reports the type
                 continue
             try:
-                sl = ipaddress.IPv4Network(text)
+                sl = ipaddress.IPv6Network(text) if subnet is not None and subnet.version == 6 else \
+                    ipaddress.IPv4Network(text)
             except (ValueError, TypeError) as e:
-                self.add(sp, "%r is an IPv6 subnet; overlay slices are IPv4 (a host's IPv6 slice follows its IPv4 one)"
-                         % text if family_hint(text, "subnet6") else "%r is not a subnet (%s)" % (text, e))
+                if subnet is not None and subnet.version == 6:
+                    self.add(sp, "%r is not an IPv6 subnet (%s); the slices of an IPv6-only network are parts of its "
+                             "subnet6" % (text, e))
+                else:
+                    self.add(sp, "%r is an IPv6 subnet; overlay slices are IPv4 (a host's IPv6 slice follows its IPv4 "
+                             "one)" % text if family_hint(text, "subnet6") else "%r is not a subnet (%s)" % (text, e))
                 ok = False
                 continue
             if subnet is not None and not sl.subnet_of(subnet):
@@ -275,10 +282,10 @@ class NetworkChecks(object):
         return slices, ok
 
     def overlaps(self, nets):
-        items = sorted((n.subnet, name) for name, n in nets.items() if n is not None)
+        items = sorted((n.subnet, name) for name, n in nets.items() if n is not None and n.subnet is not None)
         for i, (a, an) in enumerate(items):
             for b, bn in items[i + 1:]:
                 if b.network_address > a.broadcast_address:
                     break
-                if a.overlaps(b):
+                if a.overlaps(b) and not self.may_overlap(an, bn):
                     self.add("networks.%s.subnet" % bn, "%s overlaps %s of networks.%s" % (b, a, an))

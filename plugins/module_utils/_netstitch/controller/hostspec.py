@@ -10,6 +10,7 @@ import copy
 from typing import Any, Dict, List, Optional
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.hostspec_schema import HOSTSPEC_SCHEMA
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.model import derived_mac, router_netns, tenant_leg_name
 
 HOST_SPEC_VERSION = 1     # the format of a host spec (schemas/hostspec.schema.json); a host applies only this one
 SPEC_VERSION = HOST_SPEC_VERSION
@@ -34,7 +35,7 @@ def _overlay_spec(topo, net, host, macs_by_host):
     o = net.overlay
     me = topo.hosts[host]
     peers = [h for h in sorted(o.slices) if h != host]
-    out = {"type": o.type, "subnet": str(net.subnet), "local": str(me.underlay.ip)}
+    out = {"type": o.type, "subnet": _text(net.subnet), "local": str(me.underlay.ip)}
     if o.type == "routed":
         out["routes"] = [{"dst": str(o.slices[p]), "via": str(topo.hosts[p].underlay.ip), "host": p} for p in peers]
         return out
@@ -89,7 +90,26 @@ def host_specs(topo: Any) -> Dict[str, Dict[str, Any]]:
                                   "neighbors": [{"address": str(a), "asn": asn} for a, asn in h.bgp[1]]}
         if topo.hosts[host].docker_host:
             specs[host]["docker_host"] = topo.hosts[host].docker_host
+        tenants = _tenants_spec(topo, host, nets)
+        if tenants:
+            specs[host]["tenants"] = tenants        # only where there are some
+        chains = [c for c in (_chain_spec(topo, ch, host) for ch in topo.chains) if c]
+        if chains:
+            specs[host]["chains"] = chains      # only where a chain has a route or a service (kinds.chain)
     return specs
+
+
+def _chain_spec(topo, ch, host):
+    """A chain as a host needs it: the routes of its containers there (via another container's interface: its
+    address filled in on the host, as for links) and its services there (which forward), or None."""
+    routes = [{"container": c, "ifname": topo.containers[c].interface_on(on).name,
+               "dst": str(topo.networks[to].subnet), "via": _ref(topo, via, on)}
+              for c, on, to, via in ch.routes if topo.containers[c].host == host]
+    forward = [s for s in ch.services if topo.containers[s].host == host]
+    if not routes and not forward:
+        return None
+    return {"name": ch.name, "from": ch.source, "to": ch.target, "services": list(ch.services), "routes": routes,
+            "forward": forward}
 
 
 def _fixed_and_macs(topo):
@@ -127,12 +147,13 @@ def _network_spec(topo, net, host, fixed, macs):
         "name": net.name,
         "bridge": net.bridge,
         "bridge_mac": net.bridge_mac(host),
-        "subnet": str(net.segment(host)),
-        "gateway": str(net.gateway_on(host)),
+        # an IPv6-only network: no IPv4 segment, gateway or pool (null), subnet6 and gateway6 below
+        "subnet": _text(net.segment(host)),
+        "gateway": _text(net.gateway_on(host)),
         "mtu": net.mtu,
         "masquerade": net.masquerade,
         "internal": net.internal,
-        "pool": str(net.pool(host)),
+        "pool": _text(net.pool(host)),
         "reserved": sorted(str(a) for a in fixed.get((net.name, None if shared else host), ())),
         "overlay": _overlay_spec(topo, net, host, macs.get(net.name, {})) if net.overlay else None,
         "isolated": net.isolated,
@@ -165,6 +186,11 @@ def _network_spec(topo, net, host, fixed, macs):
         out["inbound"] = {"allow": [{"from": str(a.source) if a.source else None, "protocol": a.protocol,
                                      "ports": [list(r) for r in a.ports]} for a in net.inbound],
                           "routes": [{"dst": str(net.segment(host)), "via": str(topo.hosts[host].underlay.ip)}]}
+    if net.tenant:
+        # the gateway lives in the tenant's router namespace, on the leg with the MAC bridge_mac (which static FDB
+        # programming names); the bridge, without an address, gets a MAC of its own
+        out["tenant"] = {"name": net.tenant, "leg": tenant_leg_name(net.tenant, net.name),
+                         "bridge_mac": derived_mac("tenant-bridge", net.name, host)}
     attach = [{"interface": a.interface} for a in net.attach if a.host == host]
     if attach:
         out["attach"] = attach      # only where there is one: specs of other topologies stay as they were
@@ -177,6 +203,26 @@ def _network_spec(topo, net, host, fixed, macs):
             if net.subnet6 is not None:
                 out["docker"]["ip_range6"] = str(net.docker_range6(host))
     return out
+
+
+def _tenants_spec(topo, host, nets):
+    """The tenants with a network on this host: their router namespace, its uplink to the host (transit addresses),
+    which of their networks are here and which pairs of them may talk."""
+    out = []
+    here = {n["name"] for n in nets}
+    for name, t in sorted(topo.tenants.items()):
+        mine = [n for n in t.networks if n in here]
+        if not mine:
+            continue
+        hosts = list(t.transit.hosts())
+        out.append({"name": name, "netns": router_netns(topo.hosts[host].router_prefix, name), "uplink": t.uplink_host_name(),
+                    "transit": {"host": "%s/30" % hosts[0], "router": "%s/30" % hosts[1]},
+                    "networks": mine, "connect": [list(p) for p in t.connect if p[0] in here and p[1] in here]})
+    return out
+
+
+def _text(value):
+    return None if value is None else str(value)
 
 
 def _macvlan_spec(net, host, fixed):
@@ -221,6 +267,9 @@ def needs_prepare(spec: Dict[str, Any]) -> bool:
         for ref in (ln["client"], ln["server"]):
             if ref and ref["host"] != spec["host"] and not ref["ip"]:
                 return True
+    for ch in spec.get("chains", []):
+        if any(r["via"]["host"] != spec["host"] and not r["via"]["ip"] for r in ch["routes"]):
+            return True     # a chain's next hop on another host
     # the name service of a network names the containers of the other hosts too
     return any(ref["host"] != spec["host"] and not ref["ip"] for n in spec["networks"]
                for ref in (n.get("dns") or {}).get("names", []))

@@ -15,6 +15,7 @@ VNI_MAX = 16777215
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
+ROUTER_PREFIX = "nsrt-"   # a tenant's router namespace on a host: this prefix (hosts.H.router_netns_prefix) + its name
 ALIAS_PREFIX = "netstitch "   # IFLA_IFALIAS of every interface netstitch creates
 
 
@@ -52,9 +53,13 @@ class Host(object):
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
         self.bgp = None                     # (asn, [(neighbor address, asn)]): a BGP speaker (kinds.bgp), or None
+        self.router_prefix = ROUTER_PREFIX  # the router namespace of tenant T here: <router_prefix>T (kinds.tenant)
 
 
 def default_slice_len(subnet):
+    """IPv4: the larger of /24 and the subnet's prefix + 4; IPv6 (the subnet6 of an IPv6-only overlay): + 4."""
+    if subnet.version == 6:
+        return subnet.prefixlen + 4
     return max(24, subnet.prefixlen + 4)
 
 
@@ -68,6 +73,7 @@ class Overlay(object):
         self.slice_len = slice_len
         self.explicit = slices or {}        # host -> IPv4Network given in the topology
         self.slices = {}                    # host -> IPv4Network, filled for every host carrying the network
+        #                                     (IPv6Network on an IPv6-only network: then the same as slices6)
         self.slices6 = {}                   # host -> IPv6Network: the same place in the subnet6 (dual stack)
 
 
@@ -75,8 +81,8 @@ class Network(object):
     def __init__(self, name, bridge, subnet, gateway, mtu, masquerade, internal, hosts, overlay=None):
         self.name = name
         self.bridge = bridge
-        self.subnet = subnet                # ipaddress.IPv4Network
-        self.gateway = gateway              # ipaddress.IPv4Address (None for routed overlays: one per host)
+        self.subnet = subnet                # ipaddress.IPv4Network (None: an IPv6-only network, subnet6 alone)
+        self.gateway = gateway              # ipaddress.IPv4Address (None for routed overlays: one per host; IPv6-only)
         self.mtu = mtu
         self.masquerade = masquerade
         self.internal = internal
@@ -92,6 +98,12 @@ class Network(object):
         self.macvlan = None                 # Macvlan: containers directly on a physical segment (no bridge)
         self.inbound = None                 # [Allow]: a routed gateway (the outside routes in, no NAT), or None
         self.announce = False               # and its routes announced by BGP from its hosts (kinds.bgp)
+        self.tenant = None                  # the name of the tenant it belongs to (tenants.T.networks), or None
+
+    @property
+    def v6only(self):
+        """An IPv6-only network: subnet6 without subnet (its overlay slices are IPv6 ones, in the subnet6)."""
+        return self.subnet is None
 
     @property
     def routed(self):
@@ -105,7 +117,9 @@ class Network(object):
 
     def pool(self, host):
         """Where ``host`` allocates addresses from: its slice of an overlay, its range of a macvlan segment (None:
-        no range), else the whole subnet."""
+        no range), else the whole subnet; None on an IPv6-only network (no IPv4 pool: see pool6)."""
+        if self.v6only:
+            return None
         if self.macvlan is not None:
             return self.macvlan.ranges.get(host)
         return self.overlay.slices[host] if self.overlay is not None else self.subnet
@@ -148,7 +162,8 @@ class Network(object):
         return None
 
     def segment(self, host):
-        """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet."""
+        """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet (None on an
+        IPv6-only network)."""
         return self.overlay.slices[host] if self.routed else self.subnet
 
     def gateway_on(self, host):
@@ -251,9 +266,48 @@ class Link(object):
         self.name = name                    # hosts-file name on the client, or None
 
 
+class Tenant(object):
+    """A group of networks with a router namespace of its own on each host carrying one of them (tenants.T)."""
+
+    def __init__(self, name, networks, connect, transit):
+        self.name = name
+        self.networks = networks            # [network names], as given
+        self.connect = connect              # [(network, network)] sorted pairs that may talk
+        self.transit = transit              # ipaddress.IPv4Network, a /30: host side .1, router side .2
+
+    def uplink_host_name(self):
+        """The host end of the router namespace's uplink veth."""
+        return "nt" + _digest("tenant-uplink", self.name)[:10]
+
+
+def router_netns(prefix, tenant):
+    return prefix + tenant
+
+
+def tenant_leg_name(tenant, network):
+    """The host end of the veth between a tenant network's bridge and its router namespace."""
+    return "nt" + _digest("tenant-leg", tenant, network)[:10]
+
+
 class Topology(object):
-    def __init__(self, hosts, networks, containers, links=()):
+    def __init__(self, hosts, networks, containers, links=(), tenants=None, chains=()):
         self.hosts = hosts                  # name -> Host (insertion order kept)
         self.networks = networks            # name -> Network
         self.containers = containers        # name -> Container
         self.links = list(links)
+        self.tenants = tenants or {}        # name -> Tenant
+        self.chains = list(chains)          # [Chain] in name order
+
+
+class Chain(object):
+    """A service chain (issue 16, item 2): traffic between two networks passes through service containers, in order,
+    both ways."""
+
+    def __init__(self, name, source, target, services, networks):
+        self.name = name
+        self.source = source                # the network whose traffic to ``target`` is steered ("from")
+        self.target = target                # the network it goes to ("to")
+        self.services = services            # [container name], in order from source to target
+        self.networks = networks            # [network]: source, the middle networks, target (len(services) + 1)
+        # [(container, network of its interface, network routed to, via container)]: the routes that steer it
+        self.routes = []

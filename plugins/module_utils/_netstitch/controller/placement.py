@@ -15,7 +15,8 @@ class Placement(object):
                     n.mtu = model.DEFAULT_MTU
                 continue
             o, p = n.overlay, "networks.%s.overlay" % name
-            nslices = 2 ** (o.slice_len - n.subnet.prefixlen)
+            base = n.subnet6 if n.v6only else n.subnet     # an IPv6-only overlay: slices of the subnet6 itself
+            nslices = 2 ** (o.slice_len - base.prefixlen)
             owner = {}
             for h in sorted(n.hosts):
                 host = hosts.get(h)
@@ -29,8 +30,8 @@ class Placement(object):
                     sl = o.explicit[h]
                 else:
                     index = int(host.underlay.ip) % nslices
-                    sl = ipaddress.IPv4Network((int(n.subnet.network_address) + index * 2 ** (32 - o.slice_len),
-                                                o.slice_len))
+                    size = 2 ** (base.max_prefixlen - o.slice_len)
+                    sl = type(base)((int(base.network_address) + index * size, o.slice_len))
                 for other_sl, other in owner.items():
                     if sl.overlaps(other_sl):
                         self.add("%s.slices.%s" % (p, h) if h in o.explicit else p,
@@ -39,7 +40,9 @@ class Placement(object):
                         break
                 owner[sl] = h
                 o.slices[h] = sl
-            if n.subnet6 is not None:
+            if n.v6only:
+                o.slices6 = dict(o.slices)
+            elif n.subnet6 is not None:
                 self._slices6(n, p)
             # routed: every host must reach every other directly on one underlay subnet
             if o.type == "routed":
@@ -138,7 +141,7 @@ class Placement(object):
         for c in conts.values():
             for itf in c.interfaces:
                 n = nets.get(itf.network)
-                if n is None or (n.overlay is not None and c.host not in n.overlay.slices) or \
+                if n is None or n.v6only or (n.overlay is not None and c.host not in n.overlay.slices) or \
                         (n.macvlan is not None and n.pool(c.host) is None):
                     continue    # (a macvlan network without a range here: check_macvlan says what it needs)
                 if itf.ip is not None:

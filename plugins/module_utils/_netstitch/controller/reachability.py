@@ -12,7 +12,11 @@ The rules follow what netstitch builds:
   isolated network they do not, unless a link of protocol ``any`` lets the client reach the server (or the whole
   network) -- pings are ICMP, so tcp and udp links do not count;
 - nothing opens a connection into a network from elsewhere: a container does not reach an address of a network it is
-  not on (the forward chain of ``inet netstitch`` drops it, or no route leads there);
+  not on (the forward chain of ``inet netstitch`` drops it, or no route leads there), unless a service chain carries
+  it (the container routes that network through the chain, and the other end is a service of it or routes back
+  through it);
+- tenants: a `connect` pair of a tenant lets its containers reach each other's network through the tenant's router;
+  an address that is also on one of the source's own networks (another tenant's overlapping subnet) is not checked;
 - a container whose default route leads through a non-internal network with masquerade reaches the outside; one
   without a default route (for example only on internal networks) does not;
 - on a dual-stack network the same holds over IPv6: every check to a container's address or a gateway is made for
@@ -33,8 +37,8 @@ OUTSIDE = ()
 NOT_TESTED_OUTSIDE = ("outside: not tested (no outside addresses were given; pass expected.outside, in site.yml "
                       "the variable netstitch_probe_outside, to check the way out)")
 
-KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "other-host": 5,
-              "other-network": 6, "outside": 7}
+KIND_ORDER = {"gateway": 0, "same-network": 1, "overlay": 2, "link": 3, "isolated": 4, "tenant": 5, "other-host": 5,
+              "chain": 6, "other-network": 7, "outside": 8}
 
 
 def _addr(cidr):
@@ -69,6 +73,7 @@ def _containers(specs, endpoints):
         spec = specs[host] or {}
         for n in spec.get("networks", []) + spec.get("macvlan_networks", []):
             nets[(host, n["name"])] = n
+        nets[(None, host)] = spec.get("tenants") or []     # the tenants here, with their connect pairs (kinds.tenant)
         if host not in endpoints:
             if spec.get("containers"):
                 skipped.append({"from": host, "to": None,
@@ -82,7 +87,7 @@ def _containers(specs, endpoints):
             cont = _Container(c["name"], host, c.get("kind", "netns"), netns)
             for itf in c.get("interfaces", []):
                 addr, addr6 = applied.get((c["name"], itf["name"]), (None, None))
-                if addr is None:
+                if addr is None and addr6 is None:     # (an IPv6-only network: its IPv6 address alone)
                     skipped.append({"from": cont.label(), "to": None, "why": "interface %s has no applied address"
                                                                              % itf["name"]})
                     continue
@@ -111,6 +116,30 @@ def _links(specs):
     return list(out.values())
 
 
+def _chains(specs):
+    """The service chains' routes, {(container, destination subnet): chain}, and {chain: its services}."""
+    steer, services = {}, {}
+    for spec in specs.values():
+        for ch in (spec or {}).get("chains") or []:
+            services[ch["name"]] = set(ch["services"])
+            for r in ch["routes"]:
+                steer[(r["container"], r["dst"])] = ch["name"]
+    return steer, services
+
+
+def _chained(chains, src, dst, net, nets):
+    """The chain that carries a ping from ``src`` to ``dst`` on network ``net`` (which ``src`` is not on), or None:
+    ``src`` routes ``net`` through a chain, and ``dst`` is one of its services or routes back through it."""
+    steer, services = chains
+    name = steer.get((src.name, (nets.get((dst.host, net)) or {}).get("subnet")))
+    if name is None:
+        return None
+    if dst.name in services[name]:
+        return name
+    back = {(nets.get((src.host, i["network"])) or {}).get("subnet") for i in src.interfaces}
+    return name if any(steer.get((dst.name, b)) == name for b in back) else None
+
+
 def _ping_link(links, src, dst, net):
     """The link that lets ``src`` ping ``dst`` on network ``net`` (ICMP passes only links of protocol any)."""
     for ln in links:
@@ -124,7 +153,7 @@ def _ping_link(links, src, dst, net):
     return None
 
 
-def _pair(src, dst, ditf, nets, segments, links=()):
+def _pair(src, dst, ditf, nets, segments, links=(), chains=({}, {})):
     """The check (or the skip reason) for a ping from ``src`` to ``dst``'s interface ``ditf``."""
     net = ditf["network"]
     addr = ditf["address"]
@@ -150,11 +179,38 @@ def _pair(src, dst, ditf, nets, segments, links=()):
             return None, "%s is also used on %s's own segment of network %s" % (addr, src.host, net)
         return _check(src, addr, to_name, "other-host", net, False,
                       "network %s is host-local: %s and %s are separate segments" % (net, src.host, dst.host)), None
+    tenant = _tenant_pair(src, dst, net, addr, nets, segments)
+    if tenant is not None:
+        return (_check(src, addr, to_name, "tenant", net, True, tenant[1]), None) if tenant[0] else (None, tenant[1])
+    chain = _chained(chains, src, dst, net, nets)
+    if chain is not None:
+        return _check(src, addr, to_name, "chain", net, True, "through the services of chain %s" % chain), None
     if src.default_network is None:
         return _check(src, addr, to_name, "other-network", net, False,
                       "not on network %s and no default route" % net), None
     return _check(src, addr, to_name, "other-network", net, False,
                   "not on network %s: netstitch drops new connections into a network from elsewhere" % net), None
+
+
+def _tenant_pair(src, dst, net, addr, nets, segments):
+    """(True, why) when a tenant's `connect` lets ``src`` reach ``net`` (its router routes between them on src's
+    host), (False, why) when the outcome is unknown (the same address is on one of src's own networks: another
+    tenant's overlapping subnet), None when the usual rules hold."""
+    if any(addr in segments.get((src.host, i["network"]), ()) for i in src.interfaces):
+        return False, "%s is also an address on %s's own network (another tenant's overlapping subnet)" % (
+            addr, src.name)
+    dnet = nets.get((src.host, net)) or {}
+    tenant = (dnet.get("tenant") or {}).get("name")
+    if tenant is None or (src.host != dst.host and not spans_hosts(dnet)):
+        return None
+    pairs = set()
+    for t in nets.get((None, src.host)) or ():
+        if t["name"] == tenant:
+            pairs = {tuple(p) for p in t["connect"]} | {tuple(reversed(p)) for p in t["connect"]}
+    for i in src.interfaces:
+        if (i["network"], net) in pairs:
+            return True, "tenant %s connects %s and %s" % (tenant, i["network"], net)
+    return None
 
 
 def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
@@ -164,6 +220,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
     check container-to-container pairs (their number grows with the square of the containers)."""
     conts, nets, skipped = _containers(specs, endpoints or {})
     links = _links(specs)
+    chains = _chains(specs)
     segments = {}       # (host, network) -> addresses (of both families) on that host's segment
     for c in conts:
         for i in c.interfaces:
@@ -188,7 +245,7 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                 if dst is src:
                     continue
                 for ditf in _families(dst.interfaces):
-                    chk, why = _pair(src, dst, ditf, nets, segments, links)
+                    chk, why = _pair(src, dst, ditf, nets, segments, links, chains)
                     if chk is not None:
                         checks.append(chk)
                     else:
@@ -204,7 +261,10 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
                                      "no default route (networks: %s)" % ", ".join(nets_of)))
                 continue
             netspec = nets.get((src.host, dnet)) or {}
-            if netspec.get("internal"):
+            if not netspec.get("subnet") and netspec.get("subnet6"):
+                checks.append(_check(src, addr, "outside", "outside", dnet, False,
+                                     "network %s is IPv6-only: no IPv4 way out" % dnet))
+            elif netspec.get("internal"):
                 checks.append(_check(src, addr, "outside", "outside", dnet, False,
                                      "network %s is internal: no way out" % dnet))
             elif netspec.get("masquerade"):
@@ -220,9 +280,10 @@ def expected_checks(specs, endpoints, outside=OUTSIDE, pairs=True):
 
 
 def _families(interfaces):
-    """Each interface once per address: its IPv4 address, then its IPv6 one (a dual-stack network)."""
+    """Each interface once per address: its IPv4 address (none on an IPv6-only network), then its IPv6 one."""
     for itf in interfaces:
-        yield itf
+        if itf["address"]:
+            yield itf
         if itf.get("address6"):
             yield dict(itf, address=itf["address6"])
 

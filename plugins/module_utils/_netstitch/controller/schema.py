@@ -37,7 +37,30 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                    'examples': [[{'client': 'web',
                                                   'server': 'db',
                                                   'ports': [5432],
-                                                  'name': 'database'}]]}},
+                                                  'name': 'database'}]]},
+                         'tenants': {'description': 'Tenants: groups of networks with a router namespace of their own '
+                                                    'on each host carrying one of them (nsrt-<tenant>). Networks of '
+                                                    'one tenant talk only where `connect` says; tenants never talk to '
+                                                    'each other, and networks of different tenants may use '
+                                                    'overlapping subnets. A network belongs to at most one tenant; '
+                                                    'networks in no tenant behave as before.',
+                                     'type': 'object',
+                                     'propertyNames': {'$ref': '#/$defs/name'},
+                                     'additionalProperties': {'$ref': '#/$defs/tenant'},
+                                     'examples': [{'blue': {'networks': ['web', 'db'], 'connect': [['web', 'db']]},
+                                                   'red': {'networks': ['web2']}}]},
+                         'chains': {'description': 'Service chains: traffic between two networks passes through '
+                                                   'service containers (a firewall, a load balancer: ordinary '
+                                                   'containers of the topology with an interface on each side), in '
+                                                   'order, both ways. Clients and servers get routes through the '
+                                                   'chain, services forward; the networks stay closed to each other, '
+                                                   'so with a service down the traffic stops (no bypass).',
+                                    'type': 'object',
+                                    'propertyNames': {'$ref': '#/$defs/name'},
+                                    'additionalProperties': {'$ref': '#/$defs/chain'},
+                                    'examples': [{'web-to-db': {'from': 'front',
+                                                                'to': 'back',
+                                                                'services': ['fw', 'lb']}}]}},
           '$defs': {'name': {'type': 'string', 'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$'},
                     'ifname': {'description': 'A Linux interface name (IFNAMSIZ: at most 15 characters).',
                                'type': 'string',
@@ -74,6 +97,17 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                              '(default: netstitch).',
                                                               '$ref': '#/$defs/name',
                                                               'examples': ['netstitch']},
+                                            'router_netns_prefix': {'description': 'How the router namespaces of '
+                                                                                   'tenants on this host are named: '
+                                                                                   "this prefix and the tenant's name "
+                                                                                   '(at most 15 characters together). '
+                                                                                   'Several hosts sharing one kernel '
+                                                                                   '(a lab of namespaces) need '
+                                                                                   'different prefixes.',
+                                                                    'type': 'string',
+                                                                    'pattern': '^[A-Za-z0-9][A-Za-z0-9_.-]{0,13}$',
+                                                                    'default': 'nsrt-',
+                                                                    'examples': ['lab1-h1-']},
                                             'bgp': {'description': "A BGP speaker on this host (BIRD 2, Debian's "
                                                                    'bird2, run and configured by netstitch under its '
                                                                    'state directory) that announces the routed '
@@ -114,13 +148,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                             'maximum': 4294967294},
                     'network': {'type': 'object',
                                 'additionalProperties': False,
-                                'required': ['subnet'],
                                 'properties': {'bridge': {'description': 'Linux bridge name on each host (default '
                                                                          'nsbr-<network>).',
                                                           '$ref': '#/$defs/ifname',
                                                           'examples': ['br-front']},
                                                'subnet': {'description': 'IPv4 subnet in CIDR form (an IPv6 subnet '
-                                                                         'goes under subnet6).',
+                                                                         'goes under subnet6). A network needs '
+                                                                         'subnet, subnet6 or both; without subnet it '
+                                                                         'is IPv6-only.',
                                                           'type': 'string',
                                                           'examples': ['10.10.0.0/24']},
                                                'gateway': {'description': 'Gateway address on the bridge (default: '
@@ -131,22 +166,29 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'route through this network).',
                                                            'type': 'string',
                                                            'examples': ['10.10.0.254']},
-                                               'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet: '
-                                                                          "the network is dual stack, as Docker's "
-                                                                          '--ipv6 with a second --subnet. A prefix '
-                                                                          'length from /64 to /120: addresses are '
-                                                                          'static (no SLAAC), so a segment need not '
-                                                                          'be a /64, but one link takes no more than '
-                                                                          'a /64. Addresses are compared in canonical '
-                                                                          'form (2001:db8::1 and 2001:0db8:0:0::1 are '
-                                                                          'the same); the subnet-router anycast '
-                                                                          "address (the subnet's first) and the "
-                                                                          'reserved anycast addresses at its top (RFC '
-                                                                          '2526) are never used. Each container on '
-                                                                          'the network gets an IPv6 address too (ip6, '
-                                                                          'or allocated and leased like IPv4; without '
-                                                                          'duplicate address detection), the bridge '
-                                                                          'the gateway6, the interface carrying the '
+                                               'subnet6': {'description': 'IPv6 subnet in CIDR form, beside subnet '
+                                                                          '(the network is dual stack) or instead of '
+                                                                          'it (an IPv6-only network: its containers '
+                                                                          'get IPv6 addresses only, its name service '
+                                                                          'listens on the gateway6; on a vxlan or '
+                                                                          'tinc overlay the IPv6 slices are then '
+                                                                          'placed in the subnet6 itself, slice_len '
+                                                                          'and slices being IPv6 there). Dual stack '
+                                                                          "is as Docker's --ipv6 with a second "
+                                                                          '--subnet. A prefix length from /64 to '
+                                                                          '/120: addresses are static (no SLAAC), so '
+                                                                          'a segment need not be a /64, but one link '
+                                                                          'takes no more than a /64. Addresses are '
+                                                                          'compared in canonical form (2001:db8::1 '
+                                                                          'and 2001:0db8:0:0::1 are the same); the '
+                                                                          'subnet-router anycast address (the '
+                                                                          "subnet's first) and the reserved anycast "
+                                                                          'addresses at its top (RFC 2526) are never '
+                                                                          'used. Each container on the network gets '
+                                                                          'an IPv6 address too (ip6, or allocated and '
+                                                                          'leased like IPv4; without duplicate '
+                                                                          'address detection), the bridge the '
+                                                                          'gateway6, the interface carrying the '
                                                                           'default route an IPv6 default route via '
                                                                           'gateway6; a network that is not internal '
                                                                           'has IPv6 forwarded on its bridge only '
@@ -169,12 +211,12 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'Refused on routed overlays (Linux routes '
                                                                           'IPv6 via no IPv4 underlay next hop). '
                                                                           'Offered to Docker (docker), the Docker '
-                                                                          'network gets IPv6 too: EnableIPv6, the '
-                                                                          "subnet6 and gateway6, and Docker's IPv6 "
-                                                                          "range (a quarter of the host's IPv6 pool "
-                                                                          'without reserved addresses; with driver '
-                                                                          'netstitch the plugin hands out the IPv6 '
-                                                                          'addresses).',
+                                                                          'network of a dual-stack network gets IPv6 '
+                                                                          'too: EnableIPv6, the subnet6 and gateway6, '
+                                                                          "and Docker's IPv6 range (a quarter of the "
+                                                                          "host's IPv6 pool without reserved "
+                                                                          'addresses; with driver netstitch the '
+                                                                          'plugin hands out the IPv6 addresses).',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '
@@ -519,16 +561,19 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                           'examples': ['vx-front']},
                                                'slice_len': {'description': "Prefix length of each host's slice of "
                                                                             'the subnet (default: the larger of 24 '
-                                                                            "and the subnet's prefix + 4). A host "
+                                                                            "and the subnet's prefix + 4); on an "
+                                                                            'IPv6-only network of the subnet6 '
+                                                                            '(default: its prefix + 4). A host '
                                                                             'allocates addresses only from its own '
                                                                             'slice.',
                                                              'type': 'integer',
                                                              'examples': [28]},
-                                               'slices': {'description': 'Explicit slices per host (CIDR). By default '
-                                                                         "a host's slice is the one whose index is "
-                                                                         'its underlay address modulo the number of '
-                                                                         'slices, so slices never move when hosts '
-                                                                         'come or go.',
+                                               'slices': {'description': 'Explicit slices per host (CIDR; IPv6 slices '
+                                                                         'of the subnet6 on an IPv6-only network). By '
+                                                                         "default a host's slice is the one whose "
+                                                                         'index is its underlay address modulo the '
+                                                                         'number of slices, so slices never move when '
+                                                                         'hosts come or go.',
                                                           'type': 'object',
                                                           'additionalProperties': {'type': 'string'},
                                                           'examples': [{'h1': '10.10.0.16/28',
@@ -651,4 +696,49 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                 'type': 'array',
                                                                 'items': {'$ref': '#/$defs/name'},
                                                                 'uniqueItems': True,
-                                                                'examples': [['h1']]}}}}}
+                                                                'examples': [['h1']]}}},
+                    'tenant': {'type': 'object',
+                               'additionalProperties': False,
+                               'required': ['networks'],
+                               'properties': {'networks': {'description': "The tenant's networks (each in no other "
+                                                                          'tenant).',
+                                                           'type': 'array',
+                                                           'minItems': 1,
+                                                           'uniqueItems': True,
+                                                           'items': {'$ref': '#/$defs/name'}},
+                                              'connect': {'description': "Pairs of the tenant's networks whose "
+                                                                         'containers may open connections to each '
+                                                                         'other (both ways; replies pass). Default: '
+                                                                         'none.',
+                                                          'type': 'array',
+                                                          'items': {'type': 'array',
+                                                                    'minItems': 2,
+                                                                    'maxItems': 2,
+                                                                    'items': {'$ref': '#/$defs/name'}},
+                                                          'default': []},
+                                              'transit': {'description': "The /30 between the tenant's router "
+                                                                         'namespace and the host (the host side takes '
+                                                                         'the first address, the router the second); '
+                                                                         'default: a /30 of 169.254.0.0/16 derived '
+                                                                         "from the tenant's name.",
+                                                          'type': 'string'}}},
+                    'chain': {'type': 'object',
+                              'additionalProperties': False,
+                              'required': ['from', 'to', 'services'],
+                              'properties': {'from': {'description': "The network whose containers' traffic to `to` "
+                                                                     'is steered.',
+                                                      '$ref': '#/$defs/name',
+                                                      'examples': ['front']},
+                                             'to': {'description': 'The network the traffic goes to (`outside` is not '
+                                                                   'supported yet).',
+                                                    '$ref': '#/$defs/name',
+                                                    'examples': ['back']},
+                                             'services': {'description': 'The service containers, in order from '
+                                                                         '`from` to `to`: the first has an interface '
+                                                                         'on `from`, the last one on `to`, and each '
+                                                                         'consecutive pair shares exactly one other '
+                                                                         'network (the middle networks).',
+                                                          'type': 'array',
+                                                          'minItems': 1,
+                                                          'items': {'$ref': '#/$defs/name'},
+                                                          'examples': [['fw', 'lb']]}}}}}

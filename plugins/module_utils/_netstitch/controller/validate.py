@@ -11,6 +11,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors
     NetstitchError, Problem, TopologyError, escape)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model, precheck
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_attach import AttachChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_chains import ChainChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_containers import ContainerChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_hosts import HostChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import IPv6Checks
@@ -18,6 +19,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.contro
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_links import LinkChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_macvlan import MacvlanChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_networks import NetworkChecks
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_tenants import TenantChecks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import Checker, is_dict, path_text
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.placement import Placement
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.schema import SCHEMA
@@ -103,7 +105,7 @@ def schema_problems(data):
 
 
 class _Checker(Checker, HostChecks, NetworkChecks, IPv6Checks, MacvlanChecks, InboundChecks, Placement,
-               ContainerChecks, AttachChecks, LinkChecks):
+               ContainerChecks, AttachChecks, LinkChecks, TenantChecks, ChainChecks):
     """Every section's checks over one topology."""
 
 
@@ -147,6 +149,8 @@ def _load(data, first):
     chk.capacity6(conts, nets)
     links = chk.links(conts, nets)
     chk.macvlan_uses(hosts, conts, nets, links)
+    tenants = chk.tenants(hosts, nets, conts, links)
+    chains = chk.chains(conts, nets)
     seen = set(problems)
     for p in chk.problems:
         if p not in seen and not covered(p):
@@ -154,4 +158,4 @@ def _load(data, first):
             seen.add(p)
     if problems:
         raise TopologyError(problems)
-    return model.Topology(hosts, nets, conts, links)
+    return model.Topology(hosts, nets, conts, links, tenants, chains)

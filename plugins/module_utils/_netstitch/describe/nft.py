@@ -4,6 +4,7 @@ network, isolated bridge ports. See describe/__init__.py."""
 
 import re
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe import tenant
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe.objects import KINDS, change
 
 _LINK_RE = re.compile(r"^(?:iso|in) (\S+): link (\d+)(?: replies)?(?: \(IPv6\))?$")
@@ -57,6 +58,8 @@ def _rule_object(purpose, ctx):
     if purpose.startswith("inbound "):       # a routed gateway's allow list (kinds.inbound)
         net = purpose.split(" ", 1)[1].split(":", 1)[0]
         return "network policy", net, "forwarding policy of network %s (closed to other networks)" % net
+    if tenant.rule_object(purpose):     # the host's side of a tenant's uplink (kinds.nft)
+        return tenant.rule_object(purpose)
     m = _IN_RE.match(purpose)
     if m:
         return "network policy", m.group(1), "forwarding policy of network %s (closed to other networks)" % m.group(1)

@@ -4,11 +4,12 @@ current state, after: the desired state) in topology words. See describe/__init_
 
 import re
 
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe import services, tenant
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ALIAS_PREFIX
 
 # kinds in the order they are shown (roughly the order a host is built in)
-KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "macvlan", "attachment",
-         "hosts file", "bgp", "name service",
+KINDS = ("sysctl", "namespace", "bridge", "vxlan", "fdb", "route", "tinc", "endpoint", "chain", "macvlan",
+         "attachment", "tenant", "hosts file", "bgp", "name service",
          "published port", "link", "isolation", "masquerade/internal", "network policy", "DOCKER-USER",
          "Docker network", "nft", "state", "other")
 
@@ -72,11 +73,14 @@ def _alias_words(link):
 
 def action_object(a, ctx):
     """(kind, id) of the object an action changes."""
-    op = a["op"]
-    links = ctx.current.get("links") or {}
+    op, links = a["op"], ctx.current.get("links") or {}
+    if tenant.tenant_object(a, ctx):    # a tenant's router namespace and what is in it (kinds.tenant)
+        return tenant.tenant_object(a, ctx)
     if op == "sysctl_set":
         if a.get("bridge"):     # a bridge's own setting (route_localnet)
             return "bridge", a["bridge"]
+        if a.get("chain"):      # a service's forwarding (kinds.chain)
+            return "chain", a["container"]
         if a.get("ns") and ctx.host_end.get((a["ns"], a["name"])):     # a container interface's own (IPv6 on)
             return "endpoint", ctx.host_end[(a["ns"], a["name"])]
         return "sysctl", a["key"]
@@ -305,11 +309,6 @@ def _sysctl(key, ctx, side):
     return ("sysctl %s" % key, ["value %s" % v]) if v is not None else (None, None)
 
 
-def _fdb(ident, ctx, side, present):
-    dev, mac, dst = ident
-    return ("fdb %s dst %s on %s" % (mac, dst, dev), []) if present else (None, None)
-
-
 def _hosts(ns, entries):
     if not entries:
         return None, None
@@ -340,14 +339,17 @@ def _docker_net(name, have):
 def _action_sides(kind, ident, group, ctx):
     """(label, before words or None, after words or None) of one object, from the state on each side."""
     fns = {"bridge": _bridge, "endpoint": _endpoint, "vxlan": _vxlan, "route": _route, "tinc": _tinc,
-           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment, "macvlan": _macvlan}
+           "namespace": _namespace, "sysctl": _sysctl, "attachment": _attachment, "macvlan": _macvlan,
+           "chain": services.chain_service}
     if kind in fns:
         lb, b = fns[kind](ident, ctx, "before")
         la, a = fns[kind](ident, ctx, "after")
         return la or lb, b, a
     ops = {a["op"] for a in group}
+    if kind == "tenant":
+        return tenant.sides(ident, group, ctx)
     if kind == "fdb":
-        label = _fdb(ident, ctx, None, True)[0]
+        label = "fdb %s dst %s on %s" % (ident[1], ident[2], ident[0])
         return label, [] if "fdb_del" in ops else None, [] if "fdb_add" in ops else None
     if kind == "hosts file" and isinstance(ident, tuple):
         # a Docker container's hosts file (kinds.docker_hosts)
@@ -359,7 +361,7 @@ def _action_sides(kind, ident, group, ctx):
         la, a = _hosts(ident, group[-1]["entries"])
         return la or lb or "hosts file /etc/netns/%s/hosts" % ident, b, a
     if kind == "name service":
-        return _name_service(ident, group, ctx)
+        return services.name_service(ident, group, ctx)
     if kind == "bgp":
         a = group[-1]
         have = ctx.current.get("bgp") or {}
@@ -377,20 +379,6 @@ def _action_sides(kind, ident, group, ctx):
             a = a + ["re-created"]
         return la or lb, b, a
     return ident if isinstance(ident, str) else str(ident), [], None
-
-
-def _name_service(ident, group, ctx):
-    """A network's name service (dnsmasq on its gateway) or a container's resolv.conf."""
-    a = group[-1]
-    if a["op"] == "resolv_write":
-        return "/etc/netns/%s/resolv.conf" % a["netns"], None, \
-            ["nameserver %s" % a["content"].split()[-1]] if a["content"] else None
-    have = ((ctx.current.get("dns") or {}).get("servers") or {}).get(ident)
-    label = "name service of network %s" % ident
-
-    def words(s):
-        return ["on %s" % s["listen"], "names %s" % ", ".join(r[1] for r in s["records"]) or "none"] if s else None
-    return label, words(have), None if a["op"] == "dns_stop" else words(a)
 
 
 def action_changes(actions, ctx):

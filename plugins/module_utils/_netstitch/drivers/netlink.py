@@ -14,8 +14,9 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import rtnl
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netns import (
     MountScope, broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nlsocket import enter_netns
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnl import NetlinkError
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.sysctls import (  # noqa: F401 (theirs)
+    in_netns, read_sysctl, write_sysctl)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ROUTE_PROTO
 
@@ -222,16 +223,11 @@ class Netlink(object):
         if not a.get("ns"):
             write_sysctl(a["key"], a["value"])
             return
-        # a container's own setting: /proc/sys/net is the namespace of the thread that opens it
-        fd = os.open(ns_path(a["ns"]), os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            enter_netns(fd)
-            try:
-                write_sysctl(a["key"], a["value"])
-            finally:
-                enter_netns(self._home)
-        finally:
-            os.close(fd)
+        in_netns(a["ns"], self._home, write_sysctl, a["key"], a["value"])     # a container's own setting
+
+    def read_ns_sysctl(self, ns, key):
+        """A sysctl of a container namespace (kinds.chain: a service's forwarding), or None."""
+        return in_netns(ns, self._home, read_sysctl, key)
 
     def mount_scope(self):
         """Where this run makes and removes namespace files (see netns.MountScope); raises ApplyError where it
@@ -268,7 +264,7 @@ class Netlink(object):
         p = a["peer"]
         fd = os.open(ns_path(p["netns"]), os.O_RDONLY | os.O_CLOEXEC)
         try:
-            self._write(self.ipr.veth_add, a["name"], a["mtu"], self._idx(None, a["master"]), True,
+            self._write(self.ipr.veth_add, a["name"], a["mtu"], a["master"] and self._idx(None, a["master"]), True,
                         p["name"], fd, p["mtu"], p["mac"], group=marks.MARK_GROUP)
         finally:
             os.close(fd)
@@ -400,21 +396,3 @@ class Netlink(object):
 def _random_group():
     """A link group number for one batch removal (random: the dump after marking proves no other link has it)."""
     return random.SystemRandom().randrange(1 << 24, 1 << 31)
-
-
-def _sysctl_path(key):
-    """A dotted key (net.ipv4.ip_forward), or a path under /proc/sys (net/ipv4/conf/NAME/route_localnet)."""
-    return "/proc/sys/" + (key if "/" in key else key.replace(".", "/"))
-
-
-def read_sysctl(key):
-    try:
-        with open(_sysctl_path(key)) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-
-
-def write_sysctl(key, value):
-    with open(_sysctl_path(key), "w") as f:
-        f.write(str(value))

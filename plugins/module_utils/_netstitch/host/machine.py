@@ -5,15 +5,17 @@ import os
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import OPS
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, docker_hosts, docker_network
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, chain, docker_hosts, docker_network
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import hosts_file, macvlan, nft, sysctl, tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tenant, tenant_nft
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
 
 def namespaces(spec):
     """The container namespaces of a spec (a Docker container's is the /proc path resolve_docker() put in "netns";
     absent ones have none)."""
-    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if not c.get("absent")})
+    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if not c.get("absent")} |
+                  set(tenant.namespaces(spec)))    # and the tenants' router namespaces
 
 
 class Host(object):
@@ -32,7 +34,8 @@ class Host(object):
         self.docker = None      # the Docker Engine client, only for a spec that involves Docker
         self._dispatch = {"netlink": self._netlink, "tinc": self._tinc_op, "docker": self._docker_op,
                           "files": self.hosts_files.execute, "iptables": self.docker_user.execute,
-                          "dns": self._dns_op, "bgp": self._bgp_op}
+                          "dns": self._dns_op, "bgp": self._bgp_op,
+                          "nft": self.nft.execute}
         self.dnsmasq = None
         self.bird = None
 
@@ -85,7 +88,16 @@ class Host(object):
                 have["forwarding6"] = netlink_driver.read_sysctl(bridge.forwarding6_key(n["bridge"])) == "1"
                 if n.get("subnet6"):
                     have["ipv6_disabled"] = netlink_driver.read_sysctl(bridge.disable6_key(n["bridge"])) == "1"
+        for ns in chain.forward_namespaces(spec):
+            # a service's forwarding switch, in its own namespace (kinds.chain)
+            if cur["netns"].get(ns) is not None:
+                cur["netns"][ns]["ip_forward"] = self.netlink.read_ns_sysctl(ns, chain.FORWARD)
         cur["nft"] = nft.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
+        cur["tenant_nft"], cur["tenant_sysctl"] = {}, {}
+        for ns in tenant.namespaces(spec):      # a router namespace's own table and forwarding (kinds.tenant)
+            if ns in cur["named_netns"] and ns not in cur["broken_netns"]:
+                listing, cur["tenant_sysctl"][ns] = self.nft.read_in(ns, (tenant.FORWARD_KEY,))
+                cur["tenant_nft"][ns] = tenant_nft.current(listing)
         # the namespaces the last applied spec named too: names written for a container that has left go with it
         cur["hosts_files"] = self.hosts_files.read(sorted(set(hosts_file.namespaces(spec)) |
                                                           set(hosts_file.namespaces(hstate.spec))))

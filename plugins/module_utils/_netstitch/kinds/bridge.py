@@ -17,14 +17,18 @@ def desired(ctx):
     bridges = {}
     loopback = loopback_networks(spec)
     for n in spec["networks"]:
-        subnet = ipaddress.IPv4Network(n["subnet"])
         bridges[n["bridge"]] = {
             "network": n["name"],
             "alias": marks.bridge_alias(n["name"]),
             "mtu": n["mtu"],
             "mac": n["bridge_mac"],
-            "addresses": ["%s/%d" % (n["gateway"], subnet.prefixlen)],
+            # an IPv6-only network (no subnet): no IPv4 address on its bridge
+            "addresses": ["%s/%d" % (n["gateway"], ipaddress.IPv4Network(n["subnet"]).prefixlen)]
+            if n["subnet"] else [],
         }
+        if n.get("tenant"):
+            # the gateway is in the tenant's router namespace (kinds.tenant): the bridge has no address
+            bridges[n["bridge"]].update(addresses=[], mac=n["tenant"]["bridge_mac"])
         if n.get("subnet6"):
             # dual stack: the IPv6 gateway too, added without duplicate address detection (nodad: netstitch gave
             # the address out, and a tentative address would not answer at once)

@@ -1,5 +1,5 @@
 """Kind: the name service of a network (``dns: true``): one dnsmasq per network and host, listening only on the
-network's gateway address on this host's bridge, answering ``<container>`` and ``<container>.<network>`` for every
+network's gateway address on this host's bridge (the gateway6 on an IPv6-only network), answering ``<container>`` and ``<container>.<network>`` for every
 container of that network on every host (addresses from this host's allocation, fixed addresses, and the other
 hosts' allocations from prepare; on a dual-stack network the IPv6 address too, an AAAA record), and nothing for
 other networks. It also answers the link names of the network's
@@ -42,9 +42,9 @@ def desired(ctx):
             for ip in (ip, _address6(alias["server"], n, spec, ctx, peers)):
                 if ip is not None:
                     records.append([ip, alias["name"]])
-        out[n["name"]] = {"listen": n["gateway"], "bridge": n["bridge"], "records": sorted(records),
+        out[n["name"]] = {"listen": listen(n), "bridge": n["bridge"], "records": sorted(records),
                           "domains": sorted(x["name"] for x in networks(spec))}
-    dns_nets = {n["name"]: n["gateway"] for n in networks(spec)}
+    dns_nets = {n["name"]: listen(n) for n in networks(spec)}
     for c in spec.get("containers", []):
         if c["kind"] != "netns":
             continue
@@ -52,6 +52,11 @@ def desired(ctx):
         if first is not None:
             resolv[c["netns"]] = first
     return {"servers": out, "resolv": resolv}
+
+
+def listen(n):
+    """Where a network's name server listens: its gateway, or on an IPv6-only network its gateway6."""
+    return n["gateway"] or n["gateway6"]
 
 
 def _address(ref, spec, ctx, peers):
@@ -83,7 +88,8 @@ def dns_guard(spec):
         out.append(("dns guard %s" % n["name"], [
             {"match": {"op": "==", "left": {"meta": {"key": "iifname"}}, "right": n["bridge"]}},
             {"match": {"op": "==", "left": {"fib": {"result": "type", "flags": ["daddr"]}}, "right": "local"}},
-            {"match": {"op": "!=", "left": {"payload": {"protocol": "ip", "field": "daddr"}}, "right": n["gateway"]}},
+            {"match": {"op": "!=", "left": {"payload": {"protocol": "ip" if n["gateway"] else "ip6", "field": "daddr"}},
+                       "right": listen(n)}},
             {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": {"set": ["tcp", "udp"]}}},
             {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 53}},
             {"drop": None}]))

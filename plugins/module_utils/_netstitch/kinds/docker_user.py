@@ -24,7 +24,9 @@ def diff(desired_state, current, out, ctx):
     have = current.get("docker_user")
     if have is None:        # no DOCKER-USER chain here: Docker's firewall is not on this host
         return
-    want = desired(desired_state["bridges"])
+    # and the host ends of tenants' uplinks (kinds.tenant), whose policy is in netstitch's table too
+    want = desired(list(desired_state["bridges"]) + [t["uplink"]["name"] for t in
+                                                     (desired_state.get("tenants") or {}).values()])
     for rule in sorted(set(have) - set(want)):
         out.add("firewall", act("docker_user_del", "remove from DOCKER-USER: %s" % " ".join(rule), rule=list(rule)))
     for rule in sorted(set(want) - set(have)):

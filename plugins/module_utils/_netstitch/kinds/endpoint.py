@@ -7,6 +7,7 @@ import ipaddress
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.actions import act, fmt_changes, port_changes, v4
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.current import endpoint_peer
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import chain
 
 
 KEY = "endpoints"
@@ -19,6 +20,7 @@ def desired(ctx):
     endpoints = {}
     # a container reaching its own published port through a host address comes back through its own bridge port
     hairpin = {(p["container"], p["ifname"]) for p in spec.get("publish", [])}
+    steered = chain.routes(spec, addresses, ctx.peers)[0] if spec.get("chains") else {}
     for c in spec["containers"]:
         if c.get("absent"):
             continue        # a Docker container that is not running: nothing to attach (its lease is kept)
@@ -34,11 +36,16 @@ def desired(ctx):
                 e["enable_ipv6"] = c["kind"] == "docker"
             if (c["name"], itf["name"]) in hairpin:
                 e["hairpin"] = True
+            if (c["name"], itf["name"]) in steered:
+                # a service chain's routes (kinds.chain): the interface's own, as the rest of its routes
+                e["routes"] = e["routes"] + [[dst, via] for dst, via, _name in steered[(c["name"], itf["name"])]]
+                e["chains"] = {dst: name for dst, _via, name in steered[(c["name"], itf["name"])]}
     return endpoints
 
 
 def _endpoint(c, ns, itf, n, addresses):
-    plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
+    """The endpoint (its IPv4 side: none on an IPv6-only network, whose address and gateway are None)."""
+    has_v4 = bool(n["subnet"])
     soft = bool(itf.get("default_route_soft"))
     overlay = (n.get("overlay") or {}).get("type")
     return {
@@ -50,8 +57,9 @@ def _endpoint(c, ns, itf, n, addresses):
         "alias": marks.veth_alias(c["name"], itf["name"], n["name"]),
         "mtu": n["mtu"],
         "mac": itf["mac"],
-        "address": "%s/%d" % (addresses[(c["name"], itf["name"])], plen),
-        "gateway": n["gateway"] if itf["default_route"] else None,
+        "address": "%s/%d" % (addresses[(c["name"], itf["name"])], ipaddress.IPv4Network(n["subnet"]).prefixlen)
+        if has_v4 else None,
+        "gateway": n["gateway"] if itf["default_route"] and has_v4 else None,
         # the implicit default route of a Docker container yields to a default route Docker gave it
         "gateway_soft": soft,
         # routed: the rest of the overlay is behind the local gateway (unless the default route says so; a default
@@ -59,7 +67,7 @@ def _endpoint(c, ns, itf, n, addresses):
         "routes": [[n["overlay"]["subnet"], n["gateway"]]] if overlay == "routed" and
         (soft or not itf["default_route"]) else [],
         # on a shared overlay every host's bridge holds the gateway address: pin the local one
-        "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") else None,
+        "gateway_neigh": [n["gateway"], n["bridge_mac"]] if overlay in ("vxlan", "tinc") and has_v4 else None,
     }
 
 
@@ -80,9 +88,10 @@ def diff(desired_state, current, out, ctx):
     known_ns = set(current.get("named_netns", [])) | set(desired_state["netns"])
     for hname, want in sorted(desired_state["endpoints"].items()):
         _one(hname, want, desired_state, current, links, known_ns, out)
+    tenants = {n for t in desired_state.get("tenants", {}).values() for n in list(t["legs"]) + [t["uplink"]["name"]]}
     for name, link in sorted(links.items()):
         if marks.owned(link) and link.get("kind") == "veth" and name not in desired_state["endpoints"] \
-                and name not in ctx.lingering and not marks.plugin_made(link):    # the Docker plugin's: never planned
+                and name not in ctx.lingering and not marks.plugin_made(link) and name not in tenants:    # the Docker plugin's: never planned
             out.add("prune", act("link_del", "remove veth %s (%s)" % (name, marks.alias_text(link)), ns=None,
                                  name=name))
 
@@ -125,8 +134,8 @@ def _one(hname, want, desired_state, current, links, known_ns, out):
                                  name=hname, changes=changes))
     flushed = _container_end(want, peer, out)
     _container_end6(want, peer, out)
-    if default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
-        _default_route6(want, ns_state, peer_name, out)
+    if default_route(where, want, ns_state, peer_name, flushed, desired_state, out) and \
+            _default_route6(where, want, ns_state, peer_name, desired_state, out):
         _routes_and_neighbours(want, ns_state, peer_name, flushed, out)
 
 
@@ -148,7 +157,7 @@ def _container_end(want, peer, out):
         if a != want["address"]:
             out.add("containers", act("addr_del", "remove address %s from %s in %s" % (a, ifn, ns), ns=ns, name=ifn,
                                       address=a))
-    if want["address"] not in peer["addresses"]:
+    if want["address"] and want["address"] not in peer["addresses"]:
         out.add("containers", act("addr_add", "add address %s to %s in %s" % (want["address"], ifn, ns), ns=ns,
                                   name=ifn, address=want["address"]))
     return bool(v4(peer["addresses"])) and want["address"] not in peer["addresses"]
@@ -171,20 +180,35 @@ def _container_end6(want, peer, out):
                                   name=ifn, address=want["address6"]))
 
 
-def _default_route6(want, ns_state, peer_name, out):
-    """The namespace's IPv6 default route: via the gateway6 of the interface carrying the default route. A foreign
-    one was already refused with the IPv4 default route (one interface carries both)."""
+def _default_route6(where, want, ns_state, peer_name, desired_state, out):
+    """The namespace's IPv6 default route: via the gateway6 of the interface carrying the default route. On a
+    dual-stack network a foreign one was already refused with the IPv4 default route (one interface carries both);
+    on an IPv6-only network it is refused here. Returns False on a conflict."""
     ns, ifn = want["netns"], want["ifname"]
     route = (ns_state or {}).get("default_route6")
     if want.get("gateway6"):
         if want.get("gateway_soft") and route is not None and route.get("dev") != ifn:
-            return      # the implicit default of a Docker container yields to Docker's own IPv6 default route
+            return True     # the implicit default of a Docker container yields to Docker's own IPv6 default route
+        if not want["gateway"] and route is not None and route.get("dev") not in _ours(ns, ns_state, desired_state):
+            out.conflict("%s: namespace %s already has an IPv6 default route via %s that netstitch did not create; "
+                         "set default_route: false" % (where, ns, route.get("dev")))
+            return False
         if route != {"gateway": want["gateway6"], "dev": ifn}:
             out.add("containers", act("route_replace", "route default via %s dev %s in %s"
                                       % (want["gateway6"], ifn, ns), ns=ns, dev=ifn, gateway=want["gateway6"]))
     elif route is not None and route.get("dev") == ifn and peer_name:
         out.add("containers", act("route_del_default", "remove default route via %s dev %s in %s" % (
             route["gateway"], ifn, ns), ns=ns, dev=ifn, gateway=route["gateway"]))
+    return True
+
+
+def _ours(ns, ns_state, desired_state):
+    """The interfaces of namespace ``ns`` that are netstitch's: wanted there, or marked (one that goes, as a macvlan
+    leaving its network): a default route through one of them is netstitch's to replace."""
+    ours = {e["ifname"] for e in list(desired_state["endpoints"].values()) +
+            list(desired_state.get("macvlans", {}).values()) if e["netns"] == ns}
+    ours.update(name for name, l in ((ns_state or {}).get("links") or {}).items() if marks.owned(l))
+    return ours
 
 
 def default_route(where, want, ns_state, peer_name, flushed, desired_state, out):
@@ -197,10 +221,8 @@ def default_route(where, want, ns_state, peer_name, flushed, desired_state, out)
     if want["gateway"]:
         # a route through another interface of netstitch's in the namespace (wanted, or a marked one that goes: a
         # macvlan leaving its network) is netstitch's to replace
-        ours = {e["ifname"] for e in list(desired_state["endpoints"].values()) +
-                list(desired_state.get("macvlans", {}).values()) if e["netns"] == ns}
-        ours.update(name for name, l in ((ns_state or {}).get("links") or {}).items() if marks.owned(l))
-        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in ours
+        foreign = route is not None and route.get("dev") != ifn and route.get("dev") not in _ours(ns, ns_state,
+                                                                                                  desired_state)
         if foreign and not want.get("gateway_soft"):
             out.conflict("%s: namespace %s already has a default route via %s that netstitch did not create; "
                          "set default_route: false" % (where, ns, route.get("dev")))
@@ -222,9 +244,12 @@ def _routes_and_neighbours(want, ns_state, peer_name, flushed, out):
     for dst, gw in sorted(have_routes - want_routes):
         out.add("containers", act("route_del_ns", "remove route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
                                   ns=ns, dev=ifn, dst=dst, gateway=gw))
+    steered = want.get("chains") or {}
     for dst, gw in sorted(want_routes - have_routes):
-        out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s" % (dst, gw, ifn, ns),
-                                  ns=ns, dev=ifn, dst=dst, gateway=gw))
+        extra = {"chain": steered[dst]} if dst in steered else {}
+        out.add("containers", act("route_add_ns", "route %s via %s dev %s in %s%s" % (
+            dst, gw, ifn, ns, " (chain %s)" % steered[dst] if extra else ""), ns=ns, dev=ifn, dst=dst, gateway=gw,
+            **extra))
     # the kernel drops an interface's IPv4 neighbour entries (permanent ones too) with its last IPv4 address: flushed
     # ones are gone (its IPv6 ones stay)
     neighs = [n for n in (ns_state or {}).get("neighbours", []) if n["dev"] == ifn] if peer_name else []

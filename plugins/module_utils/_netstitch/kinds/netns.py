@@ -12,7 +12,9 @@ KEY = "netns"
 
 def desired(ctx):
     spec = ctx.spec
-    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if c["kind"] == "netns"})
+    # and the router namespaces of tenants (kinds.tenant)
+    return sorted({c.get("netns") or c["docker"] for c in spec["containers"] if c["kind"] == "netns"} |
+                  {t["netns"] for t in spec.get("tenants") or ()})
 
 
 def diff(desired_state, current, out, ctx):

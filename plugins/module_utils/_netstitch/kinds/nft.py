@@ -8,6 +8,8 @@ br_netfilter), ``bridge netstitch`` (stateless isolation between bridge ports). 
 one atomic transaction.
 """
 
+import ipaddress
+
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound, nftpub
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
     ND_TYPES, ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
@@ -54,6 +56,9 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=
         fwd_iso += iso
         fwd += f
         nat += m
+    f, m = _transit_rules(spec.get("tenants") or [])
+    fwd += f
+    nat += m
     sets, pre = nftpub.published(spec, addresses, addresses6 or {}) if spec.get("publish") else ({}, [])
     guard = [_rule("loopback guard %s" % n["name"], [
         _match(_meta("iifname"), n["bridge"]), _match(_ip("daddr"), _prefix(bridge.LOOPBACK)), {"drop": None}])
@@ -85,11 +90,16 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
     bridged traffic of that family passes these hooks (else it is isolated in the bridge table)."""
     fwd_iso, fwd, nat = [], [], []
     br, name = n["bridge"], n["name"]
+    if n.get("tenant"):
+        # a tenant network: bridged only here (its gateway is in the tenant's router namespace, kinds.tenant)
+        return [], [_rule("in %s: within" % name, [_match(_meta("iifname"), br), _match(_meta("oifname"), br),
+                                                   {"accept": None}]),
+                    _rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}])], []
     o = n.get("overlay") or {}
-    whole = o.get("subnet", n["subnet"])
+    whole = o.get("subnet", n["subnet"])       # None: an IPv6-only network (no IPv4 rule matches its addresses)
     if n.get("isolated") and bridge_nf6 and n.get("subnet6"):
         fwd_iso += isolation6(n, own, published6)     # IPv6 first (each rule matches its own family only)
-    if n.get("isolated") and bridge_nf:
+    if n.get("isolated") and bridge_nf and whole:
         # bridged and routed traffic alike: only linked connections start inside an isolated network
         into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
         fwd_iso.append(_rule("iso %s: replies" % name, into + [
@@ -100,6 +110,10 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
             fwd_iso.append(_rule("iso %s: link %d" % (name, ln["index"]),
                                  [_match(_meta("iifname"), br)] + _link_match(ln) + [{"accept": None}]))
         fwd_iso.append(_rule("iso %s: isolated" % name, into + [{"drop": None}]))
+    elif n.get("isolated") and bridge_nf and n.get("subnet6"):
+        # IPv6-only: no container has an IPv4 address, so none may be made up to reach another
+        fwd_iso.append(_rule("iso %s: no IPv4" % name, [
+            _match(_meta("iifname"), br), _match(_meta("nfproto"), "ipv4"), {"drop": None}]))
     # within the network (seen here when br_netfilter passes bridged traffic through the inet hooks)
     fwd.append(_rule("in %s: within" % name, [
         _match(_meta("iifname"), br), _match(_meta("oifname"), br), {"accept": None}]))
@@ -124,7 +138,7 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
     fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
     if n["internal"]:
         fwd.append(_rule("out %s: internal" % name, [_match(_meta("iifname"), br), {"drop": None}]))
-    if published:
+    if published and n["subnet"]:
         # hairpin: a container reaching a published port of its own network gets the host as the source,
         # so the answer comes back through the host's NAT
         nat.append(_rule("hairpin %s" % name, [
@@ -140,11 +154,31 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
     for ip, sub, on in (("ip", whole, n["masquerade"]), ("ip6", n.get("subnet6"), n.get("masquerade6"))):
-        if on and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
+        if on and sub and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
             nat.append(_rule("masquerade %s%s" % (name, " (IPv6)" if ip == "ip6" else ""), [
                 _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),
                 _match(_meta("oifname"), br, op="!="), {"masquerade": None}]))
     return fwd_iso, fwd, nat
+
+
+def _transit_rules(tenants):
+    """The host's side of the tenants' uplinks (kinds.tenant): never forwarded from one to another, nothing opened
+    into one, what a router sends out masqueraded to the host's address."""
+    fwd, nat = [], []
+    uplinks = sorted(t["uplink"] for t in tenants)
+    for t in tenants:
+        up, others = t["uplink"], [u for u in uplinks if u != t["uplink"]]
+        if others:
+            fwd.append(_rule("tenant %s: not to other tenants" % t["name"], [
+                _match(_meta("iifname"), up), _match(_meta("oifname"), {"set": others}), {"drop": None}]))
+        fwd.append(_rule("tenant %s: replies" % t["name"], [
+            _match(_meta("oifname"), up), _match({"ct": {"key": "state"}}, ["established", "related"], op="in"),
+            {"accept": None}]))
+        fwd.append(_rule("tenant %s: closed to others" % t["name"], [_match(_meta("oifname"), up), {"drop": None}]))
+        transit = str(ipaddress.IPv4Interface(t["transit"]["router"]).network)
+        nat.append(_rule("tenant %s: masquerade" % t["name"], [
+            _match(_ip("saddr"), _prefix(transit)), _match(_meta("oifname"), up, op="!="), {"masquerade": None}]))
+    return fwd, nat
 
 
 def _bridge_table(spec, nets, links, four=True, six=False):
@@ -180,7 +214,7 @@ def _bridge_table(spec, nets, links, four=True, six=False):
                 _match({"payload": {"protocol": "ether", "field": "type"}}, "ip6"), {"drop": None}]))
         if not four:
             continue
-        for ln in own:
+        for ln in (ln for ln in own if ln["client_ip"]):       # (an IPv6-only link has no IPv4 side)
             rules.append(_rule("iso %s: link %d" % (n["name"], ln["index"]),
                                [port] + _link_match(ln) + [{"accept": None}]))
             rules.append(_rule("iso %s: link %d replies" % (n["name"], ln["index"]),

@@ -33,7 +33,9 @@ def family(p, network):
     port without host_ip is on IPv6 too when the network is dual stack: every container there has an IPv6
     address)."""
     if not p.get("host_ip"):
-        return (4, 6) if network.get("subnet6") else (4,)
+        if network.get("subnet6"):
+            return (6,) if network.get("subnet") is None else (4, 6)   # an IPv6-only network: IPv6 alone
+        return (4,)
     return (ipaddress.ip_address(p["host_ip"]).version,)
 
 
@@ -47,12 +49,13 @@ def published(spec, addresses, addresses6):
     output hook alike)."""
     nets = {n["name"]: n for n in spec["networks"]}
     el = {name: set() for name in list(PUB_MAPS) + list(PUB6_MAPS)}
-    six = False
+    six = four = False
     for p in spec["publish"]:
         for fam in family(p, nets.get(p["network"], {})):
             ip = (addresses6 if fam == 6 else addresses).get((p["container"], p["ifname"]))
             pre = "pub6" if fam == 6 else "pub"
             six = six or fam == 6
+            four = four or fam == 4
             if ip is None:
                 continue
             ip = str(ip).split("/", 1)[0]
@@ -62,9 +65,11 @@ def published(spec, addresses, addresses6):
                 key, kind = (p["protocol"], p["host_port"]), "any"
             el["%s_%s_addr" % (pre, kind)].add((key, (ip,)))
             el["%s_%s_port" % (pre, kind)].add((key, (p["container_port"],)))
-    maps = dict(PUB_MAPS, **PUB6_MAPS) if six else PUB_MAPS
+    # a host that publishes on IPv6 only (IPv6-only networks): no IPv4 maps or rules
+    four = four or not six
+    maps = dict(PUB_MAPS if four else {}, **(PUB6_MAPS if six else {}))
     sets = {name: {"def": d, "elements": sorted(el[name])} for name, d in maps.items()}
-    return sets, _rules("ip", "pub") + (_rules("ip6", "pub6") if six else [])
+    return sets, (_rules("ip", "pub") if four else []) + (_rules("ip6", "pub6") if six else [])
 
 
 def _rules(fam, pre):

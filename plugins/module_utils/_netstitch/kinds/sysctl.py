@@ -17,7 +17,8 @@ KEY = "sysctl"
 
 def desired(ctx):
     spec = ctx.spec
-    forward = any(not n["internal"] for n in spec["networks"])
+    # (IPv4 forwarding is for networks with IPv4; an IPv6-only network forwards on its bridge: kinds.bridge)
+    forward = any(not n["internal"] and n["subnet"] for n in spec["networks"])
     return {SYSCTL_FORWARD: "1"} if forward else {}
 
 

@@ -60,7 +60,8 @@ def net_of(view, name):
 
 
 def names_of(view):
-    return ", ".join("%s %s" % (n, view["networks"][n]["subnet"]) for n in sorted(view["networks"])) or "none"
+    return ", ".join("%s %s" % (n, view["networks"][n]["subnet"] or "%s (IPv6-only)" % view["networks"][n].get("subnet6"))
+                     for n in sorted(view["networks"])) or "none"
 
 
 def pool_id(network, cidr):
