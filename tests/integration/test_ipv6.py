@@ -6,6 +6,8 @@ import copy
 import json
 import os
 
+import pytest
+
 from nskit import Listener, assert_noop, connect, endpoints, nsexec, ping, run
 
 
@@ -319,6 +321,46 @@ def test_isolation_and_links_hold_for_ipv6(env):
     assert_noop(env.apply(topo))
     nsexec(env.hostns, "nft", "delete", "table", "inet", "netstitch")
     assert _tcp6(env.ns("other"), "2001:db8:77:5::a", 81) and ping6(env.ns("web"), "2001:db8:77:5::c")
+
+
+@pytest.mark.parametrize("bridge_nf", ["ipv4 only", "none"])
+def test_isolation_and_links_hold_for_ipv6_where_bridged_ipv6_skips_the_firewall(env, bridge_nf):
+    """The bridge-family fallback for IPv6: on a host whose bridged IPv6 skips the inet hooks
+    (bridge-nf-call-ip6tables 0; with bridged IPv4 through them, or neither), the isolated dual-stack network is
+    isolated statelessly in bridge netstitch: the linked connection (cli to web, TCP 80) starts and its replies
+    pass, neighbour discovery works, the rest is dropped (web to cli, cli to web on 81, other to web); a rerun
+    writes nothing; without netstitch's bridge table (the control) it all passes."""
+    v4 = "1" if bridge_nf == "ipv4 only" else "0"
+    nsexec(env.hostns, "sh", "-c", "echo %s > /proc/sys/net/bridge/bridge-nf-call-iptables; "
+                                   "echo 0 > /proc/sys/net/bridge/bridge-nf-call-ip6tables" % v4)
+    topo = {
+        "version": 1, "hosts": {env.HOST: {"underlay": env.underlay}},
+        "networks": {"iso": {"subnet": "10.77.6.0/24", "subnet6": "2001:db8:77:6::/64", "isolated": True}},
+        "containers": {c: {"host": env.HOST, "netns": env.ns(c), "interfaces": [{"network": "iso", "ip6": a}]}
+                       for c, a in (("web", "2001:db8:77:6::a"), ("cli", "2001:db8:77:6::c"),
+                                    ("other", "2001:db8:77:6::d"))},
+        "links": [{"client": "cli", "server": "web", "ports": [80]}],
+    }
+    res = env.apply(topo)
+    assert res["changed"]
+    listing = nsexec(env.hostns, "nft", "list", "table", "bridge", "netstitch").stdout
+    assert "iso iso: isolated (IPv6)" in listing and "iso iso: neighbour discovery" in listing, listing
+    inet = nsexec(env.hostns, "nft", "list", "table", "inet", "netstitch").stdout
+    assert "(IPv6)" not in inet and ("iso iso: isolated" in inet) == (v4 == "1"), inet
+    for port in (80, 81):
+        Listener(env, env.ns("web"), "::", port, lifetime=30)
+    # neighbour discovery between the containers passes (the linked connection needs it); the rest is dropped
+    assert _tcp6(env.ns("cli"), "2001:db8:77:6::a", 80)
+    assert "2001:db8:77:6::a" in env.ip("-6", "neigh", "show", "dev", "eth0", ns=env.ns("cli"))
+    assert not _tcp6(env.ns("cli"), "2001:db8:77:6::a", 81)
+    assert not _tcp6(env.ns("other"), "2001:db8:77:6::a", 80)
+    assert not ping6(env.ns("web"), "2001:db8:77:6::c", timeout=0.5)
+    assert not ping6(env.ns("other"), "2001:db8:77:6::a", timeout=0.5)
+    assert ping6(env.ns("other"), "2001:db8:77:6::1")          # the gateway6 (the host, not a bridge port)
+    assert_noop(env.apply(topo))
+    # the control: without netstitch's bridge table the same connections pass, so it was what stopped them
+    nsexec(env.hostns, "nft", "delete", "table", "bridge", "netstitch")
+    assert _tcp6(env.ns("other"), "2001:db8:77:6::a", 81) and ping6(env.ns("web"), "2001:db8:77:6::c")
 
 
 def _published6(env, host6):

@@ -153,7 +153,8 @@ def _have(spec, **changes):
     out = {}
     for name, w in dockerplan.desired(spec).items():
         h = {k: w[k] for k in dockerplan.FIXED}
-        h.update({"id": "id-" + name, "labels": dict(w["labels"]), "configs": 1, "containers": []})
+        h.update({"id": "id-" + name, "labels": dict(w["labels"]), "configs": 1,
+                  "configs6": 1 if w.get("subnet6") else 0, "containers": []})
         h.update(changes)
         out[name] = h
     return out
@@ -166,8 +167,8 @@ def test_docker_network_created_after_the_bridges_and_kept_when_equal():
     assert [(a["op"], a["name"]) for a in last] == [("docker_net_create", "fabnet"), ("docker_net_create", "lan")]
     assert last[0]["want"] == {"network": "fab", "driver": "bridge", "bridge": "nsbr-fab", "subnet": "10.73.0.0/24",
                                "gateway": "10.73.0.1", "ip_range": "10.73.0.24/29", "mtu": "1450",
-                               "masquerade": "false",
-                               "labels": {"netstitch.host": "h1", "netstitch.network": "fab"}}
+                               "masquerade": "false", "ipv6": False, "subnet6": None, "gateway6": None,
+                               "ip_range6": None, "labels": {"netstitch.host": "h1", "netstitch.network": "fab"}}
     assert _dplan(spec, _have(spec)) == ([], [], [])
 
 
@@ -196,7 +197,7 @@ def test_what_docker_cannot_change_recreates_refused_while_connected_unless_forc
                          "them again"]
     first, last, conflicts = _dplan(moved, have, force=True)
     assert conflicts == [] and [a["op"] for a in last] == ["docker_net_recreate"]
-    assert last[0]["reconnect"] == [{"id": "c1", "name": "a1", "ipv4": "10.9.0.130"}]
+    assert last[0]["reconnect"] == [{"id": "c1", "name": "a1", "ipv4": "10.9.0.130", "ipv6": None}]
     assert "containers connected again: a1 (10.9.0.130)" in last[0]["text"]
     # without containers, no force is needed
     assert _dplan(moved, _have(spec))[1][0]["op"] == "docker_net_recreate"
@@ -346,7 +347,8 @@ def test_plugin_driver_spec_plan_rerun_recreate_and_remove():
     first, last, conflicts = _dplan(spec, have)
     assert last == [] and "must be re-created (Docker cannot change subnet 10.74.0.0/24 -> 10.73.0.0/24)" \
         in conflicts[0]
-    assert _dplan(spec, have, force=True)[1][0]["reconnect"] == [{"id": "c" * 64, "name": "a1", "ipv4": None}]
+    assert _dplan(spec, have, force=True)[1][0]["reconnect"] == [{"id": "c" * 64, "name": "a1", "ipv4": None,
+                                                                  "ipv6": None}]
     # dropped from the topology: removed (it is netstitch's, by label)
     t = _plugin_topo()
     del t["networks"]["fab"]["docker"]
@@ -414,3 +416,116 @@ def test_watcher_reacts_to_a_network_change_of_a_running_container_after_its_sta
     assert watch._about(spec, dict(ev, id="gone"), eng) is None
     assert watch._about(spec, {"id": "ffff", "name": "web", "time_nano": 1, "action": "start"}, eng) == "web"
     assert watch._nanoseconds(None) is None and watch._nanoseconds("0001-01-01T00:00:00Z") is not None
+
+
+# -- IPv6 (issue 15): a dual-stack network offered to Docker's bridge driver --------------------------------------------
+def _dual_topo():
+    t = copy.deepcopy(TOPO)
+    t["networks"]["lan"]["subnet6"] = "2001:db8:9::/64"
+    t["networks"]["fab"]["subnet6"] = "2001:db8:73::/64"
+    return t
+
+
+def test_a_dual_stack_network_gives_docker_an_ipv6_range_without_reserved_addresses():
+    """Docker's IPv6 range is a quarter of the host's IPv6 pool with no reserved address in it (Docker does not
+    know them): the third, else the second (a /120: its upper half is the RFC 2526 anycast block)."""
+    spec = specs(_dual_topo())["h1"]
+    nets = {n["name"]: n for n in spec["networks"]}
+    assert nets["lan"]["docker"] == {"name": "lan", "ip_range": "10.9.0.128/25", "ip_range6": "2001:db8:9:0:8000::/66"}
+    assert nets["fab"]["docker"]["ip_range6"] == "2001:db8:73:0:1800::/70"     # h1's /68 slice (the 2nd of 16)
+    t = _dual_topo()
+    t["networks"]["lan"]["subnet6"] = "2001:db8:9::/120"
+    assert {n["name"]: n for n in specs(t)["h1"]["networks"]}["lan"]["docker"]["ip_range6"] == "2001:db8:9::40/122"
+    want = dockerplan.desired(spec)["lan"]
+    assert (want["ipv6"], want["subnet6"], want["gateway6"], want["ip_range6"]) == (
+        True, "2001:db8:9::/64", "2001:db8:9::1", "2001:db8:9:0:8000::/66")
+
+
+def test_ipv6_validation_of_docker_offers():
+    t = _dual_topo()
+    t["containers"]["db"]["interfaces"][0]["ip6"] = "2001:db8:9:0:8000::5"     # in Docker's IPv6 range
+    with pytest.raises(TopologyError) as e:
+        specs(t)
+    text = str(e.value)
+    assert "containers.db.interfaces[0].ip6: 2001:db8:9:0:8000::5 is in host h1's Docker IPv6 range " \
+           "2001:db8:9:0:8000::/66 of networks.lan" in text, text
+
+
+def _inspect6(want, subnet6, gateway6, ip_range6, containers=None, enable=True):
+    return {"Id": "id-x", "Name": "lan", "Driver": "bridge", "Labels": dict(want["labels"]), "EnableIPv6": enable,
+            "Options": dockerplan.options(want),
+            "IPAM": {"Driver": "default", "Config": [
+                {"Subnet": subnet6, "Gateway": gateway6, "IPRange": ip_range6},
+                {"Subnet": want["subnet"], "Gateway": want["gateway"], "IPRange": want["ip_range"]}]},
+            "Containers": containers or {}}
+
+
+def test_a_dual_stack_docker_network_is_compared_parsed_and_never_recreated_for_a_spelling():
+    """The field's idempotence bug: Docker keeps the IPv6 text it was given (and may order the configs either way);
+    netstitch parses it, so another spelling of the same subnet, gateway and range is no change."""
+    spec = specs(_dual_topo())["h1"]
+    want = dockerplan.desired(spec)["lan"]
+    have = dict(_have(spec))
+    have["lan"] = dockerplan.view(_inspect6(want, "2001:0DB8:9:0::/64", "2001:db8:9:0:0:0:0:1",
+                                            "2001:db8:9:0:8000:0:0:0/66"))
+    assert (have["lan"]["configs"], have["lan"]["configs6"]) == (1, 1)
+    assert _dplan(spec, have) == ([], [], [])
+    # IPv6 turned on for a network Docker has without it: re-created, refused while containers are connected
+    v4 = specs()["h1"]
+    have4 = _have(v4, containers=[{"id": "c1", "name": "a1", "ipv4": "10.9.0.130", "ipv6": None}])
+    first, last, conflicts = _dplan(spec, have4)
+    assert "Docker cannot change ipv6 False -> True, subnet6 None -> 2001:db8:9::/64" in conflicts[1], conflicts
+    last = _dplan(spec, have4, force=True)[1]
+    assert [a["op"] for a in last] == ["docker_net_recreate"] * 2      # fab too (it got a subnet6)
+    # a container's IPv6 address is kept when it still fits
+    have["lan"] = dockerplan.view(_inspect6(want, "2001:db8:9::/64", "2001:db8:9::1", "2001:db8:9::/66", containers={
+        "c" * 64: {"Name": "a1", "IPv4Address": "10.9.0.130/24", "IPv6Address": "2001:DB8:9::8/64"}}))
+    last = _dplan(spec, have, force=True)[1]
+    assert last[0]["reconnect"] == [{"id": "c" * 64, "name": "a1", "ipv4": "10.9.0.130", "ipv6": "2001:db8:9::8"}]
+    assert "ip_range6 2001:db8:9::/66 -> 2001:db8:9:0:8000::/66" in last[0]["text"]
+    assert "a1 (10.9.0.130, 2001:db8:9::8)" in last[0]["text"]
+
+
+def test_ipv6_addresses_docker_holds_are_reserved_and_its_range_is_never_allocated():
+    spec = specs(_dual_topo())["h1"]
+    want = dockerplan.desired(spec)["lan"]
+    have = {"lan": dockerplan.view(_inspect6(want, "2001:db8:9::/64", "2001:db8:9::1", "2001:db8:9:0:8000::/66",
+                                             containers={"a" * 64: {"Name": "x", "IPv6Address": "2001:db8:9::2/64"},
+                                                         "b" * 64: {"Name": "y", "IPv6Address": "2001:db8:9::3/64"}}))}
+    reserved = dockerplan.reserved_by_docker6(spec, have, {"lan": {"db/data0/6": "2001:db8:9::3"}})
+    assert reserved == {"lan": [ipaddress.IPv6Address("2001:db8:9::2")]}     # ::3 is netstitch's lease
+    got, _leases = ipam.allocate6(spec, {"links": {}}, {}, reserved)
+    assert got[("db", "data0")] == ipaddress.IPv6Address("2001:db8:9::3")    # ::2 is Docker's container's
+    assert all(a not in ipaddress.IPv6Network("2001:db8:9:0:8000::/66") for a in got.values())
+
+
+def test_the_plugins_ipv6_leases_are_reserved_as_ipv6_and_its_ipv4_ones_as_ipv4():
+    """The apply keeps off what netstitch's plugin leased, each family from its own leases (a past bug: IPv6 leases
+    read as IPv4 ones)."""
+    topo = {"hosts": {"h1": {"underlay": "192.0.2.1/24"}},
+            "networks": {"lan": {"subnet": "10.9.0.0/24", "subnet6": "2001:db8:9::/64",
+                                 "docker": {"driver": "netstitch"}}},
+            "containers": {"n": {"host": "h1", "interfaces": [{"network": "lan"}]}}}
+    spec = specs(topo)["h1"]
+    plugin = {"networks": {}, "endpoints": {}, "pools": {},
+              "leases": {"lan": {"10.9.0.2": {"endpoint": None, "since": 1.0}}},
+              "leases6": {"lan": {"2001:db8:9::2": {"endpoint": None, "since": 1.0}}}}
+    res = planner.compute(spec, {"links": {}, "docker_plugin": plugin}, {})
+    assert res.leases["lan"] == {"n/eth0": "10.9.0.3", "n/eth0/6": "2001:db8:9::3"}
+
+
+def test_an_ipv6_pool_too_small_to_share_with_docker_is_refused_with_its_path():
+    """A /120 subnet6 over 16 slices: each host's IPv6 slice is a /124, and the upper half of a /120 is its reserved
+    anycast block, so a host whose slice lies there has no quarter Docker could hand out."""
+    t = {"hosts": {"h%d" % i: {"underlay": "192.0.2.%d/24" % i} for i in range(1, 11)},
+         "networks": {"ov": {"subnet": "10.9.0.0/24", "subnet6": "2001:db8:9::/120",
+                             "overlay": {"type": "vxlan", "vni": 9, "slice_len": 28}, "docker": True,
+                             "hosts": ["h%d" % i for i in range(1, 11)]}},
+         "containers": {}}
+    with pytest.raises(TopologyError) as e:
+        specs(t)
+    assert "networks.ov.docker: host h10's IPv6 pool 2001:db8:9::a0/124 is too small to share with Docker" \
+        in str(e.value), str(e.value)
+    t["hosts"] = {"h%d" % i: {"underlay": "192.0.2.%d/24" % i} for i in range(1, 8)}     # slices below the anycast block: fine
+    t["networks"]["ov"]["hosts"] = sorted(t["hosts"])
+    assert {n["name"]: n for n in specs(t)["h1"]["networks"]}["ov"]["docker"]["ip_range6"] == "2001:db8:9::18/126"

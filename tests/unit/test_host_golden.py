@@ -516,6 +516,22 @@ def inv_dual_stack_drift(got):
     assert got["leases"]["front"]["web2/eth0/6"] == "2001:db8:50::2"
 
 
+def inv_dual_stack_isolation_stateless(got):
+    """Bridged IPv4 passes the inet hooks, bridged IPv6 does not: IPv4 isolated statefully in inet, IPv6 in bridge
+    netstitch (neighbour discovery, the link both ways by port, the IPv6 drop), no stateful IPv6 rule in inet."""
+    _clean(got)
+    texts = got["nft_texts"]
+    assert "create nft table bridge netstitch" in texts
+    bridge = [c["add"]["rule"]["comment"].split(" #")[0] for c in got["nft"]
+              if "rule" in c.get("add", {}) and c["add"]["rule"]["family"] == "bridge"]
+    assert bridge == ["iso front: neighbour discovery", "iso front: link 0 (IPv6)", "iso front: link 0 replies (IPv6)",
+                      "iso front: isolated (IPv6)"], bridge
+    inet = [c["add"]["rule"]["comment"].split(" #")[0] for c in got["nft"]
+            if "rule" in c.get("add", {}) and c["add"]["rule"]["family"] == "inet"]
+    assert "iso front: isolated" in inet and not [r for r in inet if "IPv6" in r]
+    assert len(_elements(got, "iso_front", "add")) == 3
+
+
 def inv_dual_stack_publish(got):
     """Both families' maps: a port without host_ip on the dual-stack network in pub_any and pub6_any, :: in
     pub6_any only, one IPv6 address in pub6_one, the IPv4-only network's port in pub_any only; an IPv6 DNAT rule per

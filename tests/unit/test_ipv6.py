@@ -233,12 +233,38 @@ def test_isolation_and_links_of_a_dual_stack_network_hold_for_ipv6():
     assert addrs == ["2001:db8:10::2", "2001:db8:10::a"]     # api's allocated address (after the gateway), web's
 
 
-def test_an_isolated_dual_stack_network_needs_bridged_ipv6_through_the_firewall():
+def test_an_isolated_dual_stack_network_without_bridged_ipv6_through_the_firewall_is_isolated_statelessly():
+    """Where bridged IPv6 skips the inet hooks (no bridge-nf-call-ip6tables), the IPv6 isolation is the bridge
+    family's, stateless, beside the IPv4 one (stateful in inet or stateless in bridge by its own switch): neighbour
+    discovery, the link both ways between the IPv6 addresses (requests by destination port, replies by source
+    port), then the drop of IPv6 between the network's ports."""
     from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import planner
-    for v4, v6 in (("1", "0"), ("0", "1"), (None, None)):
+    for v4, v6 in (("1", "0"), ("0", "1"), ("0", "0"), (None, None)):
         res = planner.compute(_isolated_dual(), _sysctl_current(v4, v6), {})
-        assert len(res.conflicts) == 1 and "bridge-nf-call-iptables and -ip6tables = 1" in res.conflicts[0], \
-            (v4, v6, res.conflicts)
+        assert res.conflicts == [], (v4, v6, res.conflicts)
+        inet = [r["comment"].split(" #")[0] for r in res.tables["inet"]["chains"]["forward"]["rules"]]
+        br = [r["comment"].split(" #")[0] for r in
+              res.tables.get("bridge", {}).get("chains", {}).get("forward", {}).get("rules", [])]
+        six = ["iso front: neighbour discovery", "iso front: link 0 (IPv6)", "iso front: link 0 replies (IPv6)",
+               "iso front: isolated (IPv6)"]
+        four = ["iso front: link 0", "iso front: link 0 replies", "iso front: isolated"]
+        assert (br == six + (four if v4 != "1" else [])) if v6 != "1" else (br == four), (v4, v6, br)
+        assert ("iso front: isolated (IPv6)" in inet) == (v6 == "1"), (v4, v6, inet)
+        assert ("iso front: isolated" in inet) == (v4 == "1"), (v4, v6, inet)
+    res = planner.compute(_isolated_dual(), _sysctl_current("1", "0"), {})
+    rules = {r["comment"].split(" #")[0]: r["expr"] for r in res.tables["bridge"]["chains"]["forward"]["rules"]}
+    assert rules["iso front: link 0 (IPv6)"][1:-1] == [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "saddr"}}, "right": "2001:db8:10::2"}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ip6", "field": "daddr"}}, "right": "2001:db8:10::a"}},
+        {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": "tcp"}},
+        {"match": {"op": "==", "left": {"payload": {"protocol": "th", "field": "dport"}}, "right": 80}}]
+    assert rules["iso front: link 0 replies (IPv6)"][-2]["match"]["left"] == {
+        "payload": {"protocol": "th", "field": "sport"}}
+    assert rules["iso front: isolated (IPv6)"][-2:] == [
+        {"match": {"op": "==", "left": {"payload": {"protocol": "ether", "field": "type"}}, "right": "ip6"}},
+        {"drop": None}]
+    assert res.tables["bridge"]["sets"]["iso_front"]["elements"] == sorted(
+        i["host_ifname"] for c in _isolated_dual()["containers"] for i in c["interfaces"] if i["network"] == "front")
 
 
 def test_published_ports_on_ipv6_in_topology_words():

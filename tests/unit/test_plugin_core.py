@@ -34,7 +34,7 @@ TOPOLOGY = {
         "ov": {"subnet": "10.61.0.0/16", "overlay": {"type": "vxlan", "vni": 61, "learning": True},
                "hosts": ["h1", "h2"]},
         "rt": {"subnet": "10.70.0.0/16", "overlay": {"type": "routed"}, "hosts": ["h1", "h2"]},
-        "back": {"subnet": "10.62.0.0/24", "hosts": ["h1"]},
+        "back": {"subnet": "10.62.0.0/24", "subnet6": "2001:db8:62::/64", "hosts": ["h1"]},
         "int": {"subnet": "10.63.0.0/24", "internal": True, "hosts": ["h1"]},
     },
     "containers": {

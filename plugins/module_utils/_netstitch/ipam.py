@@ -126,20 +126,24 @@ def _reserved6(addr, subnet):
     return int(addr) > int(subnet.broadcast_address) - 128
 
 
-def allocate6(spec, current, leases):
+def allocate6(spec, current, leases, reserved=None):
     """IPv6 addresses of the interfaces on dual-stack networks (a network with ``subnet6``), in the order IPv4 uses:
     fixed, then the lease, then the kernel's current address, then the lowest free one of the host's pool (its
     IPv6 slice of an overlay, ``pool6``, else the subnet6). Returns
     ({(container, ifname): IPv6Address}, {network: {lease_key6: address}}). Every address is an
-    ipaddress.IPv6Address, so its textual form never matters."""
+    ipaddress.IPv6Address, so its textual form never matters. Never handed out: Docker's IPv6 range of a network
+    offered to Docker (``docker.ip_range6``) and ``reserved``, {network: addresses} Docker's containers hold."""
     subnets = {n["name"]: ipaddress.IPv6Network(n["subnet6"]) for n in spec["networks"] if n.get("subnet6")}
     if not subnets:
         return {}, {}
     # an overlay: this host's IPv6 slice (pool6), and the fixed addresses of the whole segment (reserved6)
     pools = {n["name"]: ipaddress.IPv6Network(n.get("pool6") or n["subnet6"]) for n in spec["networks"]
              if n["name"] in subnets}
-    taken = {n["name"]: {ipaddress.IPv6Address(a) for a in [n["gateway6"]] + n.get("reserved6", [])}
+    taken = {n["name"]: {ipaddress.IPv6Address(a) for a in [n["gateway6"]] + n.get("reserved6", [])
+                         + list((reserved or {}).get(n["name"], ()))}
              for n in spec["networks"] if n["name"] in subnets}
+    docker = {n["name"]: ipaddress.IPv6Network(n["docker"]["ip_range6"]) for n in spec["networks"]
+              if (n.get("docker") or {}).get("ip_range6")}
     result, todo = {}, []
     for c in spec["containers"]:
         for itf in c["interfaces"]:
@@ -153,7 +157,7 @@ def allocate6(spec, current, leases):
 
     def usable(net, addr):
         return addr is not None and addr in pools[net] and addr not in taken[net] and \
-            not _reserved6(addr, subnets[net])
+            not _reserved6(addr, subnets[net]) and not (net in docker and addr in docker[net])
 
     def keep(c, itf, addr):
         result[(c["name"], itf["name"])] = addr

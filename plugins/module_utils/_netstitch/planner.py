@@ -104,11 +104,13 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     while containers are connected; ``previous``: the spec applied last (names what is going, for ``changes``)."""
     have_docker = current.get("docker_networks")
     extra = docker_network.reserved_by_docker(spec, have_docker, leases) if have_docker else None
+    extra6 = docker_network.reserved_by_docker6(spec, have_docker, leases) if have_docker else None
     plugin = current.get("docker_plugin")     # the Docker plugin's endpoints: owned, never planned
     if plugin:
         extra = plugin_core.reserved(plugin, extra)
+        extra6 = plugin_core.reserved(plugin, extra6, "leases6")
     addresses, new_leases = ipam.allocate(spec, current, leases, extra)
-    addresses6, leases6 = ipam.allocate6(spec, current, leases)
+    addresses6, leases6 = ipam.allocate6(spec, current, leases, extra6)
     for net, ls in leases6.items():
         new_leases.setdefault(net, {}).update(ls)
     desired = desired_state(spec, addresses, peers, addresses6)
@@ -123,7 +125,8 @@ def compute(spec: Dict[str, Any], current: Dict[str, Any], leases: Dict[str, Dic
     actions, conflicts = diff(desired, current, ctx)
     # the ports the plugin's endpoints publish are in netstitch's maps too (a new spec: the input stays as it is)
     nft_spec, nft_addresses = plugin_core.with_published(spec, addresses, plugin) if plugin else (spec, addresses)
-    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current), addresses6)
+    tables = nft.desired_tables(nft_spec, nft_addresses, links, sysctl.bridge_nf(current), addresses6,
+                                sysctl.bridge_nf6(current))
     nft_cmds, nft_texts = nft.diff_all(tables, current.get("nft"))
     context = describe.Context(desired, current, spec=spec, previous=previous, addresses=addresses, leases=leases)
     return Computed(desired=desired, leases=new_leases, actions=actions, nft_cmds=nft_cmds, nft_texts=nft_texts,

@@ -19,10 +19,11 @@ The rules:
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
 - On a routed overlay each host owns its IPv6 slice (its bridge holds the slice's second address, a fixed ip6 lies in
   its host's slice) and routes the others' via their IPv6 underlay addresses, or over an IPv4 underlay via their
-  IPv6 link-local addresses (Linux routes IPv6 via no IPv4 next hop). Not yet supported, said as such: on networks
-  offered to Docker, on isolated routed networks, and published ports on IPv6 host addresses. (An isolated
-  dual-stack network needs bridged IPv6 to pass the inet hooks, bridge-nf-call-ip6tables: a host without it refuses
-  it, kinds.bridge.)
+  IPv6 link-local addresses (Linux routes IPv6 via no IPv4 next hop). Not yet supported, said as such: isolated
+  routed networks with subnet6. A network offered to Docker's bridge driver gives Docker an IPv6 range too
+  (model.docker_range6); through netstitch's plugin, Docker asks for the subnet6 pool. (An isolated dual-stack
+  network is isolated statefully where bridged IPv6 passes the inet hooks, bridge-nf-call-ip6tables, else
+  statelessly in the bridge family, kinds.nft.)
 """
 
 import ipaddress
@@ -188,10 +189,6 @@ class IPv6Checks(object):
                 self.add(p + ".isolated", "an isolated routed network with subnet6 is not supported yet; leave "
                                           "subnet6 or isolated out")
                 ok = False
-        if spec.get("docker") not in (None, False):
-            self.add(p + ".subnet6", "IPv6 on a network offered to Docker is not supported yet; leave subnet6 out "
-                                     "or the docker offer")
-            ok = False
         if isinstance(spec.get("gateway6"), str):
             gateway6 = self.address6_in(p + ".gateway6", spec["gateway6"], subnet6)
             ok = ok and gateway6 is not None
@@ -255,9 +252,11 @@ class IPv6Checks(object):
                 continue        # no slice (placement said why)
             pool = n.pool6(host)
             seg = n.segment6(host)
+            docker = n.docker_range6(host)     # Docker's share of the pool (no reserved address in it)
             taken = {a for a in fixed.get(None if n.shared else host, {}).get(name, set()) | {n.gateway6_on(host)}
-                     if a in pool and not reserved_reason(a, seg)}
-            free = min(pool.num_addresses, 1 << 40) - reserved_count(pool, seg) - len(taken)
+                     if a in pool and not reserved_reason(a, seg) and not (docker and a in docker)}
+            free = min(pool.num_addresses - (docker.num_addresses if docker else 0), 1 << 40) - \
+                reserved_count(pool, seg) - len(taken)
             if count > free:
                 self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
                          "%d free" % (host, count, pool, max(free, 0)))

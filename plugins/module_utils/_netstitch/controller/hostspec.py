@@ -206,6 +206,8 @@ def _network_spec(topo, net, host, fixed, macs):
             out["docker"] = {"name": net.docker.name, "driver": "netstitch", "plugin": topo.hosts[host].docker_plugin}
         else:
             out["docker"] = {"name": net.docker.name, "ip_range": str(net.docker_range(host))}
+            if net.subnet6 is not None:
+                out["docker"]["ip_range6"] = str(net.docker_range6(host))
     return out
 
 

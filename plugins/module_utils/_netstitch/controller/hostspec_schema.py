@@ -105,6 +105,12 @@ HOSTSPEC_SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                    'additionalProperties': False,
                                                                    'properties': {'name': {'type': 'string', 'minLength': 1},
                                                                                   'ip_range': {'$ref': '#/$defs/cidr'},
+                                                                                  'ip_range6': {'description': "Docker's IPv6 "
+                                                                                                               'range on a '
+                                                                                                               'dual-stack '
+                                                                                                               'network '
+                                                                                                               '(model.docker_range6).',
+                                                                                                '$ref': '#/$defs/cidr6'},
                                                                                   'driver': {'enum': ['netstitch']},
                                                                                   'plugin': {'type': 'string',
                                                                                              'minLength': 1}}}}},

@@ -149,6 +149,26 @@ class Network(object):
         size = 2 ** (32 - plen)
         return ipaddress.IPv4Network((int(pool.broadcast_address) + 1 - size, plen))
 
+    def docker_range6(self, host):
+        """The block of ``host``'s IPv6 pool that Docker allocates from (its IPv6 ip_range) on a dual-stack network
+        offered to Docker's bridge driver, or None: a quarter of the pool that holds no reserved address (Docker
+        does not know them; it hands out a range from its start): the third quarter, else the second (a tiny pool
+        that has neither: None, and placement says so)."""
+        if self.subnet6 is None or self.docker_range(host) is None or (
+                self.overlay is not None and host not in self.overlay.slices6):
+            return None
+        from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import (
+            reserved_count)
+        pool = self.pool6(host)
+        if pool.prefixlen > 126:
+            return None
+        quarter = pool.num_addresses // 4
+        for index in (2, 1):
+            block = ipaddress.IPv6Network((int(pool.network_address) + index * quarter, pool.prefixlen + 2))
+            if reserved_count(block, self.subnet6) == 0:
+                return block
+        return None
+
     def segment(self, host):
         """The layer-2 subnet a container on ``host`` sees: its slice in routed mode, else the subnet (None on an
         IPv6-only network)."""

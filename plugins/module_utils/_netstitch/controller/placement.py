@@ -124,18 +124,30 @@ class Placement(object):
                                  % (rl, h, pool, pool.prefixlen + 1))
                     n.docker = None
                     break
+                if n.subnet6 is not None and (n.overlay is None or h in n.overlay.slices6) and \
+                        n.docker_range6(h) is None:
+                    self.add("networks.%s.docker" % name, "host %s's IPv6 pool %s is too small to share with Docker "
+                             "(Docker's IPv6 range is a quarter of it without reserved addresses)" % (h, n.pool6(h)))
+                    n.docker = None
+                    break
         for c in conts.values():
             for itf in c.interfaces:
                 n = nets.get(itf.network)
-                if n is None or n.docker is None or itf.ip is None:
+                if n is None or n.docker is None or (itf.ip is None and itf.ip6 is None):
                     continue
                 shared = n.overlay is not None and not n.routed
                 for h in (sorted(n.overlay.slices) if shared else [c.host]):
                     r = n.docker_range(h)
-                    if r is not None and itf.ip in r:
+                    if r is not None and itf.ip is not None and itf.ip in r:
                         self.add("containers.%s.interfaces[%d].ip" % (c.name, itf.index),
                                  "%s is in host %s's Docker range %s of networks.%s (Docker hands those addresses out)"
                                  % (itf.ip, h, r, n.name))
+                        break
+                    r6 = n.docker_range6(h)
+                    if r6 is not None and itf.ip6 is not None and itf.ip6 in r6:
+                        self.add("containers.%s.interfaces[%d].ip6" % (c.name, itf.index),
+                                 "%s is in host %s's Docker IPv6 range %s of networks.%s (Docker hands those "
+                                 "addresses out)" % (itf.ip6, h, r6, n.name))
                         break
 
     def capacity(self, conts, nets):

@@ -220,8 +220,14 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'link-local addresses from prepare (the '
                                                                           "hosts' uplinks must forward IPv6); not yet "
                                                                           'on an isolated routed network or an '
-                                                                          'IPv6-only routed one. Not yet on networks '
-                                                                          'offered to Docker.',
+                                                                          'IPv6-only routed one. Offered to Docker '
+                                                                          '(docker), the Docker network of a '
+                                                                          'dual-stack network gets IPv6 too: '
+                                                                          'EnableIPv6, the subnet6 and gateway6, and '
+                                                                          "Docker's IPv6 range (a quarter of the "
+                                                                          "host's IPv6 pool without reserved "
+                                                                          'addresses; with driver netstitch the '
+                                                                          'plugin hands out the IPv6 addresses).',
                                                            'type': 'string',
                                                            'examples': ['2001:db8:10::/64']},
                                                'gateway6': {'description': 'IPv6 gateway address on the bridge '

@@ -7,7 +7,7 @@ import re
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe import tenant
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.describe.objects import KINDS, change
 
-_LINK_RE = re.compile(r"^(?:iso|in) (\S+): link (\d+)(?: replies)?$")
+_LINK_RE = re.compile(r"^(?:iso|in) (\S+): link (\d+)(?: replies)?(?: \(IPv6\))?$")
 _ISO_RE = re.compile(r"^iso (\S+): (isolated|replies|published|neighbour discovery)(?: \(IPv6\))?$")
 _IN_RE = re.compile(r"^in (\S+): (.*)$")
 

@@ -332,8 +332,8 @@ def _docker_net(name, have):
         return None, None
     if have.get("ipam_driver") not in (None, "default"):     # netstitch's plugin: no bridge option, no ip_range
         return "Docker network %s" % name, _words([(k, have.get(k)) for k in ("driver", "subnet", "gateway")])
-    return "Docker network %s" % name, _words([(k, have.get(k)) for k in
-                                               ("bridge", "subnet", "gateway", "ip_range", "mtu")])
+    keys = ("bridge", "subnet", "gateway", "ip_range", "subnet6", "gateway6", "ip_range6", "mtu")
+    return "Docker network %s" % name, _words([(k, have.get(k)) for k in keys])
 
 
 def _action_sides(kind, ident, group, ctx):

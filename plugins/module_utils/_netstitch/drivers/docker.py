@@ -111,12 +111,14 @@ class Engine(object):
         try:
             # a plugin's network: Docker calls the plugin (RequestPool, RequestAddress, CreateNetwork) before it
             # answers; the caller holds no lock the plugin takes (host.reconcile)
+            pools = [IPAMPool(subnet=want["subnet"], iprange=want["ip_range"], gateway=want["gateway"])]
+            if want.get("subnet6"):     # a dual-stack network (kinds.docker_network.desired)
+                pools.append(IPAMPool(subnet=want["subnet6"], iprange=want.get("ip_range6"),
+                                      gateway=want.get("gateway6")))
             self.api.create_network(
                 name, driver=want["driver"], options=docker_network.options(want), labels=want["labels"],
-                ipam=IPAMConfig(driver=want.get("ipam_driver"),
-                                pool_configs=[IPAMPool(subnet=want["subnet"], iprange=want["ip_range"],
-                                                       gateway=want["gateway"])]),
-                check_duplicate=True)
+                ipam=IPAMConfig(driver=want.get("ipam_driver"), pool_configs=pools),
+                enable_ipv6=bool(want.get("ipv6")), check_duplicate=True)
         except Exception as e:
             raise self._fail("creating network %s" % name, e)
 
@@ -143,10 +145,12 @@ class Engine(object):
         self.writes += 1
         faults.point("docker connect %s" % name)
         try:
-            self.api.connect_container_to_network(c["id"], name, ipv4_address=c.get("ipv4"))
+            self.api.connect_container_to_network(c["id"], name, ipv4_address=c.get("ipv4"),
+                                                  ipv6_address=c.get("ipv6"))
         except Exception as e:
+            kept = [a for a in (c.get("ipv4"), c.get("ipv6")) if a]
             raise self._fail("reconnecting container %s to network %s%s" % (
-                c["name"], name, " with address %s" % c["ipv4"] if c.get("ipv4") else ""), e)
+                c["name"], name, " with address %s" % " and ".join(kept) if kept else ""), e)
 
     def execute(self, action):
         op = action["op"]

@@ -78,14 +78,6 @@ def diff(desired_state, current, out, ctx):
     netstitch's to manage although they carry no mark yet."""
     links = current.get("links", {})
     adopt = ctx.adopt
-    for n in (ctx.spec or {}).get("networks", []):
-        # the isolation of a dual-stack network is stateful (kinds.nft): bridged IPv6 must pass the inet hooks
-        have = current.get("sysctl") or {}
-        if n.get("isolated") and n.get("subnet6") and not (
-                have.get(sysctl.SYSCTL_BRIDGE_NF) == "1" and have.get(sysctl.SYSCTL_BRIDGE_NF6) == "1"):
-            out.conflict("networks.%s: an isolated network with subnet6 needs bridged traffic of both families to "
-                         "pass netstitch's firewall (br_netfilter: net.bridge.bridge-nf-call-iptables and "
-                         "-ip6tables = 1) on host %s" % (n["name"], desired_state["host"]))
     for name, want in sorted(desired_state["bridges"].items()):
         have = links.get(name)
         if have is None:

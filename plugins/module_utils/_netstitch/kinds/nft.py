@@ -12,7 +12,7 @@ import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import bridge, dns, inbound, nftpub
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.nftexpr import (
-    ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
+    ND_TYPES, ip as _ip, isolation6, link_match as _link_match, match as _match, meta as _meta, prefix as _prefix,
     rule as _rule)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_FAMILY as FAMILY
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import NFT_TABLE as TABLE
@@ -31,15 +31,18 @@ PUB_MAPS = nftpub.PUB_MAPS     # the IPv4 maps (the IPv6 ones: nftpub.PUB6_MAPS)
 IFNAME_SET_DEF = {"type": "ifname"}
 
 
-def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=None):
+def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=None, bridge_nf6=None):
     """The desired tables for a host spec: {family: {"chains": {name: {"def", "rules"}}, "sets": {name: {"def",
     "elements"}}}}; a family is absent when netstitch needs no table of it on this host.
 
     ``addresses``, ``addresses6``: {(container, ifname): address} from the host's allocations of both families
     (for published ports, kinds.nftpub);
     ``links``: resolved links (client_ip, server_match = an address or a subnet, protocol, ports, network);
-    ``bridge_nf``: bridged IPv4 traffic passes the inet hooks (br_netfilter), so isolation can be stateful there.
+    ``bridge_nf``: bridged IPv4 traffic passes the inet hooks (br_netfilter), so isolation can be stateful there;
+    ``bridge_nf6``: the same for bridged IPv6 (bridge-nf-call-ip6tables; None: as ``bridge_nf``). A family whose
+    bridged traffic skips the inet hooks is isolated statelessly in ``bridge netstitch``.
     """
+    bridge_nf6 = bridge_nf if bridge_nf6 is None else bridge_nf6
     addresses = addresses or {}
     links = links or []
     nets = {n["name"]: n for n in spec["networks"]}
@@ -49,7 +52,7 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=
         published.setdefault(p["network"], []).append(p)
     for n in spec["networks"]:
         iso, f, m = _network_rules(n, [ln for ln in links if ln["network"] == n["name"]], published.get(n["name"]),
-                                   bridge_nf, nftpub.published6(spec, n))
+                                   bridge_nf, nftpub.published6(spec, n), bridge_nf6)
         fwd_iso += iso
         fwd += f
         nat += m
@@ -74,16 +77,17 @@ def desired_tables(spec, addresses=None, links=None, bridge_nf=True, addresses6=
     out = {}
     if chains or sets:
         out["inet"] = {"chains": chains, "sets": sets}
-    if not bridge_nf:
-        br = _bridge_table(spec, nets, links)
+    if not bridge_nf or not bridge_nf6:
+        br = _bridge_table(spec, nets, links, four=not bridge_nf, six=not bridge_nf6)
         if br:
             out["bridge"] = br
     return out
 
 
-def _network_rules(n, own, published, bridge_nf, published6=False):
+def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=True):
     """The rules of one network: (isolation rules, forward rules, NAT rules). ``own``: its resolved links;
-    ``published``: its published ports; ``published6``: one of them is on IPv6."""
+    ``published``: its published ports; ``published6``: one of them is on IPv6; ``bridge_nf``, ``bridge_nf6``:
+    bridged traffic of that family passes these hooks (else it is isolated in the bridge table)."""
     fwd_iso, fwd, nat = [], [], []
     br, name = n["bridge"], n["name"]
     if n.get("tenant"):
@@ -93,8 +97,8 @@ def _network_rules(n, own, published, bridge_nf, published6=False):
                     _rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}])], []
     o = n.get("overlay") or {}
     whole = o.get("subnet", n["subnet"])       # None: an IPv6-only network (no IPv4 rule matches its addresses)
-    if n.get("isolated") and bridge_nf and n.get("subnet6"):
-        fwd_iso += isolation6(n, own, published6)     # IPv6 first (kinds.bridge refuses it where bridged IPv6 skips these hooks)
+    if n.get("isolated") and bridge_nf6 and n.get("subnet6"):
+        fwd_iso += isolation6(n, own, published6)     # IPv6 first (each rule matches its own family only)
     if n.get("isolated") and bridge_nf and whole:
         # bridged and routed traffic alike: only linked connections start inside an isolated network
         into = [_match(_meta("iifname"), br), _match(_ip("daddr"), _prefix(whole))]
@@ -182,12 +186,15 @@ def _transit_rules(tenants):
     return fwd, nat
 
 
-def _bridge_table(spec, nets, links):
-    """Stateless isolation between bridge ports, for hosts where bridged traffic skips the inet hooks: linked
-    requests pass by destination port and their replies by source port."""
+def _bridge_table(spec, nets, links, four=True, six=False):
+    """Stateless isolation between bridge ports, for hosts where bridged traffic of a family (``four``: IPv4,
+    ``six``: IPv6 of the dual-stack networks) skips the inet hooks: linked requests pass by destination port and
+    their replies by source port; for IPv6 neighbour discovery passes too (ARP needs no rule: only IPv4 meets
+    the IPv4 drop)."""
     rules, sets = [], {}
     for n in spec["networks"]:
-        if not n.get("isolated"):
+        v6 = six and bool(n.get("subnet6"))
+        if not n.get("isolated") or not (four or v6):
             continue
         name = "iso_%s" % n["name"]
         members = {p["host_ifname"] for c in spec["containers"] for p in c["interfaces"] if p["network"] == n["name"]}
@@ -196,12 +203,27 @@ def _bridge_table(spec, nets, links):
             members.add(o["device"])
         sets[name] = {"def": IFNAME_SET_DEF, "elements": sorted(members)}
         port = _match(_meta("iifname"), "@" + name)
-        for ln in links:
-            if ln["network"] == n["name"] and ln["client_ip"]:      # (IPv4 only: stateless, no IPv6 fallback)
-                rules.append(_rule("iso %s: link %d" % (n["name"], ln["index"]),
-                                   [port] + _link_match(ln) + [{"accept": None}]))
-                rules.append(_rule("iso %s: link %d replies" % (n["name"], ln["index"]),
-                                   [port] + _link_match(ln, reply=True) + [{"accept": None}]))
+        own = [ln for ln in links if ln["network"] == n["name"]]
+        if v6:
+            rules.append(_rule("iso %s: neighbour discovery" % n["name"], [
+                port, _match({"payload": {"protocol": "icmpv6", "field": "type"}}, {"set": ND_TYPES}),
+                {"accept": None}]))
+            for ln in own:
+                if ln.get("client_ip6") and ln.get("server_match6"):
+                    for reply in (False, True):
+                        what = "iso %s: link %d%s (IPv6)" % (n["name"], ln["index"], " replies" if reply else "")
+                        rules.append(_rule(what, [port] + _link_match(ln, reply=reply, family="ip6") +
+                                           [{"accept": None}]))
+            rules.append(_rule("iso %s: isolated (IPv6)" % n["name"], [
+                port, _match(_meta("oifname"), "@" + name),
+                _match({"payload": {"protocol": "ether", "field": "type"}}, "ip6"), {"drop": None}]))
+        if not four:
+            continue
+        for ln in (ln for ln in own if ln["client_ip"]):       # (an IPv6-only link has no IPv4 side)
+            rules.append(_rule("iso %s: link %d" % (n["name"], ln["index"]),
+                               [port] + _link_match(ln) + [{"accept": None}]))
+            rules.append(_rule("iso %s: link %d replies" % (n["name"], ln["index"]),
+                               [port] + _link_match(ln, reply=True) + [{"accept": None}]))
         rules.append(_rule("iso %s: isolated" % n["name"], [
             port, _match(_meta("oifname"), "@" + name), _match({"payload": {"protocol": "ether", "field": "type"}}, "ip"),
             {"drop": None}]))

@@ -31,6 +31,11 @@ def bridge_nf(current):
     return (current.get("sysctl") or {}).get(SYSCTL_BRIDGE_NF) == "1"
 
 
+def bridge_nf6(current):
+    """Whether bridged IPv6 passes the inet hooks (else its isolation is the bridge family's, kinds.nft)."""
+    return (current.get("sysctl") or {}).get(SYSCTL_BRIDGE_NF6) == "1"
+
+
 def diff(desired_state, current, out, ctx):
     for key, value in sorted(desired_state["sysctl"].items()):
         if current.get("sysctl", {}).get(key) != value:

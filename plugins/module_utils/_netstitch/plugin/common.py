@@ -23,6 +23,7 @@ NET_METHODS = ("GetCapabilities", "CreateNetwork", "DeleteNetwork", "AllocateNet
 
 
 def empty_state():
+    """The plugin's state; "leases6" (its IPv6 leases, apart from the IPv4 ones) appears with the first one."""
     return {"networks": {}, "endpoints": {}, "pools": {}, "leases": {}}
 
 
@@ -72,6 +73,26 @@ def parse_pool_id(pid):
     if len(parts) != 4 or parts[0] != ADDRESS_SPACE:
         return None
     return parts[1]
+
+
+def pool_v6(pid):
+    """Whether a pool id is an IPv6 pool's (its CIDR holds a colon)."""
+    return ":" in (pid or "").partition("/")[2]
+
+
+def canon6(text):
+    """An IPv6 address (a prefix length ignored) in canonical form, so a spelling never makes another lease."""
+    try:
+        return str(ipaddress.IPv6Address((text or "").split("/")[0]))
+    except ValueError:
+        return text
+
+
+def canon_net(text):
+    try:
+        return str(ipaddress.ip_network(text, strict=False))
+    except (ValueError, TypeError):
+        return text
 
 
 def short(x):

@@ -22,11 +22,17 @@ import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin.common import (  # noqa: F401 (the core's names)
     ADDRESS_SPACE, GATEWAY_KEY, IPAM_METHODS, NET_METHODS, OPT_NETWORK, PLUGIN_CONTAINER, REQUEST_TYPE, Fail,
-    Result, empty_state, host_ifname, mac_of, moved_ifname, names_of, net_of, parse_pool_id, pool_id)
+    Result, canon6, empty_state, host_ifname, mac_of, moved_ifname, names_of, net_of, parse_pool_id, pool_id, pool_v6)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.ipam import _reserved6 as reserved6
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin.net_calls import NetCalls
 
 __all__ = ["ADDRESS_SPACE", "IPAM_METHODS", "NET_METHODS", "PLUGIN_CONTAINER", "Core", "Fail", "Result", "empty_state",
            "host_ifname", "mac_of", "moved_ifname", "reserved", "with_published"]
+
+
+def _pool6(n):
+    """Where this host hands out IPv6 addresses of a network: its IPv6 slice of an overlay, else the subnet6."""
+    return ipaddress.IPv6Network(n.get("pool6") or n["subnet6"])
 
 
 class Core(NetCalls):
@@ -89,7 +95,7 @@ class Core(NetCalls):
     def ipam_RequestPool(self, body, st, view, now):
         view = self._need_view(view)
         if body.get("V6"):
-            raise Fail("IPv6 pools are not offered yet (netstitch networks are IPv4)")
+            return self._request_pool6(body, st, view)
         opts = body.get("Options") or {}
         want = opts.get(OPT_NETWORK)
         pool = body.get("Pool") or ""
@@ -106,8 +112,9 @@ class Core(NetCalls):
         if want is not None and (want not in view["networks"]):
             raise Fail("network %s is not in the topology of host %s (networks: %s)" % (want, view["host"], names_of(view)))
         if want is not None and not view["networks"][want]["subnet"]:
-            raise Fail("network %s is IPv6-only (subnet6 %s) on host %s: netstitch's plugin offers IPv4 pools only"
-                       % (want, view["networks"][want].get("subnet6"), view["host"]))
+            raise Fail("network %s is IPv6-only (subnet6 %s) on host %s: netstitch's plugin offers IPv6 beside IPv4 "
+                       "(dual stack), not IPv6-only networks yet" % (want, view["networks"][want].get("subnet6"),
+                                                                    view["host"]))
         if want is not None and want not in found:
             have = view["networks"][want]["subnet"]
             raise Fail("network %s has subnet %s on host %s, not %s" % (want, have, view["host"], pool))
@@ -142,6 +149,8 @@ class Core(NetCalls):
         view = self._need_view(view)
         pid = body.get("PoolID")
         name, n = self._network_of_pool(view, pid)
+        if pool_v6(pid):
+            return self._request_address6(body, st, view, now, pid, name, n)
         plen = ipaddress.IPv4Network(n["subnet"]).prefixlen
         want = body.get("Address") or ""
         if (body.get("Options") or {}).get(REQUEST_TYPE) == GATEWAY_KEY:
@@ -175,21 +184,94 @@ class Core(NetCalls):
     def ipam_ReleaseAddress(self, body, st, view, now):
         name = parse_pool_id(body.get("PoolID"))
         addr = (body.get("Address") or "").split("/")[0]
-        leases = st["leases"].get(name) or {}
+        key = "leases6" if pool_v6(body.get("PoolID")) else "leases"    # each family's own leases
+        if key == "leases6":
+            addr = canon6(addr)
+        leases = st.setdefault(key, {}).get(name) or {}
         leases.pop(addr, None)      # unknown (the gateway, a lost state): tolerated
-        if name in st["leases"] and not leases:
-            del st["leases"][name]
+        if name in st[key] and not leases:
+            del st[key][name]
         return {}, []
+
+    # -- IPAM, IPv6 (a dual-stack network: docker network create --ipv6 ... --subnet <subnet6>) -----------------------
+    def _request_pool6(self, body, st, view):
+        pool = body.get("Pool") or ""
+        want = (body.get("Options") or {}).get(OPT_NETWORK)
+        if not pool:
+            raise Fail("give the subnet6 of the netstitch network (docker network create --ipv6 --subnet <subnet> "
+                       "--subnet <subnet6>): an automatic IPv6 pool is never offered")
+        try:
+            net6 = ipaddress.IPv6Network(pool, strict=False)
+        except ValueError:
+            raise Fail("pool %r is not an IPv6 subnet" % pool)
+        found = [nm for nm, n in sorted(view["networks"].items())
+                 if n.get("subnet6") and ipaddress.IPv6Network(n["subnet6"]) == net6 and (want is None or nm == want)]
+        if not found:
+            raise Fail("no network of host %s's topology has subnet6 %s%s" % (
+                view["host"], net6, "" if want is None else " (network %s)" % want))
+        name = found[0]
+        n = view["networks"][name]
+        pid = pool_id(name, str(net6))
+        if pid in st["pools"]:
+            raise Fail("the IPv6 pool %s of network %s is already handed out to Docker on host %s"
+                       % (net6, name, view["host"]))
+        sub = body.get("SubPool") or ""
+        if sub:
+            try:
+                sub6 = ipaddress.IPv6Network(sub, strict=False)
+            except ValueError:
+                raise Fail("--ip-range %r is not an IPv6 subnet" % sub)
+            if not sub6.subnet_of(_pool6(n)):
+                raise Fail("--ip-range %s is outside host %s's IPv6 pool %s of network %s"
+                           % (sub6, view["host"], _pool6(n), name))
+            sub = str(sub6)
+        st["pools"][pid] = {"network": name, "pool": str(net6), "sub": sub or None, "v6": True}
+        return {"PoolID": pid, "Pool": str(net6), "Data": {GATEWAY_KEY: "%s/%d" % (n["gateway6"], net6.prefixlen)}}, []
+
+    def _request_address6(self, body, st, view, now, pid, name, n):
+        subnet = ipaddress.IPv6Network(n["subnet6"])
+        want = body.get("Address") or ""
+        if (body.get("Options") or {}).get(REQUEST_TYPE) == GATEWAY_KEY:
+            if want and canon6(want) != n["gateway6"]:
+                raise Fail("the gateway6 of network %s is %s (from the topology), not %s" % (name, n["gateway6"], want))
+            return {"Address": "%s/%d" % (n["gateway6"], subnet.prefixlen), "Data": {}}, []
+        pool = _pool6(n)
+        taken = {n["gateway6"]} | set(n.get("reserved6", ())) | set(view.get("taken", {}).get(name, ())) | \
+            set(st.setdefault("leases6", {}).get(name, {}))
+        rng = (n.get("docker") or {}).get("ip_range6")     # the bridge driver's range, where offered that way too
+        rng = ipaddress.IPv6Network(rng) if rng else None
+
+        def free(a):
+            return str(a) not in taken and not reserved6(a, subnet) and not (rng and a in rng)
+        if want:
+            try:
+                addr = ipaddress.IPv6Address(want.split("/")[0])
+            except ValueError:
+                raise Fail("%r is not an IPv6 address" % want)
+            if addr not in pool:
+                raise Fail("%s is outside host %s's IPv6 pool %s of network %s" % (addr, view["host"], pool, name))
+            if not free(addr):
+                raise Fail("%s is in use or reserved on network %s (host %s)" % (addr, name, view["host"]))
+        else:
+            sub = (st["pools"].get(pid) or {}).get("sub")
+            block = ipaddress.IPv6Network(sub) if sub else pool
+            addr = next((ipaddress.IPv6Address(v) for v in range(int(block.network_address), int(
+                block.broadcast_address) + 1) if free(ipaddress.IPv6Address(v))), None)
+            if addr is None:
+                raise Fail("no free IPv6 address left in host %s's pool %s of network %s" % (view["host"], block, name))
+        st["leases6"].setdefault(name, {})[str(addr)] = {"endpoint": None, "since": now}
+        return {"Address": "%s/%d" % (addr, subnet.prefixlen), "Data": {}}, []
 
     # -- network driver ----------------------------------------------------------------------------------------------
 
 
 # -- what the apply keeps of the plugin's (pure; ``state`` as the host side reads it) --------------------------------
-def reserved(state, extra=None):
-    """{network: addresses} never to hand out: ``extra`` plus every address the plugin gave out."""
+def reserved(state, extra=None, key="leases"):
+    """{network: addresses} never to hand out: ``extra`` plus every address the plugin gave out (``key``: its IPv4
+    leases, or "leases6" for its IPv6 ones: each family's own, never read as the other)."""
     out = {k: list(v) for k, v in (extra or {}).items()}
-    for net, leases in sorted((state or {}).get("leases", {}).items()):
-        out[net] = sorted(set(out.get(net, ())) | set(leases))
+    for net, leases in sorted((state or {}).get(key, {}).items()):
+        out[net] = sorted(set(out.get(net, ())) | set(leases), key=ipaddress.ip_address)
     return out
 
 

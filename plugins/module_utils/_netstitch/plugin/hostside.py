@@ -36,7 +36,7 @@ def load(state_dir, host):
     except (OSError, ValueError):
         data = {}
     out = core.empty_state()
-    for k in out:
+    for k in list(out) + ["leases6"]:
         if isinstance(data.get(k), dict):
             out[k] = data[k]
     return out
@@ -150,6 +150,8 @@ def view(host, spec, leases):
         for i in c["interfaces"]:
             if i["ip"]:
                 taken.setdefault(i["network"], set()).add(i["ip"])
+            if i.get("ip6"):
+                taken.setdefault(i["network"], set()).add(i["ip6"])
     for n in spec["networks"]:
         rng = (n.get("docker") or {}).get("ip_range")
         if rng:     # the range the bridge driver allocates from, where the network is also offered that way
@@ -168,6 +170,8 @@ def summary(state):
         out[eid[:12]] = {"network": rec["network"], "address": rec["address"], "mac": rec["mac"],
                          "host_ifname": rec["host_ifname"],
                          "published": [_port_text(p) for p in rec["ports"]]}
+        if rec.get("address6"):
+            out[eid[:12]]["address6"] = rec["address6"]
     return out
 
 

@@ -6,6 +6,7 @@
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch import marks
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin.common import GENERIC, INTERNAL, OPT_NETWORK, PORTMAP, PROTOCOLS, ADDRESS_SPACE
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin.common import Fail, host_ifname, mac_of, moved_ifname, net_of, short
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin.common import canon6, canon_net
 
 
 class NetCalls(object):
@@ -28,9 +29,7 @@ class NetCalls(object):
         view = self._need_view(view)
         nid = body.get("NetworkID") or ""
         opts = body.get("Options") or {}
-        if body.get("IPv6Data"):
-            raise Fail("IPv6 is not offered yet (netstitch networks are IPv4)")
-        v4 = body.get("IPv4Data") or []
+        v4, v6 = body.get("IPv4Data") or [], body.get("IPv6Data") or []
         if len(v4) != 1 or v4[0].get("AddressSpace") != ADDRESS_SPACE:
             raise Fail("use netstitch's IPAM as well: docker network create -d %s --ipam-driver %s --subnet <subnet> "
                        "(one subnet)" % (self.name, self.name))
@@ -49,7 +48,14 @@ class NetCalls(object):
                            % (name, short(other), view["host"]))
         if opts.get(INTERNAL) and not n["internal"]:
             raise Fail("--internal: network %s is not internal in the topology (set internal: true there)" % name)
+        if v6 and (len(v6) != 1 or v6[0].get("AddressSpace") != ADDRESS_SPACE or not n.get("subnet6") or
+                   canon_net(v6[0].get("Pool")) != n["subnet6"]):
+            raise Fail("IPv6: network %s %s; give its subnet6 from netstitch's IPAM (--ipv6 --subnet %s --subnet "
+                       "<subnet6>)" % (name, "has subnet6 %s" % n["subnet6"] if n.get("subnet6") else
+                                       "has no subnet6 in the topology", pool))
         st["networks"][nid] = {"network": name, "subnet": pool, "internal": bool(n["internal"])}
+        if v6:
+            st["networks"][nid]["subnet6"] = n["subnet6"]
         return {}, [{"op": "check_bridge", "name": n["bridge"], "network": name,
                      "text": "check bridge %s of network %s" % (n["bridge"], name)}]
 
@@ -73,8 +79,10 @@ class NetCalls(object):
         if n is None:
             raise Fail("network %s is no longer in the topology of host %s" % (name, view["host"]))
         itf = body.get("Interface") or {}
-        if itf.get("AddressIPv6"):
-            raise Fail("IPv6 is not offered yet (netstitch networks are IPv4)")
+        address6 = itf.get("AddressIPv6") or None
+        if address6 and not rec.get("subnet6"):
+            raise Fail("the endpoint has an IPv6 address but Docker network %s has no IPv6 subnet of netstitch's"
+                       % short(nid))
         address = itf.get("Address") or ""
         if not address:
             raise Fail("the endpoint has no IPv4 address (use --ipam-driver %s)" % self.name)
@@ -89,6 +97,11 @@ class NetCalls(object):
         st["endpoints"][eid] = {"docker_network": nid, "network": name, "address": address, "mac": mac,
                                 "host_ifname": host_ifname(eid), "ports": [], "requested_ports": ports,
                                 "created": now, "sandbox": None}
+        if address6:
+            ip6 = canon6(address6)
+            st.setdefault("leases6", {}).setdefault(name, {}).setdefault(ip6, {"endpoint": None, "since": now})[
+                "endpoint"] = eid
+            st["endpoints"][eid]["address6"] = "%s/%s" % (ip6, address6.partition("/")[2] or "128")
         action = {"op": "plugin_veth_add", "name": host_ifname(eid), "peer": moved_ifname(eid), "master": n["bridge"],
                   "mtu": n["mtu"], "mac": mac, "alias": marks.plugin_veth_alias(short(eid), name),
                   "text": "create veth %s on %s for endpoint %s (%s, mtu %d)" % (
@@ -114,6 +127,9 @@ class NetCalls(object):
             lease = (st["leases"].get(rec["network"]) or {}).get(rec["address"].split("/")[0])
             if lease is not None and lease.get("endpoint") == eid:
                 lease["endpoint"] = None            # the address itself goes with ReleaseAddress
+            lease6 = (st.get("leases6", {}).get(rec["network"]) or {}).get(canon6(rec.get("address6")))
+            if rec.get("address6") and lease6 is not None and lease6.get("endpoint") == eid:
+                lease6["endpoint"] = None
         return {}, actions
 
     def net_EndpointOperInfo(self, body, st, view, now):
@@ -122,6 +138,8 @@ class NetCalls(object):
             return {"Value": {}}, []
         value = {"netstitch.network": rec["network"], "netstitch.address": rec["address"],
                  "netstitch.host_ifname": rec["host_ifname"]}
+        if rec.get("address6"):
+            value["netstitch.address6"] = rec["address6"]
         if rec["ports"]:
             value["netstitch.published"] = ["%s %s:%d->%d" % (p["protocol"], p["host_ip"] or "*", p["host_port"],
                                                               p["container_port"]) for p in rec["ports"]]
@@ -141,8 +159,11 @@ class NetCalls(object):
                 "DisableGatewayService": True}
         o = n.get("overlay") or {}
         actions = []
+        six = bool(rec.get("address6") and n.get("gateway6"))     # (a subnet6 dropped since: IPv4 only)
         if not n["internal"]:
             resp["Gateway"] = n["gateway"]
+            if six:
+                resp["GatewayIPv6"] = n["gateway6"]
             if o.get("type") == "routed":
                 resp["StaticRoutes"] = [{"Destination": o["subnet"], "RouteType": 0, "NextHop": n["gateway"]}]
         elif o.get("type") == "routed":
@@ -150,10 +171,11 @@ class NetCalls(object):
         if o.get("type") in ("vxlan", "tinc") and rec["sandbox"]:
             # every host's bridge holds the gateway address of a shared segment: pin the local one in the container
             # (done after Docker moved the interface in: asynchronous, never inside the call)
-            actions.append({"op": "pin_gateway", "sandbox": rec["sandbox"], "host_ifname": rec["host_ifname"],
-                            "ip": n["gateway"], "mac": n["bridge_mac"], "async": True,
-                            "text": "pin gateway %s at %s in the container of endpoint %s" % (
-                                n["gateway"], n["bridge_mac"], short(eid))})
+            for gw in [n["gateway"]] + ([n["gateway6"]] if six else []):
+                actions.append({"op": "pin_gateway", "sandbox": rec["sandbox"], "host_ifname": rec["host_ifname"],
+                                "ip": gw, "mac": n["bridge_mac"], "async": True,
+                                "text": "pin gateway %s at %s in the container of endpoint %s" % (
+                                    gw, n["bridge_mac"], short(eid))})
         return resp, actions
 
     def net_Leave(self, body, st, view, now):

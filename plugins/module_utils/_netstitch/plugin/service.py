@@ -215,7 +215,8 @@ class Plugin(object):
             spec2, addresses = core.with_published(spec, addresses, new_state)
             from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netlink import read_sysctl
             bridge_nf = read_sysctl(sysctl.SYSCTL_BRIDGE_NF) == "1"
-            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6)
+            bridge_nf6 = read_sysctl(sysctl.SYSCTL_BRIDGE_NF6) == "1"
+            tables = nft_kind.desired_tables(spec2, addresses, links, bridge_nf, addresses6, bridge_nf6)
             if self.nft is None:
                 self.nft = Nft()
             current = nft_kind.current_tables({f: self.nft.read(f) for f in ("inet", "bridge")})
@@ -309,6 +310,10 @@ class Plugin(object):
                 lease = (st["leases"].get(rec["network"]) or {}).get(ip)
                 if lease is not None and lease.get("endpoint") in (eid, None):
                     del st["leases"][rec["network"]][ip]
+                ip6 = core.canon6(rec.get("address6"))
+                lease6 = (st.get("leases6", {}).get(rec["network"]) or {}).get(ip6) if ip6 else None
+                if lease6 is not None and lease6.get("endpoint") in (eid, None):
+                    del st["leases6"][rec["network"]][ip6]
                 removed.append(eid[:12])
             for nid in gone:
                 rec = st["networks"].pop(nid, None)
