@@ -91,6 +91,11 @@ facts:
       description: This host's container IPv6 addresses on dual-stack networks, keyed by C(container/interface).
       type: dict
       returned: when the host has a network with C(subnet6)
+    underlay_link_local:
+      description: The IPv6 link-local address of the interface holding this host's underlay address, the next hop
+        of this host's IPv6 slices of a routed overlay over an IPv4 underlay.
+      type: str
+      returned: when the host carries a routed overlay with C(subnet6) over an IPv4 underlay
     tinc:
       description: This host's tinc public keys (tinc 1.0 RSA keys in PEM form), keyed by network.
       type: dict

@@ -477,3 +477,43 @@ def test_a_kill_at_any_write_point_of_a_tinc_overlay_is_repaired_by_rerunning(en
         assert any(p.startswith(kind) for p in up), (kind, up)
     assert any(p.startswith("tinc stop") for p in down) and any(p.startswith("tinc remove") for p in down), down
     print("\nwrite points: tinc up %d, tinc down %d, all clean; %.1f s" % (len(up), len(down), time.monotonic() - t0))
+
+
+def test_a_kill_at_any_write_point_of_overlays_over_an_ipv6_underlay_is_repaired_by_rerunning(env):
+    """Over an IPv6 underlay (issue 15): a dual-stack VXLAN network (an IPv6 local address, FDB entries toward an
+    IPv6 peer) and a routed one (the peer's IPv4 slice via its IPv6 address), set up and removed, killed at every
+    write point; each rerun converges to what a clean run makes."""
+    t0 = time.monotonic()
+    a, _b = topologies(env)
+    env.ip("-6", "addr", "add", "2001:db8:0:9::1/64", "dev", "eth0", "nodad")
+    a = dict(a, hosts={env.HOST: {"underlay": "2001:db8:0:9::1/64"}, "peer": {"underlay": "2001:db8:0:9::200/64"}})
+    t = dict(a, networks=dict(a["networks"],
+                              ov={"subnet": "10.81.2.0/24", "subnet6": "2001:db8:81::/64",
+                                  "overlay": {"type": "vxlan", "vni": 81}},
+                              rt={"subnet": "10.82.0.0/16", "overlay": {"type": "routed"}}),
+             containers=dict(a["containers"],
+                             db={"host": env.HOST, "netns": env.ns("db"),
+                                 "interfaces": [{"network": "ov"}, {"network": "rt", "default_route": False}]},
+                             far={"host": "peer", "netns": "far", "interfaces": [{"network": "ov"}, {"network": "rt"}]}))
+    namespaces = [env.ns(c) for c in ("keep", "db")]
+    foreign = add_foreign(env)
+    foreign_before = foreign()
+    try:
+        env.apply(a, probe_peers=False)
+        keep_addr = env.link("eth0", ns=env.ns("keep"))["addresses"]
+        env.apply(t, probe_peers=False)
+        want_t = model(env, namespaces)
+        assert any(" dst 2001:db8:0:9::200 " in l for l in want_t[env.hostns]["fdb"]), want_t[env.hostns]["fdb"]
+        assert "via inet6 2001:db8:0:9::200" in want_t[env.hostns]["routes"], want_t[env.hostns]["routes"]
+        env.apply(a, probe_peers=False)
+        want_a = model(env, namespaces)
+        up = kill_at_every_point(env, a, t, namespaces, want_t, keep_addr, foreign, foreign_before, "v6 underlay up")
+        down = kill_at_every_point(env, t, a, namespaces, want_a, keep_addr, foreign, foreign_before,
+                                   "v6 underlay down")
+    finally:
+        env.apply({"version": 1, "hosts": {env.HOST: {}}, "networks": {}, "containers": {}}, probe_peers=False)
+    for kind in ("netlink vxlan_add", "netlink fdb", "netlink route"):
+        assert any(p.startswith(kind) for p in up), (kind, up)
+    assert any(p.startswith("netlink link_del") for p in down), down
+    print("\nwrite points: IPv6 underlay up %d, down %d, all clean; %.1f s" % (len(up), len(down),
+                                                                             time.monotonic() - t0))

@@ -2,8 +2,7 @@
 host's containers get
 IPv6 addresses from that host's IPv6 slice (derived from its IPv4 slice), the gateway6 is on every host's bridge and
 pinned in each container by a permanent neighbour entry; ping6 and TCP cross between every pair of hosts with the
-sender's own address; a rerun writes nothing anywhere. A routed overlay with subnet6 is refused with its path (its
-routes would need an IPv4 next hop for IPv6 prefixes, which Linux does not take)."""
+sender's own address; a rerun writes nothing anywhere. (IPv6 on routed overlays: test_ipv6_underlay.py.)"""
 
 import ipaddress
 import json
@@ -83,16 +82,6 @@ def test_ipv6_over_a_layer2_overlay_between_every_host_pair(fabric, kind):
     # and the first phase (prepare: tinc keys, addresses for the others) keeps the IPv6 leases as they are
     path = fabric._write(topo)
     assert [fabric.cli(h, "prepare", path)["changed"] for h in ("h1", "h2", "h3")] == [False] * 3
-
-
-def test_ipv6_on_a_routed_overlay_is_refused_with_its_path(fabric):
-    topo = fabric.topology("routed")
-    topo["networks"]["ov"]["subnet6"] = SUBNET6
-    r = fabric.cli("h1", "apply", fabric._write(topo), ok=False)
-    assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert "networks.ov.subnet6" in r.stderr and "Linux routes IPv6 via no IPv4 next hop" in r.stderr, \
-        r.stderr
-    assert nskit.run("ip", "-n", fabric.hns("h1"), "-o", "link", "show", "type", "bridge").stdout == ""
 
 
 def test_isolation_and_a_link_between_hosts_hold_for_ipv6_over_vxlan(fabric):

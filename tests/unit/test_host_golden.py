@@ -60,7 +60,7 @@ def compute(case):
     spec = copy.deepcopy(spec)
     for c in spec["containers"]:
         c.update((_optional(d, "docker.yml") or {}).get(c["name"], {}))
-    warnings = engine.merge_peer_keys(spec, peers)
+    warnings = engine.merge_peer_keys(spec, peers) + engine.merge_peer_link_locals(spec, peers)
     hstate = types.SimpleNamespace(leases=leases, owned_netns=set(current.get("owned_netns", [])), spec=None,
                                    peers=peers, state_dir=None)
     res = engine.compute(spec, current, hstate, peers, options.get("docker_force", False))
@@ -815,6 +815,30 @@ def inv_chain_next_hop_unknown(got):
     routes = {(a["ns"], a["dst"]) for a in got["actions"] if a["op"] == "route_add_ns"}
     assert ("fw", "10.73.0.0/24") not in routes and ("client", "10.73.0.0/24") in routes
     assert [w for w in got["warnings"] if w.startswith("chains.web-to-db: the address of lb on host h2")]
+def inv_vxlan_v6_underlay_from_empty(got):
+    _clean(got)
+    vx = [a for a in got["actions"] if a["op"] == "vxlan_add"]
+    assert len(vx) == 1 and vx[0]["local"] == "2001:db8:0:1::1"
+    assert {dst for _mac, dst in _fdb(got, "fdb_add")} == {"2001:db8:0:1::2", "2001:db8:0:1::3"}
+    assert ("00:00:00:00:00:00", "2001:db8:0:1::3") in _fdb(got, "fdb_add")     # head-end replication over IPv6
+
+
+def inv_vxlan_v6_underlay_noop(got):
+    _quiet(got)     # the device's IPv6 local address and IPv6 FDB destinations compare as the spec has them
+
+
+def inv_routed_v6_link_local(got):
+    assert got["conflicts"] == []
+    assert [w for w in got["warnings"] if "peer h3" in w and "link-local" in w], got["warnings"]
+    routes = [(a["dst"], a["via"], a.get("dev")) for a in got["actions"] if a["op"] == "route_add"]
+    assert routes == [("10.40.2.0/24", "192.0.2.2", None), ("10.40.3.0/24", "192.0.2.3", None),
+                      ("2001:db8:40:0:200::/72", "fe80::5054:ff:fe00:2", "eth0")], routes
+
+
+def inv_routed_v6_underlay(got):
+    _clean(got)
+    assert [(a["dst"], a["via"]) for a in got["actions"] if a["op"] == "route_add"] == [
+        ("10.40.2.0/24", "2001:db8:0:1::2"), ("10.40.3.0/24", "2001:db8:0:1::3")]
 
 
 INVARIANTS = {name[4:]: fn for name, fn in list(globals().items()) if name.startswith("inv_")}

@@ -13,12 +13,14 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.m
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.prepare import prepare, tinc_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import apply, teardown
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.routed import merge_peer_link_locals
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.links import resolve_links
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.planner import Computed
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.summary import view
 
-__all__ = ["apply", "teardown", "prepare", "gather", "compute", "view", "tinc_keys", "merge_peer_keys", "resolve_links",
+__all__ = ["apply", "teardown", "prepare", "gather", "compute", "view", "tinc_keys", "merge_peer_keys",
+           "merge_peer_link_locals", "resolve_links",
            "resolve_docker", "Host", "HostLock", "HostState", "Computed", "DEFAULT_STATE_DIR", "LOCK_TIMEOUT"]
 
 

@@ -3,7 +3,7 @@
 import ipaddress
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller import model
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import family_hint
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.check_ipv6 import NOT_UNICAST, family_hint
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.controller.checking import is_dict
 
 
@@ -19,12 +19,7 @@ class HostChecks(object):
             p = "hosts.%s" % name
             underlay = None
             if isinstance(spec.get("underlay"), str):
-                try:
-                    text = spec["underlay"]
-                    underlay = ipaddress.IPv4Interface(text if "/" in text else text + "/32")
-                except ValueError as e:
-                    self.add(p + ".underlay", "%r is an IPv6 address; IPv6 underlays are not supported yet" % text
-                             if family_hint(text, "-") else "%r is not an IPv4 address (%s)" % (text, e))
+                underlay = self._underlay(p + ".underlay", spec["underlay"])
             mtu = spec.get("underlay_mtu", model.DEFAULT_MTU)
             if not self.mtu(p + ".underlay_mtu", mtu):
                 mtu = model.DEFAULT_MTU
@@ -37,12 +32,34 @@ class HostChecks(object):
                 out[name].router_prefix = spec["router_netns_prefix"]
         return out
 
+    def _underlay(self, p, text):
+        """A host's underlay address, IPv4 or IPv6 (a global unicast one: VXLAN, tinc and routed next hops need an
+        address that means the same on every host), as an interface (with its prefix length), or None."""
+        version = 6 if family_hint(text, "-") else 4
+        try:
+            if version == 6:
+                underlay = ipaddress.IPv6Interface(text if "/" in text else text + "/128")
+            else:
+                underlay = ipaddress.IPv4Interface(text if "/" in text else text + "/32")
+        except ValueError as e:
+            self.add(p, "%r is not an IPv4 or IPv6 address (%s)" % (text, e))
+            return None
+        for net, what in NOT_UNICAST:
+            if version == 6 and underlay.ip in net:
+                self.add(p, "%s is a %s address; an underlay address is a global unicast one" % (underlay.ip, what))
+                return None
+        return underlay
+
     def _bgp(self, p, raw, underlay):
         """(asn, [(address, asn)]) of a host's BGP speaker (kinds.bgp), or None."""
         if not is_dict(raw) or not isinstance(raw.get("asn"), int) or not isinstance(raw.get("neighbors"), list):
             return None     # absent, or the schema reports it
         if underlay is None:
             self.add(p + ".bgp", "a BGP speaker needs the host's underlay address (its router id and next hop)")
+        elif underlay.version == 6:
+            self.add(p + ".bgp", "a BGP speaker on a host with an IPv6 underlay address is not supported yet (its "
+                                 "router id and IPv4 next hop come from an IPv4 underlay address)")
+            return None
         peers = []
         for i, n in enumerate(raw["neighbors"]):
             if not (is_dict(n) and isinstance(n.get("address"), str) and isinstance(n.get("asn"), int)):

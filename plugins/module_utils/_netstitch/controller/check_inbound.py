@@ -62,3 +62,7 @@ class InboundChecks(object):
                 if h in hosts and hosts[h].underlay is None:
                     self.add("hosts.%s.underlay" % h, "host carries networks.%s, a routed gateway: the outside "
                              "routes to it at its underlay address, which is needed" % name)
+                elif h in hosts and hosts[h].underlay.version == 6:
+                    self.add("hosts.%s.underlay" % h, "host carries networks.%s, a routed gateway: a routed gateway "
+                             "behind an IPv6 underlay address is not supported yet (the outside's route to %s would "
+                             "need an IPv6 next hop)" % (name, n.subnet))

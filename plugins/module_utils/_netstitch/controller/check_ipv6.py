@@ -17,11 +17,13 @@ The rules:
   overlay slices are parts of the subnet6 itself, controller.placement); what needs IPv4 is refused (v6only_network).
 - On a vxlan or tinc overlay (layer 2) each host allocates from its IPv6 slice (controller.placement: the same share of the subnet6
   as its IPv4 slice is of the subnet); the gateway6 is on every host's bridge, as the IPv4 gateway.
-- Refused, said why: IPv6 on routed overlays (an IPv6 route via an IPv4 underlay next hop, which Linux does not
-  do). Not yet supported, said as such: IPv6 underlay addresses. A network offered to Docker's bridge driver gives
-  Docker an IPv6 range too (model.docker_range6); through netstitch's plugin, Docker asks for the subnet6 pool.
-  (An isolated dual-stack network is isolated statefully where bridged IPv6 passes the inet hooks,
-  bridge-nf-call-ip6tables, else statelessly in the bridge family, kinds.nft.)
+- On a routed overlay each host owns its IPv6 slice (its bridge holds the slice's second address, a fixed ip6 lies in
+  its host's slice) and routes the others' via their IPv6 underlay addresses, or over an IPv4 underlay via their
+  IPv6 link-local addresses (Linux routes IPv6 via no IPv4 next hop). Not yet supported, said as such: on isolated
+  routed networks. A network offered to Docker's bridge driver gives Docker an IPv6 range too
+  (model.docker_range6); through netstitch's plugin, Docker asks for the subnet6 pool. (An isolated dual-stack
+  network is isolated statefully where bridged IPv6 passes the inet hooks, bridge-nf-call-ip6tables, else
+  statelessly in the bridge family, kinds.nft.)
 """
 
 import ipaddress
@@ -30,7 +32,7 @@ PREFIX_MIN, PREFIX_MAX = 64, 120
 ANYCAST_COUNT = 128         # RFC 2526: the reserved subnet anycast addresses at the top of a subnet
 _EUI64_ANYCAST_FIRST = 0xFDFFFFFFFFFFFF80
 _IID_MASK = (1 << 64) - 1
-_NOT_UNICAST = (
+NOT_UNICAST = (
     (ipaddress.IPv6Network("ff00::/8"), "multicast"),
     (ipaddress.IPv6Network("fe80::/10"), "link-local"),
     (ipaddress.IPv6Network("::ffff:0:0/96"), "IPv4-mapped"),
@@ -100,7 +102,7 @@ class IPv6Checks(object):
         if ipaddress.IPv6Address(text.split("/")[0]) != subnet.network_address:
             self.add(path, "%r has host bits set; did you mean %s?" % (text, subnet))
             return None
-        for special, what in _NOT_UNICAST:
+        for special, what in NOT_UNICAST:
             if subnet.overlaps(special):
                 self.add(path, "%s is in the %s range %s; a network needs a unicast range (2001:db8::/32 in "
                                "examples, a ULA fd00::/8 or a global prefix)" % (subnet, what, special))
@@ -173,18 +175,20 @@ class IPv6Checks(object):
         if subnet6 is None:
             return None, None, ok
         if isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed" and "subnet" not in spec:
-            self.add(p + ".subnet6", "an IPv6-only routed overlay is not supported: each host would route the peers' "
-                                     "IPv6 slices via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
-                                     "next hop; use a vxlan or tinc overlay")
+            self.add(p + ".subnet6", "an IPv6-only routed overlay is not supported yet (its IPv6 slices are derived "
+                                     "from the IPv4 ones); give it an IPv4 subnet too, or use a vxlan or tinc overlay")
             ok = False
         elif isinstance(overlay_spec, dict) and overlay_spec.get("type") == "routed":
-            # the peers' slices would be routed via their IPv4 underlay addresses: Linux takes no IPv4 next hop for an
-            # IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"; a nexthop object: "IPv6 routes can not
-            # use an IPv4 nexthop"), checked on 6.18
-            self.add(p + ".subnet6", "IPv6 on routed overlays is not supported: the peers' IPv6 slices would be "
-                                     "routed via their IPv4 underlay addresses, and Linux routes IPv6 via no IPv4 "
-                                     "next hop; use a vxlan or tinc overlay for IPv6, or leave subnet6 out")
-            ok = False
+            # Linux takes no IPv4 next hop for an IPv6 route (RTA_VIA: "IPv6 does not support RTA_VIA attribute"),
+            # so over an IPv4 underlay the peers' IPv6 slices go via their IPv6 link-local addresses (prepare)
+            if "gateway6" in spec:
+                self.add(p + ".gateway6", "a routed network has one IPv6 gateway per host (the second address of "
+                                          "each host's IPv6 slice); leave gateway6 out")
+                ok = False
+            if spec.get("isolated") is True:
+                self.add(p + ".isolated", "an isolated routed network with subnet6 is not supported yet; leave "
+                                          "subnet6 or isolated out")
+                ok = False
         if isinstance(spec.get("gateway6"), str):
             gateway6 = self.address6_in(p + ".gateway6", spec["gateway6"], subnet6)
             ok = ok and gateway6 is not None
@@ -212,7 +216,8 @@ class IPv6Checks(object):
             self.add(ip_ + ".ip6", "networks.%s has no subnet6, so no IPv6 address" % netname)
             return None
         addr = self.address6_in(ip_ + ".ip6", text, net.subnet6)
-        if addr is not None and addr == net.gateway6:
+        # routed: its host's slice and gateway are checked in capacity6, once the slices are placed
+        if addr is not None and not net.routed and addr == net.gateway6:
             self.add(ip_ + ".ip6", "%s is the IPv6 gateway of networks.%s" % (addr, netname))
             addr = None
         if addr is not None:
@@ -231,6 +236,12 @@ class IPv6Checks(object):
                 n = nets.get(itf.network)
                 if n is None or n.subnet6 is None:
                     continue
+                if itf.ip6 is not None and n.routed and c.host in n.overlay.slices6 and (
+                        itf.ip6 not in n.overlay.slices6[c.host] or itf.ip6 == n.gateway6_on(c.host)):
+                    self.add("containers.%s.interfaces[%d].ip6" % (c.name, itf.index), "%s is %s host %s's IPv6 "
+                             "slice %s of the routed networks.%s" % (
+                                 itf.ip6, "outside" if itf.ip6 not in n.overlay.slices6[c.host] else "the gateway of",
+                                 c.host, n.overlay.slices6[c.host], n.name))
                 if itf.ip6 is not None:
                     fixed.setdefault(None if n.shared else c.host, {}).setdefault(n.name, set()).add(itf.ip6)
                 else:
@@ -240,11 +251,12 @@ class IPv6Checks(object):
             if n.overlay is not None and host not in n.overlay.slices6:
                 continue        # no slice (placement said why)
             pool = n.pool6(host)
+            seg = n.segment6(host)
             docker = n.docker_range6(host)     # Docker's share of the pool (no reserved address in it)
-            taken = {a for a in fixed.get(None if n.shared else host, {}).get(name, set()) | {n.gateway6}
-                     if a in pool and not reserved_reason(a, n.subnet6) and not (docker and a in docker)}
+            taken = {a for a in fixed.get(None if n.shared else host, {}).get(name, set()) | {n.gateway6_on(host)}
+                     if a in pool and not reserved_reason(a, seg) and not (docker and a in docker)}
             free = min(pool.num_addresses - (docker.num_addresses if docker else 0), 1 << 40) - \
-                reserved_count(pool, n.subnet6) - len(taken)
+                reserved_count(pool, seg) - len(taken)
             if count > free:
                 self.add("networks.%s.subnet6" % name, "host %s needs %d allocated IPv6 addresses but %s has only "
                          "%d free" % (host, count, pool, max(free, 0)))

@@ -63,6 +63,11 @@ class NetworkChecks(object):
             ok = False
         net_hosts = self._network_hosts(p, spec, hosts)
         subnet6, gateway6, ok = self.network6(p, spec, ok, spec.get("overlay"))
+        for h, host in sorted(hosts.items()) if subnet6 is not None and not macvlan else ():
+            if host.underlay is not None and host.underlay.ip in subnet6:
+                self.add(p + ".subnet6", "%s contains the underlay address %s of hosts.%s; the bridge's route "
+                         "would capture the host's own traffic" % (subnet6, host.underlay.ip, h))
+                ok = False
         overlay = None
         if is_dict(spec.get("overlay")):
             # an IPv6-only overlay places its slices in the subnet6 itself

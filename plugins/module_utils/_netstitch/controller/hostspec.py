@@ -38,6 +38,12 @@ def _overlay_spec(topo, net, host, macs_by_host):
     out = {"type": o.type, "subnet": _text(net.subnet), "local": str(me.underlay.ip)}
     if o.type == "routed":
         out["routes"] = [{"dst": str(o.slices[p]), "via": str(topo.hosts[p].underlay.ip), "host": p} for p in peers]
+        if net.subnet6 is not None:
+            # IPv6 slices: via the peer's IPv6 underlay address, or over an IPv4 underlay via the peer's link-local
+            # address (None here: the host takes it from the peer's prepare facts; Linux routes IPv6 via no IPv4 hop)
+            out["subnet6"] = str(net.subnet6)
+            out["routes6"] = [{"dst": str(o.slices6[p]), "host": p, "via": str(topo.hosts[p].underlay.ip)
+                               if topo.hosts[p].underlay.version == 6 else None} for p in peers if p in o.slices6]
         return out
     out.update({"device": o.device, "port": o.port})
     if o.type == "vxlan":
@@ -160,8 +166,8 @@ def _network_spec(topo, net, host, fixed, macs):
     }
     if net.subnet6 is not None:
         # keys that exist only on a dual-stack network: specs of other topologies stay as they were
-        out["subnet6"] = str(net.subnet6)
-        out["gateway6"] = str(net.gateway6)
+        out["subnet6"] = str(net.segment6(host))
+        out["gateway6"] = str(net.gateway6_on(host))
         if net.masquerade6:
             out["masquerade6"] = True
         if net.overlay is not None:
@@ -263,6 +269,8 @@ def needs_prepare(spec: Dict[str, Any]) -> bool:
     of a container on another host that one of its links names."""
     if any((n.get("overlay") or {}).get("type") == "tinc" for n in spec["networks"]):
         return True
+    if any(r["via"] is None for n in spec["networks"] for r in (n.get("overlay") or {}).get("routes6", [])):
+        return True     # the peers' IPv6 link-local addresses (routed IPv6 over an IPv4 underlay)
     for ln in spec.get("links", []):
         for ref in (ln["client"], ln["server"]):
             if ref and ref["host"] != spec["host"] and not ref["ip"]:

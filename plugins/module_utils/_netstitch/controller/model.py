@@ -13,6 +13,14 @@ VNI_MAX = 16777215
 # tinc (switch mode, UDP) = outer IPv4 20 + UDP 8 + seqno 4 + inner Ethernet 14 + MAC 4 + cipher block padding up to 8,
 # plus room for its own PMTU probing, rounded up
 OVERHEAD = {"vxlan": 50, "routed": 0, "tinc": 80}
+OVERHEAD_IPV6 = 20       # an IPv6 underlay: the outer IPv6 header is 40 bytes, not 20 (VXLAN 70, tinc 100)
+
+
+def overhead(kind, underlay_version=4):
+    """Bytes an overlay of ``kind`` adds to every frame over an underlay of that IP version."""
+    return OVERHEAD[kind] + (OVERHEAD_IPV6 if underlay_version == 6 and OVERHEAD[kind] else 0)
+
+
 TINC_PORT_BASE = 6550
 MAX_PORT_RANGE = 1024     # ports in one published range (each is one map element)
 ROUTER_PREFIX = "nsrt-"   # a tenant's router namespace on a host: this prefix (hosts.H.router_netns_prefix) + its name
@@ -48,7 +56,7 @@ def derived_mac(*parts):
 class Host(object):
     def __init__(self, name, underlay=None, underlay_mtu=DEFAULT_MTU, docker_host=None, docker_plugin=None):
         self.name = name
-        self.underlay = underlay            # ipaddress.IPv4Interface or None
+        self.underlay = underlay            # ipaddress.IPv4Interface or IPv6Interface, or None
         self.underlay_mtu = underlay_mtu
         self.docker_host = docker_host      # Docker Engine API address, or None (DOCKER_HOST / the default socket)
         self.docker_plugin = docker_plugin or "netstitch"      # the name netstitch's Docker plugin serves under
@@ -157,7 +165,7 @@ class Network(object):
         quarter = pool.num_addresses // 4
         for index in (2, 1):
             block = ipaddress.IPv6Network((int(pool.network_address) + index * quarter, pool.prefixlen + 2))
-            if reserved_count(block, self.subnet6) == 0:
+            if reserved_count(block, self.segment6(host)) == 0:
                 return block
         return None
 
@@ -168,6 +176,15 @@ class Network(object):
 
     def gateway_on(self, host):
         return self.overlay.slices[host].network_address + 1 if self.routed else self.gateway
+
+    def segment6(self, host):
+        """The IPv6 subnet a container on ``host`` sees: its IPv6 slice in routed mode, else the subnet6."""
+        return self.overlay.slices6[host] if self.routed else self.subnet6
+
+    def gateway6_on(self, host):
+        """The IPv6 gateway on ``host``'s bridge: in routed mode the second address of its IPv6 slice (the first is
+        the slice's subnet-router anycast address), else the network's gateway6."""
+        return self.overlay.slices6[host].network_address + 1 if self.routed else self.gateway6
 
     def bridge_mac(self, host):
         # unique per host: an overlay's bridges share one segment (and one gateway address)

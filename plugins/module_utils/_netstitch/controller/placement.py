@@ -18,6 +18,18 @@ class Placement(object):
             base = n.subnet6 if n.v6only else n.subnet     # an IPv6-only overlay: slices of the subnet6 itself
             nslices = 2 ** (o.slice_len - base.prefixlen)
             owner = {}
+            families = {}
+            for h in sorted(n.hosts):
+                if hosts.get(h) is not None and hosts[h].underlay is not None:
+                    families.setdefault(hosts[h].underlay.version, []).append(h)
+            if len(families) > 1:
+                # one tunnel (or route) per pair of hosts: both ends must speak the same IP version
+                self.add(p, "the hosts of an overlay share one underlay IP version, but %s" % " and ".join(
+                    "%s %s IPv%d" % (", ".join(hs), "is" if len(hs) == 1 else "are", v)
+                    for v, hs in sorted(families.items())))
+                n.mtu = n.mtu or model.DEFAULT_MTU
+                continue
+            version = next(iter(families), 4)
             for h in sorted(n.hosts):
                 host = hosts.get(h)
                 if host is None:
@@ -49,7 +61,7 @@ class Placement(object):
                 nets_seen = {}
                 for h in sorted(o.slices):
                     u = hosts[h].underlay
-                    if u.network.prefixlen == 32:
+                    if u.network.prefixlen == u.max_prefixlen:
                         self.add("hosts.%s.underlay" % h, "routed networks.%s needs the underlay prefix length "
                                  "(for example %s/24) to check the hosts share a subnet" % (name, u.ip))
                     else:
@@ -61,15 +73,18 @@ class Placement(object):
             carrying = [hosts[h] for h in sorted(n.hosts) if h in hosts]
             if carrying:
                 low = min(carrying, key=lambda x: x.underlay_mtu)
-                budget = low.underlay_mtu - model.OVERHEAD[o.type]
+                cost = model.overhead(o.type, version)
+                budget = low.underlay_mtu - cost
                 if n.mtu is None:
                     n.mtu = budget
                 elif n.mtu > budget:
                     self.add("networks.%s.mtu" % name, "MTU %d is over the %s budget of %d: underlay MTU %d - %d "
-                             "bytes of encapsulation (the smallest underlay MTU is host %s's)"
-                             % (n.mtu, o.type, budget, low.underlay_mtu, model.OVERHEAD[o.type], low.name))
+                             "bytes of encapsulation%s (the smallest underlay MTU is host %s's)"
+                             % (n.mtu, o.type, budget, low.underlay_mtu, cost,
+                                " over IPv6, whose header is 20 bytes more than IPv4's" if version == 6 else "",
+                                low.name))
             if n.mtu is None:
-                n.mtu = model.DEFAULT_MTU - model.OVERHEAD[o.type]
+                n.mtu = model.DEFAULT_MTU - model.overhead(o.type, version)
 
     def _slices6(self, n, p):
         """Each host's IPv6 slice: derived from its IPv4 slice, at the same place in the subnet6 (the i-th of the

@@ -75,7 +75,13 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                              'properties': {'underlay': {'description': "The host's underlay address (overlays reach "
                                                                         'it here), with its prefix length when routed '
                                                                         'overlays need to know the underlay subnet '
-                                                                        '(192.0.2.1/24).',
+                                                                        '(192.0.2.1/24). IPv4 or a global IPv6 '
+                                                                        'address (2001:db8:0:1::1/64: VXLAN, tinc and '
+                                                                        'routed overlays over IPv6, whose MTU budget '
+                                                                        'counts the 20 more bytes of the IPv6 '
+                                                                        'header); all hosts of one overlay share one '
+                                                                        'IP version. Not yet with an IPv6 address: '
+                                                                        'bgp, a routed gateway (inbound).',
                                                          'type': 'string',
                                                          'examples': ['192.0.2.1/24']},
                                             'underlay_mtu': {'description': 'MTU of the underlay path (default 1500).',
@@ -207,13 +213,20 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           'in /28 slices needs a subnet6 of /124 or '
                                                                           'larger), and the gateway6 is on every '
                                                                           "host's bridge (pinned in each container at "
-                                                                          'the local bridge, as the IPv4 gateway). '
-                                                                          'Refused on routed overlays (Linux routes '
-                                                                          'IPv6 via no IPv4 underlay next hop). '
-                                                                          'Offered to Docker (docker), the Docker '
-                                                                          'network of a dual-stack network gets IPv6 '
-                                                                          'too: EnableIPv6, the subnet6 and gateway6, '
-                                                                          "and Docker's IPv6 range (a quarter of the "
+                                                                          'the local bridge, as the IPv4 gateway). On '
+                                                                          'a routed overlay each host owns its IPv6 '
+                                                                          "slice (its bridge holds the slice's second "
+                                                                          'address: no gateway6 here) and routes the '
+                                                                          "others' via their IPv6 underlay addresses, "
+                                                                          'or over an IPv4 underlay via their IPv6 '
+                                                                          'link-local addresses from prepare (the '
+                                                                          "hosts' uplinks must forward IPv6); not yet "
+                                                                          'on an isolated routed network or an '
+                                                                          'IPv6-only routed one. Offered to Docker '
+                                                                          '(docker), the Docker network of a '
+                                                                          'dual-stack network gets IPv6 too: '
+                                                                          'EnableIPv6, the subnet6 and gateway6, and '
+                                                                          "Docker's IPv6 range (a quarter of the "
                                                                           "host's IPv6 pool without reserved "
                                                                           'addresses; with driver netstitch the '
                                                                           'plugin hands out the IPv6 addresses).',

@@ -14,8 +14,9 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.action
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers import rtnl
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.netns import (
     MountScope, broken_named_netns, create_named_netns, list_named_netns, ns_path, remove_named_netns)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.linkview import canon, link_view
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnl import NetlinkError
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.sysctls import (  # noqa: F401 (theirs)
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.sysctls import (  # noqa: F401
     in_netns, read_sysctl, write_sysctl)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.errors import ApplyError
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks import ROUTE_PROTO
@@ -23,29 +24,6 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.marks 
 IFF_UP = 1
 NUD_PERMANENT = 0x80
 NTF_SELF = 0x02
-
-
-def _link_view(l, names_by_index):
-    master = l["master"]
-    view = {
-        "index": l["index"],
-        "kind": l["kind"],
-        "alias": l["alias"],
-        "master": names_by_index.get(master) if master else None,
-        "mtu": l["mtu"],
-        "up": bool(l["flags"] & IFF_UP),
-        "mac": l["address"],
-        "peer_index": l["link"],
-        "group": l["group"],
-        "addresses": [],
-        "addresses6": [],       # global IPv6 addresses (the kernel's link-local ones are not netstitch's)
-    }
-    if l.get("hairpin") is not None:    # a bridge port
-        view["hairpin"] = l["hairpin"]
-    if l["kind"] == "vxlan":
-        view["vxlan"] = l["vxlan"]
-        view["fdb"] = []
-    return view
 
 
 class Netlink(object):
@@ -90,7 +68,7 @@ class Netlink(object):
         links = {}
         by_index = {}
         for l in raw:
-            v = _link_view(l, names)
+            v = link_view(l, names)
             links[l["name"]] = v
             by_index[l["index"]] = v
         for index, addr in s.addresses4():
@@ -123,12 +101,17 @@ class Netlink(object):
                 other.append({"dst": "%s/%d" % (r["dst"], r["dst_len"]), "gateway": gw, "dev": dev})
         return default, other
 
-    def _default_route6(self, s, names):
-        """The IPv6 default route via a gateway of a container namespace's main table, or None."""
+    def _routes6(self, s, names):
+        """(the IPv6 default route via a gateway or None, the other IPv6 routes via a gateway) of a container
+        namespace's main table, in canonical text."""
+        default, other = None, []
         for r in s.routes4(family=socket.AF_INET6):
             if r["gateway"] and r["dst_len"] == 0:
-                return {"gateway": str(ipaddress.IPv6Address(r["gateway"])), "dev": names.get(r["oif"])}
-        return None
+                default = default or {"gateway": canon(r["gateway"]), "dev": names.get(r["oif"])}
+            elif r["gateway"]:
+                other.append({"dst": "%s/%d" % (canon(r["dst"]), r["dst_len"]), "gateway": canon(r["gateway"]),
+                              "dev": names.get(r["oif"])})
+        return default, other
 
     def _neighbours(self, s, names):
         """Permanent neighbour entries of both families (one dump); IPv6 ones in canonical text."""
@@ -148,16 +131,34 @@ class Netlink(object):
             l = vx.get(f["ifindex"])
             # only permanent entries are netstitch's: what a learning VXLAN device learnt comes and goes
             if l is not None and f["dst"] and f["flags"] & NTF_SELF and f["state"] & NUD_PERMANENT:
-                l["fdb"].append([f["lladdr"], f["dst"]])
+                l["fdb"].append([f["lladdr"], canon(f["dst"])])
         for l in vx.values():
             l["fdb"].sort()
 
     def _routes(self):
+        """netstitch's routes of the host's main table, both families: {dst: {"via"}} (and "dev" for a link-local
+        next hop, which means something only on its interface)."""
         out = {}
-        for r in self.ipr.routes4():
-            if r["proto"] == ROUTE_PROTO:
-                out["%s/%d" % (r["dst"] or "0.0.0.0", r["dst_len"])] = {"via": r["gateway"]}
+        names = None
+        for family in (socket.AF_INET, socket.AF_INET6):
+            for r in self.ipr.routes4(family=family):
+                if r["proto"] != ROUTE_PROTO:
+                    continue
+                dst = "%s/%d" % (canon(r["dst"]) or ("::" if family == socket.AF_INET6 else "0.0.0.0"), r["dst_len"])
+                out[dst] = {"via": canon(r["gateway"])}
+                if r["gateway"] and r["gateway"].lower().startswith("fe80:"):
+                    if names is None:
+                        names = {i: n for n, i in self._index.get(None, {}).items()}
+                    out[dst]["dev"] = names.get(r["oif"])
         return out
+
+    def link_local(self, ifname):
+        """The kernel's IPv6 link-local address of a host interface (without its prefix length), or None."""
+        index = self.ipr.link_index(ifname)
+        for i, addr in self.ipr.addresses4(socket.AF_INET6, scope=rtnl.RT_SCOPE_LINK):
+            if i == index:
+                return str(ipaddress.IPv6Interface(addr).ip)
+        return None
 
     def read(self, namespaces, sysctls=()):
         """Current state of the host namespace and the given container namespaces (missing ones map to None)."""
@@ -180,7 +181,8 @@ class Netlink(object):
             out["netns"][ns] = {"links": nlinks, "default_route": default, "routes": routes,
                                 "neighbours": self._neighbours(s, names)}
             # read even without an IPv6 address there: the kernel keeps a route via a gateway when the address goes
-            route6 = self._default_route6(s, names)
+            route6, routes6 = self._routes6(s, names)
+            routes += routes6
             if route6 is not None:      # only then: the current state of an IPv4-only host reads as before
                 out["netns"][ns]["default_route6"] = route6
         for key in sysctls:
@@ -318,10 +320,12 @@ class Netlink(object):
         self._write(self.sock(a["ns"]).route, "del", a["dst"], a["gateway"], oif=self._idx(a["ns"], a["dev"]))
 
     def _do_route_add(self, a):
-        self._write(self.ipr.route, "replace" if a.get("replace") else "add", a["dst"], a["via"], proto=ROUTE_PROTO)
+        self._write(self.ipr.route, "replace" if a.get("replace") else "add", a["dst"], a["via"], proto=ROUTE_PROTO,
+                    oif=self._idx(None, a["dev"]) if a.get("dev") else None)
 
     def _do_route_del(self, a):
-        self._write(self.ipr.route, "del", a["dst"], a["via"], proto=ROUTE_PROTO)
+        self._write(self.ipr.route, "del", a["dst"], a["via"], proto=ROUTE_PROTO,
+                    oif=self._idx(None, a["dev"]) if a.get("dev") else None)
 
     def _do_vxlan_add(self, a):
         self._write(self.ipr.vxlan_add, a["name"], a["vni"], a["local"], a["port"], a["learning"], a["mtu"],

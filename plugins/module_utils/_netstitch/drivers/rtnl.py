@@ -17,6 +17,8 @@ import socket
 import struct
 
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.nlsocket import open_socket
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.drivers.rtnlcodec import (  # noqa: F401
+    _attrs, _hex, _ip, _mac, _nla, _pack, _str, _text, _u32, _u32_at)
 
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_DUMP_INTR = 0x10
@@ -38,10 +40,10 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 
 IFLA_MACVLAN_MODE, MACVLAN_MODE_BRIDGE = 1, 4
 IFLA_BRPORT_MODE = 4         # a bridge port's hairpin mode (u8)
 VETH_INFO_PEER = 1
-IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT = 1, 4, 7, 15
+IFLA_VXLAN_ID, IFLA_VXLAN_LOCAL, IFLA_VXLAN_LEARNING, IFLA_VXLAN_PORT, IFLA_VXLAN_LOCAL6 = 1, 4, 7, 15, 17
 IFA_ADDRESS, IFA_LOCAL = 1, 2
-IFA_F_NODAD, RT_SCOPE_UNIVERSE = 0x02, 0    # IPv6: no duplicate address detection; a global address
-RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
+IFA_F_NODAD, RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0x02, 0, 253    # IPv6: no DAD; a global, a link-local address
+RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE, RTA_VIA = 1, 4, 5, 15, 18    # RTA_VIA: a gateway of the other family
 NDA_DST, NDA_LLADDR = 1, 2
 
 AF_BRIDGE = 7
@@ -57,8 +59,6 @@ _IFI = struct.Struct("=BxHiII")         # ifinfomsg: family, type, index, flags,
 _IFA = struct.Struct("=BBBBI")          # ifaddrmsg: family, prefixlen, flags, scope, index
 _RTM = struct.Struct("=BBBBBBBBI")      # rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags
 _NDM = struct.Struct("=BxxxiHBB")       # ndmsg: family, ifindex, state, flags, type
-_NLA = struct.Struct("=HH")
-_U32 = struct.Struct("=I")
 _I32 = struct.Struct("=i")
 _BE16 = struct.Struct("!H")
 _RECV = 1 << 16
@@ -77,67 +77,8 @@ class NetlinkError(Exception):
         self.kernel_text = kernel_text
 
 
-# -- encoding ----------------------------------------------------------------------------------------------------------
-def _nla(kind, payload):
-    n = 4 + len(payload)
-    return _NLA.pack(n, kind) + payload + b"\0" * (-n & 3)
-
-
-def _str(kind, text):
-    return _nla(kind, text.encode("utf-8") + b"\0")
-
-
-def _u32(kind, value):
-    return _nla(kind, _U32.pack(value))
-
-
-def _mac(text):
-    return bytes.fromhex(text.replace(":", ""))
-
-
-def _ip4(text):
-    return socket.inet_aton(text)
-
-
-def _pack(text):
-    return socket.inet_pton(socket.AF_INET6 if ":" in text else socket.AF_INET, text)
-
-
 def _ifi(index=0, up=False, family=0):
     return _IFI.pack(family, 0, index, IFF_UP if up else 0, IFF_UP if up else 0)
-
-
-# -- decoding ----------------------------------------------------------------------------------------------------------
-def _attrs(data, off, end):
-    """{type: (start, length)} of the attributes in data[off:end] (the last one of a type wins)."""
-    out = {}
-    unpack = _NLA.unpack_from
-    while off + 4 <= end:
-        n, kind = unpack(data, off)
-        if n < 4:
-            break
-        out[kind & 0x3FFF] = (off + 4, n - 4)
-        off += (n + 3) & ~3
-    return out
-
-
-def _text(data, at):
-    s, n = at
-    return bytes(data[s:s + n]).split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def _hex(data, at):
-    s, n = at
-    return ":".join("%02x" % b for b in data[s:s + n])
-
-
-def _ip(data, at):
-    s, n = at
-    if n == 4:
-        return socket.inet_ntop(socket.AF_INET, bytes(data[s:s + 4]))
-    if n == 16:
-        return socket.inet_ntop(socket.AF_INET6, bytes(data[s:s + 16]))
-    return None
 
 
 def _brport_hairpin(data, info):
@@ -158,10 +99,6 @@ def ext_ack_text(data, off, end, flags):
     echoed = 16 if flags & NLM_F_CAPPED else _HDR.unpack_from(data, off + 20)[0]
     at = _attrs(data, off + 20 + ((echoed + 3) & ~3), end).get(NLMSGERR_ATTR_MSG)
     return _text(data, at) if at else None
-
-
-def _u32_at(data, at):
-    return _U32.unpack_from(data, at[0])[0] if at is not None and at[1] >= 4 else None
 
 
 class Socket(object):
@@ -242,9 +179,10 @@ class Socket(object):
                     va = _attrs(data, d[0], d[0] + d[1])
                     port = va.get(IFLA_VXLAN_PORT)
                     learning = va.get(IFLA_VXLAN_LEARNING)
+                    local = va.get(IFLA_VXLAN_LOCAL, va.get(IFLA_VXLAN_LOCAL6))     # over IPv4 or IPv6
                     vx = {"vni": _u32_at(data, va.get(IFLA_VXLAN_ID)),
                           "port": _BE16.unpack_from(data, port[0])[0] if port else None,
-                          "local": _ip(data, va[IFLA_VXLAN_LOCAL]) if IFLA_VXLAN_LOCAL in va else None,
+                          "local": _ip(data, local) if local else None,
                           "learning": bool(data[learning[0]]) if learning else False}
             out.append({
                 "index": index,
@@ -262,13 +200,14 @@ class Socket(object):
             })
         return out
 
-    def addresses4(self, family=socket.AF_INET):
-        """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS); with AF_INET6, of every global IPv6 one."""
+    def addresses4(self, family=socket.AF_INET, scope=RT_SCOPE_UNIVERSE):
+        """[(ifindex, "a.b.c.d/len")] of every IPv4 address (IFA_ADDRESS); with AF_INET6, of every IPv6 one of
+        ``scope`` (global by default; RT_SCOPE_LINK: the link-local ones)."""
         out = []
         for data, off, end in self.dump(RTM_GETADDR, _IFA.pack(family, 0, 0, 0, 0)):
-            _family_, plen, _flags, scope, index = _IFA.unpack_from(data, off)
+            _family_, plen, _flags, ascope, index = _IFA.unpack_from(data, off)
             a = _attrs(data, off + 8, end)
-            if IFA_ADDRESS in a and (family == socket.AF_INET or scope == RT_SCOPE_UNIVERSE):
+            if IFA_ADDRESS in a and (family == socket.AF_INET or ascope == scope):
                 out.append((index, "%s/%d" % (_ip(data, a[IFA_ADDRESS]), plen)))
         return out
 
@@ -282,8 +221,10 @@ class Socket(object):
             a = _attrs(data, off + 12, end)
             if (_u32_at(data, a.get(RTA_TABLE)) or rtable) != table:
                 continue
+            via = a.get(RTA_VIA)        # struct rtvia: the address family (u16), then the address
             out.append({"dst": _ip(data, a[RTA_DST]) if RTA_DST in a else None, "dst_len": dst_len,
-                        "gateway": _ip(data, a[RTA_GATEWAY]) if RTA_GATEWAY in a else None,
+                        "gateway": _ip(data, a[RTA_GATEWAY]) if RTA_GATEWAY in a else
+                        _ip(data, (via[0] + 2, via[1] - 2)) if via else None,
                         "oif": _u32_at(data, a.get(RTA_OIF)), "proto": proto})
         return out
 
@@ -344,7 +285,8 @@ class Socket(object):
         self.request(RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, _ifi() + attrs)
 
     def vxlan_add(self, name, vni, local, port, learning, mtu, master, up=True, group=None):
-        data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL, _ip4(local)) + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
+        data = (_u32(IFLA_VXLAN_ID, vni) + _nla(IFLA_VXLAN_LOCAL6 if ":" in local else IFLA_VXLAN_LOCAL, _pack(local))
+                + _nla(IFLA_VXLAN_PORT, _BE16.pack(port))
                 + _nla(IFLA_VXLAN_LEARNING, bytes([1 if learning else 0])))
         self.link_add(name, "vxlan", mtu=mtu, master=master, up=up, data=data, group=group)
 
@@ -386,11 +328,16 @@ class Socket(object):
             self.request(RTM_DELADDR, 0, body)
 
     def route(self, cmd, dst, gateway, oif=None, proto=RTPROT_STATIC):
-        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route; IPv6: "::/0")."""
+        """cmd: add | replace | del; dst "a.b.c.d/len" ("0.0.0.0/0" for the default route; IPv6: "::/0"); an IPv4
+        route via an IPv6 gateway carries it in RTA_VIA (Linux 5.2 and later)."""
         net, _slash, plen = dst.partition("/")
-        family = socket.AF_INET6 if ":" in gateway else socket.AF_INET
+        family = socket.AF_INET6 if ":" in net else socket.AF_INET
         plen = int(plen or (128 if family == socket.AF_INET6 else 32))
-        attrs = (_nla(RTA_DST, _pack(net)) if plen else b"") + _nla(RTA_GATEWAY, _pack(gateway))
+        if (":" in gateway) == (family == socket.AF_INET6):
+            hop = _nla(RTA_GATEWAY, _pack(gateway))
+        else:
+            hop = _nla(RTA_VIA, struct.pack("=H", socket.AF_INET6 if ":" in gateway else socket.AF_INET) + _pack(gateway))
+        attrs = (_nla(RTA_DST, _pack(net)) if plen else b"") + hop
         if oif is not None:
             attrs += _u32(RTA_OIF, oif)
         if cmd == "del":
@@ -403,7 +350,7 @@ class Socket(object):
     def fdb(self, cmd, ifindex, lladdr, dst):
         """cmd: add | append | replace | del (static remote entries of a VXLAN device)."""
         body = (_NDM.pack(AF_BRIDGE, ifindex, NUD_NOARP | NUD_PERMANENT, NTF_SELF, 0) + _nla(NDA_LLADDR, _mac(lladdr))
-                + _nla(NDA_DST, _ip4(dst)))
+                + _nla(NDA_DST, _pack(dst)))     # an IPv4 or IPv6 underlay address
         if cmd == "del":
             self.request(RTM_DELNEIGH, 0, body)
         else:

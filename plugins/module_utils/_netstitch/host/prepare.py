@@ -9,7 +9,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.l
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.machine import Host, resolve_docker
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.reconcile import check_version
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
-from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import tinc
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import routed, tinc
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import core as plugin_core
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -26,6 +26,7 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
             hstate = HostState(state_dir, spec["host"])
             run_spec = resolve_docker(host, spec, hstate.spec)[0]
             current = host.read(run_spec, hstate)
+            link_local = _underlay_link_local(host, spec, current)
             with plugin_state.lease_lock(state_dir, spec["host"]):      # addresses the Docker plugin gave stay its own
                 extra = plugin_core.reserved(plugin_state.load(state_dir, spec["host"]))
                 addresses, leases = ipam.allocate(run_spec, current, hstate.leases, extra)
@@ -45,7 +46,20 @@ def prepare(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEF
     if addresses6:
         # IPv6 addresses on dual-stack networks (an overlay's links between hosts hold for IPv6 with them)
         facts["addresses6"] = {"%s/%s" % k: str(v) for k, v in sorted(addresses6.items())}
+    if link_local is not None:
+        facts["underlay_link_local"] = link_local     # the next hop of this host's IPv6 slices (kinds.routed)
     return facts, changed or kchanged
+
+
+def _underlay_link_local(host, spec, current):
+    """The kernel's IPv6 link-local address of the interface holding this host's underlay address, when a routed
+    overlay routes the IPv6 slices via link-local next hops (over an IPv4 underlay); else None."""
+    for n in spec["networks"]:
+        o = n.get("overlay") or {}
+        if any(r["via"] is None for r in o.get("routes6", [])):
+            dev = routed.uplink(current.get("links", {}), o["local"])
+            return host.netlink.link_local(dev) if dev else None
+    return None
 
 
 def tinc_keys(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAULT_STATE_DIR,

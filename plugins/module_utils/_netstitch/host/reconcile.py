@@ -21,6 +21,7 @@ from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.m
     Host, namespaces, resolve_docker, without_docker)
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.host.statefile import DEFAULT_STATE_DIR, HostState
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds import attach, docker_network, inbound
+from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.routed import merge_peer_link_locals
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.kinds.tinc import merge_peer_keys
 from ansible_collections.netstitch.fabric.plugins.module_utils._netstitch.plugin import hostside as plugin_state
 
@@ -81,7 +82,7 @@ def apply(spec: Dict[str, Any], check_mode: bool = False, state_dir: str = DEFAU
     if not check_mode:
         faults.arm_from_env()
     spec = copy.deepcopy(spec)
-    warnings = [] if absent else merge_peer_keys(spec, peers)
+    warnings = [] if absent else merge_peer_keys(spec, peers) + merge_peer_link_locals(spec, peers)
     own = host is None
     host = host or Host()
     try:

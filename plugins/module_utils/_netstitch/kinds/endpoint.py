@@ -76,6 +76,8 @@ def _dual_stack(e, itf, n, address6):
     route, the IPv6 default route via the network's gateway6."""
     e["address6"] = "%s/%d" % (address6, ipaddress.IPv6Network(n["subnet6"]).prefixlen)
     e["gateway6"] = n["gateway6"] if itf["default_route"] else None
+    if (n.get("overlay") or {}).get("type") == "routed" and (itf.get("default_route_soft") or not itf["default_route"]):
+        e["routes"].append([n["overlay"]["subnet6"], n["gateway6"]])     # the other hosts' IPv6 slices
     if (n.get("overlay") or {}).get("type") in ("vxlan", "tinc"):
         # every host's bridge holds the gateway6 too (and answers its neighbour solicitations): pin the local one
         e["gateway_neigh6"] = [n["gateway6"], n["bridge_mac"]]

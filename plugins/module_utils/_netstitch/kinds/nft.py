@@ -133,6 +133,10 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
             # the other hosts' slices of a routed network arrive through the underlay
             fwd.append(_rule("in %s: from its other slices" % name, [
                 _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(o["subnet"])), {"accept": None}]))
+            if o.get("subnet6"):
+                fwd.append(_rule("in %s: from its other IPv6 slices" % name, [
+                    _match(_meta("oifname"), br), _match(_ip("saddr", "ip6"), _prefix(o["subnet6"])),
+                    {"accept": None}]))
     fwd += inbound.rules(n)     # a routed gateway: what the outside may open by routing (kinds.inbound)
     # nothing else (another network, the uplink) opens a connection into a network
     fwd.append(_rule("in %s: closed to others" % name, [_match(_meta("oifname"), br), {"drop": None}]))
@@ -153,7 +157,8 @@ def _network_rules(n, own, published, bridge_nf, published6=False, bridge_nf6=Tr
         nat.append(_rule("loopback %s" % name, [
             _match(_meta("oifname"), br), _match(_ip("saddr"), _prefix(bridge.LOOPBACK)),
             _match({"ct": {"key": "status"}}, "dnat", op="in"), {"masquerade": None}]))
-    for ip, sub, on in (("ip", whole, n["masquerade"]), ("ip6", n.get("subnet6"), n.get("masquerade6"))):
+    for ip, sub, on in (("ip", whole, n["masquerade"]), ("ip6", o.get("subnet6", n.get("subnet6")),
+                                                         n.get("masquerade6"))):
         if on and sub and not n["internal"]:    # IPv6: NAT66 only when asked (masquerade6); by default it is routed
             nat.append(_rule("masquerade %s%s" % (name, " (IPv6)" if ip == "ip6" else ""), [
                 _match(_ip("saddr", ip), _prefix(sub)), _match(_ip("daddr", ip), _prefix(sub), op="!="),

@@ -78,7 +78,8 @@ def render(host, network, port, local, peers, pubkey):
     """The files of one host's tinc instance: {relpath: text}. ``peers`` = [{"host", "underlay", "pubkey"}]."""
     me = node_name(host)
     conf = ["Name = %s" % me, "Mode = switch", "DeviceType = tap", "Interface = %s" % network["device"],
-            "Port = %d" % port, "BindToAddress = %s" % local, "AddressFamily = ipv4",
+            "Port = %d" % port, "BindToAddress = %s" % local,
+            "AddressFamily = %s" % ("ipv6" if ":" in local else "ipv4"),    # the underlay's (an overlay has one)
             "Broadcast = %s" % BROADCAST, "KeyExpire = %d" % KEY_EXPIRE, "PingInterval = %d" % PING_INTERVAL,
             "MaxTimeout = %d" % MAX_TIMEOUT]
     conf += ["ConnectTo = %s" % node_name(p["host"]) for p in peers if p.get("pubkey")]
