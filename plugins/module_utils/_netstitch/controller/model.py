@@ -165,7 +165,7 @@ class Network(object):
         quarter = pool.num_addresses // 4
         for index in (2, 1):
             block = ipaddress.IPv6Network((int(pool.network_address) + index * quarter, pool.prefixlen + 2))
-            if reserved_count(block, self.subnet6) == 0:
+            if reserved_count(block, self.segment6(host)) == 0:
                 return block
         return None
 

@@ -201,9 +201,11 @@ SCHEMA = {'$schema': 'https://json-schema.org/draft/2020-12/schema',
                                                                           '(force_forwarding, Linux 6.17 and later). '
                                                                           'Outbound IPv6 is routed unless '
                                                                           'masquerade6. On an isolated network, '
-                                                                          'isolation and links hold for IPv6 too (the '
-                                                                          "host's br_netfilter must pass bridged "
-                                                                          'IPv6: bridge-nf-call-ip6tables). On a '
+                                                                          'isolation and links hold for IPv6 too '
+                                                                          "(stateful where the host's br_netfilter "
+                                                                          'passes bridged IPv6, '
+                                                                          'bridge-nf-call-ip6tables; else stateless '
+                                                                          'in the bridge family, as for IPv4). On a '
                                                                           'vxlan or tinc overlay each host allocates '
                                                                           'from its IPv6 slice, the same share of the '
                                                                           'subnet6 as its IPv4 slice is of the subnet '

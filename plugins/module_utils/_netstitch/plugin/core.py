@@ -112,9 +112,9 @@ class Core(NetCalls):
         if want is not None and (want not in view["networks"]):
             raise Fail("network %s is not in the topology of host %s (networks: %s)" % (want, view["host"], names_of(view)))
         if want is not None and not view["networks"][want]["subnet"]:
+            six = view["networks"][want].get("subnet6")
             raise Fail("network %s is IPv6-only (subnet6 %s) on host %s: netstitch's plugin offers IPv6 beside IPv4 "
-                       "(dual stack), not IPv6-only networks yet" % (want, view["networks"][want].get("subnet6"),
-                                                                    view["host"]))
+                       "(dual stack), not IPv6-only networks yet" % (want, six, view["host"]))
         if want is not None and want not in found:
             have = view["networks"][want]["subnet"]
             raise Fail("network %s has subnet %s on host %s, not %s" % (want, have, view["host"], pool))
