@@ -815,6 +815,8 @@ def inv_chain_next_hop_unknown(got):
     routes = {(a["ns"], a["dst"]) for a in got["actions"] if a["op"] == "route_add_ns"}
     assert ("fw", "10.73.0.0/24") not in routes and ("client", "10.73.0.0/24") in routes
     assert [w for w in got["warnings"] if w.startswith("chains.web-to-db: the address of lb on host h2")]
+
+
 def inv_vxlan_v6_underlay_from_empty(got):
     _clean(got)
     vx = [a for a in got["actions"] if a["op"] == "vxlan_add"]
